@@ -1,0 +1,48 @@
+import type { Writable } from 'node:stream';
+import { Chalk, type ChalkInstance } from 'chalk';
+
+/** Where a command writes. `out` carries results (and only JSON with --json); `err` carries messages. */
+export interface Output {
+  out: Writable & { isTTY?: boolean };
+  err: Writable;
+  color: ChalkInstance;
+}
+
+/** Colour only on a TTY and only when NO_COLOR is unset (https://no-color.org). */
+export function createOutput(out: Output['out'], err: Writable, env: Record<string, string | undefined>): Output {
+  const enabled = Boolean(out.isTTY) && !('NO_COLOR' in env && env.NO_COLOR !== '');
+  return { out, err, color: new Chalk({ level: enabled ? 1 : 0 }) };
+}
+
+export function printJson(output: Output, value: unknown): void {
+  output.out.write(`${JSON.stringify(value, null, 2)}\n`);
+}
+
+export function println(output: Output, line = ''): void {
+  output.out.write(`${line}\n`);
+}
+
+export function printErr(output: Output, line: string): void {
+  output.err.write(`${line}\n`);
+}
+
+/** Visible width of a string, ignoring ANSI colour codes. */
+function visibleLength(text: string): number {
+  // eslint-disable-next-line no-control-regex
+  return text.replace(/\u001b\[[0-9;]*m/g, '').length;
+}
+
+export function truncate(text: string, max: number): string {
+  return text.length <= max ? text : `${text.slice(0, Math.max(0, max - 1))}…`;
+}
+
+/** Aligned columns with a header row. Cells may carry colour. */
+export function formatTable(output: Output, headers: string[], rows: string[][]): string {
+  const widths = headers.map((h, i) => Math.max(h.length, ...rows.map((r) => visibleLength(r[i] ?? ''))));
+  const line = (cells: string[]) =>
+    cells
+      .map((cell, i) => (i === cells.length - 1 ? cell : cell + ' '.repeat(widths[i]! - visibleLength(cell))))
+      .join('  ')
+      .trimEnd();
+  return [output.color.bold(line(headers)), ...rows.map(line)].join('\n');
+}

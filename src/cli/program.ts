@@ -1,0 +1,131 @@
+import { Command, CommanderError, Option } from 'commander';
+import { ConfigError } from '../config/load.js';
+import { VERSION } from '../shared/version.js';
+import type { CliContext } from './context.js';
+import { CancelledError, CliError } from './errors.js';
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+function notYet(command: string): never {
+  throw new CliError(`"cupcake-mcp ${command}" is not available in this version yet`);
+}
+
+/**
+ * Builds the program. Command modules are imported when their command runs, so that `--help`
+ * and light commands start fast (DESIGN.md §8, P5).
+ */
+export function buildProgram(ctx: Omit<CliContext, 'configPath'>): Command {
+  const program = new Command('cupcake-mcp');
+  const context = (): CliContext => ({ ...ctx, configPath: program.opts<{ config?: string }>().config });
+  program
+    .description('Self-host an MCP server behind an OAuth 2.1 authorization server you own.')
+    .version(VERSION, '-V, --version')
+    .option('-c, --config <path>', 'config file (default: $CUPCAKE_CONFIG or ./cupcake.config.json)')
+    .showHelpAfterError('(run with --help for usage)')
+    .exitOverride()
+    .configureOutput({ writeOut: (s) => ctx.output.out.write(s), writeErr: (s) => ctx.output.err.write(s) });
+
+  program
+    .command('init [dir]')
+    .description('scaffold cupcake.config.json, the data dir and a sample docs folder')
+    .option('-y, --yes', 'take defaults, never prompt')
+    .option('--base-url <url>', 'public base URL, e.g. https://mcp.example.com')
+    .option('--port <port>', 'port to listen on', undefined)
+    .option('--host <host>', 'address to listen on')
+    .option('--name <name>', 'server name shown on the consent page')
+    .option('--password-stdin', 'read the owner password from standard input')
+    .option('--docs <dir>', 'folder of documents for the search/fetch tools')
+    .addOption(new Option('--deploy <target>', 'also write a deployment template').choices(['caddy', 'nginx', 'systemd']).argParser(collect))
+    .option('--force', 'overwrite an existing config')
+    .action(async (dir: string | undefined, options) => {
+      const { runInit } = await import('./commands/init.js');
+      await runInit(context(), dir, options);
+    });
+
+  program
+    .command('serve')
+    .description('run the server')
+    .option('--port <port>', 'port to listen on (0: any free port)')
+    .option('--host <host>', 'address to listen on')
+    .option('--base-url <url>', 'public base URL')
+    .action(async (options) => {
+      const { runServe } = await import('./commands/serve.js');
+      await runServe(context(), options, process);
+    });
+
+  const clients = program.command('clients').description('registered OAuth clients');
+  clients.command('list').description('list registered clients').option('--json', 'machine-readable output').action(() => notYet('clients list'));
+  clients.command('show <id>').description('show one client').option('--json', 'machine-readable output').action(() => notYet('clients show'));
+  clients.command('remove <id>').description('remove a client and revoke its tokens').action(() => notYet('clients remove'));
+
+  const tokens = program.command('tokens').description('access tokens');
+  tokens
+    .command('list')
+    .description('list active tokens')
+    .option('--client <id>', 'only this client')
+    .option('--all', 'include revoked and expired tokens')
+    .option('--json', 'machine-readable output')
+    .action(() => notYet('tokens list'));
+  tokens
+    .command('revoke [ids...]')
+    .description('revoke tokens; open sessions using them close within 2 s')
+    .option('--client <id>', 'every token of this client')
+    .option('--all', 'every token')
+    .action(() => notYet('tokens revoke'));
+
+  const events = program.command('events').description('the auth event log');
+  events
+    .command('tail')
+    .description('show the last auth events')
+    .option('-n <count>', 'how many', '20')
+    .option('-f, --follow', 'keep following new events')
+    .option('--type <type>', 'only events of this type (prefix, repeatable)', collect)
+    .option('--client <id>', 'only events of this client')
+    .option('--json', 'one JSON object per line')
+    .action(() => notYet('events tail'));
+
+  program
+    .command('passwd')
+    .description('change the owner password')
+    .option('--password-stdin', 'read the new password from standard input')
+    .action(() => notYet('passwd'));
+  program.command('status').description('is a server running, and what does it hold').option('--json', 'machine-readable output').action(() => notYet('status'));
+  program
+    .command('doctor')
+    .description('check a deployment from the outside as ChatGPT and Claude do')
+    .option('--url <base>', 'base URL to check (default: the config’s)')
+    .option('--json', 'machine-readable output')
+    .action(() => notYet('doctor'));
+  return program;
+}
+
+/** Runs the CLI and returns the exit code: 0 ok, 1 error, 2 usage, 130 cancelled. */
+export async function runCli(argv: string[], ctx: Omit<CliContext, 'configPath'>): Promise<number> {
+  const program = buildProgram(ctx);
+  try {
+    await program.parseAsync(argv);
+    return 0;
+  } catch (error) {
+    if (error instanceof CommanderError) {
+      if (error.code === 'commander.helpDisplayed' || error.code === 'commander.version' || error.code === 'commander.help') return 0;
+      return error.exitCode === 0 ? 0 : 2;
+    }
+    if (error instanceof CancelledError) {
+      ctx.output.err.write('cancelled\n');
+      return 130;
+    }
+    if (error instanceof ConfigError) {
+      ctx.output.err.write(`invalid configuration:\n${error.problems.map((p) => `  ${p}`).join('\n')}\n`);
+      return 1;
+    }
+    if (error instanceof CliError) {
+      ctx.output.err.write(`error: ${error.message}\n`);
+      return error.exitCode;
+    }
+    const { describeError } = await import('../shared/logger.js');
+    ctx.output.err.write(`error: ${error instanceof Error ? error.message : String(error)}\n`);
+    if (ctx.env.CUPCAKE_DEBUG) ctx.output.err.write(`${describeError(error)}\n`);
+    return 1;
+  }
+}
+

@@ -1,0 +1,117 @@
+import { z } from 'zod';
+import { parseDuration } from '../shared/durations.js';
+
+const duration = (example: string) =>
+  z
+    .string({ error: `expected a duration like "${example}"` })
+    .transform((text, ctx) => {
+      const ms = parseDuration(text);
+      if (ms === undefined) {
+        ctx.addIssue({ code: 'custom', message: `expected a duration like "${example}"` });
+        return z.NEVER;
+      }
+      return ms;
+    });
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
+
+/** Whether `hostname` (as URL.hostname gives it) names this machine. */
+export function isLoopbackHost(hostname: string): boolean {
+  const host = hostname.toLowerCase();
+  return LOOPBACK_HOSTS.has(host) || /^127\.\d{1,3}\.\d{1,3}\.\d{1,3}$/.test(host) || host.endsWith('.localhost');
+}
+
+/**
+ * The public base URL: the issuer and the prefix of every URL we publish. A trailing slash is
+ * dropped so that the issuer is byte-identical everywhere (RFC 8414 §3.3 compares it exactly).
+ */
+const baseUrl = z.string({ error: 'expected a URL like "https://mcp.example.com"' }).transform((text, ctx) => {
+  let url: URL;
+  try {
+    url = new URL(text);
+  } catch {
+    ctx.addIssue({ code: 'custom', message: 'expected a URL like "https://mcp.example.com"' });
+    return z.NEVER;
+  }
+  const problems: string[] = [];
+  if (url.protocol !== 'https:' && url.protocol !== 'http:') problems.push('must start with https://');
+  else if (url.protocol === 'http:' && !isLoopbackHost(url.hostname)) {
+    problems.push('must use https:// unless the host is loopback (OAuth 2.1 §1.5)');
+  }
+  if (url.search || text.includes('?')) problems.push('must not have a query');
+  if (url.hash || text.includes('#')) problems.push('must not have a fragment');
+  if (url.username || url.password) problems.push('must not contain a user name or password');
+  for (const message of problems) ctx.addIssue({ code: 'custom', message });
+  if (problems.length > 0) return z.NEVER;
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
+});
+
+const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'expected a scope name without spaces or quotes (RFC 6749 §3.3)');
+
+const stdioServer = z
+  .object({
+    command: z.string().min(1, 'expected a command to run'),
+    args: z.array(z.string()).default([]),
+    env: z.record(z.string(), z.string()).default({}),
+    cwd: z.string().optional(),
+  })
+  .strict();
+
+const remoteServer = z
+  .object({
+    url: z.url({ error: 'expected an http(s) URL of a remote MCP server', protocol: /^https?$/ }),
+    headers: z.record(z.string(), z.string()).default({}),
+  })
+  .strict();
+
+export const ConfigSchema = z
+  .object({
+    name: z.string().min(1, 'expected a non-empty name').max(100, 'expected at most 100 characters').default('cupcake'),
+    baseUrl: baseUrl.default('http://localhost:8787'),
+    host: z.string().min(1, 'expected a host to listen on, like "127.0.0.1"').default('127.0.0.1'),
+    port: z
+      .number({ error: 'expected a port number between 0 and 65535' })
+      .int('expected a port number between 0 and 65535')
+      .min(0, 'expected a port number between 0 and 65535')
+      .max(65535, 'expected a port number between 0 and 65535')
+      .default(8787),
+    dataDir: z.string().min(1).default('.cupcake'),
+    trustProxy: z.boolean({ error: 'expected true or false' }).default(false),
+    auth: z
+      .object({
+        accessTokenTtl: duration('24h').default(86_400_000),
+        authorizationCodeTtl: duration('5m').default(300_000),
+        refreshTokens: z.boolean({ error: 'expected true or false' }).default(false),
+        refreshTokenTtl: duration('30d').default(2_592_000_000),
+        scopes: z.array(scopeToken).min(1, 'expected at least one scope').default(['mcp']),
+      })
+      .strict()
+      .prefault({}),
+    transports: z
+      .object({
+        streamableHttp: z.boolean().default(true),
+        sse: z.boolean().default(true),
+      })
+      .strict()
+      .prefault({}),
+    cors: z
+      .object({
+        /** Allowed browser origins; `["*"]` allows any (the default: MCP clients run in many origins). */
+        origins: z.array(z.string()).default(['*']),
+      })
+      .strict()
+      .prefault({}),
+    tools: z
+      .object({
+        docs: z.union([z.object({ dir: z.string().min(1) }).strict(), z.literal(false)]).default({ dir: 'docs' }),
+        servers: z.record(z.string().regex(/^[a-zA-Z0-9_-]{1,32}$/, 'expected a server name of letters, digits, "_" or "-"'), z.union([stdioServer, remoteServer])).default({}),
+      })
+      .strict()
+      .prefault({}),
+  })
+  .strict();
+
+/** The validated configuration: durations in milliseconds, paths absolute. */
+export type Config = z.output<typeof ConfigSchema>;
+/** What a person writes in `cupcake.config.json`. */
+export type ConfigInput = z.input<typeof ConfigSchema>;

@@ -1,0 +1,90 @@
+import { copyFile, mkdir, readdir, stat, writeFile } from 'node:fs/promises';
+import { existsSync } from 'node:fs';
+import { fileURLToPath } from 'node:url';
+import { join, relative, resolve } from 'node:path';
+import { ConfigError, DEFAULT_CONFIG_FILE, formatIssues } from '../config/load.js';
+import { ConfigSchema, type ConfigInput } from '../config/schema.js';
+import { openFileStore } from '../store/file-store.js';
+import type { Clock } from '../shared/clock.js';
+import { systemClock } from '../shared/clock.js';
+
+export const TEMPLATES_DIR = fileURLToPath(new URL('../../templates/', import.meta.url));
+
+export interface InitAnswers {
+  /** Folder that receives `cupcake.config.json`. */
+  dir: string;
+  name: string;
+  baseUrl: string;
+  host: string;
+  port: number;
+  /** Docs folder relative to `dir` (or absolute). */
+  docsDir: string;
+  /** scrypt hash of the owner password. */
+  passwordHash: string;
+  force: boolean;
+}
+
+export interface InitResult {
+  configPath: string;
+  dataDir: string;
+  docsDir: string;
+  /** Sample documents written (existing files are never replaced). */
+  docsWritten: string[];
+}
+
+export class InitExistsError extends Error {
+  constructor(readonly path: string) {
+    super(`${path} already exists; run again with --force to overwrite it`);
+    this.name = 'InitExistsError';
+  }
+}
+
+/** The config file `init` writes: every setting spelled out so the file documents itself. */
+export function buildConfig(answers: Omit<InitAnswers, 'passwordHash' | 'force' | 'dir'>): ConfigInput {
+  return {
+    name: answers.name,
+    baseUrl: answers.baseUrl,
+    host: answers.host,
+    port: answers.port,
+    dataDir: '.cupcake',
+    trustProxy: false,
+    auth: { accessTokenTtl: '24h', authorizationCodeTtl: '5m', refreshTokens: false, refreshTokenTtl: '30d', scopes: ['mcp'] },
+    transports: { streamableHttp: true, sse: true },
+    tools: { docs: { dir: answers.docsDir }, servers: {} },
+  } as ConfigInput;
+}
+
+/** Writes config, data dir (0700, db.json 0600 with the owner's scrypt hash) and sample docs. */
+export async function scaffold(answers: InitAnswers, clock: Clock = systemClock): Promise<InitResult> {
+  const dir = resolve(answers.dir);
+  const configPath = join(dir, DEFAULT_CONFIG_FILE);
+  if (existsSync(configPath) && !answers.force) throw new InitExistsError(configPath);
+
+  const config = buildConfig(answers);
+  const checked = ConfigSchema.safeParse(config);
+  if (!checked.success) throw new ConfigError(formatIssues(checked.error.issues));
+
+  await mkdir(dir, { recursive: true });
+  await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
+
+  const dataDir = resolve(dir, '.cupcake');
+  const store = await openFileStore({ dataDir });
+  try {
+    await store.setOwnerPasswordHash(answers.passwordHash, clock.now());
+  } finally {
+    await store.close();
+  }
+
+  const docsDir = resolve(dir, answers.docsDir);
+  await mkdir(docsDir, { recursive: true });
+  const docsWritten: string[] = [];
+  const samples = join(TEMPLATES_DIR, 'docs');
+  for (const name of await readdir(samples)) {
+    const target = join(docsDir, name);
+    if (existsSync(target)) continue;
+    if (!(await stat(join(samples, name))).isFile()) continue;
+    await copyFile(join(samples, name), target);
+    docsWritten.push(relative(dir, target));
+  }
+  return { configPath, dataDir, docsDir, docsWritten };
+}

@@ -1,0 +1,34 @@
+import { createHash, randomBytes, randomUUID, timingSafeEqual } from 'node:crypto';
+
+/** Lowercase hex of `bytes` CSPRNG bytes. */
+export function randomHex(bytes: number): string {
+  return randomBytes(bytes).toString('hex');
+}
+
+/** URL-safe base64 of `bytes` CSPRNG bytes. */
+export function randomToken(bytes = 32): string {
+  return randomBytes(bytes).toString('base64url');
+}
+
+export function newUuid(): string {
+  return randomUUID();
+}
+
+export function sha256Hex(value: string): string {
+  return createHash('sha256').update(value, 'utf8').digest('hex');
+}
+
+/**
+ * Constant-time equality of two strings. Both sides are hashed first so that neither the
+ * content nor the length of the secret leaks through timing.
+ */
+export function constantTimeEqual(a: string, b: string): boolean {
+  const ha = createHash('sha256').update(a, 'utf8').digest();
+  const hb = createHash('sha256').update(b, 'utf8').digest();
+  return timingSafeEqual(ha, hb);
+}
+
+/** Public id of an access or refresh token: a prefix of its hash, never the token. */
+export function tokenIdFromHash(tokenHash: string): string {
+  return `tok_${tokenHash.slice(0, 12)}`;
+}

@@ -1,0 +1,309 @@
+import { emptyData, isEmptyChange, type StoreData } from './document.js';
+import type {
+  AccessTokenRecord,
+  ClientRecord,
+  CodeRecord,
+  ConsumeCodeResult,
+  OwnerRecord,
+  RefreshTokenRecord,
+  RotateRefreshResult,
+  Store,
+  StoreChange,
+  TokenSelector,
+} from './types.js';
+
+/**
+ * Where a document-shaped store keeps its data.
+ * Contract: `current()` is the latest document this process knows (never stale by more than the
+ * backend's watch interval); `transact(fn)` runs `fn` on the freshest document under an exclusive
+ * lock across processes and persists its result before resolving; `fn` must validate before it
+ * mutates, and if persisting fails the in-memory document is restored from durable storage.
+ */
+export interface DocumentBackend {
+  current(): StoreData;
+  transact<T>(fn: (data: StoreData) => T): Promise<T>;
+  /** Called when another writer's change is loaded. */
+  onExternalChange(listener: (change: StoreChange) => void): void;
+  close(): Promise<void>;
+}
+
+const LAST_USED_FLUSH_MS = 5_000;
+
+/** The Store operations over one JSON document; shared by the file (lowdb) and memory stores. */
+export class DocumentStore implements Store {
+  private readonly listeners = new Set<(change: StoreChange) => void>();
+  /** tokenHash → last use not yet persisted. */
+  private readonly pendingUse = new Map<string, number>();
+  private flushTimer: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(private readonly backend: DocumentBackend) {
+    backend.onExternalChange((change) => this.emit(change));
+  }
+
+  async getOwner(): Promise<OwnerRecord> {
+    return { ...this.backend.current().owner };
+  }
+
+  async setOwnerPasswordHash(passwordHash: string, at: number): Promise<void> {
+    await this.backend.transact((data) => {
+      data.owner = { passwordHash, passwordChangedAt: at };
+    });
+  }
+
+  async createClient(client: ClientRecord): Promise<void> {
+    await this.backend.transact((data) => {
+      if (data.clients[client.clientId]) throw new Error(`client ${client.clientId} already exists`);
+      data.clients[client.clientId] = client;
+    });
+  }
+
+  async getClient(clientId: string): Promise<ClientRecord | undefined> {
+    const client = Object.hasOwn(this.backend.current().clients, clientId) ? this.backend.current().clients[clientId] : undefined;
+    return client ? { ...client } : undefined;
+  }
+
+  async listClients(): Promise<ClientRecord[]> {
+    return Object.values(this.backend.current().clients).map((c) => ({ ...c }));
+  }
+
+  async removeClient(clientId: string, at: number) {
+    const result = await this.backend.transact((data) => {
+      const client = Object.hasOwn(data.clients, clientId) ? data.clients[clientId] : undefined;
+      if (!client) return undefined;
+      const revokedTokens = revokeWhere(data, (t) => t.clientId === clientId, at);
+      for (const [hash, code] of Object.entries(data.codes)) if (code.clientId === clientId) delete data.codes[hash];
+      delete data.clients[clientId];
+      return { client, revokedTokens };
+    });
+    if (result) this.emit({ revokedTokens: result.revokedTokens.map(pickRef), removedClientIds: [clientId], external: false });
+    return result;
+  }
+
+  async saveCode(code: CodeRecord): Promise<void> {
+    await this.backend.transact((data) => {
+      data.codes[code.codeHash] = code;
+    });
+  }
+
+  async consumeCode(codeHash: string, at: number): Promise<ConsumeCodeResult> {
+    return this.backend.transact((data): ConsumeCodeResult => {
+      const code = Object.hasOwn(data.codes, codeHash) ? data.codes[codeHash] : undefined;
+      if (!code) return { outcome: 'unknown' };
+      if (code.usedAt !== null) return { outcome: 'replayed', code: { ...code } };
+      code.usedAt = at;
+      return { outcome: 'consumed', code: { ...code } };
+    });
+  }
+
+  async saveTokens(access: AccessTokenRecord, refresh?: RefreshTokenRecord): Promise<void> {
+    await this.backend.transact((data) => {
+      data.tokens[access.tokenHash] = access;
+      if (refresh) data.refreshTokens[refresh.tokenHash] = refresh;
+    });
+  }
+
+  async findAccessToken(tokenHash: string): Promise<AccessTokenRecord | undefined> {
+    const tokens = this.backend.current().tokens;
+    const token = Object.hasOwn(tokens, tokenHash) ? tokens[tokenHash] : undefined;
+    if (!token) return undefined;
+    const pending = this.pendingUse.get(tokenHash);
+    return { ...token, lastUsedAt: pending ?? token.lastUsedAt };
+  }
+
+  async listAccessTokens(): Promise<AccessTokenRecord[]> {
+    return Object.values(this.backend.current().tokens).map((t) => {
+      const pending = this.pendingUse.get(t.tokenHash);
+      return { ...t, lastUsedAt: pending ?? t.lastUsedAt };
+    });
+  }
+
+  async revokeAccessTokens(selector: TokenSelector, at: number): Promise<AccessTokenRecord[]> {
+    const ids = new Set(selector.ids ?? []);
+    const matches = (t: { id: string; clientId: string; grantId: string }) =>
+      selector.all === true ||
+      ids.has(t.id) ||
+      (selector.clientId !== undefined && t.clientId === selector.clientId) ||
+      (selector.grantId !== undefined && t.grantId === selector.grantId);
+    if (!selector.all && ids.size === 0 && selector.clientId === undefined && selector.grantId === undefined) return [];
+    const revoked = await this.backend.transact((data) => revokeWhere(data, matches, at));
+    this.emitRevoked(revoked);
+    return revoked;
+  }
+
+  async revokeGrant(grantId: string, at: number): Promise<AccessTokenRecord[]> {
+    return this.revokeAccessTokens({ grantId }, at);
+  }
+
+  touchAccessToken(tokenHash: string, at: number): void {
+    if (this.closed) return;
+    this.pendingUse.set(tokenHash, at);
+    this.flushTimer ??= setTimeout(() => {
+      this.flushTimer = undefined;
+      this.flush().catch(() => {
+        /* retried on the next touch or at close */
+      });
+    }, LAST_USED_FLUSH_MS);
+    this.flushTimer.unref?.();
+  }
+
+  async findRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
+    const all = this.backend.current().refreshTokens;
+    const token = Object.hasOwn(all, tokenHash) ? all[tokenHash] : undefined;
+    return token ? { ...token } : undefined;
+  }
+
+  async revokeRefreshToken(tokenHash: string, at: number): Promise<boolean> {
+    return this.backend.transact((data) => {
+      const token = Object.hasOwn(data.refreshTokens, tokenHash) ? data.refreshTokens[tokenHash] : undefined;
+      if (!token || token.revokedAt !== null) return false;
+      token.revokedAt = at;
+      return true;
+    });
+  }
+
+  async rotateRefreshToken(
+    tokenHash: string,
+    next: { access: AccessTokenRecord; refresh: RefreshTokenRecord },
+    at: number,
+    graceMs: number,
+  ): Promise<RotateRefreshResult> {
+    const result = await this.backend.transact((data): RotateRefreshResult => {
+      const previous = Object.hasOwn(data.refreshTokens, tokenHash) ? data.refreshTokens[tokenHash] : undefined;
+      if (!previous || previous.revokedAt !== null || previous.expiresAt <= at || !Object.hasOwn(data.clients, previous.clientId)) {
+        return { outcome: 'invalid' };
+      }
+      if (previous.rotatedAt !== null && at - previous.rotatedAt > graceMs) {
+        const revoked = revokeWhere(data, (t) => t.grantId === previous.grantId, at);
+        return { outcome: 'reuse_detected', previous: { ...previous }, revoked };
+      }
+      // The first rotation starts the grace window; a racing second use inside it does not extend it.
+      previous.rotatedAt ??= at;
+      data.tokens[next.access.tokenHash] = next.access;
+      data.refreshTokens[next.refresh.tokenHash] = next.refresh;
+      return { outcome: 'rotated', previous: { ...previous } };
+    });
+    if (result.outcome === 'reuse_detected') this.emitRevoked(result.revoked);
+    return result;
+  }
+
+  async purgeExpired(before: number): Promise<number> {
+    return this.backend.transact((data) => {
+      let purged = 0;
+      for (const [hash, code] of Object.entries(data.codes)) {
+        if (code.expiresAt < before) {
+          delete data.codes[hash];
+          purged++;
+        }
+      }
+      for (const [hash, token] of Object.entries(data.tokens)) {
+        if (token.expiresAt < before) {
+          delete data.tokens[hash];
+          purged++;
+        }
+      }
+      for (const [hash, token] of Object.entries(data.refreshTokens)) {
+        if (token.expiresAt < before) {
+          delete data.refreshTokens[hash];
+          purged++;
+        }
+      }
+      return purged;
+    });
+  }
+
+  onChange(listener: (change: StoreChange) => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  async flush(): Promise<void> {
+    if (this.pendingUse.size === 0) return;
+    const batch = new Map(this.pendingUse);
+    await this.backend.transact((data) => {
+      for (const [hash, at] of batch) {
+        const token = Object.hasOwn(data.tokens, hash) ? data.tokens[hash] : undefined;
+        if (!token) continue;
+        token.lastUsedAt = Math.max(token.lastUsedAt ?? 0, at);
+        const client = Object.hasOwn(data.clients, token.clientId) ? data.clients[token.clientId] : undefined;
+        if (client) client.lastUsedAt = Math.max(client.lastUsedAt ?? 0, at);
+      }
+    });
+    for (const [hash, at] of batch) if (this.pendingUse.get(hash) === at) this.pendingUse.delete(hash);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    if (this.flushTimer) clearTimeout(this.flushTimer);
+    this.flushTimer = undefined;
+    try {
+      await this.flush();
+    } finally {
+      this.closed = true;
+      this.listeners.clear();
+      await this.backend.close();
+    }
+  }
+
+  private emitRevoked(revoked: AccessTokenRecord[]): void {
+    if (revoked.length > 0) this.emit({ revokedTokens: revoked.map(pickRef), removedClientIds: [], external: false });
+  }
+
+  private emit(change: StoreChange): void {
+    if (isEmptyChange(change)) return;
+    for (const listener of this.listeners) {
+      try {
+        listener(change);
+      } catch {
+        /* a listener's failure must not break the writer */
+      }
+    }
+  }
+}
+
+function pickRef(t: AccessTokenRecord) {
+  return { id: t.id, tokenHash: t.tokenHash, clientId: t.clientId, grantId: t.grantId };
+}
+
+/**
+ * Revokes the active access tokens matching `predicate` and every refresh token of their grants
+ * (or matching the predicate itself), so that a revoked access cannot be refreshed back
+ * (RFC 7009 §2.1 allows revoking related tokens). Returns the newly revoked access tokens.
+ */
+function revokeWhere(
+  data: StoreData,
+  predicate: (t: { id: string; clientId: string; grantId: string }) => boolean,
+  at: number,
+): AccessTokenRecord[] {
+  const revoked: AccessTokenRecord[] = [];
+  const grants = new Set<string>();
+  for (const token of Object.values(data.tokens)) {
+    if (token.revokedAt === null && predicate(token)) {
+      token.revokedAt = at;
+      grants.add(token.grantId);
+      revoked.push({ ...token });
+    }
+  }
+  for (const token of Object.values(data.refreshTokens)) {
+    if (token.revokedAt === null && (grants.has(token.grantId) || predicate(token))) token.revokedAt = at;
+  }
+  return revoked;
+}
+
+/** An in-memory backend: for tests and for embedding without persistence. */
+export function createMemoryBackend(initial: StoreData = emptyData()): DocumentBackend {
+  let data = initial;
+  let queue: Promise<unknown> = Promise.resolve();
+  return {
+    current: () => data,
+    transact<T>(fn: (d: StoreData) => T): Promise<T> {
+      const run = queue.then(() => fn(data));
+      queue = run.catch(() => undefined);
+      return run;
+    },
+    onExternalChange() {},
+    async close() {
+      data = emptyData();
+    },
+  };
+}

@@ -1,0 +1,273 @@
+import { createReadStream, watch, type FSWatcher } from 'node:fs';
+import { appendFile, open, rename, stat } from 'node:fs/promises';
+import { dirname } from 'node:path';
+import lockfile from 'proper-lockfile';
+import type { Clock } from '../shared/clock.js';
+import { systemClock } from '../shared/clock.js';
+
+/** Every audit event type, declared once (DESIGN.md §7). */
+export const EVENT_TYPES = [
+  'server.started',
+  'server.stopped',
+  'client.registered',
+  'client.removed',
+  'authorization.requested',
+  'authorization.approved',
+  'authorization.denied',
+  'login.failed',
+  'login.locked',
+  'code.issued',
+  'code.replayed',
+  'token.issued',
+  'token.refreshed',
+  'token.reuse_detected',
+  'token.rejected',
+  'token.revoked',
+  'session.opened',
+  'session.closed',
+  'tool.called',
+  'tool.failed',
+] as const;
+
+export type EventType = (typeof EVENT_TYPES)[number];
+
+/** One line of `events.jsonl`. Never a token, code, secret or password. */
+export interface AuthEvent {
+  ts: string;
+  type: EventType;
+  client_id?: string;
+  token_id?: string;
+  ip?: string;
+  user_agent?: string;
+  detail?: string | Record<string, unknown>;
+}
+
+export type NewEvent = Omit<AuthEvent, 'ts'>;
+
+export interface EventFilter {
+  /** Prefix match: `token.` matches every token event. */
+  types?: string[];
+  clientId?: string;
+}
+
+/**
+ * The audit log. Contract: `record` never throws and never blocks the caller (writes are queued
+ * and flushed in order); `flush` resolves when everything recorded so far is on disk; `readLast`
+ * returns the newest `n` matching events oldest first; `follow` calls back for each new event
+ * written by any process, across rotation, until the returned function is called.
+ */
+export interface EventLog {
+  record(event: NewEvent): void;
+  flush(): Promise<void>;
+  readLast(n: number, filter?: EventFilter): Promise<AuthEvent[]>;
+  follow(onEvent: (event: AuthEvent) => void, filter?: EventFilter): () => void;
+}
+
+export const EVENTS_FILE = 'events.jsonl';
+export const ROTATE_BYTES = 10 * 1024 * 1024;
+
+export function matchesFilter(event: AuthEvent, filter: EventFilter = {}): boolean {
+  if (filter.types && filter.types.length > 0 && !filter.types.some((t) => event.type.startsWith(t))) return false;
+  if (filter.clientId !== undefined && event.client_id !== filter.clientId) return false;
+  return true;
+}
+
+function parseLine(line: string): AuthEvent | undefined {
+  if (!line.trim()) return undefined;
+  try {
+    const value = JSON.parse(line) as AuthEvent;
+    return typeof value === 'object' && value !== null && typeof value.type === 'string' ? value : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
+function stamp(event: NewEvent, clock: Clock): AuthEvent {
+  // Strings from clients (user agents) are bounded so the log cannot be flooded by one request.
+  const clean: AuthEvent = { ts: new Date(clock.now()).toISOString(), type: event.type };
+  if (event.client_id !== undefined) clean.client_id = event.client_id.slice(0, 200);
+  if (event.token_id !== undefined) clean.token_id = event.token_id;
+  if (event.ip !== undefined) clean.ip = event.ip.slice(0, 100);
+  if (event.user_agent !== undefined) clean.user_agent = event.user_agent.slice(0, 300);
+  if (event.detail !== undefined) clean.detail = typeof event.detail === 'string' ? event.detail.slice(0, 500) : event.detail;
+  return clean;
+}
+
+/** JSONL event log in `path`, rotated to `path.1` at 10 MB. */
+export function createFileEventLog(path: string, options: { clock?: Clock; onError?: (error: unknown) => void; rotateBytes?: number } = {}): EventLog {
+  const clock = options.clock ?? systemClock;
+  const rotateBytes = options.rotateBytes ?? ROTATE_BYTES;
+  let pending: string[] = [];
+  let writing: Promise<void> = Promise.resolve();
+  let size: number | undefined;
+
+  async function rotateIfNeeded(incoming: number): Promise<void> {
+    if (size === undefined) size = (await stat(path).catch(() => undefined))?.size ?? 0;
+    if (size + incoming <= rotateBytes) return;
+    // Another process may rotate at the same moment: decide under a lock, on the file's real size.
+    const release = await lockfile.lock(path, { realpath: false, lockfilePath: `${path}.lock`, stale: 10_000, retries: { retries: 200, minTimeout: 2, maxTimeout: 50 } });
+    try {
+      const real = (await stat(path).catch(() => undefined))?.size ?? 0;
+      if (real + incoming > rotateBytes && real > 0) await rename(path, `${path}.1`);
+      size = (await stat(path).catch(() => undefined))?.size ?? 0;
+    } finally {
+      await release().catch(() => undefined);
+    }
+  }
+
+  async function drain(): Promise<void> {
+    while (pending.length > 0) {
+      const chunk = pending.join('');
+      pending = [];
+      try {
+        await rotateIfNeeded(Buffer.byteLength(chunk));
+        await appendFile(path, chunk, { mode: 0o600 });
+        size = (size ?? 0) + Buffer.byteLength(chunk);
+      } catch (error) {
+        options.onError?.(error);
+      }
+    }
+  }
+
+  return {
+    record(event) {
+      pending.push(`${JSON.stringify(stamp(event, clock))}\n`);
+      if (pending.length === 1) writing = writing.then(drain);
+    },
+    async flush() {
+      await writing;
+      if (pending.length > 0) {
+        writing = writing.then(drain);
+        await writing;
+      }
+    },
+    async readLast(n, filter) {
+      const events: AuthEvent[] = [];
+      for (const file of [path, `${path}.1`]) {
+        const lines = await readLines(file);
+        const matched = lines.map(parseLine).filter((e): e is AuthEvent => e !== undefined && matchesFilter(e, filter));
+        events.unshift(...matched);
+        if (events.length >= n) break;
+      }
+      return n <= 0 ? [] : events.slice(-n);
+    },
+    follow(onEvent, filter) {
+      return followFile(path, (event) => {
+        if (matchesFilter(event, filter)) onEvent(event);
+      });
+    },
+  };
+}
+
+async function readLines(file: string): Promise<string[]> {
+  try {
+    const handle = await open(file, 'r');
+    try {
+      return (await handle.readFile('utf8')).split('\n');
+    } finally {
+      await handle.close();
+    }
+  } catch {
+    return [];
+  }
+}
+
+/** Tails `path` from its current end, following it to its successor when it is rotated. */
+function followFile(path: string, onEvent: (event: AuthEvent) => void): () => void {
+  let offset: number | undefined;
+  let inode: bigint | undefined;
+  let partial = '';
+  let busy = false;
+  let again = false;
+  let stopped = false;
+
+  const readRange = (file: string, start: number) =>
+    new Promise<void>((resolve) => {
+      const stream = createReadStream(file, { start, encoding: 'utf8' });
+      stream.on('data', (chunk) => {
+        offset = (offset ?? 0) + Buffer.byteLength(chunk as string);
+        const text = partial + (chunk as string);
+        const lines = text.split('\n');
+        partial = lines.pop() ?? '';
+        for (const line of lines) {
+          const event = parseLine(line);
+          if (event && !stopped) onEvent(event);
+        }
+      });
+      stream.on('error', () => resolve());
+      stream.on('end', () => resolve());
+    });
+
+  async function poll(): Promise<void> {
+    if (busy) {
+      again = true;
+      return;
+    }
+    busy = true;
+    try {
+      do {
+        again = false;
+        const st = await stat(path, { bigint: true }).catch(() => undefined);
+        if (offset === undefined) {
+          offset = st ? Number(st.size) : 0;
+          inode = st?.ino;
+          continue;
+        }
+        if (st && inode !== undefined && st.ino !== inode) {
+          // Rotated: finish the old file (now path.1) from where we were, then start the new one.
+          const old = await stat(`${path}.1`, { bigint: true }).catch(() => undefined);
+          if (old && old.ino === inode) await readRange(`${path}.1`, offset);
+          offset = 0;
+          partial = '';
+          inode = st.ino;
+        } else if (st && inode === undefined) {
+          inode = st.ino;
+          offset = 0;
+        }
+        if (st && Number(st.size) > offset) await readRange(path, offset);
+      } while (again && !stopped);
+    } finally {
+      busy = false;
+    }
+  }
+
+  void poll();
+  let watcher: FSWatcher | undefined;
+  try {
+    watcher = watch(dirname(path), { persistent: false }, () => void poll());
+    watcher.on('error', () => watcher?.close());
+  } catch {
+    /* polling below is enough */
+  }
+  const timer = setInterval(() => void poll(), 250);
+  return () => {
+    stopped = true;
+    clearInterval(timer);
+    watcher?.close();
+  };
+}
+
+/** Keeps events in memory: for tests and embedding. */
+export function createMemoryEventLog(clock: Clock = systemClock): EventLog & { events: AuthEvent[] } {
+  const events: AuthEvent[] = [];
+  const followers = new Set<(event: AuthEvent) => void>();
+  return {
+    events,
+    record(event) {
+      const stamped = stamp(event, clock);
+      events.push(stamped);
+      for (const f of followers) f(stamped);
+    },
+    async flush() {},
+    async readLast(n, filter) {
+      return n <= 0 ? [] : events.filter((e) => matchesFilter(e, filter)).slice(-n);
+    },
+    follow(onEvent, filter) {
+      const f = (e: AuthEvent) => {
+        if (matchesFilter(e, filter)) onEvent(e);
+      };
+      followers.add(f);
+      return () => followers.delete(f);
+    },
+  };
+}

@@ -1,0 +1,251 @@
+import { watch, type FSWatcher } from 'node:fs';
+import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
+import { Low, type Adapter } from 'lowdb';
+import lockfile from 'proper-lockfile';
+import { randomHex } from '../shared/ids.js';
+import { silentLogger, type Logger } from '../shared/logger.js';
+import { checkData, diffData, emptyData, StoreFormatError, type StoreData } from './document.js';
+import { DocumentStore, type DocumentBackend } from './document-store.js';
+import type { StoreChange } from './types.js';
+
+export const DB_FILE = 'db.json';
+
+/** `db.json` exists but cannot be used. It is reported with its path and never overwritten. */
+export class StoreCorruptError extends Error {
+  constructor(
+    readonly path: string,
+    reason: string,
+  ) {
+    super(`${path} cannot be read: ${reason}. Restore it from a backup or move it away; cupcake-mcp will not overwrite it.`);
+    this.name = 'StoreCorruptError';
+  }
+}
+
+/** A write to the data dir failed (permissions, disk full, …); nothing was changed. */
+export class StoreWriteError extends Error {
+  constructor(
+    readonly path: string,
+    cause: unknown,
+  ) {
+    const code = (cause as NodeJS.ErrnoException | undefined)?.code;
+    super(`could not write ${path}${code ? ` (${code})` : ''}: the change was not saved`);
+    this.name = 'StoreWriteError';
+  }
+}
+
+export interface FileStoreOptions {
+  dataDir: string;
+  /** Follow other processes' writes (serve does; one-shot CLI commands need not). */
+  watch?: boolean;
+  /** Polling fallback for file watching, in ms. */
+  pollIntervalMs?: number;
+  logger?: Logger;
+}
+
+/** File identity: changes whenever any process renames a new version into place. */
+type Signature = string;
+
+async function signatureOf(path: string): Promise<Signature | null> {
+  try {
+    const st = await stat(path, { bigint: true });
+    return `${st.ino}:${st.size}:${st.mtimeNs}:${st.ctimeNs}`;
+  } catch (error) {
+    if ((error as NodeJS.ErrnoException).code === 'ENOENT') return null;
+    throw error;
+  }
+}
+
+/**
+ * lowdb adapter writing atomically: a 0600 temp file beside the target, fsynced, then renamed over
+ * it, so a reader or a crash sees either the old or the new document, never half of one.
+ */
+class AtomicJsonFile implements Adapter<StoreData> {
+  constructor(readonly path: string) {}
+
+  async read(): Promise<StoreData | null> {
+    let text: string;
+    try {
+      text = await readFile(this.path, 'utf8');
+    } catch (error) {
+      const code = (error as NodeJS.ErrnoException).code;
+      if (code === 'ENOENT') return null;
+      throw new StoreCorruptError(this.path, code ?? String(error));
+    }
+    try {
+      return checkData(JSON.parse(text));
+    } catch (error) {
+      const reason = error instanceof StoreFormatError ? error.message : `not valid JSON (${(error as Error).message})`;
+      throw new StoreCorruptError(this.path, reason);
+    }
+  }
+
+  async write(data: StoreData): Promise<void> {
+    const temp = `${this.path}.${process.pid}.${randomHex(4)}.tmp`;
+    let handle;
+    try {
+      handle = await open(temp, 'wx', 0o600);
+      await handle.writeFile(JSON.stringify(data));
+      await handle.datasync();
+      await handle.close();
+      handle = undefined;
+      await rename(temp, this.path);
+    } catch (error) {
+      await handle?.close().catch(() => undefined);
+      await unlink(temp).catch(() => undefined);
+      throw new StoreWriteError(this.path, error);
+    }
+  }
+}
+
+class FileBackend implements DocumentBackend {
+  private readonly db: Low<StoreData>;
+  private readonly lockPath: string;
+  private known: Signature | null = null;
+  private queue: Promise<unknown> = Promise.resolve();
+  private watcher: FSWatcher | undefined;
+  private poller: NodeJS.Timeout | undefined;
+  private listener: (change: StoreChange) => void = () => {};
+  private closed = false;
+
+  constructor(
+    readonly path: string,
+    private readonly logger: Logger,
+  ) {
+    this.db = new Low(new AtomicJsonFile(path), emptyData());
+    this.lockPath = `${path}.lock`;
+  }
+
+  async open(options: FileStoreOptions): Promise<void> {
+    if ((await signatureOf(this.path)) === null) {
+      // First start: create the file under the lock so two starters do not both write defaults.
+      await this.withLock(async () => {
+        if ((await signatureOf(this.path)) === null) await this.db.adapter.write(emptyData());
+      });
+    }
+    await this.load();
+    if (options.watch) this.startWatching(options.pollIntervalMs ?? 500);
+  }
+
+  current(): StoreData {
+    return this.db.data;
+  }
+
+  onExternalChange(listener: (change: StoreChange) => void): void {
+    this.listener = listener;
+  }
+
+  transact<T>(fn: (data: StoreData) => T): Promise<T> {
+    return this.serialize(() =>
+      this.withLock(async () => {
+        await this.reloadIfChanged();
+        let result: T;
+        try {
+          result = fn(this.db.data);
+          await this.db.write();
+        } catch (error) {
+          // Drop whatever fn changed in memory: the file is the truth.
+          this.known = null;
+          await this.reloadIfChanged().catch(() => undefined);
+          throw error;
+        }
+        this.known = await signatureOf(this.path);
+        return result;
+      }),
+    );
+  }
+
+  async close(): Promise<void> {
+    this.closed = true;
+    this.watcher?.close();
+    if (this.poller) clearInterval(this.poller);
+    await this.queue.catch(() => undefined);
+  }
+
+  private serialize<T>(task: () => Promise<T>): Promise<T> {
+    const run = this.queue.then(task);
+    this.queue = run.catch(() => undefined);
+    return run;
+  }
+
+  private async withLock<T>(task: () => Promise<T>): Promise<T> {
+    let release: () => Promise<void>;
+    try {
+      release = await lockfile.lock(this.path, {
+        realpath: false,
+        lockfilePath: this.lockPath,
+        // A holder that died leaves its lock; after 10 s without a refresh it is taken over.
+        stale: 10_000,
+        update: 2_000,
+        retries: { retries: 2_000, minTimeout: 2, maxTimeout: 40, factor: 1.5, randomize: true },
+        onCompromised: (error) => this.logger.error(`lock on ${this.path} was compromised`, error),
+      });
+    } catch (error) {
+      throw new StoreWriteError(this.lockPath, error);
+    }
+    try {
+      return await task();
+    } finally {
+      await release().catch(() => undefined);
+    }
+  }
+
+  private async load(): Promise<void> {
+    const before = await signatureOf(this.path);
+    await this.db.read();
+    if (before === null) throw new StoreCorruptError(this.path, 'the file disappeared');
+    this.known = before;
+  }
+
+  /** Re-reads the file when another process replaced it, and tells listeners what changed. */
+  private async reloadIfChanged(): Promise<void> {
+    const now = await signatureOf(this.path);
+    if (now === null) {
+      if (this.known !== null) this.logger.error(`${this.path} was deleted; keeping the data in memory and writing it back on the next change`);
+      this.known = null;
+      return;
+    }
+    if (now === this.known) return;
+    const previous = this.db.data;
+    await this.db.read();
+    this.known = now;
+    this.listener(diffData(previous, this.db.data));
+  }
+
+  private startWatching(pollMs: number): void {
+    const check = () => {
+      if (this.closed) return;
+      void this.serialize(() => this.reloadIfChanged()).catch((error) => {
+        this.logger.error(`could not reload ${this.path}`, error);
+      });
+    };
+    try {
+      this.watcher = watch(join(this.path, '..'), { persistent: false }, (_event, filename) => {
+        if (filename === null || filename.toString() === DB_FILE) check();
+      });
+      this.watcher.on('error', () => this.watcher?.close());
+    } catch {
+      // No inotify (or similar) here: polling alone keeps us within the 1 s promise.
+    }
+    this.poller = setInterval(check, pollMs);
+    this.poller.unref();
+  }
+}
+
+/** Opens (creating when absent) the JSON-file store in `dataDir`: mode 0700 dir, 0600 file. */
+export async function openFileStore(options: FileStoreOptions): Promise<DocumentStore> {
+  const { dataDir } = options;
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new StoreWriteError(dataDir, error);
+  }
+  const backend = new FileBackend(join(dataDir, DB_FILE), options.logger ?? silentLogger);
+  await backend.open(options);
+  return new DocumentStore(backend);
+}
+
+/** Tightens an existing data dir to owner-only; used by init. */
+export async function secureDataDir(dataDir: string): Promise<void> {
+  await chmod(dataDir, 0o700);
+}

@@ -1,0 +1,155 @@
+/**
+ * Records kept by a Store. Internal names are camelCase; the HTTP layer maps them to the OAuth
+ * wire names. A field that holds a secret always holds its SHA-256 (or scrypt) hash and ends in
+ * `Hash`: a stolen store yields no working credential (DESIGN.md §6).
+ */
+
+export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+
+export interface ClientRecord {
+  clientId: string;
+  /** SHA-256 hex of the client secret; null for public clients. */
+  clientSecretHash: string | null;
+  clientName: string | null;
+  redirectUris: string[];
+  tokenEndpointAuthMethod: TokenEndpointAuthMethod;
+  grantTypes: string[];
+  responseTypes: string[];
+  /** Space-separated scope the client registered with, if any. */
+  scope: string | null;
+  /** Other RFC 7591 metadata the client sent (client_uri, logo_uri, contacts, …), echoed back as given. */
+  extraMetadata: Record<string, unknown>;
+  createdAt: number;
+  lastUsedAt: number | null;
+}
+
+export interface CodeRecord {
+  codeHash: string;
+  clientId: string;
+  /** The redirect URI the code was delivered to. */
+  redirectUri: string;
+  /** Whether `redirect_uri` was present in the authorization request (RFC 6749 §4.1.3). */
+  redirectUriProvided: boolean;
+  codeChallenge: string;
+  scopes: string[];
+  resource: string;
+  /** Every token issued from this code shares the grant id; a replay revokes the grant. */
+  grantId: string;
+  createdAt: number;
+  expiresAt: number;
+  usedAt: number | null;
+}
+
+export interface AccessTokenRecord {
+  /** `tok_` + first 12 hex digits of `tokenHash`: safe to show, never the token. */
+  id: string;
+  tokenHash: string;
+  clientId: string;
+  grantId: string;
+  scopes: string[];
+  resource: string;
+  createdAt: number;
+  expiresAt: number;
+  lastUsedAt: number | null;
+  revokedAt: number | null;
+}
+
+export interface RefreshTokenRecord {
+  id: string;
+  tokenHash: string;
+  clientId: string;
+  grantId: string;
+  scopes: string[];
+  resource: string;
+  createdAt: number;
+  expiresAt: number;
+  /** When this token was exchanged for a newer one; it stays usable for the grace window after. */
+  rotatedAt: number | null;
+  revokedAt: number | null;
+}
+
+export interface OwnerRecord {
+  /** scrypt hash of the owner password (see oauth/secrets.ts), null until one is set. */
+  passwordHash: string | null;
+  passwordChangedAt: number | null;
+}
+
+/** What the token-selection operations accept. At least one field must be set. */
+export interface TokenSelector {
+  ids?: string[];
+  clientId?: string;
+  grantId?: string;
+  all?: boolean;
+}
+
+export type ConsumeCodeResult =
+  | { outcome: 'consumed'; code: CodeRecord }
+  | { outcome: 'replayed'; code: CodeRecord }
+  | { outcome: 'unknown' };
+
+export type RotateRefreshResult =
+  | { outcome: 'rotated'; previous: RefreshTokenRecord }
+  | { outcome: 'reuse_detected'; previous: RefreshTokenRecord; revoked: AccessTokenRecord[] }
+  | { outcome: 'invalid' };
+
+/** Sent to change listeners after a mutation, whichever process made it. */
+export interface StoreChange {
+  /** Access tokens that stopped being valid (revoked, or deleted with their client). */
+  revokedTokens: Array<Pick<AccessTokenRecord, 'id' | 'tokenHash' | 'clientId' | 'grantId'>>;
+  removedClientIds: string[];
+  /** Whether the change was written by another process (picked up from the file). */
+  external: boolean;
+}
+
+/**
+ * The persistence contract shared by `serve` and the CLI.
+ *
+ * - Every method is atomic with respect to every other writer, in this process or another.
+ * - Reads may lag writes of another process by at most ~1 s; writes never lose another's write.
+ * - Secrets arrive already hashed; the store never sees a plaintext credential.
+ * - Nothing above `store/` may assume the data lives in a local file.
+ */
+export interface Store {
+  getOwner(): Promise<OwnerRecord>;
+  setOwnerPasswordHash(passwordHash: string, at: number): Promise<void>;
+
+  createClient(client: ClientRecord): Promise<void>;
+  getClient(clientId: string): Promise<ClientRecord | undefined>;
+  listClients(): Promise<ClientRecord[]>;
+  /** Deletes the client and revokes every token it holds. */
+  removeClient(clientId: string, at: number): Promise<{ client: ClientRecord; revokedTokens: AccessTokenRecord[] } | undefined>;
+
+  saveCode(code: CodeRecord): Promise<void>;
+  /** Marks a code used exactly once; a second call reports a replay. */
+  consumeCode(codeHash: string, at: number): Promise<ConsumeCodeResult>;
+
+  /** Stores a new access token and, optionally, the refresh token issued with it. */
+  saveTokens(access: AccessTokenRecord, refresh?: RefreshTokenRecord): Promise<void>;
+  /** Served from memory: this is the hot path of every protected request. */
+  findAccessToken(tokenHash: string): Promise<AccessTokenRecord | undefined>;
+  listAccessTokens(): Promise<AccessTokenRecord[]>;
+  /** Revokes the selected access tokens and the refresh tokens of their grants. Returns the access tokens newly revoked. */
+  revokeAccessTokens(selector: TokenSelector, at: number): Promise<AccessTokenRecord[]>;
+  /** Revokes every access and refresh token of a grant (code replay, refresh reuse). */
+  revokeGrant(grantId: string, at: number): Promise<AccessTokenRecord[]>;
+  /** Records use of an access token; persisted in batches, not per call. */
+  touchAccessToken(tokenHash: string, at: number): void;
+
+  findRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined>;
+  /** Revokes one refresh token (RFC 7009). Returns whether it was active. */
+  revokeRefreshToken(tokenHash: string, at: number): Promise<boolean>;
+  /**
+   * Exchanges refresh token `tokenHash` for `next` atomically. A token already rotated more than
+   * `graceMs` ago is a reuse: the whole grant is revoked.
+   */
+  rotateRefreshToken(tokenHash: string, next: { access: AccessTokenRecord; refresh: RefreshTokenRecord }, at: number, graceMs: number): Promise<RotateRefreshResult>;
+
+  /** Deletes codes and tokens that expired before `before`. Returns how many records went. */
+  purgeExpired(before: number): Promise<number>;
+
+  /** Subscribes to changes; returns the unsubscribe function. */
+  onChange(listener: (change: StoreChange) => void): () => void;
+  /** Writes pending batched updates. */
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
