@@ -54,9 +54,29 @@ export function buildProgram(ctx: Omit<CliContext, 'configPath'>): Command {
     });
 
   const clients = program.command('clients').description('registered OAuth clients');
-  clients.command('list').description('list registered clients').option('--json', 'machine-readable output').action(() => notYet('clients list'));
-  clients.command('show <id>').description('show one client').option('--json', 'machine-readable output').action(() => notYet('clients show'));
-  clients.command('remove <id>').description('remove a client and revoke its tokens').action(() => notYet('clients remove'));
+  clients
+    .command('list')
+    .description('list registered clients')
+    .option('--json', 'machine-readable output')
+    .action(async (options) => {
+      const { runClientsList } = await import('./commands/clients.js');
+      await runClientsList(context(), options);
+    });
+  clients
+    .command('show <id>')
+    .description('show one client (any unambiguous prefix of its id)')
+    .option('--json', 'machine-readable output')
+    .action(async (id: string, options) => {
+      const { runClientsShow } = await import('./commands/clients.js');
+      await runClientsShow(context(), id, options);
+    });
+  clients
+    .command('remove <id>')
+    .description('remove a client and revoke its tokens')
+    .action(async (id: string) => {
+      const { runClientsRemove } = await import('./commands/clients.js');
+      await runClientsRemove(context(), id);
+    });
 
   const tokens = program.command('tokens').description('access tokens');
   tokens
@@ -65,31 +85,50 @@ export function buildProgram(ctx: Omit<CliContext, 'configPath'>): Command {
     .option('--client <id>', 'only this client')
     .option('--all', 'include revoked and expired tokens')
     .option('--json', 'machine-readable output')
-    .action(() => notYet('tokens list'));
+    .action(async (options) => {
+      const { runTokensList } = await import('./commands/tokens.js');
+      await runTokensList(context(), options);
+    });
   tokens
     .command('revoke [ids...]')
     .description('revoke tokens; open sessions using them close within 2 s')
     .option('--client <id>', 'every token of this client')
     .option('--all', 'every token')
-    .action(() => notYet('tokens revoke'));
+    .action(async (ids: string[], options) => {
+      const { runTokensRevoke } = await import('./commands/tokens.js');
+      await runTokensRevoke(context(), ids, options);
+    });
 
   const events = program.command('events').description('the auth event log');
   events
     .command('tail')
     .description('show the last auth events')
     .option('-n <count>', 'how many', '20')
-    .option('-f, --follow', 'keep following new events')
+    .option('-f, --follow', 'keep following new events (Ctrl-C to stop)')
     .option('--type <type>', 'only events of this type (prefix, repeatable)', collect)
     .option('--client <id>', 'only events of this client')
     .option('--json', 'one JSON object per line')
-    .action(() => notYet('events tail'));
+    .action(async (options) => {
+      const { runEventsTail } = await import('./commands/events.js');
+      await runEventsTail(context(), options, process);
+    });
 
   program
     .command('passwd')
     .description('change the owner password')
     .option('--password-stdin', 'read the new password from standard input')
-    .action(() => notYet('passwd'));
-  program.command('status').description('is a server running, and what does it hold').option('--json', 'machine-readable output').action(() => notYet('status'));
+    .action(async (options) => {
+      const { runPasswd } = await import('./commands/passwd.js');
+      await runPasswd(context(), options);
+    });
+  program
+    .command('status')
+    .description('is a server running, and what does it hold')
+    .option('--json', 'machine-readable output')
+    .action(async (options) => {
+      const { runStatus } = await import('./commands/status.js');
+      await runStatus(context(), options);
+    });
   program
     .command('doctor')
     .description('check a deployment from the outside as ChatGPT and Claude do')

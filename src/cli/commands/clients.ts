@@ -1,0 +1,152 @@
+import { systemClock, toIso, type Clock } from '../../shared/clock.js';
+import type { AccessTokenRecord, ClientRecord, TokenEndpointAuthMethod } from '../../store/types.js';
+import { relativeTime, resolveClient, shortIdLength, tokenStatus, withAdminSession } from '../admin.js';
+import type { CliContext } from '../context.js';
+import { formatTable, printJson, println, truncate, type Output } from '../output.js';
+import { findRunningServer } from '../instance.js';
+import { tokenJson } from './tokens.js';
+
+export interface ClientJson {
+  client_id: string;
+  client_name: string | null;
+  redirect_uris: string[];
+  token_endpoint_auth_method: TokenEndpointAuthMethod;
+  created_at: string | null;
+  last_used_at: string | null;
+  active_tokens: number;
+}
+
+function activeTokenCount(clientId: string, tokens: AccessTokenRecord[], now: number): number {
+  return tokens.filter((t) => t.clientId === clientId && tokenStatus(t, now) === 'active').length;
+}
+
+/** The last use of a client: its own record, or a newer use of one of its tokens not yet rolled up. */
+function lastUsedAt(client: ClientRecord, tokens: AccessTokenRecord[]): number | null {
+  let last = client.lastUsedAt;
+  for (const t of tokens) if (t.clientId === client.clientId && t.lastUsedAt !== null && (last === null || t.lastUsedAt > last)) last = t.lastUsedAt;
+  return last;
+}
+
+/** DESIGN.md §2 `clients list --json` shape. */
+export function clientJson(client: ClientRecord, tokens: AccessTokenRecord[], now: number): ClientJson {
+  return {
+    client_id: client.clientId,
+    client_name: client.clientName,
+    redirect_uris: [...client.redirectUris],
+    token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+    created_at: toIso(client.createdAt),
+    last_used_at: toIso(lastUsedAt(client, tokens)),
+    active_tokens: activeTokenCount(client.clientId, tokens, now),
+  };
+}
+
+const AUTH_LABEL: Record<TokenEndpointAuthMethod, string> = {
+  client_secret_basic: 'basic',
+  client_secret_post: 'post',
+  none: 'public',
+};
+
+function sortClients(clients: ClientRecord[]): ClientRecord[] {
+  return [...clients].sort((a, b) => a.createdAt - b.createdAt || a.clientId.localeCompare(b.clientId));
+}
+
+/** The readable `clients list` table. Ids are shortened: any unambiguous prefix is accepted. */
+export function renderClientsTable(output: Output, clients: ClientRecord[], tokens: AccessTokenRecord[], now: number): string {
+  const { color } = output;
+  const idLength = shortIdLength(clients.map((c) => c.clientId));
+  const rows = sortClients(clients).map((client) => {
+    const active = activeTokenCount(client.clientId, tokens, now);
+    const [first, ...more] = client.redirectUris;
+    const redirect = first === undefined ? '-' : `${truncate(first, 40)}${more.length ? color.dim(` +${more.length}`) : ''}`;
+    return [
+      client.clientId.slice(0, idLength),
+      client.clientName === null ? color.dim('(no name)') : truncate(client.clientName, 24),
+      redirect,
+      AUTH_LABEL[client.tokenEndpointAuthMethod],
+      relativeTime(client.createdAt, now),
+      relativeTime(lastUsedAt(client, tokens), now),
+      active > 0 ? color.green(String(active)) : color.dim('0'),
+    ];
+  });
+  return formatTable(output, ['ID', 'NAME', 'REDIRECT URI', 'AUTH', 'CREATED', 'LAST USED', 'TOKENS'], rows);
+}
+
+export async function runClientsList(ctx: CliContext, options: { json?: boolean }, clock: Clock = systemClock): Promise<void> {
+  await withAdminSession(ctx, async ({ store }) => {
+    const [clients, tokens] = await Promise.all([store.listClients(), store.listAccessTokens()]);
+    const now = clock.now();
+    if (options.json) {
+      printJson(ctx.output, sortClients(clients).map((c) => clientJson(c, tokens, now)));
+      return;
+    }
+    if (clients.length === 0) {
+      println(ctx.output, 'No clients registered yet. They appear here once an MCP client registers at /register.');
+      return;
+    }
+    println(ctx.output, renderClientsTable(ctx.output, clients, tokens, now));
+  });
+}
+
+export async function runClientsShow(ctx: CliContext, id: string, options: { json?: boolean }, clock: Clock = systemClock): Promise<void> {
+  await withAdminSession(ctx, async ({ store }) => {
+    const [clients, tokens] = await Promise.all([store.listClients(), store.listAccessTokens()]);
+    const client = resolveClient(id, clients);
+    const now = clock.now();
+    const own = tokens.filter((t) => t.clientId === client.clientId).sort((a, b) => a.createdAt - b.createdAt);
+    const names = new Map([[client.clientId, client.clientName]]);
+    if (options.json) {
+      printJson(ctx.output, {
+        ...clientJson(client, tokens, now),
+        grant_types: [...client.grantTypes],
+        response_types: [...client.responseTypes],
+        scope: client.scope,
+        metadata: { ...client.extraMetadata },
+        tokens: own.map((t) => tokenJson(t, names, now)),
+      });
+      return;
+    }
+    const { color } = ctx.output;
+    const lines: Array<[string, string]> = [
+      ['client id', client.clientId],
+      ['name', client.clientName ?? color.dim('(no name)')],
+      ['auth method', client.tokenEndpointAuthMethod],
+      ['grant types', client.grantTypes.join(', ') || '-'],
+      ['scope', client.scope ?? color.dim('(default)')],
+      ['created', `${toIso(client.createdAt)} (${relativeTime(client.createdAt, now)})`],
+      ['last used', lastUsedAt(client, tokens) === null ? 'never' : `${toIso(lastUsedAt(client, tokens))} (${relativeTime(lastUsedAt(client, tokens), now)})`],
+    ];
+    for (const [key, value] of Object.entries(client.extraMetadata)) {
+      lines.push([key.replace(/_/g, ' '), truncate(typeof value === 'string' ? value : JSON.stringify(value), 100)]);
+    }
+    const width = Math.max(...lines.map(([k]) => k.length), 'redirect uris'.length);
+    for (const [key, value] of lines) println(ctx.output, `${color.bold(key.padEnd(width))}  ${value}`);
+    client.redirectUris.forEach((uri, i) => println(ctx.output, `${color.bold((i === 0 ? 'redirect uris' : '').padEnd(width))}  ${uri}`));
+    const active = own.filter((t) => tokenStatus(t, now) === 'active');
+    println(ctx.output, `${color.bold('tokens'.padEnd(width))}  ${active.length} active, ${own.length - active.length} revoked or expired`);
+    for (const t of active) {
+      println(ctx.output, `${' '.repeat(width)}  ${t.id}  created ${relativeTime(t.createdAt, now)}, expires ${relativeTime(t.expiresAt, now)}, last used ${relativeTime(t.lastUsedAt, now)}`);
+    }
+  });
+}
+
+export async function runClientsRemove(ctx: CliContext, id: string, clock: Clock = systemClock): Promise<void> {
+  await withAdminSession(ctx, async (session) => {
+    const client = resolveClient(id, await session.store.listClients());
+    const result = await session.store.removeClient(client.clientId, clock.now());
+    const { color } = ctx.output;
+    if (!result) {
+      // Removed by someone else between our read and our write.
+      println(ctx.output, `client ${client.clientId} was already removed`);
+      return;
+    }
+    const events = session.events();
+    for (const token of result.revokedTokens) {
+      events.record({ type: 'token.revoked', client_id: client.clientId, token_id: token.id, detail: { by: 'cli', reason: 'client removed' } });
+    }
+    events.record({ type: 'client.removed', client_id: client.clientId, detail: { by: 'cli', client_name: client.clientName, revoked_tokens: result.revokedTokens.length } });
+    const n = result.revokedTokens.length;
+    println(ctx.output, `${color.green('✓')} removed client ${client.clientId}${client.clientName ? ` (${client.clientName})` : ''}; revoked ${n} token${n === 1 ? '' : 's'}`);
+    const server = await findRunningServer(session.dataDir);
+    if (server) println(ctx.output, `  the running server (pid ${server.pid}) stops accepting them within 1 s`);
+  });
+}

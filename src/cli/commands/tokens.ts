@@ -1,0 +1,130 @@
+import { systemClock, toIso, type Clock } from '../../shared/clock.js';
+import type { AccessTokenRecord, ClientRecord } from '../../store/types.js';
+import { relativeTime, resolveById, resolveToken, tokenStatus, withAdminSession, type TokenStatus } from '../admin.js';
+import type { CliContext } from '../context.js';
+import { CliError } from '../errors.js';
+import { findRunningServer } from '../instance.js';
+import { formatTable, printErr, printJson, println, truncate, type Output } from '../output.js';
+
+export interface TokenJson {
+  id: string;
+  client_id: string;
+  client_name: string | null;
+  scope: string;
+  resource: string;
+  created_at: string | null;
+  expires_at: string | null;
+  last_used_at: string | null;
+  status: TokenStatus;
+}
+
+/** DESIGN.md §2 `tokens list --json` shape: the public id, never the token or its hash. */
+export function tokenJson(token: AccessTokenRecord, clientNames: Map<string, string | null>, now: number): TokenJson {
+  return {
+    id: token.id,
+    client_id: token.clientId,
+    client_name: clientNames.get(token.clientId) ?? null,
+    scope: token.scopes.join(' '),
+    resource: token.resource,
+    created_at: toIso(token.createdAt),
+    expires_at: toIso(token.expiresAt),
+    last_used_at: toIso(token.lastUsedAt),
+    status: tokenStatus(token, now),
+  };
+}
+
+/**
+ * A `--client` value: an id or prefix of a registered client, or of a client that was removed but
+ * still has (revoked) tokens on record.
+ */
+function resolveClientId(input: string, clients: ClientRecord[], tokens: AccessTokenRecord[]): string {
+  const names = new Map<string, string | null>(clients.map((c) => [c.clientId, c.clientName]));
+  for (const t of tokens) if (!names.has(t.clientId)) names.set(t.clientId, null);
+  const ids = [...names.keys()];
+  return resolveById(input, ids, (id) => id, {
+    noun: 'client',
+    label: (id) => (clients.some((c) => c.clientId === id) ? (names.get(id) ?? '(no name)') : '(removed)'),
+    listCommand: 'clients list',
+  });
+}
+
+export function renderTokensTable(output: Output, tokens: AccessTokenRecord[], clientNames: Map<string, string | null>, now: number): string {
+  const { color } = output;
+  const paint: Record<TokenStatus, (s: string) => string> = { active: color.green, revoked: color.red, expired: color.dim };
+  const rows = tokens.map((t) => {
+    const status = tokenStatus(t, now);
+    const name = clientNames.get(t.clientId);
+    return [
+      t.id,
+      name ? truncate(name, 24) : color.dim(t.clientId.slice(0, 8)),
+      truncate(t.scopes.join(' '), 20),
+      relativeTime(t.createdAt, now),
+      status === 'revoked' ? `revoked ${relativeTime(t.revokedAt, now)}` : relativeTime(t.expiresAt, now),
+      relativeTime(t.lastUsedAt, now),
+      paint[status](status),
+    ];
+  });
+  return formatTable(output, ['ID', 'CLIENT', 'SCOPE', 'CREATED', 'EXPIRES', 'LAST USED', 'STATUS'], rows);
+}
+
+export async function runTokensList(ctx: CliContext, options: { client?: string; all?: boolean; json?: boolean }, clock: Clock = systemClock): Promise<void> {
+  await withAdminSession(ctx, async ({ store }) => {
+    const [clients, all] = await Promise.all([store.listClients(), store.listAccessTokens()]);
+    const now = clock.now();
+    const clientId = options.client === undefined ? undefined : resolveClientId(options.client, clients, all);
+    const names = new Map(clients.map((c) => [c.clientId, c.clientName]));
+    const tokens = all
+      .filter((t) => (clientId === undefined || t.clientId === clientId) && (options.all || tokenStatus(t, now) === 'active'))
+      .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
+    if (options.json) {
+      printJson(ctx.output, tokens.map((t) => tokenJson(t, names, now)));
+      return;
+    }
+    if (tokens.length === 0) {
+      println(ctx.output, options.all ? 'No tokens.' : 'No active tokens.');
+      return;
+    }
+    println(ctx.output, renderTokensTable(ctx.output, tokens, names, now));
+  });
+}
+
+export async function runTokensRevoke(ctx: CliContext, ids: string[], options: { client?: string; all?: boolean }, clock: Clock = systemClock): Promise<void> {
+  const ways = [ids.length > 0, options.client !== undefined, Boolean(options.all)].filter(Boolean).length;
+  if (ways === 0) throw new CliError('say which tokens to revoke: token ids, --client <id> or --all', 2);
+  if (ways > 1) throw new CliError('give either token ids, --client <id> or --all, not several', 2);
+
+  await withAdminSession(ctx, async (session) => {
+    const { store } = session;
+    const [clients, tokens] = await Promise.all([store.listClients(), store.listAccessTokens()]);
+    const now = clock.now();
+    const names = new Map(clients.map((c) => [c.clientId, c.clientName]));
+
+    let revoked: AccessTokenRecord[];
+    if (ids.length > 0) {
+      // Every id is resolved before anything is revoked: one typo revokes nothing.
+      const chosen = [...new Map(ids.map((id) => resolveToken(id, tokens, now)).map((t) => [t.id, t])).values()];
+      for (const t of chosen) if (t.revokedAt !== null) printErr(ctx.output, `${t.id} was already revoked`);
+      const pending = chosen.filter((t) => t.revokedAt === null);
+      revoked = pending.length > 0 ? await store.revokeAccessTokens({ ids: pending.map((t) => t.id) }, now) : [];
+    } else if (options.client !== undefined) {
+      revoked = await store.revokeAccessTokens({ clientId: resolveClientId(options.client, clients, tokens) }, now);
+    } else {
+      revoked = await store.revokeAccessTokens({ all: true }, now);
+    }
+
+    const events = session.events();
+    for (const t of revoked) events.record({ type: 'token.revoked', client_id: t.clientId, token_id: t.id, detail: { by: 'cli' } });
+
+    const { color } = ctx.output;
+    if (revoked.length === 0) {
+      println(ctx.output, 'No active tokens to revoke.');
+      return;
+    }
+    for (const t of revoked) {
+      const name = names.get(t.clientId);
+      println(ctx.output, `${color.green('✓')} revoked ${t.id} (${name ?? t.clientId})`);
+    }
+    const server = await findRunningServer(session.dataDir);
+    if (server) println(ctx.output, `  the running server (pid ${server.pid}) rejects ${revoked.length === 1 ? 'it' : 'them'} within 1 s and closes their sessions`);
+  });
+}
