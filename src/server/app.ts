@@ -1,12 +1,20 @@
 import Koa from 'koa';
 import Router from '@koa/router';
 import type { Config } from '../config/schema.js';
+import { LoginThrottle, PendingAuthorizations } from '../oauth/authorization.js';
+import { createOAuthSettings } from '../oauth/settings.js';
 import type { EventLog } from '../store/event-log.js';
 import type { Store } from '../store/types.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { silentLogger, type Logger } from '../shared/logger.js';
-import { VERSION } from '../shared/version.js';
+import type { ServerContext } from './context.js';
+import { cors } from './middleware/cors.js';
 import { errorHandler } from './middleware/errors.js';
+import { mountAuthorizeRoutes } from './routes/authorize.js';
+import { mountMetadataRoutes } from './routes/metadata.js';
+import { mountRegisterRoute } from './routes/register.js';
+import { mountRevokeRoute } from './routes/revoke.js';
+import { mountTokenRoute } from './routes/token.js';
 
 export interface AppDeps {
   config: Config;
@@ -19,33 +27,68 @@ export interface AppDeps {
 /** The HTTP application: a request handler plus the resources it owns (sessions, timers). */
 export interface CupcakeApp {
   koa: Koa;
+  context: ServerContext;
   callback(): ReturnType<Koa['callback']>;
   /** Ends open streams and timers; the caller closes the store and the listener. */
   close(): Promise<void>;
 }
 
+const PURGE_INTERVAL_MS = 3_600_000;
+/** Expired tokens stay listable (`tokens list --all`) for a week before they are purged. */
+const KEEP_EXPIRED_MS = 7 * 86_400_000;
+
 /** Builds the app; never listens (start.ts does). */
 export function createApp(deps: AppDeps): CupcakeApp {
   const logger = deps.logger ?? silentLogger;
   const clock = deps.clock ?? systemClock;
-  void clock;
-  const koa = new Koa({ proxy: deps.config.trustProxy });
+  const settings = createOAuthSettings(deps.config);
+  const server: ServerContext = {
+    config: deps.config,
+    settings,
+    store: deps.store,
+    events: deps.events,
+    clock,
+    logger,
+    pending: new PendingAuthorizations(clock, settings.authorizationCodeTtlMs),
+    loginThrottle: new LoginThrottle(clock),
+  };
+
+  // Behind a proxy, the client is the address the proxy saw: the last X-Forwarded-For entry.
+  const koa = new Koa({ proxy: deps.config.trustProxy, maxIpsCount: 1 });
   koa.silent = true;
   koa.on('error', (error) => logger.error('koa error', error));
 
   const router = new Router();
-  router.get('/healthz', (ctx) => {
-    ctx.set('Cache-Control', 'no-store');
-    ctx.body = { status: 'ok', version: VERSION };
-  });
+  mountMetadataRoutes(router, server);
+  mountRegisterRoute(router, server);
+  mountAuthorizeRoutes(router, server);
+  mountTokenRoute(router, server);
+  mountRevokeRoute(router, server);
 
   koa.use(errorHandler(logger));
+  koa.use(async (ctx, next) => {
+    ctx.set('X-Content-Type-Options', 'nosniff');
+    await next();
+    if (ctx.status === 404 && ctx.body === undefined) {
+      ctx.status = 404;
+      ctx.body = { error: 'not_found', error_description: `no route for ${ctx.method} ${ctx.path.slice(0, 200)}` };
+    }
+  });
+  koa.use(cors(deps.config.cors.origins));
   koa.use(router.routes());
   koa.use(router.allowedMethods());
 
+  const purge = setInterval(() => {
+    deps.store.purgeExpired(clock.now() - KEEP_EXPIRED_MS).catch((error) => logger.error('purging expired records failed', error));
+  }, PURGE_INTERVAL_MS);
+  purge.unref();
+
   return {
     koa,
+    context: server,
     callback: () => koa.callback(),
-    async close() {},
+    async close() {
+      clearInterval(purge);
+    },
   };
 }

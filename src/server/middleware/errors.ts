@@ -27,6 +27,9 @@ export function errorHandler(logger: Logger) {
       ctx.set('Cache-Control', 'no-store');
       if (error instanceof OAuthError) {
         ctx.status = error.status;
+        // RFC 6749 §5.2: a client that tried HTTP Basic is answered with its challenge.
+        const challenge = (error as { challenge?: unknown }).challenge;
+        if (typeof challenge === 'string') ctx.set('WWW-Authenticate', challenge);
         ctx.body = error.toResponseObject();
         return;
       }

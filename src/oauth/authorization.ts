@@ -1,0 +1,253 @@
+import type { ClientRecord, Store } from '../store/types.js';
+import type { Clock } from '../shared/clock.js';
+import { constantTimeEqual, newUuid, randomToken } from '../shared/ids.js';
+import { InvalidRequestError, OAuthError, UnauthorizedClientError, UnsupportedResponseTypeError } from './errors.js';
+import { isValidS256Challenge } from './pkce.js';
+import { buildRedirect, matchRedirectUri } from './redirect-uri.js';
+import { resolveResource } from './resource.js';
+import { resolveScopes } from './scopes.js';
+import { generateAuthorizationCode, hashSecret, verifyPassword } from './secrets.js';
+import type { OAuthSettings } from './settings.js';
+
+/**
+ * An authorization request that cannot be sent back to the client, because the client or the
+ * redirect URI is not validated (RFC 6749 §4.1.2.1; OAuth 2.1 §4.1.2.1): shown to the person as a
+ * page and never redirected.
+ */
+export class AuthorizationPageError extends Error {
+  constructor(
+    readonly title: string,
+    message: string,
+    readonly status = 400,
+  ) {
+    super(message);
+    this.name = 'AuthorizationPageError';
+  }
+}
+
+/** An error to deliver to a validated redirect URI (RFC 6749 §4.1.2.1, RFC 9207 `iss`). */
+export class AuthorizationRedirectError extends Error {
+  constructor(
+    readonly redirectTo: string,
+    readonly error: OAuthError,
+    readonly clientId: string,
+  ) {
+    super(error.message);
+    this.name = 'AuthorizationRedirectError';
+  }
+}
+
+export interface AuthorizationRequest {
+  client: ClientRecord;
+  redirectUri: string;
+  redirectUriProvided: boolean;
+  state: string | undefined;
+  scopes: string[];
+  resource: string;
+  codeChallenge: string;
+}
+
+const SINGLE_VALUED = ['client_id', 'redirect_uri', 'response_type', 'state', 'scope', 'code_challenge', 'code_challenge_method', 'resource'];
+const MAX_STATE = 2048;
+
+type Params = Record<string, string | string[] | undefined>;
+
+function single(params: Params, name: string): string | undefined {
+  const value = params[name];
+  return Array.isArray(value) ? value[0] : value;
+}
+
+export function errorRedirect(redirectUri: string, error: OAuthError, state: string | undefined, issuer: string): string {
+  return buildRedirect(redirectUri, { error: error.errorCode, error_description: error.message, state, iss: issuer });
+}
+
+/**
+ * RFC 6749 §4.1.1 / OAuth 2.1 §4.1.1: checks an authorization request in the order that keeps
+ * errors safe: client and redirect URI first (page errors), then everything else (redirected).
+ */
+export async function validateAuthorizationRequest(params: Params, deps: { store: Store; settings: OAuthSettings }): Promise<AuthorizationRequest> {
+  const clientId = single(params, 'client_id');
+  if (!clientId) throw new AuthorizationPageError('Missing client', 'The request has no client_id, so it cannot be answered.');
+  if (Array.isArray(params.client_id)) throw new AuthorizationPageError('Invalid request', 'client_id is given more than once.');
+  const client = clientId.length <= 200 ? await deps.store.getClient(clientId) : undefined;
+  if (!client) {
+    throw new AuthorizationPageError('Unknown application', 'This application is not registered with this server. Remove the connector and add it again.');
+  }
+
+  if (Array.isArray(params.redirect_uri)) throw new AuthorizationPageError('Invalid redirect URI', 'redirect_uri is given more than once.');
+  const requestedRedirect = params.redirect_uri;
+  let redirectUri: string;
+  if (requestedRedirect === undefined || requestedRedirect === '') {
+    // OAuth 2.1 §4.1.1: optional only when exactly one URI is registered.
+    if (client.redirectUris.length !== 1) {
+      throw new AuthorizationPageError('Missing redirect URI', 'This application registered several redirect URIs and the request does not say which one to use.');
+    }
+    redirectUri = client.redirectUris[0]!;
+  } else {
+    const matched = matchRedirectUri(requestedRedirect, client.redirectUris);
+    if (!matched) {
+      throw new AuthorizationPageError('Redirect URI mismatch', 'The redirect URI of this request is not one this application registered, so the answer is not sent anywhere.');
+    }
+    redirectUri = matched;
+  }
+  const redirectUriProvided = requestedRedirect !== undefined && requestedRedirect !== '';
+  const state = single(params, 'state');
+  const fail = (error: OAuthError): never => {
+    throw new AuthorizationRedirectError(errorRedirect(redirectUri, error, state !== undefined && state.length <= MAX_STATE ? state : undefined, deps.settings.issuer), error, client.clientId);
+  };
+
+  // RFC 6749 §3.1: request parameters MUST NOT be included more than once.
+  const repeated = SINGLE_VALUED.filter((name) => Array.isArray(params[name]));
+  if (repeated.length > 0) fail(new InvalidRequestError(`${repeated.join(', ')} must not be repeated (RFC 6749 §3.1)`));
+  if (state !== undefined && state.length > MAX_STATE) fail(new InvalidRequestError(`state is longer than ${MAX_STATE} characters`));
+
+  const responseType = single(params, 'response_type');
+  if (!responseType) fail(new InvalidRequestError('response_type is required'));
+  if (responseType !== 'code') fail(new UnsupportedResponseTypeError('only response_type=code is supported (OAuth 2.1 §4.1)'));
+  if (!client.grantTypes.includes('authorization_code')) fail(new UnauthorizedClientError('this client is not registered for the authorization_code grant'));
+
+  // OAuth 2.1 §4.1.1 and RFC 7636 §4.3: PKCE is required, and only S256 is accepted (plain is refused).
+  const challenge = single(params, 'code_challenge');
+  const method = single(params, 'code_challenge_method');
+  if (!challenge) fail(new InvalidRequestError('code_challenge is required (PKCE, RFC 7636)'));
+  if (method !== 'S256') fail(new InvalidRequestError(method ? 'code_challenge_method must be S256' : 'code_challenge_method=S256 is required'));
+  if (!isValidS256Challenge(challenge!)) fail(new InvalidRequestError('code_challenge must be 43 base64url characters (RFC 7636 §4.2)'));
+
+  let scopes: string[] = [];
+  let resource = deps.settings.issuer;
+  try {
+    scopes = resolveScopes(single(params, 'scope'), deps.settings);
+    resource = resolveResource(single(params, 'resource'), deps.settings);
+  } catch (error) {
+    if (error instanceof OAuthError) fail(error);
+    throw error;
+  }
+
+  return { client, redirectUri, redirectUriProvided, state, scopes, resource, codeChallenge: challenge! };
+}
+
+export interface PendingAuthorization {
+  id: string;
+  request: AuthorizationRequest;
+  /** Value of the hidden form field; must come back with the matching cookie. */
+  csrfToken: string;
+  /** Value of the browser cookie this form is bound to. */
+  browserBinding: string;
+  expiresAt: number;
+}
+
+/**
+ * Consent forms waiting for the owner's answer. Single use, expiring with the code TTL.
+ * In memory: a restart only asks the person to start the connection again.
+ */
+export class PendingAuthorizations {
+  private readonly pending = new Map<string, PendingAuthorization>();
+  private static readonly MAX = 10_000;
+
+  constructor(
+    private readonly clock: Clock,
+    private readonly ttlMs: number,
+  ) {}
+
+  create(request: AuthorizationRequest, browserBinding: string): PendingAuthorization {
+    this.prune();
+    if (this.pending.size >= PendingAuthorizations.MAX) {
+      // Oldest first: a flood of unanswered forms must not grow memory without bound.
+      const oldest = this.pending.keys().next().value;
+      if (oldest !== undefined) this.pending.delete(oldest);
+    }
+    const entry: PendingAuthorization = { id: randomToken(18), request, csrfToken: randomToken(24), browserBinding, expiresAt: this.clock.now() + this.ttlMs };
+    this.pending.set(entry.id, entry);
+    return entry;
+  }
+
+  /** The pending form if the id, CSRF field and cookie all match; it is not consumed. */
+  find(id: string, csrfToken: string, browserBinding: string | undefined): PendingAuthorization | undefined {
+    const entry = this.pending.get(id);
+    if (!entry) return undefined;
+    if (entry.expiresAt <= this.clock.now()) {
+      this.pending.delete(id);
+      return undefined;
+    }
+    if (!browserBinding || !constantTimeEqual(csrfToken, entry.csrfToken) || !constantTimeEqual(browserBinding, entry.browserBinding)) return undefined;
+    return entry;
+  }
+
+  /** Single use: true only for the first caller. */
+  consume(id: string): boolean {
+    return this.pending.delete(id);
+  }
+
+  private prune(): void {
+    const now = this.clock.now();
+    for (const [id, entry] of this.pending) if (entry.expiresAt <= now) this.pending.delete(id);
+  }
+}
+
+/**
+ * Failed owner-password attempts per client address: 5 in 15 minutes lock the form for that
+ * address until the oldest failure is 15 minutes old (DESIGN.md §4).
+ */
+export class LoginThrottle {
+  private readonly failures = new Map<string, number[]>();
+  static readonly LIMIT = 5;
+  static readonly WINDOW_MS = 15 * 60_000;
+
+  constructor(private readonly clock: Clock) {}
+
+  isLocked(address: string): boolean {
+    return this.recent(address).length >= LoginThrottle.LIMIT;
+  }
+
+  /** Records a failure; returns true when this failure locked the address. */
+  fail(address: string): boolean {
+    const list = this.recent(address);
+    list.push(this.clock.now());
+    this.failures.set(address, list);
+    if (this.failures.size > 100_000) this.sweep();
+    return list.length === LoginThrottle.LIMIT;
+  }
+
+  retryAfterSeconds(address: string): number {
+    const list = this.recent(address);
+    if (list.length === 0) return 0;
+    return Math.max(1, Math.ceil((list[0]! + LoginThrottle.WINDOW_MS - this.clock.now()) / 1000));
+  }
+
+  private recent(address: string): number[] {
+    const cutoff = this.clock.now() - LoginThrottle.WINDOW_MS;
+    return (this.failures.get(address) ?? []).filter((t) => t > cutoff);
+  }
+
+  private sweep(): void {
+    for (const address of this.failures.keys()) if (this.recent(address).length === 0) this.failures.delete(address);
+  }
+}
+
+export function checkOwnerPassword(password: string, store: Store): Promise<boolean> {
+  return store.getOwner().then((owner) => verifyPassword(password, owner.passwordHash));
+}
+
+/** Issues the authorization code for an approved request; returns it with the redirect (RFC 6749 §4.1.2, RFC 9207). */
+export async function issueAuthorizationCode(
+  request: AuthorizationRequest,
+  deps: { store: Store; clock: Clock; settings: OAuthSettings },
+): Promise<{ code: string; grantId: string; redirectTo: string }> {
+  const code = generateAuthorizationCode();
+  const now = deps.clock.now();
+  const grantId = newUuid();
+  await deps.store.saveCode({
+    codeHash: hashSecret(code),
+    clientId: request.client.clientId,
+    redirectUri: request.redirectUri,
+    redirectUriProvided: request.redirectUriProvided,
+    codeChallenge: request.codeChallenge,
+    scopes: request.scopes,
+    resource: request.resource,
+    grantId,
+    createdAt: now,
+    expiresAt: now + deps.settings.authorizationCodeTtlMs,
+    usedAt: null,
+  });
+  return { code, grantId, redirectTo: buildRedirect(request.redirectUri, { code, state: request.state, iss: deps.settings.issuer }) };
+}

@@ -1,0 +1,78 @@
+/**
+ * Redirect URI policy (DESIGN.md §4; OAuth 2.1 §2.3.1, RFC 8252 §7, RFC 6749 §3.1.2).
+ */
+
+const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
+/** Schemes that would run or read something in the browser instead of reaching a client. */
+const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'file:', 'vbscript:', 'about:', 'blob:', 'filesystem:', 'view-source:', 'ws:', 'wss:', 'ftp:', 'mailto:', 'chrome:', 'intent:']);
+/** RFC 3986 §3.1 scheme syntax. */
+const SCHEME = /^[a-zA-Z][a-zA-Z0-9+.-]*:/;
+
+export const MAX_REDIRECT_URI_LENGTH = 2000;
+
+function parse(uri: string): URL | undefined {
+  try {
+    return new URL(uri);
+  } catch {
+    return undefined;
+  }
+}
+
+export function isLoopbackRedirect(url: URL): boolean {
+  return url.protocol === 'http:' && LOOPBACK_HOSTS.has(url.hostname);
+}
+
+/**
+ * Why `uri` cannot be registered, or undefined when it can: https; http only on a loopback host
+ * (RFC 8252 §7.3); a private-use scheme of a native app (RFC 8252 §7.1, e.g. `cursor://`); never a
+ * fragment (RFC 6749 §3.1.2), userinfo, control characters or a scheme that runs in the browser.
+ */
+export function redirectUriProblem(uri: string): string | undefined {
+  if (uri.length === 0) return 'is empty';
+  if (uri.length > MAX_REDIRECT_URI_LENGTH) return `is longer than ${MAX_REDIRECT_URI_LENGTH} characters`;
+  // eslint-disable-next-line no-control-regex
+  if (/[\u0000-\u0020\u007f-\u009f\\<>"{}|^`]/.test(uri)) return 'contains spaces, control or unsafe characters';
+  if (!SCHEME.test(uri)) return 'must be an absolute URI';
+  const url = parse(uri);
+  if (!url) return 'is not a valid URI';
+  const scheme = url.protocol.toLowerCase();
+  if (FORBIDDEN_SCHEMES.has(scheme)) return `must not use the ${scheme} scheme`;
+  if (uri.includes('#')) return 'must not contain a fragment (RFC 6749 §3.1.2)';
+  if (url.username || url.password || /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(uri)) return 'must not contain user information';
+  if (scheme === 'https:') {
+    if (!url.hostname) return 'must name a host';
+    return undefined;
+  }
+  if (scheme === 'http:') {
+    return isLoopbackRedirect(url) ? undefined : 'must use https (http is allowed only for localhost, 127.0.0.1 or [::1])';
+  }
+  // RFC 8252 §7.1: a private-use URI scheme; OAuth 2.1 §8.4.2 asks for a reverse-domain name, but
+  // shipping clients use short ones (cursor://, vscode://), so any non-web scheme of 2+ characters passes.
+  if (scheme.length < 3) return 'has an invalid scheme';
+  return undefined;
+}
+
+/**
+ * The URI to deliver to when `requested` matches a registered one, or undefined. Exact string comparison
+ * (OAuth 2.1 §4.1.3), except that a loopback http URI matches on any port (RFC 8252 §7.3: the
+ * native app picks its port at run time).
+ */
+export function matchRedirectUri(requested: string, registered: readonly string[]): string | undefined {
+  if (registered.includes(requested)) return requested;
+  const url = parse(requested);
+  if (!url || !isLoopbackRedirect(url) || redirectUriProblem(requested) !== undefined) return undefined;
+  const withoutPort = (u: URL) => `${u.protocol}//${u.hostname}${u.pathname}${u.search}`;
+  const want = withoutPort(url);
+  for (const candidate of registered) {
+    const reg = parse(candidate);
+    if (reg && isLoopbackRedirect(reg) && withoutPort(reg) === want) return requested;
+  }
+  return undefined;
+}
+
+/** Adds query parameters to a validated redirect URI, keeping the ones it already has. */
+export function buildRedirect(redirectUri: string, params: Record<string, string | undefined>): string {
+  const url = new URL(redirectUri);
+  for (const [key, value] of Object.entries(params)) if (value !== undefined) url.searchParams.append(key, value);
+  return url.toString();
+}

@@ -1,0 +1,133 @@
+import { OAuthClientMetadataSchema } from '@modelcontextprotocol/sdk/shared/auth.js';
+import type { ClientRecord, Store, TokenEndpointAuthMethod } from '../store/types.js';
+import type { Clock } from '../shared/clock.js';
+import { newUuid } from '../shared/ids.js';
+import { InvalidClientMetadataError, InvalidRedirectUriError } from './errors.js';
+import { redirectUriProblem } from './redirect-uri.js';
+import { generateClientSecret, hashSecret } from './secrets.js';
+import { parseScope } from './scopes.js';
+import { supportedScopes, type OAuthSettings } from './settings.js';
+
+export const TOKEN_ENDPOINT_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'none'];
+const MAX_REDIRECT_URIS = 20;
+const MAX_TEXT = 300;
+
+/** Metadata echoed back as given (RFC 7591 §2); everything else unknown is ignored (RFC 7591 §2). */
+const ECHOED = ['client_uri', 'logo_uri', 'tos_uri', 'policy_uri', 'contacts', 'software_id', 'software_version'] as const;
+
+/** RFC 7591 §3.2.1 response. */
+export interface RegistrationResponse {
+  client_id: string;
+  client_secret?: string;
+  client_id_issued_at: number;
+  client_secret_expires_at: number;
+  redirect_uris: string[];
+  token_endpoint_auth_method: TokenEndpointAuthMethod;
+  grant_types: string[];
+  response_types: string[];
+  client_name?: string;
+  scope?: string;
+  [extra: string]: unknown;
+}
+
+export interface RegistrationDeps {
+  store: Store;
+  clock: Clock;
+  settings: OAuthSettings;
+}
+
+/** Drops `null` members: some clients send them for "unset", which RFC 7591 expresses by omission. */
+function withoutNulls(body: unknown): unknown {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return body;
+  return Object.fromEntries(Object.entries(body).filter(([, v]) => v !== null));
+}
+
+/**
+ * RFC 7591 §3: validates client metadata, applies the redirect URI policy, creates the client.
+ * Confidential clients (the default `client_secret_basic`, or `client_secret_post`) receive a hex
+ * secret that is stored only as its SHA-256.
+ */
+export async function registerClient(body: unknown, deps: RegistrationDeps): Promise<{ client: ClientRecord; response: RegistrationResponse }> {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) {
+    throw new InvalidClientMetadataError('the registration request must be a JSON object (RFC 7591 §3.1)');
+  }
+  const parsed = OAuthClientMetadataSchema.safeParse(withoutNulls(body));
+  if (!parsed.success) {
+    const issue = parsed.error.issues[0]!;
+    const field = issue.path.map(String).join('.') || 'metadata';
+    if (issue.path[0] === 'redirect_uris') throw new InvalidRedirectUriError(`redirect_uris: ${field === 'redirect_uris' ? 'must be an array of URIs' : issue.message}`);
+    throw new InvalidClientMetadataError(`${field}: ${issue.message}`);
+  }
+  const meta = parsed.data;
+
+  // Redirect URIs (RFC 7591 §2, OAuth 2.1 §2.3.1).
+  if (meta.redirect_uris.length === 0) throw new InvalidRedirectUriError('redirect_uris: at least one redirect URI is required');
+  if (meta.redirect_uris.length > MAX_REDIRECT_URIS) throw new InvalidRedirectUriError(`redirect_uris: at most ${MAX_REDIRECT_URIS} are accepted`);
+  for (const uri of meta.redirect_uris) {
+    const problem = redirectUriProblem(uri);
+    if (problem) throw new InvalidRedirectUriError(`redirect_uris: ${JSON.stringify(uri.slice(0, 100))} ${problem}`);
+  }
+
+  const method = (meta.token_endpoint_auth_method ?? 'client_secret_basic') as TokenEndpointAuthMethod;
+  if (!TOKEN_ENDPOINT_AUTH_METHODS.includes(method)) {
+    throw new InvalidClientMetadataError(`token_endpoint_auth_method: must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}`);
+  }
+
+  const responseTypes = meta.response_types ?? ['code'];
+  if (responseTypes.some((t) => t !== 'code')) throw new InvalidClientMetadataError('response_types: only "code" is supported');
+
+  const grantTypes = [...new Set(meta.grant_types ?? ['authorization_code'])];
+  const unsupported = grantTypes.filter((g) => g !== 'authorization_code' && g !== 'refresh_token');
+  if (unsupported.length > 0) throw new InvalidClientMetadataError(`grant_types: unsupported ${unsupported.map((g) => JSON.stringify(g.slice(0, 60))).join(', ')}`);
+  if (!grantTypes.includes('authorization_code')) throw new InvalidClientMetadataError('grant_types: must include "authorization_code"');
+  // RFC 7591 §3.2.1: the server may register different values; without refresh tokens we grant none.
+  const registeredGrants = deps.settings.refreshTokens ? grantTypes : grantTypes.filter((g) => g !== 'refresh_token');
+
+  const clientName = meta.client_name?.trim();
+  if (clientName !== undefined && clientName.length > MAX_TEXT) throw new InvalidClientMetadataError(`client_name: at most ${MAX_TEXT} characters`);
+
+  // A registered scope is informative only; keep the part we understand.
+  const known = supportedScopes(deps.settings);
+  const scope = parseScope(meta.scope).filter((s) => known.includes(s)).join(' ');
+
+  const extraMetadata: Record<string, unknown> = {};
+  for (const key of ECHOED) {
+    const value = meta[key];
+    if (value === undefined) continue;
+    if (typeof value === 'string' && value.length > MAX_REDIRECT_URIS * 100) throw new InvalidClientMetadataError(`${key}: too long`);
+    extraMetadata[key] = value;
+  }
+
+  const now = deps.clock.now();
+  const secret = method === 'none' ? undefined : generateClientSecret();
+  const client: ClientRecord = {
+    clientId: newUuid(),
+    clientSecretHash: secret === undefined ? null : hashSecret(secret),
+    clientName: clientName || null,
+    redirectUris: [...meta.redirect_uris],
+    tokenEndpointAuthMethod: method,
+    grantTypes: registeredGrants,
+    responseTypes: ['code'],
+    scope: scope || null,
+    extraMetadata,
+    createdAt: now,
+    lastUsedAt: null,
+  };
+  await deps.store.createClient(client);
+
+  const response: RegistrationResponse = {
+    ...extraMetadata,
+    client_id: client.clientId,
+    ...(secret === undefined ? {} : { client_secret: secret }),
+    client_id_issued_at: Math.floor(now / 1000),
+    // RFC 7591 §3.2.1: 0 means the secret does not expire.
+    client_secret_expires_at: 0,
+    redirect_uris: client.redirectUris,
+    token_endpoint_auth_method: method,
+    grant_types: registeredGrants,
+    response_types: ['code'],
+    ...(client.clientName ? { client_name: client.clientName } : {}),
+    ...(client.scope ? { scope: client.scope } : {}),
+  };
+  return { client, response };
+}

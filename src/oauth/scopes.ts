@@ -1,0 +1,23 @@
+import { InvalidScopeError } from './errors.js';
+import { OFFLINE_ACCESS, type OAuthSettings } from './settings.js';
+
+export function parseScope(scope: string | undefined): string[] {
+  return scope === undefined ? [] : scope.split(' ').filter((s) => s.length > 0);
+}
+
+/**
+ * The scopes granted for a request (RFC 6749 §3.3): absent or empty → the configured scopes;
+ * any unknown scope → invalid_scope; `offline_access` kept when refresh tokens are on, dropped
+ * otherwise (it asks for something we do not issue, which is not an error).
+ */
+export function resolveScopes(requested: string | undefined, settings: OAuthSettings): string[] {
+  const asked = [...new Set(parseScope(requested))];
+  if (asked.length === 0) return [...settings.scopes];
+  const unknown = asked.filter((s) => s !== OFFLINE_ACCESS && !settings.scopes.includes(s));
+  if (unknown.length > 0) {
+    throw new InvalidScopeError(`unknown scope${unknown.length > 1 ? 's' : ''}: ${unknown.map((s) => s.slice(0, 40)).join(' ').slice(0, 200)}`);
+  }
+  const granted = asked.filter((s) => s !== OFFLINE_ACCESS || settings.refreshTokens);
+  // Asking only for offline_access still grants access to the resource itself.
+  return granted.some((s) => s !== OFFLINE_ACCESS) ? granted : [...settings.scopes, ...granted];
+}

@@ -1,0 +1,39 @@
+/** What the protocol rules need to know about this server, derived once from the config. */
+export interface OAuthSettings {
+  /** The issuer: the base URL, no trailing slash (RFC 8414 §2). */
+  issuer: string;
+  /** Resource URLs this server serves (RFC 8707): origin, /mcp, /sse. */
+  resources: string[];
+  /** Scopes a client may ask for, and the default when it asks for none. */
+  scopes: string[];
+  refreshTokens: boolean;
+  accessTokenTtlMs: number;
+  authorizationCodeTtlMs: number;
+  refreshTokenTtlMs: number;
+  /** A rotated refresh token stays usable this long: clients with several egress nodes race. */
+  refreshGraceMs: number;
+}
+
+export const OFFLINE_ACCESS = 'offline_access';
+
+export function createOAuthSettings(config: {
+  baseUrl: string;
+  auth: { scopes: string[]; refreshTokens: boolean; accessTokenTtl: number; authorizationCodeTtl: number; refreshTokenTtl: number };
+}): OAuthSettings {
+  const issuer = config.baseUrl;
+  return {
+    issuer,
+    resources: [issuer, `${issuer}/mcp`, `${issuer}/sse`],
+    scopes: [...config.auth.scopes],
+    refreshTokens: config.auth.refreshTokens,
+    accessTokenTtlMs: config.auth.accessTokenTtl,
+    authorizationCodeTtlMs: config.auth.authorizationCodeTtl,
+    refreshTokenTtlMs: config.auth.refreshTokenTtl,
+    refreshGraceMs: 60_000,
+  };
+}
+
+/** Scopes we advertise: `offline_access` only when refresh tokens are on (DESIGN.md §4). */
+export function supportedScopes(settings: OAuthSettings): string[] {
+  return settings.refreshTokens ? [...settings.scopes, OFFLINE_ACCESS] : [...settings.scopes];
+}

@@ -1,0 +1,37 @@
+import type { Context } from 'koa';
+import type { Config } from '../config/schema.js';
+import type { LoginThrottle, PendingAuthorizations } from '../oauth/authorization.js';
+import type { OAuthDeps, RequestMeta } from '../oauth/tokens.js';
+import type { Logger } from '../shared/logger.js';
+
+/** Everything a route needs, built once per app. */
+export interface ServerContext extends OAuthDeps {
+  config: Config;
+  logger: Logger;
+  pending: PendingAuthorizations;
+  loginThrottle: LoginThrottle;
+}
+
+/** The client address (from X-Forwarded-For only with trustProxy) and user agent, for the audit log. */
+export function requestMeta(ctx: Context): RequestMeta {
+  const userAgent = ctx.get('User-Agent');
+  return { ip: ctx.ip || undefined, userAgent: userAgent || undefined };
+}
+
+/**
+ * A single-valued parameter (RFC 6749 §3.1, §3.2: parameters MUST NOT be repeated), or undefined.
+ */
+export function param(source: unknown, name: string): string | undefined {
+  if (typeof source !== 'object' || source === null) return undefined;
+  const value = (source as Record<string, unknown>)[name];
+  if (value === undefined || value === null) return undefined;
+  if (typeof value === 'string') return value;
+  return undefined;
+}
+
+/** Names of parameters present more than once or not as plain strings. */
+export function malformedParams(source: unknown, names: readonly string[]): string[] {
+  if (typeof source !== 'object' || source === null) return [];
+  const record = source as Record<string, unknown>;
+  return names.filter((n) => record[n] !== undefined && record[n] !== null && typeof record[n] !== 'string');
+}

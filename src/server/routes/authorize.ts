@@ -1,0 +1,157 @@
+import type Router from '@koa/router';
+import type { Context } from 'koa';
+import {
+  AuthorizationPageError,
+  AuthorizationRedirectError,
+  checkOwnerPassword,
+  errorRedirect,
+  issueAuthorizationCode,
+  LoginThrottle,
+  validateAuthorizationRequest,
+  type PendingAuthorization,
+} from '../../oauth/authorization.js';
+import { AccessDeniedError } from '../../oauth/errors.js';
+import { audit } from '../../oauth/tokens.js';
+import { randomToken } from '../../shared/ids.js';
+import { renderConsentPage, redirectTarget } from '../views/consent.js';
+import { renderErrorPage } from '../views/error-page.js';
+import { param, requestMeta, type ServerContext } from '../context.js';
+import { parseBody } from '../middleware/body.js';
+
+const BROWSER_COOKIE = 'cupcake_consent';
+
+/** Anti-framing, no caching, no referrer, and a CSP that lets the form post only to us. */
+function securePage(ctx: Context, formTarget?: string): void {
+  let formAction = "'self'";
+  if (formTarget) {
+    // Chromium applies form-action to the redirect that answers the form, so the client's
+    // redirect origin (or app scheme) must be allowed as well.
+    try {
+      const url = new URL(formTarget);
+      formAction += url.protocol === 'https:' || url.protocol === 'http:' ? ` ${url.origin}` : ` ${url.protocol}`;
+    } catch {
+      /* validated before; nothing to add */
+    }
+  }
+  ctx.set('Content-Security-Policy', `default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`);
+  ctx.set('X-Frame-Options', 'DENY');
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('Referrer-Policy', 'no-referrer');
+  ctx.set('Cache-Control', 'no-store');
+  ctx.set('Pragma', 'no-cache');
+}
+
+function showError(ctx: Context, server: ServerContext, status: number, title: string, message: string): void {
+  securePage(ctx);
+  ctx.status = status;
+  ctx.type = 'text/html; charset=utf-8';
+  ctx.body = renderErrorPage(title, message, server.config.name);
+}
+
+function showConsent(ctx: Context, server: ServerContext, entry: PendingAuthorization, status = 200, error?: string): void {
+  const { request } = entry;
+  securePage(ctx, request.redirectUri);
+  ctx.status = status;
+  ctx.type = 'text/html; charset=utf-8';
+  ctx.body = renderConsentPage({
+    serverName: server.config.name,
+    clientName: request.client.clientName,
+    clientId: request.client.clientId,
+    redirectUri: request.redirectUri,
+    scopes: request.scopes,
+    resource: request.resource,
+    requestId: entry.id,
+    csrfToken: entry.csrfToken,
+    ...(error ? { error } : {}),
+  });
+}
+
+/** The consent form is bound to a cookie of this browser; set one when it has none. */
+function browserBinding(ctx: Context, secure: boolean): string {
+  const existing = ctx.cookies.get(BROWSER_COOKIE);
+  if (existing && /^[A-Za-z0-9_-]{32,64}$/.test(existing)) return existing;
+  const value = randomToken(32);
+  // Set by hand: Koa refuses Secure cookies when TLS ends at a proxy it does not trust.
+  ctx.append('Set-Cookie', `${BROWSER_COOKIE}=${value}; Path=/authorize; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`);
+  return value;
+}
+
+function redirect(ctx: Context, location: string): void {
+  ctx.set('Cache-Control', 'no-store');
+  ctx.status = 302;
+  ctx.set('Location', location);
+  ctx.body = '';
+}
+
+/**
+ * GET /authorize validates and shows the consent page; POST /authorize takes the owner's answer
+ * (RFC 6749 §4.1.1–§4.1.2, OAuth 2.1 §4.1, RFC 9207).
+ */
+export function mountAuthorizeRoutes(router: Router, server: ServerContext): void {
+  const secureCookie = server.settings.issuer.startsWith('https:');
+
+  router.get('/authorize', async (ctx) => {
+    const meta = requestMeta(ctx);
+    let request;
+    try {
+      request = await validateAuthorizationRequest(ctx.query, server);
+    } catch (error) {
+      if (error instanceof AuthorizationPageError) return showError(ctx, server, error.status, error.title, error.message);
+      if (error instanceof AuthorizationRedirectError) {
+        audit(server, meta, { type: 'authorization.denied', client_id: error.clientId, detail: { error: error.error.errorCode, reason: error.error.message } });
+        return redirect(ctx, error.redirectTo);
+      }
+      throw error;
+    }
+    const entry = server.pending.create(request, browserBinding(ctx, secureCookie));
+    audit(server, meta, {
+      type: 'authorization.requested',
+      client_id: request.client.clientId,
+      detail: { redirect_host: redirectTarget(request.redirectUri), scope: request.scopes.join(' '), resource: request.resource },
+    });
+    showConsent(ctx, server, entry);
+  });
+
+  router.post('/authorize', parseBody(), async (ctx) => {
+    const meta = requestMeta(ctx);
+    const body = ctx.request.body;
+    const entry = server.pending.find(param(body, 'request_id') ?? '', param(body, 'csrf_token') ?? '', ctx.cookies.get(BROWSER_COOKIE));
+    if (!entry) {
+      return showError(ctx, server, 400, 'This form has expired', 'This consent form was already answered, has expired, or was not opened in this browser. Start the connection again from your application.');
+    }
+    const { request } = entry;
+    const clientId = request.client.clientId;
+    const decision = param(body, 'decision');
+
+    if (decision === 'deny') {
+      if (!server.pending.consume(entry.id)) return showError(ctx, server, 400, 'Already answered', 'This consent form was already answered.');
+      audit(server, meta, { type: 'authorization.denied', client_id: clientId, detail: 'denied by the owner' });
+      return redirect(ctx, errorRedirect(request.redirectUri, new AccessDeniedError('the owner denied the request'), request.state, server.settings.issuer));
+    }
+    if (decision !== 'approve') return showConsent(ctx, server, entry, 400, 'Choose Approve or Deny.');
+
+    const address = meta.ip ?? 'unknown';
+    if (server.loginThrottle.isLocked(address)) {
+      ctx.set('Retry-After', String(server.loginThrottle.retryAfterSeconds(address)));
+      return showError(ctx, server, 429, 'Too many attempts', 'Too many wrong passwords from this address. Wait 15 minutes and start again.');
+    }
+    const password = param(body, 'password') ?? '';
+    if (password.length === 0 || password.length > 1024 || !(await checkOwnerPassword(password, server.store))) {
+      const locked = server.loginThrottle.fail(address);
+      audit(server, meta, { type: 'login.failed', client_id: clientId });
+      if (locked) {
+        audit(server, meta, { type: 'login.locked', client_id: clientId, detail: `${LoginThrottle.LIMIT} failed attempts in 15 minutes` });
+        ctx.set('Retry-After', String(server.loginThrottle.retryAfterSeconds(address)));
+        return showError(ctx, server, 429, 'Too many attempts', 'Too many wrong passwords from this address. Wait 15 minutes and start again.');
+      }
+      return showConsent(ctx, server, entry, 401, 'Wrong password. Try again.');
+    }
+
+    // Single use: of two concurrent approvals only the first issues a code.
+    if (!server.pending.consume(entry.id)) return showError(ctx, server, 400, 'Already answered', 'This consent form was already answered.');
+    const { redirectTo, grantId } = await issueAuthorizationCode(request, server);
+    audit(server, meta, { type: 'authorization.approved', client_id: clientId, detail: { scope: request.scopes.join(' '), resource: request.resource } });
+    audit(server, meta, { type: 'code.issued', client_id: clientId, detail: { grant_id: grantId } });
+    redirect(ctx, redirectTo);
+  });
+}

@@ -1,0 +1,35 @@
+import type Router from '@koa/router';
+import { InvalidClientMetadataError } from '../../oauth/errors.js';
+import { registerClient } from '../../oauth/registration.js';
+import { audit } from '../../oauth/tokens.js';
+import { redirectTarget } from '../views/consent.js';
+import { requestMeta, type ServerContext } from '../context.js';
+import { parseBody } from '../middleware/body.js';
+import { rateLimit } from '../middleware/rate-limit.js';
+
+/** RFC 7591 §3: dynamic client registration. */
+export function mountRegisterRoute(router: Router, server: ServerContext): void {
+  router.post(
+    '/register',
+    rateLimit({ limit: 300, windowMs: 3_600_000, clock: server.clock, name: 'registration' }),
+    parseBody(),
+    async (ctx) => {
+      ctx.set('Cache-Control', 'no-store');
+      ctx.set('Pragma', 'no-cache');
+      // RFC 7591 §3.1: the metadata is sent as a JSON document.
+      if (!ctx.is('application/json')) throw new InvalidClientMetadataError('send the client metadata as application/json (RFC 7591 §3.1)');
+      const { client, response } = await registerClient(ctx.request.body, server);
+      audit(server, requestMeta(ctx), {
+        type: 'client.registered',
+        client_id: client.clientId,
+        detail: {
+          client_name: client.clientName,
+          redirect_hosts: [...new Set(client.redirectUris.map(redirectTarget))],
+          token_endpoint_auth_method: client.tokenEndpointAuthMethod,
+        },
+      });
+      ctx.status = 201;
+      ctx.body = response;
+    },
+  );
+}
