@@ -54,17 +54,17 @@ export class DocumentStore implements Store {
   async createClient(client: ClientRecord): Promise<void> {
     await this.backend.transact((data) => {
       if (data.clients[client.clientId]) throw new Error(`client ${client.clientId} already exists`);
-      data.clients[client.clientId] = client;
+      data.clients[client.clientId] = copyClient(client);
     });
   }
 
   async getClient(clientId: string): Promise<ClientRecord | undefined> {
     const client = Object.hasOwn(this.backend.current().clients, clientId) ? this.backend.current().clients[clientId] : undefined;
-    return client ? { ...client } : undefined;
+    return client ? copyClient(client) : undefined;
   }
 
   async listClients(): Promise<ClientRecord[]> {
-    return Object.values(this.backend.current().clients).map((c) => ({ ...c }));
+    return Object.values(this.backend.current().clients).map(copyClient);
   }
 
   async removeClient(clientId: string, at: number) {
@@ -82,7 +82,7 @@ export class DocumentStore implements Store {
 
   async saveCode(code: CodeRecord): Promise<void> {
     await this.backend.transact((data) => {
-      data.codes[code.codeHash] = code;
+      data.codes[code.codeHash] = copyCode(code);
     });
   }
 
@@ -90,16 +90,16 @@ export class DocumentStore implements Store {
     return this.backend.transact((data): ConsumeCodeResult => {
       const code = Object.hasOwn(data.codes, codeHash) ? data.codes[codeHash] : undefined;
       if (!code) return { outcome: 'unknown' };
-      if (code.usedAt !== null) return { outcome: 'replayed', code: { ...code } };
+      if (code.usedAt !== null) return { outcome: 'replayed', code: copyCode(code) };
       code.usedAt = at;
-      return { outcome: 'consumed', code: { ...code } };
+      return { outcome: 'consumed', code: copyCode(code) };
     });
   }
 
   async saveTokens(access: AccessTokenRecord, refresh?: RefreshTokenRecord): Promise<void> {
     await this.backend.transact((data) => {
-      data.tokens[access.tokenHash] = access;
-      if (refresh) data.refreshTokens[refresh.tokenHash] = refresh;
+      data.tokens[access.tokenHash] = copyToken(access);
+      if (refresh) data.refreshTokens[refresh.tokenHash] = copyToken(refresh);
     });
   }
 
@@ -108,13 +108,17 @@ export class DocumentStore implements Store {
     const token = Object.hasOwn(tokens, tokenHash) ? tokens[tokenHash] : undefined;
     if (!token) return undefined;
     const pending = this.pendingUse.get(tokenHash);
-    return { ...token, lastUsedAt: pending ?? token.lastUsedAt };
+    const copy = copyToken(token);
+    if (pending !== undefined) copy.lastUsedAt = pending;
+    return copy;
   }
 
   async listAccessTokens(): Promise<AccessTokenRecord[]> {
     return Object.values(this.backend.current().tokens).map((t) => {
       const pending = this.pendingUse.get(t.tokenHash);
-      return { ...t, lastUsedAt: pending ?? t.lastUsedAt };
+      const copy = copyToken(t);
+      if (pending !== undefined) copy.lastUsedAt = pending;
+      return copy;
     });
   }
 
@@ -137,7 +141,8 @@ export class DocumentStore implements Store {
 
   touchAccessToken(tokenHash: string, at: number): void {
     if (this.closed) return;
-    this.pendingUse.set(tokenHash, at);
+    // Requests finish out of order: the newest use wins, as it does when the batch is written.
+    this.pendingUse.set(tokenHash, Math.max(this.pendingUse.get(tokenHash) ?? 0, at));
     this.flushTimer ??= setTimeout(() => {
       this.flushTimer = undefined;
       this.flush().catch(() => {
@@ -150,7 +155,7 @@ export class DocumentStore implements Store {
   async findRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
     const all = this.backend.current().refreshTokens;
     const token = Object.hasOwn(all, tokenHash) ? all[tokenHash] : undefined;
-    return token ? { ...token } : undefined;
+    return token ? copyToken(token) : undefined;
   }
 
   async revokeRefreshToken(tokenHash: string, at: number): Promise<boolean> {
@@ -175,13 +180,13 @@ export class DocumentStore implements Store {
       }
       if (previous.rotatedAt !== null && at - previous.rotatedAt > graceMs) {
         const revoked = revokeWhere(data, (t) => t.grantId === previous.grantId, at);
-        return { outcome: 'reuse_detected', previous: { ...previous }, revoked };
+        return { outcome: 'reuse_detected', previous: copyToken(previous), revoked };
       }
       // The first rotation starts the grace window; a racing second use inside it does not extend it.
       previous.rotatedAt ??= at;
-      data.tokens[next.access.tokenHash] = next.access;
-      data.refreshTokens[next.refresh.tokenHash] = next.refresh;
-      return { outcome: 'rotated', previous: { ...previous } };
+      data.tokens[next.access.tokenHash] = copyToken(next.access);
+      data.refreshTokens[next.refresh.tokenHash] = copyToken(next.refresh);
+      return { outcome: 'rotated', previous: copyToken(previous) };
     });
     if (result.outcome === 'reuse_detected') this.emitRevoked(result.revoked);
     return result;
@@ -261,6 +266,23 @@ export class DocumentStore implements Store {
   }
 }
 
+/*
+ * Records go in and come out as copies, so that a caller changing an object it saved or read
+ * cannot change the store behind the lock (and the memory store behaves like the file store).
+ * Tokens are copied by hand: findAccessToken is on the path of every protected request.
+ */
+function copyClient(client: ClientRecord): ClientRecord {
+  return structuredClone(client);
+}
+
+function copyCode(code: CodeRecord): CodeRecord {
+  return { ...code, scopes: [...code.scopes] };
+}
+
+function copyToken<T extends AccessTokenRecord | RefreshTokenRecord>(token: T): T {
+  return { ...token, scopes: [...token.scopes] };
+}
+
 function pickRef(t: AccessTokenRecord) {
   return { id: t.id, tokenHash: t.tokenHash, clientId: t.clientId, grantId: t.grantId };
 }
@@ -281,7 +303,7 @@ function revokeWhere(
     if (token.revokedAt === null && predicate(token)) {
       token.revokedAt = at;
       grants.add(token.grantId);
-      revoked.push({ ...token });
+      revoked.push(copyToken(token));
     }
   }
   for (const token of Object.values(data.refreshTokens)) {
