@@ -235,17 +235,27 @@ class FileBackend implements DocumentBackend {
 /** Opens (creating when absent) the JSON-file store in `dataDir`: mode 0700 dir, 0600 file. */
 export async function openFileStore(options: FileStoreOptions): Promise<DocumentStore> {
   const { dataDir } = options;
+  const logger = options.logger ?? silentLogger;
   try {
     await mkdir(dataDir, { recursive: true, mode: 0o700 });
   } catch (error) {
     throw new StoreWriteError(dataDir, error);
   }
-  const backend = new FileBackend(join(dataDir, DB_FILE), options.logger ?? silentLogger);
+  // DESIGN.md §6: data dir 0700, files 0600. mkdir's mode only applies to a dir it creates, so
+  // a dir that already existed (made by hand, restored from a backup) is tightened here.
+  await tighten(dataDir, 0o700, logger);
+  const backend = new FileBackend(join(dataDir, DB_FILE), logger);
   await backend.open(options);
+  await tighten(join(dataDir, DB_FILE), 0o600, logger);
   return new DocumentStore(backend);
 }
 
-/** Tightens an existing data dir to owner-only; used by init. */
-export async function secureDataDir(dataDir: string): Promise<void> {
-  await chmod(dataDir, 0o700);
+/** Removes group and other permissions from `path`; a failure (not the owner) is only logged. */
+async function tighten(path: string, mode: number, logger: Logger): Promise<void> {
+  try {
+    const current = (await stat(path)).mode & 0o777;
+    if ((current & 0o077) !== 0) await chmod(path, mode);
+  } catch (error) {
+    logger.warn(`could not restrict the permissions of ${path} to ${mode.toString(8)}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`);
+  }
 }
