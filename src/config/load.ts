@@ -38,13 +38,22 @@ export function resolveConfigPath(options: Pick<LoadConfigOptions, 'path' | 'env
   return { path: resolve(cwd, DEFAULT_CONFIG_FILE), explicit: false };
 }
 
-export function formatIssues(issues: z.core.$ZodIssue[], prefix = ''): string[] {
-  return issues.map((issue) => {
-    const where = issue.path.map(String).join('.');
+export function formatIssues(issues: readonly z.core.$ZodIssue[], prefix = '', parentPath: readonly PropertyKey[] = []): string[] {
+  return issues.flatMap((issue) => {
+    const path = [...parentPath, ...issue.path];
+    if (issue.code === 'invalid_union' && issue.errors.length > 0) {
+      // Report the problems of the alternative the value came closest to (a local vs a remote
+      // server); when none is closest, the union's own message says what was expected.
+      const sizes = issue.errors.map((branch) => branch.length);
+      const fewest = Math.min(...sizes);
+      const closest = issue.errors.filter((branch) => branch.length === fewest);
+      if (closest.length === 1 && fewest > 0) return formatIssues(closest[0]!, prefix, path);
+    }
+    const where = path.map(String).join('.');
     let message = issue.message;
     if (issue.code === 'invalid_key') message = 'expected a name of letters, digits, "_" or "-" (at most 32)';
     if (issue.code === 'unrecognized_keys') message = `unknown setting${issue.keys.length > 1 ? 's' : ''} ${issue.keys.map((k) => `"${k}"`).join(', ')}`;
-    return `${prefix}${where || '(config)'}: ${message}`;
+    return [`${prefix}${where || '(config)'}: ${message}`];
   });
 }
 

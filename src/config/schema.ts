@@ -41,8 +41,11 @@ const baseUrl = z.string({ error: 'expected a URL like "https://mcp.example.com"
   if (url.search || text.includes('?')) problems.push('must not have a query');
   if (url.hash || text.includes('#')) problems.push('must not have a fragment');
   if (url.username || url.password) problems.push('must not contain a user name or password');
-  for (const message of problems) ctx.addIssue({ code: 'custom', message });
-  if (problems.length > 0) return z.NEVER;
+  if (problems.length > 0) {
+    // One line per field (DESIGN.md §3): a URL with several problems lists them on that line.
+    ctx.addIssue({ code: 'custom', message: problems.join('; ') });
+    return z.NEVER;
+  }
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
 });
 
@@ -50,7 +53,7 @@ const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'expected a s
 
 const stdioServer = z
   .object({
-    command: z.string().min(1, 'expected a command to run'),
+    command: z.string({ error: 'expected a command to run' }).min(1, 'expected a command to run'),
     args: z.array(z.string()).default([]),
     env: z.record(z.string(), z.string()).default({}),
     cwd: z.string().optional(),
@@ -75,7 +78,7 @@ export const ConfigSchema = z
       .min(0, 'expected a port number between 0 and 65535')
       .max(65535, 'expected a port number between 0 and 65535')
       .default(8787),
-    dataDir: z.string().min(1).default('.cupcake'),
+    dataDir: z.string({ error: 'expected a folder path' }).min(1, 'expected a folder path').default('.cupcake'),
     trustProxy: z.boolean({ error: 'expected true or false' }).default(false),
     auth: z
       .object({
@@ -89,8 +92,8 @@ export const ConfigSchema = z
       .prefault({}),
     transports: z
       .object({
-        streamableHttp: z.boolean().default(true),
-        sse: z.boolean().default(true),
+        streamableHttp: z.boolean({ error: 'expected true or false' }).default(true),
+        sse: z.boolean({ error: 'expected true or false' }).default(true),
       })
       .strict()
       .prefault({}),
@@ -103,8 +106,15 @@ export const ConfigSchema = z
       .prefault({}),
     tools: z
       .object({
-        docs: z.union([z.object({ dir: z.string().min(1) }).strict(), z.literal(false)]).default({ dir: 'docs' }),
-        servers: z.record(z.string().regex(/^[a-zA-Z0-9_-]{1,32}$/, 'expected a server name of letters, digits, "_" or "-"'), z.union([stdioServer, remoteServer])).default({}),
+        docs: z
+          .union([z.object({ dir: z.string().min(1) }).strict(), z.literal(false)], { error: 'expected {"dir": "<folder>"} or false' })
+          .default({ dir: 'docs' }),
+        servers: z
+          .record(
+            z.string().regex(/^[a-zA-Z0-9_-]{1,32}$/, 'expected a server name of letters, digits, "_" or "-"'),
+            z.union([stdioServer, remoteServer], { error: 'expected {"command": …} for a local server or {"url": …} for a remote one' }),
+          )
+          .default({}),
       })
       .strict()
       .prefault({}),

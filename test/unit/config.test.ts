@@ -1,0 +1,196 @@
+import { mkdir, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { ConfigError, loadConfig } from '../../src/config/load.js';
+import { useTmpDirs } from '../helpers/tmp.js';
+
+const tmp = useTmpDirs('cupcake-config-');
+
+async function withConfig(content: unknown, name = 'cupcake.config.json'): Promise<{ dir: string; path: string }> {
+  const dir = await tmp();
+  const path = join(dir, name);
+  await writeFile(path, typeof content === 'string' ? content : JSON.stringify(content));
+  return { dir, path };
+}
+
+/** The problems a config produces, or [] when it is valid. */
+function problemsOf(options: Parameters<typeof loadConfig>[0]): string[] {
+  try {
+    loadConfig(options);
+    return [];
+  } catch (error) {
+    if (error instanceof ConfigError) return error.problems;
+    throw error;
+  }
+}
+
+describe('loadConfig', () => {
+  it('with no file runs on the embedded default (DESIGN §2)', async () => {
+    const cwd = await tmp();
+    const { config, path, baseUrlSet } = loadConfig({ cwd, env: {} });
+    expect(path).toBeNull();
+    expect(baseUrlSet).toBe(false);
+    expect(config).toEqual({
+      name: 'cupcake',
+      baseUrl: 'http://localhost:8787',
+      host: '127.0.0.1',
+      port: 8787,
+      dataDir: join(cwd, '.cupcake'),
+      trustProxy: false,
+      auth: { accessTokenTtl: 86_400_000, authorizationCodeTtl: 300_000, refreshTokens: false, refreshTokenTtl: 2_592_000_000, scopes: ['mcp'] },
+      transports: { streamableHttp: true, sse: true },
+      cors: { origins: ['*'] },
+      tools: { docs: { dir: join(cwd, 'docs') }, servers: {} },
+    });
+  });
+
+  it('finds ./cupcake.config.json, then $CUPCAKE_CONFIG, then --config', async () => {
+    const { dir, path } = await withConfig({ name: 'from-cwd' });
+    expect(loadConfig({ cwd: dir, env: {} })).toMatchObject({ path, config: { name: 'from-cwd' } });
+    const other = await withConfig({ name: 'from-env' }, 'other.json');
+    expect(loadConfig({ cwd: dir, env: { CUPCAKE_CONFIG: other.path } }).config.name).toBe('from-env');
+    const flag = await withConfig({ name: 'from-flag' }, 'flag.json');
+    expect(loadConfig({ cwd: dir, env: { CUPCAKE_CONFIG: other.path }, path: flag.path }).config.name).toBe('from-flag');
+  });
+
+  it('parses durations into milliseconds', async () => {
+    const { path } = await withConfig({ auth: { accessTokenTtl: '90m', authorizationCodeTtl: '30s', refreshTokenTtl: '2w' } });
+    expect(loadConfig({ path, env: {} }).config.auth).toMatchObject({ accessTokenTtl: 5_400_000, authorizationCodeTtl: 30_000, refreshTokenTtl: 1_209_600_000 });
+  });
+
+  it('drops a trailing slash from baseUrl so that the issuer is byte-identical everywhere (RFC 8414 §3.3)', async () => {
+    const { path } = await withConfig({ baseUrl: 'https://mcp.example.com/' });
+    expect(loadConfig({ path, env: {} }).config.baseUrl).toBe('https://mcp.example.com');
+    const sub = await withConfig({ baseUrl: 'https://example.com/cupcake/' });
+    expect(loadConfig({ path: sub.path, env: {} }).config.baseUrl).toBe('https://example.com/cupcake');
+  });
+
+  it('resolves relative paths against the config file’s folder, not the working directory', async () => {
+    const { dir, path } = await withConfig({ dataDir: 'state', tools: { docs: { dir: '../shared-docs' }, servers: { local: { command: 'node', args: ['x.js'], cwd: 'srv' } } } });
+    const elsewhere = await tmp();
+    const { config } = loadConfig({ path, cwd: elsewhere, env: {} });
+    expect(config.dataDir).toBe(join(dir, 'state'));
+    expect(config.tools.docs).toEqual({ dir: join(dir, '..', 'shared-docs') });
+    expect(config.tools.servers.local).toMatchObject({ command: 'node', cwd: join(dir, 'srv') });
+    const absolute = await withConfig({ dataDir: '/var/lib/cupcake' });
+    expect(loadConfig({ path: absolute.path, env: {} }).config.dataDir).toBe('/var/lib/cupcake');
+  });
+
+  it('DESIGN §2: CUPCAKE_BASE_URL, CUPCAKE_PORT, CUPCAKE_HOST and CUPCAKE_DATA_DIR override the file', async () => {
+    const { dir, path } = await withConfig({ baseUrl: 'https://file.example.com', port: 1111, host: '127.0.0.1', dataDir: 'state' });
+    const cwd = await tmp();
+    const env = { CUPCAKE_BASE_URL: 'https://env.example.com', CUPCAKE_PORT: '2222', CUPCAKE_HOST: '0.0.0.0', CUPCAKE_DATA_DIR: 'env-data' };
+    const { config, baseUrlSet } = loadConfig({ path, cwd, env });
+    expect(config).toMatchObject({ baseUrl: 'https://env.example.com', port: 2222, host: '0.0.0.0' });
+    // A relative path from the environment is relative to where the command runs.
+    expect(config.dataDir).toBe(join(cwd, 'env-data'));
+    expect(baseUrlSet).toBe(true);
+    // Empty variables are ignored.
+    expect(loadConfig({ path, cwd, env: { CUPCAKE_PORT: '', CUPCAKE_BASE_URL: '' } }).config).toMatchObject({ port: 1111, baseUrl: 'https://file.example.com', dataDir: join(dir, 'state') });
+  });
+
+  it('flags override the environment, which overrides the file', async () => {
+    const { path } = await withConfig({ port: 1111, host: '127.0.0.1' });
+    const env = { CUPCAKE_PORT: '2222', CUPCAKE_HOST: '::1', CUPCAKE_BASE_URL: 'https://env.example.com' };
+    const { config } = loadConfig({ path, env, overrides: { port: '0', baseUrl: 'https://flag.example.com' } });
+    expect(config).toMatchObject({ port: 0, host: '::1', baseUrl: 'https://flag.example.com' });
+    expect(loadConfig({ path, env: {}, overrides: { port: 3333, host: 'localhost' } }).config).toMatchObject({ port: 3333, host: 'localhost' });
+  });
+
+  it('reports one line per invalid field, naming the field', async () => {
+    const { path } = await withConfig({
+      port: 'eighty',
+      baseUrl: 'http://mcp.example.com',
+      trustProxy: 'yes',
+      auth: { accessTokenTtl: 'forever', authorizationCodeTtl: 300, scopes: [] },
+      transports: { sse: 'no' },
+      tools: { docs: 5 },
+    });
+    const problems = problemsOf({ path, env: {} });
+    expect(problems.sort()).toEqual(
+      [
+        'port: expected a port number between 0 and 65535',
+        'baseUrl: must use https:// unless the host is loopback (OAuth 2.1 §1.5)',
+        'trustProxy: expected true or false',
+        'auth.accessTokenTtl: expected a duration like "24h"',
+        'auth.authorizationCodeTtl: expected a duration like "5m"',
+        'auth.scopes: expected at least one scope',
+        'transports.sse: expected true or false',
+        'tools.docs: expected {"dir": "<folder>"} or false',
+      ].sort(),
+    );
+  });
+
+  it('a field with several problems still gets one line', async () => {
+    const { path } = await withConfig({ baseUrl: 'http://mcp.example.com/path?x=1#frag' });
+    const problems = problemsOf({ path, env: {} });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(/^baseUrl: must use https:\/\/.*query.*fragment/);
+  });
+
+  it('names unknown settings and points into invalid upstream servers', async () => {
+    const { path } = await withConfig({ prot: 8080, auth: { refreshTokenTTL: '1d' }, tools: { servers: { local: { command: 5 }, 'bad name!': { url: 'https://x.example/mcp' } } } });
+    const problems = problemsOf({ path, env: {} });
+    expect(problems).toContain('(config): unknown setting "prot"');
+    expect(problems).toContain('auth: unknown setting "refreshTokenTTL"');
+    expect(problems.find((p) => p.startsWith('tools.servers.local'))).toMatch(/^tools\.servers\.local\.command: /);
+    expect(problems.find((p) => p.startsWith('tools.servers.bad name!'))).toBeDefined();
+    expect(problems).toHaveLength(4);
+  });
+
+  it('rejects values that are well-formed but unusable', async () => {
+    const cases: Array<[unknown, string]> = [
+      [{ port: 70000 }, 'port: expected a port number between 0 and 65535'],
+      [{ port: 80.5 }, 'port: expected a port number between 0 and 65535'],
+      [{ auth: { accessTokenTtl: '0s' } }, 'auth.accessTokenTtl: expected a duration like "24h"'],
+      [{ auth: { accessTokenTtl: '-5m' } }, 'auth.accessTokenTtl: expected a duration like "24h"'],
+      [{ auth: { scopes: ['mcp read'] } }, 'auth.scopes.0: expected a scope name without spaces or quotes (RFC 6749 §3.3)'],
+      [{ baseUrl: 'ftp://mcp.example.com' }, 'baseUrl: must start with https://'],
+      [{ baseUrl: 'not a url' }, 'baseUrl: expected a URL like "https://mcp.example.com"'],
+      [{ name: '' }, 'name: expected a non-empty name'],
+    ];
+    for (const [content, problem] of cases) {
+      const { path } = await withConfig(content);
+      expect(problemsOf({ path, env: {} }), JSON.stringify(content)).toEqual([problem]);
+    }
+  });
+
+  it('OAuth 2.1 §1.5: http is accepted only for a loopback base URL', async () => {
+    for (const ok of ['http://localhost:8787', 'http://127.0.0.1:9000', 'http://[::1]:8787', 'http://dev.localhost', 'https://mcp.example.com']) {
+      const { path } = await withConfig({ baseUrl: ok });
+      expect(problemsOf({ path, env: {} }), ok).toEqual([]);
+    }
+    for (const bad of ['http://mcp.example.com', 'http://192.168.1.10:8787', 'http://0.0.0.0:8787', 'http://localhost.evil.com']) {
+      const { path } = await withConfig({ baseUrl: bad });
+      expect(problemsOf({ path, env: {} }), bad).toEqual(['baseUrl: must use https:// unless the host is loopback (OAuth 2.1 §1.5)']);
+    }
+    expect(problemsOf({ cwd: await tmp(), env: { CUPCAKE_BASE_URL: 'http://example.com' } })).toEqual([
+      'baseUrl: must use https:// unless the host is loopback (OAuth 2.1 §1.5)',
+    ]);
+  });
+
+  it('an environment or flag value is validated like the file', async () => {
+    const cwd = await tmp();
+    expect(problemsOf({ cwd, env: { CUPCAKE_PORT: 'http' } })).toEqual(['port: expected a port number between 0 and 65535']);
+    expect(problemsOf({ cwd, env: {}, overrides: { port: '99999' } })).toEqual(['port: expected a port number between 0 and 65535']);
+  });
+
+  it('a config path given explicitly must exist', async () => {
+    const dir = await tmp();
+    const missing = join(dir, 'nope.json');
+    expect(problemsOf({ path: missing, env: {} })).toEqual([`${missing}: no such config file (run "cupcake-mcp init" to create one)`]);
+    expect(problemsOf({ cwd: dir, env: { CUPCAKE_CONFIG: 'nope.json' } })).toEqual([`${missing}: no such config file (run "cupcake-mcp init" to create one)`]);
+  });
+
+  it('reports a file that is not JSON, or not an object, in one line naming it', async () => {
+    const broken = await withConfig('{ "port": 8787, ');
+    const problems = problemsOf({ path: broken.path, env: {} });
+    expect(problems).toHaveLength(1);
+    expect(problems[0]).toMatch(new RegExp(`^${broken.path.replace(/[.*+?^${}()|[\]\\]/g, '\\$&')}: not valid JSON`));
+    const array = await withConfig('[]');
+    expect(problemsOf({ path: array.path, env: {} })).toEqual([`${array.path}: expected a JSON object`]);
+    const dir = await tmp();
+    await mkdir(join(dir, 'cupcake.config.json'));
+    expect(problemsOf({ cwd: dir, env: {} })[0]).toMatch(/cannot be read \(EISDIR\)/);
+  });
+});
