@@ -7,14 +7,20 @@ import type { EventLog } from '../store/event-log.js';
 import type { Store } from '../store/types.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { silentLogger, type Logger } from '../shared/logger.js';
+import { registerWhoamiTool } from '../mcp/builtin-tools.js';
+import { createMcpRuntime, type McpRuntime } from '../mcp/runtime.js';
+import { ToolRegistry } from '../mcp/tool-registry.js';
 import type { ServerContext } from './context.js';
 import { cors } from './middleware/cors.js';
 import { errorHandler } from './middleware/errors.js';
 import { mountAuthorizeRoutes } from './routes/authorize.js';
+import { mountMcpRoutes } from './routes/mcp.js';
 import { mountMetadataRoutes } from './routes/metadata.js';
 import { mountRegisterRoute } from './routes/register.js';
 import { mountRevokeRoute } from './routes/revoke.js';
+import { mountSseRoutes } from './routes/sse.js';
 import { mountTokenRoute } from './routes/token.js';
+import { mountToolRoutes } from './routes/tools.js';
 
 export interface AppDeps {
   config: Config;
@@ -22,12 +28,15 @@ export interface AppDeps {
   events: EventLog;
   logger?: Logger;
   clock?: Clock;
+  /** The tools to serve; by default a registry with the built-in tools. */
+  tools?: ToolRegistry;
 }
 
 /** The HTTP application: a request handler plus the resources it owns (sessions, timers). */
 export interface CupcakeApp {
   koa: Koa;
   context: ServerContext;
+  mcp: McpRuntime;
   callback(): ReturnType<Koa['callback']>;
   /** Ends open streams and timers; the caller closes the store and the listener. */
   close(): Promise<void>;
@@ -58,12 +67,22 @@ export function createApp(deps: AppDeps): CupcakeApp {
   koa.silent = true;
   koa.on('error', (error) => logger.error('koa error', error));
 
+  let tools = deps.tools;
+  if (!tools) {
+    tools = new ToolRegistry();
+    registerWhoamiTool(tools, deps.config.name);
+  }
+  const mcp = createMcpRuntime({ name: deps.config.name, tools, store: deps.store, events: deps.events, clock });
+
   const router = new Router();
   mountMetadataRoutes(router, server);
   mountRegisterRoute(router, server);
   mountAuthorizeRoutes(router, server);
   mountTokenRoute(router, server);
   mountRevokeRoute(router, server);
+  if (deps.config.transports.streamableHttp) mountMcpRoutes(router, server, mcp);
+  if (deps.config.transports.sse) mountSseRoutes(router, server, mcp);
+  mountToolRoutes(router, server, mcp);
 
   koa.use(errorHandler(logger));
   koa.use(async (ctx, next) => {
@@ -86,9 +105,11 @@ export function createApp(deps: AppDeps): CupcakeApp {
   return {
     koa,
     context: server,
+    mcp,
     callback: () => koa.callback(),
     async close() {
       clearInterval(purge);
+      await mcp.close();
     },
   };
 }

@@ -6,6 +6,8 @@ const ALLOW_METHODS = 'GET, HEAD, POST, DELETE, OPTIONS';
 
 /** Paths open to browser-based clients (DESIGN.md §4). /authorize is a navigation, not an API. */
 const CORS_PATH = /^\/(\.well-known\/|register$|token$|revoke$|mcp$|sse$|messages\/?$|tools(\/|$))/;
+/** Where a browser page of a foreign origin could act with a token (MCP transports: validate Origin). */
+const PROTECTED_PATH = /^\/(mcp$|sse$|messages\/?$|tools(\/|$))/;
 
 /**
  * CORS for the API: preflight answered before authentication, `*` or the configured origins.
@@ -22,6 +24,13 @@ export function cors(origins: string[]) {
       ctx.set('Access-Control-Allow-Origin', allowOrigin);
       if (!any) ctx.vary('Origin');
       ctx.set('Access-Control-Expose-Headers', EXPOSE_HEADERS);
+    }
+    // MCP Streamable HTTP §Security: servers must validate Origin to stop DNS rebinding.
+    if (!any && origin && !allowOrigin && PROTECTED_PATH.test(ctx.path) && ctx.method !== 'OPTIONS') {
+      ctx.status = 403;
+      ctx.set('Cache-Control', 'no-store');
+      ctx.body = { error: 'forbidden_origin', error_description: 'this Origin is not allowed by cors.origins' };
+      return;
     }
     if (ctx.method === 'OPTIONS') {
       if (allowOrigin) {

@@ -1,0 +1,71 @@
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import type { JSONRPCMessage, MessageExtraInfo } from '@modelcontextprotocol/sdk/types.js';
+
+export const SSE_KEEPALIVE_MS = 15_000;
+
+/**
+ * The legacy HTTP+SSE transport (MCP 2024-11-05) as ChatGPT uses it: the first event names the
+ * message endpoint with `session_id=` (the SDK's SSEServerTransport says `sessionId=`), replies
+ * go out as `message` events, and a comment every 15 s keeps proxies from closing the stream.
+ */
+export class SseServerTransport implements Transport {
+  readonly sessionId = randomUUID();
+  onclose?: (() => void) | undefined;
+  onerror?: ((error: Error) => void) | undefined;
+  onmessage?: ((message: JSONRPCMessage, extra?: MessageExtraInfo) => void) | undefined;
+  private keepAlive: NodeJS.Timeout | undefined;
+  private closed = false;
+
+  constructor(
+    private readonly res: ServerResponse,
+    /** Path of the message endpoint, e.g. `/messages/`. */
+    private readonly messagesPath: string,
+    private readonly keepAliveMs = SSE_KEEPALIVE_MS,
+  ) {}
+
+  get isClosed(): boolean {
+    return this.closed;
+  }
+
+  async start(): Promise<void> {
+    if (this.res.headersSent) throw new Error('SSE transport already started');
+    this.res.writeHead(200, {
+      'Content-Type': 'text/event-stream; charset=utf-8',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      // nginx and similar proxies otherwise buffer the stream and the endpoint event never arrives.
+      'X-Accel-Buffering': 'no',
+    });
+    this.res.flushHeaders();
+    this.res.on('close', () => void this.close());
+    this.res.on('error', (error) => this.onerror?.(error));
+    this.write(`event: endpoint\ndata: ${this.messagesPath}?session_id=${this.sessionId}\n\n`);
+    this.keepAlive = setInterval(() => this.write(': keep-alive\n\n'), this.keepAliveMs);
+    this.keepAlive.unref();
+  }
+
+  /** Hands a message POSTed to the message endpoint to the MCP server. */
+  receive(message: JSONRPCMessage, extra?: MessageExtraInfo): void {
+    this.onmessage?.(message, extra);
+  }
+
+  async send(message: JSONRPCMessage): Promise<void> {
+    if (this.closed) throw new Error('SSE stream is closed');
+    this.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    if (this.keepAlive) clearInterval(this.keepAlive);
+    if (!this.res.writableEnded) this.res.end();
+    this.onclose?.();
+  }
+
+  private write(chunk: string): void {
+    if (this.closed || this.res.writableEnded) return;
+    this.res.write(chunk);
+  }
+}

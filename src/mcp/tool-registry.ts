@@ -1,0 +1,138 @@
+import { z } from 'zod';
+import type { CallToolResult, Tool, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+
+/** Who is calling a tool: the verified token's client, never the token itself. */
+export interface ToolCaller {
+  clientId: string;
+  tokenId: string;
+  scopes: string[];
+  sessionId?: string | undefined;
+}
+
+export interface ToolCallContext {
+  caller: ToolCaller;
+  signal: AbortSignal;
+}
+
+/** A tool as the registry holds it: the MCP `Tool` listing plus the function that runs it. */
+export interface RegisteredTool {
+  definition: Tool;
+  run(args: Record<string, unknown>, context: ToolCallContext): Promise<CallToolResult>;
+}
+
+/** A tool call the registry refuses before running it (JSON-RPC InvalidParams). */
+export class ToolInputError extends Error {
+  constructor(message: string) {
+    super(message);
+    this.name = 'ToolInputError';
+  }
+}
+
+export class UnknownToolError extends ToolInputError {
+  constructor(readonly toolName: string) {
+    super(`unknown tool: ${toolName.slice(0, 100)}`);
+    this.name = 'UnknownToolError';
+  }
+}
+
+/** MCP tool names (SEP-986): 1–64 of letters, digits, `_`, `-`, `.`. */
+export const TOOL_NAME = /^[a-zA-Z0-9_.-]{1,64}$/;
+
+export interface ZodToolConfig<In extends z.ZodRawShape, Out extends z.ZodRawShape> {
+  title?: string;
+  description?: string;
+  inputSchema?: In;
+  outputSchema?: Out;
+  annotations?: ToolAnnotations;
+}
+
+/**
+ * The tools every transport serves (Streamable HTTP, SSE, /tools): one list, so what a client
+ * sees cannot differ by transport. Listeners hear about changes (→ notifications/tools/list_changed).
+ */
+export class ToolRegistry {
+  private readonly tools = new Map<string, RegisteredTool>();
+  private readonly listeners = new Set<() => void>();
+  private cachedList: Tool[] | undefined;
+
+  add(tool: RegisteredTool): () => void {
+    const name = tool.definition.name;
+    if (!TOOL_NAME.test(name)) throw new Error(`invalid tool name ${JSON.stringify(name)}: use 1-64 letters, digits, "_", "-" or "."`);
+    if (this.tools.has(name)) throw new Error(`a tool named ${name} is already registered`);
+    this.tools.set(name, tool);
+    this.changed();
+    return () => {
+      if (this.tools.get(name) === tool) {
+        this.tools.delete(name);
+        this.changed();
+      }
+    };
+  }
+
+  /** McpServer-style registration with zod shapes; arguments are validated before the handler runs. */
+  registerTool<In extends z.ZodRawShape, Out extends z.ZodRawShape>(
+    name: string,
+    config: ZodToolConfig<In, Out>,
+    handler: (args: z.infer<z.ZodObject<In>>, context: ToolCallContext) => CallToolResult | Promise<CallToolResult>,
+  ): () => void {
+    const input = z.object(config.inputSchema ?? ({} as In));
+    const definition: Tool = {
+      name,
+      ...(config.title ? { title: config.title } : {}),
+      ...(config.description ? { description: config.description } : {}),
+      inputSchema: toToolSchema(input),
+      ...(config.outputSchema ? { outputSchema: toToolSchema(z.object(config.outputSchema)) } : {}),
+      ...(config.annotations ? { annotations: config.annotations } : {}),
+    };
+    return this.add({
+      definition,
+      async run(args, context) {
+        const parsed = input.safeParse(args);
+        if (!parsed.success) {
+          const issue = parsed.error.issues[0]!;
+          throw new ToolInputError(`invalid arguments for ${name}: ${issue.path.join('.') || 'arguments'}: ${issue.message}`);
+        }
+        return handler(parsed.data as z.infer<z.ZodObject<In>>, context);
+      },
+    });
+  }
+
+  list(): Tool[] {
+    this.cachedList ??= [...this.tools.values()].map((t) => t.definition);
+    return this.cachedList;
+  }
+
+  get(name: string): RegisteredTool | undefined {
+    return this.tools.get(name);
+  }
+
+  async call(name: string, args: unknown, context: ToolCallContext): Promise<CallToolResult> {
+    const tool = this.tools.get(name);
+    if (!tool) throw new UnknownToolError(name);
+    if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) {
+      throw new ToolInputError('tool arguments must be a JSON object');
+    }
+    return tool.run((args ?? {}) as Record<string, unknown>, context);
+  }
+
+  onChange(listener: () => void): () => void {
+    this.listeners.add(listener);
+    return () => this.listeners.delete(listener);
+  }
+
+  private changed(): void {
+    this.cachedList = undefined;
+    for (const listener of this.listeners) listener();
+  }
+}
+
+function toToolSchema(schema: z.ZodObject): Tool['inputSchema'] {
+  const json = z.toJSONSchema(schema, { target: 'draft-7', io: 'input' }) as Record<string, unknown>;
+  delete json.$schema;
+  return { ...json, type: 'object' } as Tool['inputSchema'];
+}
+
+/** A result carrying structured content and the same JSON as text, for clients that read only text. */
+export function jsonResult(value: Record<string, unknown>): CallToolResult {
+  return { content: [{ type: 'text', text: JSON.stringify(value) }], structuredContent: value };
+}

@@ -1,0 +1,66 @@
+import type { Context, Next } from 'koa';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import { TokenRejectedError, audit, verifyAccessToken, type VerifiedToken } from '../../oauth/tokens.js';
+import { requestMeta, type ServerContext } from '../context.js';
+
+declare module 'koa' {
+  interface DefaultState {
+    token?: VerifiedToken;
+    authInfo?: AuthInfo;
+  }
+}
+
+/** RFC 6750 §2.1: the token comes from the Authorization header only, never the query string. */
+export function bearerToken(header: string | undefined): string | undefined {
+  if (!header) return undefined;
+  const match = /^Bearer[ ]+([^ ]+)[ ]*$/i.exec(header.trim());
+  return match ? match[1] : undefined;
+}
+
+function quoted(value: string): string {
+  return value.replace(/["\\]/g, '');
+}
+
+/**
+ * Authenticates every request to a protected endpoint. Failure is 401 with the RFC 9728 §5.1
+ * challenge pointing at this endpoint's protected resource metadata, plus RFC 6750 §3.1
+ * `error="invalid_token"` when a token was presented; the refusal is logged as `token.rejected`.
+ */
+export function requireBearer(server: ServerContext, resourcePath: '' | '/mcp' | '/sse') {
+  const metadataUrl = `${server.settings.issuer}/.well-known/oauth-protected-resource${resourcePath}`;
+  const scope = server.settings.scopes.join(' ');
+  return async function authenticate(ctx: Context, next: Next): Promise<void> {
+    const header = ctx.get('Authorization');
+    const presented = bearerToken(header || undefined);
+    let token: VerifiedToken;
+    try {
+      // A header in another scheme, or a malformed one, counts as a presented but invalid token.
+      token = await verifyAccessToken(presented ?? (header ? 'malformed' : undefined), server);
+    } catch (error) {
+      if (!(error instanceof TokenRejectedError)) throw error;
+      audit(server, requestMeta(ctx), {
+        type: 'token.rejected',
+        ...(error.token ? { client_id: error.token.clientId, token_id: error.token.tokenId } : {}),
+        detail: { reason: error.reason, path: ctx.path.slice(0, 100) },
+      });
+      const challenge = [`Bearer resource_metadata="${metadataUrl}"`, `scope="${scope}"`];
+      if (error.reason !== 'missing') challenge.push('error="invalid_token"', `error_description="${quoted(error.message)}"`);
+      ctx.set('WWW-Authenticate', challenge.join(', '));
+      ctx.set('Cache-Control', 'no-store');
+      ctx.status = 401;
+      ctx.body = { error: error.reason === 'missing' ? 'unauthorized' : 'invalid_token', error_description: error.message };
+      return;
+    }
+    ctx.state.token = token;
+    ctx.state.authInfo = {
+      // The SDK passes this to tool handlers: it carries the token id, never the token itself.
+      token: token.tokenId,
+      clientId: token.clientId,
+      scopes: token.scopes,
+      expiresAt: Math.floor(token.expiresAt / 1000),
+      resource: new URL(token.resource),
+      extra: { tokenId: token.tokenId, grantId: token.grantId },
+    };
+    await next();
+  };
+}
