@@ -1,9 +1,11 @@
 import { spawn } from 'node:child_process';
+import { createHash, randomBytes } from 'node:crypto';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { verifyPassword, hashPassword } from '../../src/oauth/secrets.js';
+import { sha256Hex, tokenIdFromHash } from '../../src/shared/ids.js';
 import { createFileEventLog, EVENTS_FILE, openFileStore, type StoreChange } from '../../src/store/index.js';
 import type { AccessTokenRecord, ClientRecord } from '../../src/store/types.js';
 import { assertBuilt, BIN, cleanEnv, killChildrenAfterEach, runCli, startServe } from '../helpers/cli.js';
@@ -584,6 +586,133 @@ describe('with a running serve', () => {
     } finally {
       await watcher.close();
     }
+    expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
+});
+
+/** The browser and client steps of the authorization-code flow, against a real `serve`. */
+const REDIRECT = 'https://chatgpt.com/connector_platform_oauth_redirect';
+
+async function register(url: string): Promise<{ client_id: string; client_secret: string }> {
+  const response = await fetch(`${url}/register`, {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ client_name: 'Flow client', redirect_uris: [REDIRECT] }),
+  });
+  expect(response.status).toBe(201);
+  return (await response.json()) as { client_id: string; client_secret: string };
+}
+
+async function openConsent(url: string, clientId: string) {
+  const verifier = randomBytes(32).toString('base64url');
+  const challenge = createHash('sha256').update(verifier).digest('base64url');
+  const query = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256', state: 'st' });
+  const response = await fetch(`${url}/authorize?${query}`);
+  const html = await response.text();
+  expect(response.status).toBe(200);
+  const field = (name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(html)?.[1] ?? '';
+  const cookie = response.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  return { verifier, cookie, requestId: field('request_id'), csrfToken: field('csrf_token') };
+}
+
+function submitConsent(url: string, form: Awaited<ReturnType<typeof openConsent>>, password: string) {
+  return fetch(`${url}/authorize`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { cookie: form.cookie, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams({ request_id: form.requestId, csrf_token: form.csrfToken, password, decision: 'approve' }),
+  });
+}
+
+function tokenRequest(url: string, client: { client_id: string; client_secret: string }, params: Record<string, string>) {
+  const basic = Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`).toString('base64');
+  return fetch(`${url}/token`, {
+    method: 'POST',
+    headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' },
+    body: new URLSearchParams(params),
+  });
+}
+
+async function connect(url: string, password: string) {
+  const client = await register(url);
+  const form = await openConsent(url, client.client_id);
+  const approved = await submitConsent(url, form, password);
+  expect(approved.status).toBe(302);
+  const code = new URL(approved.headers.get('location')!).searchParams.get('code')!;
+  const response = await tokenRequest(url, client, { grant_type: 'authorization_code', code, code_verifier: form.verifier, redirect_uri: REDIRECT });
+  expect(response.status).toBe(200);
+  const { access_token } = (await response.json()) as { access_token: string };
+  return { client, accessToken: access_token };
+}
+
+describe('against the real server process', () => {
+  const PASSWORD = 'old-owner-password';
+
+  it('lists a client registered and a token issued over HTTP, by id, never the token or the client secret', async () => {
+    const seed = await seedProject();
+    const serve = await startServe(['--port', '0'], { cwd: seed.dir, env: { CUPCAKE_OWNER_PASSWORD: PASSWORD } });
+    const { client, accessToken } = await connect(serve.url, PASSWORD);
+
+    const clients = await runCli(['clients', 'list', '--json'], { cwd: seed.dir });
+    expect(JSON.parse(clients.stdout)).toContainEqual({
+      client_id: client.client_id,
+      client_name: 'Flow client',
+      redirect_uris: [REDIRECT],
+      token_endpoint_auth_method: 'client_secret_basic',
+      created_at: expect.stringMatching(ISO),
+      last_used_at: null,
+      active_tokens: 1,
+    });
+    const tokens = await runCli(['tokens', 'list', '--client', client.client_id, '--json'], { cwd: seed.dir });
+    const listed = JSON.parse(tokens.stdout) as Array<Record<string, unknown>>;
+    expect(listed).toEqual([expect.objectContaining({ id: tokenIdFromHash(sha256Hex(accessToken)), client_id: client.client_id, client_name: 'Flow client', status: 'active' })]);
+    for (const output of [clients.stdout, tokens.stdout, (await runCli(['events', 'tail', '-n', '100', '--json'], { cwd: seed.dir })).stdout]) {
+      expect(output).not.toContain(accessToken);
+      expect(output).not.toContain(client.client_secret);
+    }
+    expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
+
+  it('clients remove while serve runs: the client’s next /token call gets 401 invalid_client within 1 s', async () => {
+    const seed = await seedProject();
+    const serve = await startServe(['--port', '0'], { cwd: seed.dir, env: { CUPCAKE_OWNER_PASSWORD: PASSWORD } });
+    const client = await register(serve.url);
+    const bogus = { grant_type: 'authorization_code', code: 'not-a-code', code_verifier: 'v'.repeat(43), redirect_uri: REDIRECT };
+    // Authenticated, the client gets past client authentication to the grant check.
+    const before = await tokenRequest(serve.url, client, bogus);
+    expect(before.status).toBe(400);
+    expect(((await before.json()) as { error: string }).error).toBe('invalid_grant');
+
+    const removed = await runCli(['clients', 'remove', client.client_id], { cwd: seed.dir });
+    expect(removed.code).toBe(0);
+    const response = await waitFor(
+      async () => {
+        const r = await tokenRequest(serve.url, client, bogus);
+        return r.status === 401 ? r : undefined;
+      },
+      { timeoutMs: 1_000, intervalMs: 100, what: 'the removed client to be refused at /token' },
+    );
+    expect(((await response.json()) as { error: string }).error).toBe('invalid_client');
+    expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
+
+  it('passwd while serve runs: an open consent form refuses the old password and accepts the new one', async () => {
+    const seed = await seedProject();
+    const serve = await startServe(['--port', '0'], { cwd: seed.dir, env: { CUPCAKE_OWNER_PASSWORD: PASSWORD } });
+    const client = await register(serve.url);
+    const form = await openConsent(serve.url, client.client_id);
+
+    const changed = await runCli(['passwd', '--password-stdin'], { cwd: seed.dir, input: 'the new owner password\n' });
+    expect(changed.code).toBe(0);
+    expect(changed.stdout).toContain(`the running server (pid ${serve.child.pid})`);
+    // The store promises that another process's write is seen within 1 s.
+    await new Promise((resolve) => setTimeout(resolve, 1_100));
+
+    const old = await submitConsent(serve.url, form, PASSWORD);
+    expect(old.status).toBe(401);
+    const fresh = await submitConsent(serve.url, form, 'the new owner password');
+    expect(fresh.status).toBe(302);
+    expect(new URL(fresh.headers.get('location')!).searchParams.get('code')).toBeTruthy();
     expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
   });
 });
