@@ -5,12 +5,14 @@ import { fileURLToPath } from 'node:url';
 import { describe, expect, it } from 'vitest';
 import { relativeTime, resolveById, shortIdLength, tokenStatus } from '../../../src/cli/admin.js';
 import { runClientsList } from '../../../src/cli/commands/clients.js';
+import { runPasswd } from '../../../src/cli/commands/passwd.js';
 import { formatEventLine } from '../../../src/cli/commands/events.js';
 import { runStatus } from '../../../src/cli/commands/status.js';
 import { runTokensList } from '../../../src/cli/commands/tokens.js';
 import type { CliContext } from '../../../src/cli/context.js';
 import { CliError } from '../../../src/cli/errors.js';
 import { createOutput } from '../../../src/cli/output.js';
+import { verifyPassword } from '../../../src/oauth/secrets.js';
 import { createFixedClock } from '../../../src/shared/clock.js';
 import { openFileStore } from '../../../src/store/index.js';
 import { HOUR, makeAccessToken, makeClient, T0 } from '../../helpers/records.js';
@@ -141,6 +143,29 @@ describe('readable output with a fixed clock', () => {
       detail: { by: 'cli', client_name: 'My app', revoked_tokens: 2 },
     });
     expect(line).toBe('2026-01-01T00:00:00.000Z  client.removed          client=abc  by=cli client_name="My app" revoked_tokens=2');
+  });
+});
+
+describe('passwd on a terminal', () => {
+  it('asks twice, asks again when the two differ, and stores the agreed password', async () => {
+    const { dir } = await seedAtT0();
+    const { ctx, out, err } = context(dir);
+    const answers = ['first-try-password', 'first-try-passwort', 'second-try-password', 'second-try-password'];
+    const asked: string[] = [];
+    ctx.interactive = true;
+    ctx.prompts.password = async (message) => {
+      asked.push(message);
+      return answers.shift()!;
+    };
+    await runPasswd(ctx, {}, createFixedClock(T0));
+    expect(asked).toEqual(['New owner password', 'Repeat the new owner password', 'New owner password', 'Repeat the new owner password']);
+    expect(err.text).toContain('differ');
+    expect(out.text).toContain('owner password changed');
+    const store = await openFileStore({ dataDir: join(dir, '.cupcake') });
+    const owner = await store.getOwner();
+    await store.close();
+    expect(owner.passwordChangedAt).toBe(T0);
+    expect(await verifyPassword('second-try-password', owner.passwordHash)).toBe(true);
   });
 });
 
