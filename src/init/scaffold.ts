@@ -65,11 +65,12 @@ export async function scaffold(answers: InitAnswers, clock: Clock = systemClock)
   if (!checked.success) throw new ConfigError(formatIssues(checked.error.issues));
 
   await mkdir(dir, { recursive: true });
-  await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
-
+  // The store is opened before the config is written: an existing db.json that cannot be read
+  // stops init with nothing changed (DESIGN.md §6: it is reported, never overwritten).
   const dataDir = resolve(dir, '.cupcake');
   const store = await openFileStore({ dataDir });
   try {
+    await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
     await store.setOwnerPasswordHash(answers.passwordHash, clock.now());
   } finally {
     await store.close();
