@@ -120,6 +120,10 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
   await running.close();
   events.record({ type: 'server.stopped', detail: { pid: process.pid } });
   await events.flush();
-  await store.close();
-  await claim.release();
+  try {
+    await store.close();
+  } finally {
+    // Even when the last flush fails, the data dir is handed back for the next serve.
+    await claim.release();
+  }
 }
