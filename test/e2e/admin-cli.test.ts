@@ -11,6 +11,7 @@ import type { AccessTokenRecord, ClientRecord } from '../../src/store/types.js';
 import { assertBuilt, BIN, cleanEnv, killChildrenAfterEach, runCli, startServe } from '../helpers/cli.js';
 import { HOUR, makeAccessToken, makeClient } from '../helpers/records.js';
 import { useTmpDirs } from '../helpers/tmp.js';
+import { SseReader } from '../helpers/sse.js';
 import { waitFor } from '../helpers/wait.js';
 
 const MINUTE = 60_000;
@@ -670,6 +671,46 @@ describe('against the real server process', () => {
       expect(output).not.toContain(accessToken);
       expect(output).not.toContain(client.client_secret);
     }
+    expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
+
+  it('tokens revoke <id> while serve runs: the token gets 401 within 1 s and its open SSE stream closes within 2 s', async () => {
+    const seed = await seedProject();
+    const serve = await startServe(['--port', '0'], { cwd: seed.dir, env: { CUPCAKE_OWNER_PASSWORD: PASSWORD } });
+    const { accessToken } = await connect(serve.url, PASSWORD);
+    const auth = { authorization: `Bearer ${accessToken}` };
+    expect((await fetch(`${serve.url}/tools`, { headers: auth })).status).toBe(200);
+    const abort = new AbortController();
+    const stream = await fetch(`${serve.url}/sse`, { headers: { accept: 'text/event-stream', ...auth }, signal: abort.signal });
+    expect(stream.status).toBe(200);
+    const reader = new SseReader(stream);
+    expect((await reader.next()).event).toBe('endpoint');
+    try {
+      const revoked = await runCli(['tokens', 'revoke', tokenIdFromHash(sha256Hex(accessToken))], { cwd: seed.dir });
+      expect(revoked.code).toBe(0);
+      const at = Date.now();
+      await waitFor(async () => (await fetch(`${serve.url}/tools`, { headers: auth })).status === 401, { timeoutMs: 1_000, intervalMs: 100, what: 'the revoked token to get 401' });
+      await Promise.race([reader.closed, new Promise((_, reject) => setTimeout(() => reject(new Error('SSE stream still open 2 s after the revocation')), 2_000 - (Date.now() - at)))]);
+    } finally {
+      abort.abort();
+    }
+    expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+  });
+
+  it('tokens revoke --client and --all while serve runs reach only the selected tokens', async () => {
+    const seed = await seedProject();
+    const serve = await startServe(['--port', '0'], { cwd: seed.dir, env: { CUPCAKE_OWNER_PASSWORD: PASSWORD } });
+    const first = await connect(serve.url, PASSWORD);
+    const second = await connect(serve.url, PASSWORD);
+    const status = async (token: string) => (await fetch(`${serve.url}/tools`, { headers: { authorization: `Bearer ${token}` } })).status;
+    expect([await status(first.accessToken), await status(second.accessToken)]).toEqual([200, 200]);
+
+    expect((await runCli(['tokens', 'revoke', '--client', first.client.client_id], { cwd: seed.dir })).code).toBe(0);
+    await waitFor(async () => (await status(first.accessToken)) === 401, { timeoutMs: 1_000, intervalMs: 100, what: 'the first client’s token to get 401' });
+    expect(await status(second.accessToken)).toBe(200);
+
+    expect((await runCli(['tokens', 'revoke', '--all'], { cwd: seed.dir })).code).toBe(0);
+    await waitFor(async () => (await status(second.accessToken)) === 401, { timeoutMs: 1_000, intervalMs: 100, what: 'every token to get 401' });
     expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
   });
 
