@@ -8,12 +8,15 @@ import type { Store } from '../store/types.js';
 import { systemClock, type Clock } from '../shared/clock.js';
 import { silentLogger, type Logger } from '../shared/logger.js';
 import { registerWhoamiTool } from '../mcp/builtin-tools.js';
+import { registerDocsTools } from '../mcp/docs/docs-tools.js';
 import { createMcpRuntime, type McpRuntime } from '../mcp/runtime.js';
 import { ToolRegistry } from '../mcp/tool-registry.js';
+import type { Toolset } from '../mcp/toolset.js';
 import type { ServerContext } from './context.js';
 import { cors } from './middleware/cors.js';
 import { errorHandler } from './middleware/errors.js';
 import { mountAuthorizeRoutes } from './routes/authorize.js';
+import { mountDocsRoute } from './routes/docs.js';
 import { mountMcpRoutes } from './routes/mcp.js';
 import { mountMetadataRoutes } from './routes/metadata.js';
 import { mountRegisterRoute } from './routes/register.js';
@@ -28,8 +31,8 @@ export interface AppDeps {
   events: EventLog;
   logger?: Logger;
   clock?: Clock;
-  /** The tools to serve; by default a registry with the built-in tools. */
-  tools?: ToolRegistry;
+  /** The tools to serve (mcp/toolset.ts); by default only the built-in tool. */
+  toolset?: Toolset;
 }
 
 /** The HTTP application: a request handler plus the resources it owns (sessions, timers). */
@@ -67,11 +70,14 @@ export function createApp(deps: AppDeps): CupcakeApp {
   koa.silent = true;
   koa.on('error', (error) => logger.error('koa error', error));
 
-  let tools = deps.tools;
+  let tools = deps.toolset?.registry;
   if (!tools) {
     tools = new ToolRegistry();
     registerWhoamiTool(tools, deps.config.name);
   }
+  const docs = deps.toolset?.docs;
+  // Registered here, not in the toolset: document URLs use this app's base URL.
+  const removeDocsTools = docs ? registerDocsTools(tools, docs, { baseUrl: settings.issuer, serverName: deps.config.name }) : undefined;
   const mcp = createMcpRuntime({ name: deps.config.name, tools, store: deps.store, events: deps.events, clock });
 
   const router = new Router();
@@ -83,6 +89,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
   if (deps.config.transports.streamableHttp) mountMcpRoutes(router, server, mcp);
   if (deps.config.transports.sse) mountSseRoutes(router, server, mcp);
   mountToolRoutes(router, server, mcp);
+  if (docs) mountDocsRoute(router, server, docs);
 
   koa.use(errorHandler(logger));
   koa.use(async (ctx, next) => {
@@ -110,6 +117,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
     async close() {
       clearInterval(purge);
       await mcp.close();
+      removeDocsTools?.();
     },
   };
 }

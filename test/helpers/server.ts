@@ -9,6 +9,8 @@ import { createFileEventLog, EVENTS_FILE, type EventLog } from '../../src/store/
 import { openFileStore } from '../../src/store/file-store.js';
 import type { DocumentStore } from '../../src/store/document-store.js';
 import type { Clock } from '../../src/shared/clock.js';
+import { createToolset, type Toolset } from '../../src/mcp/toolset.js';
+import { silentLogger } from '../../src/shared/logger.js';
 
 export const OWNER_PASSWORD = 'correct horse battery staple';
 
@@ -20,6 +22,7 @@ export interface TestServer {
   events: EventLog;
   app: CupcakeApp;
   running: RunningServer;
+  toolset: Toolset;
   close(): Promise<void>;
 }
 
@@ -27,17 +30,25 @@ export interface TestServer {
  * The real app on a temp data dir, listening on 127.0.0.1 port 0, with the owner password set.
  * `config` overrides the defaults (baseUrl always follows the bound port).
  */
-export async function startTestServer(options: { config?: Partial<ConfigInput>; clock?: Clock; password?: string } = {}): Promise<TestServer> {
+export async function startTestServer(options: { config?: Partial<ConfigInput>; clock?: Clock; password?: string; docsDir?: string } = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'cupcake-test-'));
   const store = await openFileStore({ dataDir, watch: true, pollIntervalMs: 200 });
   await store.setOwnerPasswordHash(await hashPassword(options.password ?? OWNER_PASSWORD), Date.now());
   const events = createFileEventLog(join(dataDir, EVENTS_FILE));
+  const configFor = (port: number) =>
+    ConfigSchema.parse({
+      ...options.config,
+      baseUrl: `http://127.0.0.1:${port}`,
+      dataDir,
+      tools: { ...options.config?.tools, docs: options.docsDir ? { dir: options.docsDir } : false },
+    });
+  const toolset = await createToolset(configFor(0), silentLogger);
   let config!: Config;
   let app!: CupcakeApp;
   const running = await startServer(
     (port) => {
-      config = ConfigSchema.parse({ ...options.config, baseUrl: `http://127.0.0.1:${port}`, dataDir, tools: { docs: false } });
-      app = createApp({ config, store, events, ...(options.clock ? { clock: options.clock } : {}) });
+      config = configFor(port);
+      app = createApp({ config, store, events, toolset, ...(options.clock ? { clock: options.clock } : {}) });
       return app;
     },
     { host: '127.0.0.1', port: 0 },
@@ -50,8 +61,10 @@ export async function startTestServer(options: { config?: Partial<ConfigInput>; 
     events,
     app,
     running,
+    toolset,
     async close() {
       await running.close(1_000);
+      await toolset.close();
       await events.flush();
       await store.close();
       await rm(dataDir, { recursive: true, force: true });

@@ -1,0 +1,31 @@
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../shared/logger.js';
+import { registerWhoamiTool } from './builtin-tools.js';
+import { DocsIndex } from './docs/docs-index.js';
+import { ToolRegistry } from './tool-registry.js';
+
+/** Every tool source of a server (DESIGN.md §5), ready to be served by an app. */
+export interface Toolset {
+  registry: ToolRegistry;
+  /** The docs folder index, when `tools.docs` is on: the app registers search/fetch and serves /docs. */
+  docs: DocsIndex | undefined;
+  close(): Promise<void>;
+}
+
+/** Builds the tools the config asks for: the built-in tool, the docs index, upstream servers. */
+export async function createToolset(config: Config, logger: Logger): Promise<Toolset> {
+  const registry = new ToolRegistry();
+  registerWhoamiTool(registry, config.name);
+  let docs: DocsIndex | undefined;
+  if (config.tools.docs !== false) {
+    docs = new DocsIndex(config.tools.docs.dir, logger);
+    await docs.start();
+  }
+  return {
+    registry,
+    docs,
+    async close() {
+      docs?.close();
+    },
+  };
+}
