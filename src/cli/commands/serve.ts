@@ -1,6 +1,7 @@
 import { join } from 'node:path';
 import { loadConfig } from '../../config/load.js';
 import { generatePassword, hashPassword } from '../../oauth/secrets.js';
+import { createToolset } from '../../mcp/toolset.js';
 import { createApp } from '../../server/app.js';
 import { startServer } from '../../server/start.js';
 import { createFileEventLog, EVENTS_FILE } from '../../store/event-log.js';
@@ -75,16 +76,20 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
   }
 
   let running;
+  let toolset;
   try {
+    toolset = await createToolset(config, logger);
+    const tools = toolset;
     running = await startServer(
       (port) => {
         // With no base URL anywhere, the embedded default follows the port actually bound.
         const effective = baseUrlGiven ? config : { ...config, baseUrl: `http://localhost:${port}` };
-        return createApp({ config: effective, store, events, logger });
+        return createApp({ config: effective, store, events, logger, toolset: tools });
       },
       { host: config.host, port: config.port },
     );
   } catch (error) {
+    await toolset?.close();
     await claim.release();
     await store.close();
     const code = (error as NodeJS.ErrnoException).code;
@@ -118,6 +123,7 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
 
   println(ctx.output, 'shutting down…');
   await running.close();
+  await toolset.close();
   events.record({ type: 'server.stopped', detail: { pid: process.pid } });
   await events.flush();
   try {
