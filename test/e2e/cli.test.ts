@@ -203,12 +203,12 @@ describe('cupcake-mcp (built bin)', () => {
     it('with no config runs on the embedded default and prints a generated owner password once', async () => {
       const dir = await tmp();
       const server = await startServe(['--port', '0'], { cwd: dir });
+      await waitFor(() => server.stdout().includes('/sse'), { what: 'the whole banner' });
       const password = /Owner password[^:]*: (\S+)/.exec(server.stdout())?.[1];
       expect(password).toBeDefined();
       expect(server.stdout()).toContain('(embedded default)');
       // The printed client URLs follow the port actually bound.
       const port = new URL(server.url).port;
-      await waitFor(() => server.stdout().includes('/sse'), { what: 'the client URLs' });
       expect(server.stdout()).toContain(`http://localhost:${port}/mcp`);
       expect(server.stdout()).toContain(`http://localhost:${port}/sse`);
       expect((await fetch(`${server.url}/healthz`)).status).toBe(200);
