@@ -1,6 +1,19 @@
 import { OAuthError as SdkOAuthError } from '@modelcontextprotocol/sdk/server/auth/errors.js';
 
 /**
+ * RFC 6749 §4.1.2.1 and §5.2: `error_description` MUST NOT include characters outside
+ * %x20-21 / %x23-5B / %x5D-7E. Descriptions cite sections ("§") and quote client input, so they
+ * are mapped into that set here, once, for every error the server sends or redirects.
+ */
+export function toErrorDescription(text: string): string {
+  return text
+    .replace(/§\s*/g, 'section ')
+    .replace(/"/g, "'")
+    .replace(/\\/g, '/')
+    .replace(/[^\x20-\x21\x23-\x5B\x5D-\x7E]/g, '?');
+}
+
+/**
  * An OAuth error with its HTTP status. `message` is the `error_description`, safe to send to the
  * client; `detail` is for the event log only (never sent). The wire code comes from the
  * subclass's static `errorCode`, as in the MCP SDK's errors whose base class this extends.
@@ -10,7 +23,7 @@ export abstract class OAuthError extends SdkOAuthError {
   readonly detail: string | undefined;
 
   constructor(description: string, detail?: string) {
-    super(description);
+    super(toErrorDescription(description));
     this.detail = detail;
   }
 
