@@ -102,13 +102,22 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
     }
   }
 
-  const parsed = ConfigSchema.safeParse(merged);
+  const config = parseConfig(merged, base, dataDirFromCwd ? cwd : base);
+  return { config, path: fileFound ? path : null, baseUrlSet: merged.baseUrl !== undefined };
+}
+
+/**
+ * Validates settings given as an object (a parsed file, or the programmatic API's options) and
+ * resolves relative paths against `base` (the data dir against `dataDirBase`).
+ */
+export function parseConfig(raw: unknown, base: string, dataDirBase: string = base): Config {
+  const parsed = ConfigSchema.safeParse(raw);
   if (!parsed.success) throw new ConfigError(formatIssues(parsed.error.issues));
   const config = parsed.data;
-  config.dataDir = resolve(dataDirFromCwd ? cwd : base, config.dataDir);
+  config.dataDir = resolve(dataDirBase, config.dataDir);
   if (config.tools.docs !== false) config.tools.docs = { dir: resolve(base, config.tools.docs.dir) };
   for (const server of Object.values(config.tools.servers)) {
     if ('command' in server && server.cwd !== undefined && !isAbsolute(server.cwd)) server.cwd = resolve(base, server.cwd);
   }
-  return { config, path: fileFound ? path : null, baseUrlSet: merged.baseUrl !== undefined };
+  return config;
 }

@@ -12,9 +12,11 @@ export interface Toolset {
   close(): Promise<void>;
 }
 
-/** Builds the tools the config asks for: the built-in tool, the docs index, upstream servers. */
-export async function createToolset(config: Config, logger: Logger): Promise<Toolset> {
-  const registry = new ToolRegistry();
+/**
+ * Builds the tools the config asks for: the built-in tool, the docs index, upstream servers,
+ * added to `registry` (which may already hold tools of the programmatic API).
+ */
+export async function createToolset(config: Config, logger: Logger, registry: ToolRegistry = new ToolRegistry()): Promise<Toolset> {
   registerWhoamiTool(registry, config.name);
   let docs: DocsIndex | undefined;
   if (config.tools.docs !== false) {

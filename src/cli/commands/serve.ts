@@ -1,11 +1,7 @@
-import { join } from 'node:path';
 import { loadConfig } from '../../config/load.js';
 import { generatePassword, hashPassword } from '../../oauth/secrets.js';
-import { createToolset } from '../../mcp/toolset.js';
-import { createApp } from '../../server/app.js';
-import { startServer } from '../../server/start.js';
-import { createFileEventLog, EVENTS_FILE } from '../../store/event-log.js';
-import { openFileStore, StoreCorruptError, StoreWriteError } from '../../store/file-store.js';
+import { launchServer } from '../../server/launch.js';
+import { StoreCorruptError, StoreWriteError } from '../../store/file-store.js';
 import { describeError, type Logger } from '../../shared/logger.js';
 import { VERSION } from '../../shared/version.js';
 import type { CliContext } from '../context.js';
@@ -31,7 +27,7 @@ function createLogger(ctx: CliContext): Logger {
 
 /** Runs until SIGINT/SIGTERM; resolves after a graceful shutdown. */
 export async function runServe(ctx: CliContext, options: ServeOptions, signals: { once(signal: 'SIGINT' | 'SIGTERM', fn: () => void): void }): Promise<void> {
-  const { config, path, baseUrlSet: baseUrlGiven } = loadConfig({
+  const { config, path, baseUrlSet } = loadConfig({
     path: ctx.configPath,
     env: ctx.env,
     cwd: ctx.cwd,
@@ -39,68 +35,45 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
   });
   const logger = createLogger(ctx);
 
-  let store;
+  let claim: Awaited<ReturnType<typeof claimDataDir>> | undefined;
+  let server;
   try {
-    store = await openFileStore({ dataDir: config.dataDir, watch: true, logger });
-  } catch (error) {
-    if (error instanceof StoreCorruptError || error instanceof StoreWriteError) throw new CliError(error.message);
-    throw error;
-  }
-  let claim;
-  try {
-    claim = await claimDataDir(config.dataDir);
-  } catch (error) {
-    await store.close();
-    if (error instanceof AlreadyRunningError) throw new CliError(error.message);
-    throw error;
-  }
-
-  const events = createFileEventLog(join(config.dataDir, EVENTS_FILE), { onError: (error) => logger.error('could not write the event log', error) });
-  try {
-    const owner = await store.getOwner();
-    if (!owner.passwordHash) {
-      let password = ctx.env.CUPCAKE_OWNER_PASSWORD;
-      if (password) {
-        const ok = checkPassword(password);
-        if (ok !== true) throw new CliError(`CUPCAKE_OWNER_PASSWORD: ${ok}`);
-      } else {
-        password = generatePassword();
-        println(ctx.output, `Owner password (generated, shown once; change it with "cupcake-mcp passwd"): ${ctx.output.color.bold(password)}`);
-      }
-      await store.setOwnerPasswordHash(await hashPassword(password), Date.now());
-    }
-  } catch (error) {
-    await claim.release();
-    await store.close();
-    throw error;
-  }
-
-  let running;
-  let toolset;
-  try {
-    toolset = await createToolset(config, logger);
-    const tools = toolset;
-    running = await startServer(
-      (port) => {
-        // With no base URL anywhere, the embedded default follows the port actually bound.
-        const effective = baseUrlGiven ? config : { ...config, baseUrl: `http://localhost:${port}` };
-        return createApp({ config: effective, store, events, logger, toolset: tools });
+    server = await launchServer({
+      config,
+      baseUrlSet,
+      logger,
+      prepare: async (store) => {
+        claim = await claimDataDir(config.dataDir);
+        try {
+          const owner = await store.getOwner();
+          if (!owner.passwordHash) {
+            let password = ctx.env.CUPCAKE_OWNER_PASSWORD;
+            if (password) {
+              const ok = checkPassword(password);
+              if (ok !== true) throw new CliError(`CUPCAKE_OWNER_PASSWORD: ${ok}`);
+            } else {
+              password = generatePassword();
+              println(ctx.output, `Owner password (generated, shown once; change it with "cupcake-mcp passwd"): ${ctx.output.color.bold(password)}`);
+            }
+            await store.setOwnerPasswordHash(await hashPassword(password), Date.now());
+          }
+        } catch (error) {
+          await claim.release();
+          throw error;
+        }
+        // Even when the last flush fails, the data dir is handed back for the next serve.
+        return () => claim!.release();
       },
-      { host: config.host, port: config.port },
-    );
+    });
   } catch (error) {
-    await toolset?.close();
-    await claim.release();
-    await store.close();
+    if (error instanceof StoreCorruptError || error instanceof StoreWriteError || error instanceof AlreadyRunningError) throw new CliError(error.message);
     const code = (error as NodeJS.ErrnoException).code;
     if (code === 'EADDRINUSE') throw new CliError(`port ${config.port} on ${config.host} is already in use; choose another with --port`);
     if (code === 'EACCES') throw new CliError(`not allowed to listen on ${config.host}:${config.port}; choose a port above 1024 with --port`);
     throw error;
   }
-  const baseUrl = baseUrlGiven ? config.baseUrl : `http://localhost:${running.port}`;
-  const listening = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${running.port}`;
-  await claim.publish({ url: baseUrl, listening, started_at: new Date().toISOString() });
-  events.record({ type: 'server.started', detail: { version: VERSION, base_url: baseUrl, pid: process.pid } });
+  const { baseUrl, listening } = server;
+  await claim!.publish({ url: baseUrl, listening, started_at: new Date().toISOString() });
 
   const { color } = ctx.output;
   println(ctx.output, `cupcake-mcp ${VERSION} listening on ${listening}`);
@@ -122,14 +95,5 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
   });
 
   println(ctx.output, 'shutting down…');
-  await running.close();
-  await toolset.close();
-  events.record({ type: 'server.stopped', detail: { pid: process.pid } });
-  await events.flush();
-  try {
-    await store.close();
-  } finally {
-    // Even when the last flush fails, the data dir is handed back for the next serve.
-    await claim.release();
-  }
+  await server.close();
 }

@@ -1,0 +1,83 @@
+import { join } from 'node:path';
+import type { Config } from '../config/schema.js';
+import type { ToolRegistry } from '../mcp/tool-registry.js';
+import { createToolset } from '../mcp/toolset.js';
+import { createFileEventLog, EVENTS_FILE, type EventLog } from '../store/event-log.js';
+import { openFileStore } from '../store/file-store.js';
+import type { Store } from '../store/types.js';
+import type { Logger } from '../shared/logger.js';
+import { VERSION } from '../shared/version.js';
+import { createApp, type CupcakeApp } from './app.js';
+import { startServer } from './start.js';
+
+export interface LaunchOptions {
+  config: Config;
+  /** When false, the base URL follows the port actually bound: `http://localhost:<port>`. */
+  baseUrlSet: boolean;
+  logger: Logger;
+  /** Tools registered before launch (programmatic API); the config's tools are added to it. */
+  registry?: ToolRegistry;
+  /**
+   * Runs once the store is open and before listening (claim the data dir, check the owner
+   * password). What it returns runs at close, after the store is closed.
+   */
+  prepare?: (store: Store) => Promise<(() => Promise<void>) | void>;
+}
+
+export interface LaunchedServer {
+  baseUrl: string;
+  port: number;
+  /** The address listened on, as a URL. */
+  listening: string;
+  store: Store;
+  events: EventLog;
+  app: CupcakeApp;
+  /** Graceful stop: no new connections, streams closed, events and store flushed. */
+  close(): Promise<void>;
+}
+
+/** Opens the data dir, builds the tools and the app, and listens: everything `serve` runs. */
+export async function launchServer(options: LaunchOptions): Promise<LaunchedServer> {
+  const { config, logger } = options;
+  const store = await openFileStore({ dataDir: config.dataDir, watch: true, logger });
+  const cleanups: Array<() => Promise<void>> = [() => store.close()];
+  const undo = async () => {
+    for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((error) => logger.error('cleanup failed', error));
+  };
+  try {
+    const release = await options.prepare?.(store);
+    if (release) cleanups.unshift(release);
+    const events = createFileEventLog(join(config.dataDir, EVENTS_FILE), { onError: (error) => logger.error('could not write the event log', error) });
+    cleanups.push(() => events.flush());
+    const toolset = await createToolset(config, logger, options.registry);
+    cleanups.push(() => toolset.close());
+    let app!: CupcakeApp;
+    const running = await startServer(
+      (port) => {
+        const effective = options.baseUrlSet ? config : { ...config, baseUrl: `http://localhost:${port}` };
+        app = createApp({ config: effective, store, events, logger, toolset });
+        return app;
+      },
+      { host: config.host, port: config.port },
+    );
+    const baseUrl = app.context.settings.issuer;
+    events.record({ type: 'server.started', detail: { version: VERSION, base_url: baseUrl, pid: process.pid } });
+    cleanups.push(async () => {
+      await running.close();
+      events.record({ type: 'server.stopped', detail: { pid: process.pid } });
+    });
+    let closing: Promise<void> | undefined;
+    return {
+      baseUrl,
+      port: running.port,
+      listening: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${running.port}`,
+      store,
+      events,
+      app,
+      close: () => (closing ??= undo()),
+    };
+  } catch (error) {
+    await undo();
+    throw error;
+  }
+}
