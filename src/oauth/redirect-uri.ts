@@ -39,6 +39,9 @@ export function redirectUriProblem(uri: string): string | undefined {
   if (FORBIDDEN_SCHEMES.has(scheme)) return `must not use the ${scheme} scheme`;
   if (uri.includes('#')) return 'must not contain a fragment (RFC 6749 §3.1.2)';
   if (url.username || url.password || /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(uri)) return 'must not contain user information';
+  // RFC 3986 §3 / RFC 9110 §4.2: an http(s) URI names its host after "//". "https:evil.example/cb"
+  // has no authority for RFC 3986 but a host for WHATWG parsers: refuse the ambiguity outright.
+  if ((scheme === 'https:' || scheme === 'http:') && !/^https?:\/\/[^/]/i.test(uri)) return 'must start with https:// and a host';
   if (scheme === 'https:') {
     if (!url.hostname) return 'must name a host';
     return undefined;

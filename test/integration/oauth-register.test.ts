@@ -88,6 +88,20 @@ describe('POST /register (RFC 7591)', () => {
     expect(body).not.toHaveProperty('client_name');
   });
 
+  it("RFC 7591 §2: claude.ai's registration with its own scope name (claudeai) and no secret is accepted", async () => {
+    const body = await register(http, {
+      client_name: 'claudeai',
+      grant_types: ['authorization_code', 'refresh_token'],
+      response_types: ['code'],
+      token_endpoint_auth_method: 'none',
+      scope: 'claudeai',
+      redirect_uris: [CLAUDE_REDIRECT],
+    });
+    expect(body).toMatchObject({ token_endpoint_auth_method: 'none', redirect_uris: [CLAUDE_REDIRECT] });
+    expect(body).not.toHaveProperty('client_secret');
+    expect(nullPaths(body)).toEqual([]);
+  });
+
   it('RFC 7591 §2: members sent as null are treated as absent, and the response has no nulls', async () => {
     const body = await register(http, { redirect_uris: [CHATGPT_REDIRECT], client_name: null, logo_uri: null, scope: null });
     expect(nullPaths(body)).toEqual([]);
@@ -106,6 +120,7 @@ describe('POST /register (RFC 7591)', () => {
     ['http://client.example/cb', 'OAuth 2.1 §2.3.1: http only on loopback'],
     ['http://127.0.0.1.evil.example/cb', 'a host that only looks like loopback'],
     ['/relative/callback', 'RFC 6749 §3.1.2: absolute URI required'],
+    ['https:evil.example/cb', 'RFC 3986 §3: no authority, though browsers read a host into it'],
     ['https://', 'no host'],
     ['https://client.example/ cb', 'whitespace'],
     ['', 'empty'],
