@@ -1,17 +1,25 @@
 import { InvalidScopeError } from './errors.js';
 import { OFFLINE_ACCESS, type OAuthSettings } from './settings.js';
 
+/**
+ * Scope names that a shipping client sends whatever the server advertises: claude.ai asks for
+ * "claudeai" (modelcontextprotocol/modelcontextprotocol#653). RFC 6749 §3.3 lets the server
+ * ignore requested scopes, and refusing this one would lock Claude out, so it counts as absent
+ * unless the owner configured a scope of that name.
+ */
+const CLIENT_VOCABULARY = new Set(['claudeai']);
+
 export function parseScope(scope: string | undefined): string[] {
   return scope === undefined ? [] : scope.split(' ').filter((s) => s.length > 0);
 }
 
 /**
  * The scopes granted for a request (RFC 6749 §3.3): absent or empty → the configured scopes;
- * any unknown scope → invalid_scope; `offline_access` kept when refresh tokens are on, dropped
+ * a known client's own vocabulary → ignored; any other unknown scope → invalid_scope; `offline_access` kept when refresh tokens are on, dropped
  * otherwise (it asks for something we do not issue, which is not an error).
  */
 export function resolveScopes(requested: string | undefined, settings: OAuthSettings): string[] {
-  const asked = [...new Set(parseScope(requested))];
+  const asked = [...new Set(parseScope(requested))].filter((s) => !CLIENT_VOCABULARY.has(s) || settings.scopes.includes(s));
   if (asked.length === 0) return [...settings.scopes];
   const unknown = asked.filter((s) => s !== OFFLINE_ACCESS && !settings.scopes.includes(s));
   if (unknown.length > 0) {
