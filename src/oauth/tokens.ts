@@ -132,7 +132,11 @@ export async function exchangeAuthorizationCode(
     if (resource !== code.resource) throw new InvalidTargetError('resource differs from the one that was authorized');
   }
 
-  const { access, refresh, response } = newTokens(code, deps, mayRefresh(client, deps.settings));
+  const withRefresh = mayRefresh(client, deps.settings);
+  // RFC 6749 §3.3: the response names the scope actually granted. offline_access stands for a
+  // refresh token, so a client that receives none (it did not register the grant) is not granted it.
+  const scopes = withRefresh ? code.scopes : code.scopes.filter((s) => s !== OFFLINE_ACCESS);
+  const { access, refresh, response } = newTokens({ ...code, scopes }, deps, withRefresh);
   await deps.store.saveTokens(access, refresh);
   audit(deps, meta, { type: 'token.issued', client_id: client.clientId, token_id: access.id, detail: { grant: 'authorization_code', scope: response.scope, resource: access.resource, refresh: refresh !== undefined } });
   return response;

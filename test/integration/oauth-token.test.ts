@@ -115,6 +115,28 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
     await expect(verify(tokens.access_token)).resolves.toMatchObject({ resource });
   });
 
+  it("Claude.ai's authorization request as sent in the wild (scope=claudeai, resource=<origin>/, prompt=consent) ends in an mcp token for the origin", async () => {
+    const claude = await register(http, { client_name: 'claudeai', redirect_uris: [CLAUDE_REDIRECT], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none', scope: 'claudeai' });
+    const resource = `${server.url}/`;
+    const verifier = RFC7636_VERIFIER;
+    const form = await openConsent(http, {
+      response_type: 'code',
+      client_id: claude.client_id,
+      redirect_uri: CLAUDE_REDIRECT,
+      code_challenge: RFC7636_CHALLENGE,
+      code_challenge_method: 'S256',
+      state: 'claude-state',
+      scope: 'claudeai',
+      resource,
+      prompt: 'consent',
+    });
+    const code = (await answerConsent(http, form)).location().searchParams.get('code')!;
+    const response = await http.postForm('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: CLAUDE_REDIRECT, client_id: claude.client_id, resource });
+    // RFC 6749 §3.3: the granted scope differs from the requested one, so the response says which.
+    const tokens = expectTokenResponse(response, 'mcp');
+    await expect(verify(tokens.access_token)).resolves.toMatchObject({ resource: server.url, scopes: ['mcp'] });
+  });
+
   it('RFC 8252 §7.3: a public client registered with http://127.0.0.1/callback authorizes on any port and exchanges with that exact URI', async () => {
     const client = await register(http, { client_name: 'CLI', redirect_uris: ['http://127.0.0.1/callback'], token_endpoint_auth_method: 'none' });
     const redirectUri = 'http://127.0.0.1:49152/callback';
@@ -405,6 +427,14 @@ describe('POST /token, refresh_token grant with auth.refreshTokens on (OAuth 2.1
     const chatgpt = await registerChatGpt(http);
     const tokens = await obtainTokens(http, chatgpt);
     expect(tokens).not.toHaveProperty('refresh_token');
+  });
+
+  it('RFC 6749 §3.3: a client that gets no refresh token is not told offline_access was granted', async () => {
+    const chatgpt = await registerChatGpt(http);
+    const tokens = await obtainTokens(http, chatgpt, { scope: 'mcp offline_access' });
+    expect(tokens).not.toHaveProperty('refresh_token');
+    expect(tokens.scope).toBe('mcp');
+    await expect(verify(tokens.access_token)).resolves.toMatchObject({ scopes: ['mcp'] });
   });
 
   it('OAuth 2.1 §4.3.1: each refresh rotates the refresh token; the previous one works for 60 s, and a reuse after that revokes the whole family (token.reuse_detected)', async () => {
