@@ -199,6 +199,17 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
     expect(types).toContain('token.revoked');
   });
 
+  it('RFC 6749 §4.1.2: two concurrent exchanges of one code issue at most one token, and the replay revokes it', async () => {
+    for (let i = 0; i < 5; i++) {
+      const { code, verifier } = await authorize(http, { client_id: chatgpt.client_id, redirect_uri: CHATGPT_REDIRECT });
+      const answers = await Promise.all([0, 1].map(() => exchangeWithBasic(http, chatgpt, { code, verifier, redirect_uri: CHATGPT_REDIRECT })));
+      const issued = answers.filter((a) => a.status === 200);
+      expect(issued).toHaveLength(1);
+      expect(answers.filter((a) => a.status === 400 && a.json().error === 'invalid_grant')).toHaveLength(1);
+      await expect(verify(issued[0]!.json().access_token)).rejects.toMatchObject({ reason: 'revoked' });
+    }
+  });
+
   it('RFC 6749 §4.1.3: a code issued to another client is invalid_grant', async () => {
     const victim = await registerChatGpt(http);
     const { code, verifier } = await authorize(http, { client_id: victim.client_id, redirect_uri: CHATGPT_REDIRECT });
@@ -299,6 +310,12 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
     const client = await register(http, { redirect_uris: ['http://127.0.0.1/cb'], token_endpoint_auth_method: 'none' });
     expectTokenError(await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER, client_id: client.client_id, client_secret: 'anything' }), 401, 'invalid_client');
     expectTokenError(await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER }, { authorization: basic(client.client_id, '') }), 401, 'invalid_client');
+  });
+
+  it('RFC 6749 §2.3.1: Basic with the same client_id repeated in the body is accepted', async () => {
+    const { code, verifier } = await authorize(http, { client_id: chatgpt.client_id });
+    const response = await http.postForm('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, client_id: chatgpt.client_id }, { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) });
+    expectTokenResponse(response);
   });
 
   it('RFC 6749 §2.3: credentials in both the header and the body are refused', async () => {
