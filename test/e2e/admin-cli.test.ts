@@ -542,12 +542,12 @@ describe('with a running serve', () => {
 
     const serve = await startServe(['--port', '0'], { cwd: seed.dir, env: { CUPCAKE_OWNER_PASSWORD: 'old-owner-password' } });
     const during = await runCli(['status', '--json'], { cwd: seed.dir });
-    expect(during.code).toBe(0);
+    expect(during.code, during.stderr).toBe(0);
     expect(JSON.parse(during.stdout)).toEqual({ ...before, server: { running: true, pid: serve.child.pid, url: 'http://localhost:8787' } });
     const text = await runCli(['status'], { cwd: seed.dir });
     expect(text.stdout).toMatch(new RegExp(`server +running \\(pid ${serve.child.pid}\\) at http://localhost:8787`));
 
-    expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(await serve.stop('SIGTERM'), serve.stderr()).toEqual({ code: 0, signal: null });
     const after = JSON.parse((await runCli(['status', '--json'], { cwd: seed.dir })).stdout) as Record<string, unknown>;
     expect(after.server).toEqual({ running: false, pid: null, url: null });
   });
@@ -587,7 +587,7 @@ describe('with a running serve', () => {
     } finally {
       await watcher.close();
     }
-    expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(await serve.stop('SIGTERM'), serve.stderr()).toEqual({ code: 0, signal: null });
   });
 });
 
@@ -671,7 +671,7 @@ describe('against the real server process', () => {
       expect(output).not.toContain(accessToken);
       expect(output).not.toContain(client.client_secret);
     }
-    expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(await serve.stop('SIGTERM'), serve.stderr()).toEqual({ code: 0, signal: null });
   });
 
   it('tokens revoke <id> while serve runs: the token gets 401 within 1 s and its open SSE stream closes within 2 s', async () => {
@@ -694,7 +694,7 @@ describe('against the real server process', () => {
     } finally {
       abort.abort();
     }
-    expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(await serve.stop('SIGTERM'), serve.stderr()).toEqual({ code: 0, signal: null });
   });
 
   it('tokens revoke --client and --all while serve runs reach only the selected tokens', async () => {
@@ -711,7 +711,7 @@ describe('against the real server process', () => {
 
     expect((await runCli(['tokens', 'revoke', '--all'], { cwd: seed.dir })).code).toBe(0);
     await waitFor(async () => (await status(second.accessToken)) === 401, { timeoutMs: 1_000, intervalMs: 100, what: 'every token to get 401' });
-    expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(await serve.stop('SIGTERM'), serve.stderr()).toEqual({ code: 0, signal: null });
   });
 
   it('clients remove while serve runs: the client’s next /token call gets 401 invalid_client within 1 s', async () => {
@@ -734,7 +734,7 @@ describe('against the real server process', () => {
       { timeoutMs: 1_000, intervalMs: 100, what: 'the removed client to be refused at /token' },
     );
     expect(((await response.json()) as { error: string }).error).toBe('invalid_client');
-    expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(await serve.stop('SIGTERM'), serve.stderr()).toEqual({ code: 0, signal: null });
   });
 
   it('passwd while serve runs: an open consent form refuses the old password and accepts the new one', async () => {
@@ -754,6 +754,6 @@ describe('against the real server process', () => {
     const fresh = await submitConsent(serve.url, form, 'the new owner password');
     expect(fresh.status).toBe(302);
     expect(new URL(fresh.headers.get('location')!).searchParams.get('code')).toBeTruthy();
-    expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    expect(await serve.stop('SIGTERM'), serve.stderr()).toEqual({ code: 0, signal: null });
   });
 });
