@@ -1,0 +1,546 @@
+import { createInterface } from 'node:readline';
+import type { Readable } from 'node:stream';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
+import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
+import {
+  CallToolResultSchema,
+  ErrorCode,
+  LoggingMessageNotificationSchema,
+  McpError,
+  ToolListChangedNotificationSchema,
+  ToolSchema,
+  type CallToolResult,
+  type Tool,
+} from '@modelcontextprotocol/sdk/types.js';
+import { z } from 'zod';
+import type { Config } from '../config/schema.js';
+import type { Logger } from '../shared/logger.js';
+import { VERSION } from '../shared/version.js';
+import type { ToolCallContext, ToolRegistry } from './tool-registry.js';
+import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './upstream/backoff.js';
+import { exposeToolNames } from './upstream/tool-names.js';
+
+export type UpstreamServers = Config['tools']['servers'];
+type UpstreamServerConfig = UpstreamServers[string];
+type StdioServerConfig = Extract<UpstreamServerConfig, { command: string }>;
+type RemoteServerConfig = Extract<UpstreamServerConfig, { url: string }>;
+
+/**
+ * - `connecting`: the first attempt to start it is under way.
+ * - `ready`: connected; its tools are in the registry.
+ * - `restarting`: it was lost (exited, closed, stopped answering) and is being started again.
+ * - `failed`: the last attempt to start it failed; another follows after the backoff delay.
+ * Only `ready` has tools.
+ */
+export type UpstreamState = 'connecting' | 'ready' | 'restarting' | 'failed';
+
+export interface UpstreamStatus {
+  name: string;
+  state: UpstreamState;
+  tools: number;
+  error?: string;
+}
+
+export interface UpstreamOptions {
+  logger: Logger;
+  /** How long a forwarded tool call may take; the caller's AbortSignal also ends it. Default 60 s. */
+  callTimeoutMs?: number;
+  /** How we introduce ourselves to upstream servers. Default `{name: 'cupcake-mcp', version}`. */
+  clientInfo?: { name: string; version: string };
+  /** Limit for initialize and each tools/list page. Default 60 s (a first `npx -y` can be slow). */
+  connectTimeoutMs?: number;
+  /** A remote server never reports that it went away, so it is pinged this often. Default 30 s. */
+  pingIntervalMs?: number;
+  /** Restart delays; default 0.5 s doubling to 30 s, reset after 60 s up. */
+  backoff?: Partial<BackoffOptions>;
+}
+
+export interface Upstreams {
+  /** Stops every upstream, removes their tools and ends their processes. */
+  close(): Promise<void>;
+  status(): UpstreamStatus[];
+}
+
+const DEFAULT_CALL_TIMEOUT_MS = 60_000;
+const DEFAULT_CONNECT_TIMEOUT_MS = 60_000;
+const DEFAULT_PING_INTERVAL_MS = 30_000;
+const PING_TIMEOUT_MS = 10_000;
+/** After the SDK's own close (stdin end → SIGTERM at 2 s → SIGKILL at 4 s), how long to wait before killing. */
+const EXIT_WAIT_MS = 5_000;
+const MAX_LIST_PAGES = 100;
+const MAX_LOG_LINE = 2_000;
+
+/** The page as sent; each tool is validated separately in listAll. */
+const LenientListToolsResultSchema = z.looseObject({ tools: z.array(z.unknown()), nextCursor: z.string().optional() });
+
+/**
+ * Upstream MCP servers as a gateway (DESIGN.md §5): each server's tools enter the registry as
+ * `<server>__<tool>`, calls are forwarded, an upstream that goes away is restarted with backoff
+ * and its tools are hidden meanwhile. Connections start in the background; `status()` tells how far.
+ *
+ * MCP security best practices (no token passthrough): nothing of the caller's credentials reaches
+ * an upstream. Remote servers get the headers from the config and nothing else.
+ */
+export function startUpstreams(servers: UpstreamServers, registry: ToolRegistry, options: UpstreamOptions): Upstreams {
+  const settings: Settings = {
+    logger: options.logger,
+    callTimeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
+    connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
+    pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
+    clientInfo: options.clientInfo ?? { name: 'cupcake-mcp', version: VERSION },
+    backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
+  };
+  const upstreams = Object.entries(servers).map(([name, config]) => new UpstreamServer(name, config, registry, settings));
+  for (const upstream of upstreams) upstream.start();
+  let closing: Promise<void> | undefined;
+  return {
+    close() {
+      closing ??= Promise.all(upstreams.map((upstream) => upstream.stop())).then(() => undefined);
+      return closing;
+    },
+    status: () => upstreams.map((upstream) => upstream.status()),
+  };
+}
+
+interface Settings {
+  logger: Logger;
+  callTimeoutMs: number;
+  connectTimeoutMs: number;
+  pingIntervalMs: number;
+  clientInfo: { name: string; version: string };
+  backoff: BackoffOptions;
+}
+
+/** One connection to an upstream: a Client on one transport (and, for stdio, one child process). */
+interface Attempt {
+  client: Client;
+  transport: Transport;
+  via: 'stdio' | 'streamable-http' | 'sse';
+  /** The child process, for stdio; known once it has been spawned. */
+  pid: number | null;
+  /** Resolves when the transport has closed (for stdio: the process exited and its pipes closed). */
+  closed: Promise<void>;
+  readyAt?: number;
+  /** A tools/list_changed arrived before the first listing was applied. */
+  dirty: boolean;
+  refreshing: boolean;
+  refreshAgain: boolean;
+  lastStderr?: string;
+  pingTimer?: NodeJS.Timeout;
+}
+
+interface Registration {
+  original: string;
+  signature: string;
+  remove: () => void;
+}
+
+class UpstreamServer {
+  private state: UpstreamState = 'connecting';
+  private error: string | undefined;
+  private current: Attempt | undefined;
+  private readonly registered = new Map<string, Registration>();
+  private readonly disposals = new Set<Promise<void>>();
+  private readonly loggedRenames = new Set<string>();
+  private readonly backoff: Backoff;
+  private retryTimer: NodeJS.Timeout | undefined;
+  private stopped = false;
+
+  constructor(
+    private readonly name: string,
+    private readonly config: UpstreamServerConfig,
+    private readonly registry: ToolRegistry,
+    private readonly settings: Settings,
+  ) {
+    this.backoff = new Backoff(settings.backoff);
+  }
+
+  start(): void {
+    void this.connect();
+  }
+
+  status(): UpstreamStatus {
+    return { name: this.name, state: this.state, tools: this.registered.size, ...(this.error !== undefined ? { error: this.error } : {}) };
+  }
+
+  async stop(): Promise<void> {
+    this.stopped = true;
+    clearTimeout(this.retryTimer);
+    this.retryTimer = undefined;
+    this.unregisterAll();
+    const attempt = this.current;
+    this.current = undefined;
+    if (attempt) this.track(this.dispose(attempt));
+    while (this.disposals.size > 0) await Promise.all([...this.disposals]);
+  }
+
+  private get log(): Logger {
+    return this.settings.logger;
+  }
+
+  private async connect(): Promise<void> {
+    try {
+      const attempt = await this.open();
+      if (!attempt) return;
+      const tools = await this.listAll(attempt);
+      if (this.current !== attempt) return;
+      attempt.readyAt = Date.now();
+      this.state = 'ready';
+      this.error = undefined;
+      this.apply(tools, { initial: true });
+      this.log.info(`upstream ${this.name}: ready via ${attempt.via} with ${this.registered.size} tool(s)`);
+      if (attempt.via !== 'stdio') this.startPing(attempt);
+      if (attempt.dirty) this.scheduleRefresh(attempt);
+    } catch (error) {
+      // When `current` is already gone, stop() or lost() took care of that attempt.
+      if (this.current) this.lost(this.current, messageOf(error));
+    }
+  }
+
+  /** Connects, for a remote server Streamable HTTP first and then legacy SSE. Undefined once stopped. */
+  private async open(): Promise<Attempt | undefined> {
+    if ('command' in this.config) return this.connectVia(this.createStdioTransport(this.config), 'stdio');
+    const remote: RemoteServerConfig = this.config;
+    try {
+      return await this.connectVia(createRemoteTransport(remote, 'streamable-http'), 'streamable-http');
+    } catch (streamableError) {
+      if (this.stopped) return undefined;
+      const failed = this.current;
+      this.current = undefined;
+      if (failed) await this.dispose(failed);
+      if (this.stopped) return undefined;
+      try {
+        return await this.connectVia(createRemoteTransport(remote, 'sse'), 'sse');
+      } catch (sseError) {
+        throw new Error(`Streamable HTTP: ${messageOf(streamableError)}; SSE: ${messageOf(sseError)}`);
+      }
+    }
+  }
+
+  private async connectVia(transport: Transport, via: Attempt['via']): Promise<Attempt | undefined> {
+    if (this.stopped) return undefined;
+    const client = new Client(this.settings.clientInfo, { capabilities: {} });
+    let markClosed!: () => void;
+    const attempt: Attempt = {
+      client,
+      transport,
+      via,
+      pid: null,
+      closed: new Promise<void>((resolve) => (markClosed = resolve)),
+      dirty: false,
+      refreshing: false,
+      refreshAgain: false,
+    };
+    if (transport instanceof StdioClientTransport) {
+      this.pipeStderr(transport, attempt);
+      // Note the pid as soon as the process is spawned: a failed initialize makes the SDK drop its
+      // handle on the process while it may still be running, and close() must still see it end.
+      const startTransport = transport.start.bind(transport);
+      transport.start = async () => {
+        await startTransport();
+        attempt.pid = transport.pid;
+      };
+    }
+    client.onclose = () => {
+      markClosed();
+      // Before it was ready, the pending initialize or tools/list rejects and connect() handles it.
+      if (attempt.readyAt !== undefined) this.lost(attempt, describeClose(attempt));
+    };
+    client.onerror = (error) => {
+      // Before it is ready, a failure surfaces as the rejected connect or listing, logged once there.
+      if (this.current === attempt && attempt.readyAt !== undefined) this.log.warn(`upstream ${this.name}: ${messageOf(error)}`);
+    };
+    client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.scheduleRefresh(attempt));
+    client.setNotificationHandler(LoggingMessageNotificationSchema, (notification) => {
+      const { level, data } = notification.params;
+      const text = typeof data === 'string' ? data : JSON.stringify(data);
+      const line = `[${this.name}] ${level}: ${truncate(text)}`;
+      if (['warning', 'error', 'critical', 'alert', 'emergency'].includes(level)) this.log.warn(line);
+      else this.log.info(line);
+    });
+    this.current = attempt;
+    await client.connect(transport, { timeout: this.settings.connectTimeoutMs });
+    if (this.current !== attempt) throw new Error('closed while connecting');
+    return attempt;
+  }
+
+  private createStdioTransport(config: StdioServerConfig): StdioClientTransport {
+    return new StdioClientTransport({
+      command: config.command,
+      args: config.args,
+      // Only the SDK's short list of safe variables (HOME, PATH, …) and what the config names:
+      // the gateway's own environment may hold secrets an upstream has no business seeing.
+      env: { ...getDefaultEnvironment(), ...config.env },
+      ...(config.cwd !== undefined ? { cwd: config.cwd } : {}),
+      stderr: 'pipe',
+    });
+  }
+
+  private pipeStderr(transport: StdioClientTransport, attempt: Attempt): void {
+    // With stderr: 'pipe' the SDK hands out a PassThrough at once, before the process starts.
+    const stderr = transport.stderr as Readable | null;
+    if (!stderr) return;
+    const lines = createInterface({ input: stderr, crlfDelay: Infinity });
+    lines.on('line', (raw) => {
+      const line = truncate(raw.trimEnd());
+      if (line === '') return;
+      attempt.lastStderr = line;
+      const text = `[${this.name}] ${line}`;
+      if (/\b(error|fatal|panic|exception|warn(ing)?)\b/i.test(line)) this.log.warn(text);
+      else this.log.info(text);
+    });
+  }
+
+  private startPing(attempt: Attempt): void {
+    attempt.pingTimer = setInterval(() => {
+      attempt.client.ping({ timeout: PING_TIMEOUT_MS }).catch((error: unknown) => {
+        this.lost(attempt, `did not answer a ping: ${messageOf(error)}`);
+      });
+    }, this.settings.pingIntervalMs);
+    attempt.pingTimer.unref();
+  }
+
+  /** The connection ended or never came up: hide its tools now and try again after the backoff delay. */
+  private lost(attempt: Attempt, reason: string): void {
+    if (this.current !== attempt) return;
+    this.current = undefined;
+    this.unregisterAll();
+    this.track(this.dispose(attempt));
+    if (this.stopped) return;
+    const wasReady = attempt.readyAt !== undefined;
+    const delay = this.backoff.next(wasReady ? Date.now() - attempt.readyAt! : 0);
+    const detail = attempt.lastStderr && !wasReady ? `${reason} (last stderr line: ${attempt.lastStderr.slice(0, 200)})` : reason;
+    this.state = wasReady ? 'restarting' : 'failed';
+    this.error = detail;
+    this.log.warn(`upstream ${this.name}: ${wasReady ? 'lost' : 'could not start'}: ${detail}; trying again in ${delay} ms`);
+    this.retryTimer = setTimeout(() => {
+      this.retryTimer = undefined;
+      if (this.stopped) return;
+      this.state = 'restarting';
+      void this.connect();
+    }, delay);
+    this.retryTimer.unref();
+  }
+
+  /** Closes a connection and makes sure its process is gone (no orphans). */
+  private async dispose(attempt: Attempt): Promise<void> {
+    clearInterval(attempt.pingTimer);
+    if (attempt.transport instanceof StreamableHTTPClientTransport && attempt.transport.sessionId) {
+      // Lets the remote server free our session instead of waiting for it to expire.
+      await withTimeout(attempt.transport.terminateSession(), 2_000).catch(() => undefined);
+    }
+    await attempt.client.close().catch(() => undefined);
+    const pid = attempt.pid;
+    if (pid === null) return;
+    // The SDK's close returns at once when a close is already under way (Client.connect closes
+    // after a failed initialize), so wait for the exit ourselves and kill if it does not come.
+    if ((await withTimeout(attempt.closed, EXIT_WAIT_MS).then(() => true, () => false)) || !isAlive(pid)) return;
+    this.log.warn(`upstream ${this.name}: process ${pid} did not exit; killing it`);
+    try {
+      process.kill(pid, 'SIGKILL');
+    } catch {
+      // gone meanwhile
+    }
+    await withTimeout(attempt.closed, 1_000).catch(() => undefined);
+  }
+
+  private track(disposal: Promise<void>): void {
+    const tracked = disposal.catch((error: unknown) => this.log.error(`upstream ${this.name}: could not close`, error)).finally(() => this.disposals.delete(tracked));
+    this.disposals.add(tracked);
+  }
+
+  /** tools/list_changed from upstream: list again, one listing at a time, the last one wins. */
+  private scheduleRefresh(attempt: Attempt): void {
+    if (this.current !== attempt) return;
+    if (attempt.readyAt === undefined) {
+      attempt.dirty = true;
+      return;
+    }
+    if (attempt.refreshing) {
+      attempt.refreshAgain = true;
+      return;
+    }
+    attempt.refreshing = true;
+    void (async () => {
+      try {
+        do {
+          attempt.refreshAgain = false;
+          try {
+            const tools = await this.listAll(attempt);
+            if (this.current === attempt) this.apply(tools, { initial: false });
+          } catch (error) {
+            if (this.current === attempt) this.log.warn(`upstream ${this.name}: could not list tools after a change: ${messageOf(error)}`);
+          }
+        } while (attempt.refreshAgain && this.current === attempt);
+      } finally {
+        attempt.refreshing = false;
+      }
+    })();
+  }
+
+  /**
+   * tools/list, following `nextCursor` until the last page. Each tool is checked on its own, so one
+   * malformed tool is left out (and logged) instead of failing the whole server.
+   */
+  private async listAll(attempt: Attempt): Promise<Tool[]> {
+    const tools: Tool[] = [];
+    const cursors = new Set<string>();
+    let cursor: string | undefined;
+    for (let page = 0; ; page++) {
+      if (page >= MAX_LIST_PAGES) throw new Error(`tools/list returned more than ${MAX_LIST_PAGES} pages`);
+      const result = await attempt.client.request(
+        { method: 'tools/list', params: cursor === undefined ? {} : { cursor } },
+        LenientListToolsResultSchema,
+        { timeout: this.settings.connectTimeoutMs },
+      );
+      for (const raw of result.tools) {
+        const tool = ToolSchema.safeParse(raw);
+        if (tool.success) tools.push(tool.data);
+        else {
+          const name = typeof (raw as { name?: unknown } | null)?.name === 'string' ? (raw as { name: string }).name : '(unnamed)';
+          this.logOnce(`invalid:${name}`, `upstream ${this.name}: tool ${JSON.stringify(name.slice(0, 100))} is not a valid MCP tool listing and is not exposed: ${tool.error.issues[0]?.message ?? 'invalid'}`);
+        }
+      }
+      cursor = result.nextCursor;
+      if (cursor === undefined) return tools;
+      if (cursors.has(cursor)) throw new Error('tools/list returned the same cursor twice');
+      cursors.add(cursor);
+    }
+  }
+
+  /** Makes the registry hold exactly these tools for this server, touching only what changed. */
+  private apply(tools: Tool[], { initial }: { initial: boolean }): void {
+    const byName = new Map<string, Tool>();
+    for (const tool of tools) {
+      if (byName.has(tool.name)) continue;
+      if (tool.execution?.taskSupport === 'required') {
+        this.logOnce(`task:${tool.name}`, `upstream ${this.name}: tool ${JSON.stringify(tool.name)} needs task-based execution, which the gateway does not offer; not exposed`);
+        continue;
+      }
+      byName.set(tool.name, tool);
+    }
+
+    const wanted = new Map<string, { original: string; definition: Tool; signature: string }>();
+    for (const { original, exposed, renamed } of exposeToolNames(this.name, [...byName.keys()])) {
+      if (renamed) this.logOnce(`rename:${original}:${exposed}`, `upstream ${this.name}: tool ${JSON.stringify(original)} exposed as ${exposed} (${renamed})`);
+      const definition = exposedDefinition(exposed, byName.get(original)!);
+      wanted.set(exposed, { original, definition, signature: JSON.stringify([original, definition]) });
+    }
+
+    const before = new Set(this.registered.keys());
+    for (const [exposed, registration] of this.registered) {
+      if (wanted.get(exposed)?.signature === registration.signature) continue;
+      registration.remove();
+      this.registered.delete(exposed);
+    }
+    for (const [exposed, { original, definition, signature }] of wanted) {
+      if (this.registered.has(exposed)) continue;
+      if (this.registry.get(exposed)) {
+        this.logOnce(`taken:${exposed}`, `upstream ${this.name}: tool ${JSON.stringify(original)} not exposed: another tool is already named ${exposed}`);
+        continue;
+      }
+      const remove = this.registry.add({ definition, run: (args, context) => this.forward(exposed, original, args, context) });
+      this.registered.set(exposed, { original, signature, remove });
+    }
+
+    if (!initial) {
+      const added = [...this.registered.keys()].filter((name) => !before.has(name));
+      const removed = [...before].filter((name) => !this.registered.has(name));
+      if (added.length + removed.length > 0) {
+        this.log.info(`upstream ${this.name}: tools changed (${this.registered.size} now; added ${added.join(', ') || 'none'}; removed ${removed.join(', ') || 'none'})`);
+      }
+    }
+  }
+
+  private unregisterAll(): void {
+    for (const registration of this.registered.values()) registration.remove();
+    this.registered.clear();
+  }
+
+  /** A call from a client, sent on with the upstream's own tool name; the caller's identity and token stay here. */
+  private async forward(exposed: string, original: string, args: Record<string, unknown>, context: ToolCallContext): Promise<CallToolResult> {
+    const attempt = this.current;
+    if (!attempt || attempt.readyAt === undefined) return errorResult(`upstream server ${this.name} is not available (${this.state})`);
+    try {
+      // request() rather than callTool(): a gateway hands on the upstream's result as it is.
+      return await attempt.client.request({ method: 'tools/call', params: { name: original, arguments: args } }, CallToolResultSchema, {
+        timeout: this.settings.callTimeoutMs,
+        signal: context.signal,
+      });
+    } catch (error) {
+      if (error instanceof StreamableHTTPError && error.code === 404) {
+        // The remote server forgot our session (it restarted): connect again.
+        this.lost(attempt, 'the remote server no longer knows our session');
+      }
+      if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
+        return errorResult(`${exposed}: upstream server ${this.name} did not answer within ${this.settings.callTimeoutMs} ms`);
+      }
+      if (context.signal.aborted) return errorResult(`${exposed}: cancelled`);
+      return errorResult(`${exposed}: ${messageOf(error)}`);
+    }
+  }
+
+  private logOnce(key: string, message: string): void {
+    if (this.loggedRenames.has(key)) return;
+    this.loggedRenames.add(key);
+    this.log.warn(message);
+  }
+}
+
+function createRemoteTransport(config: RemoteServerConfig, via: 'streamable-http' | 'sse'): Transport {
+  const url = new URL(config.url);
+  // Only the configured headers: never anything from the client that called us.
+  const requestInit: RequestInit = { headers: { ...config.headers } };
+  return via === 'streamable-http' ? new StreamableHTTPClientTransport(url, { requestInit }) : new SSEClientTransport(url, { requestInit });
+}
+
+/** The upstream's listing under our name: schemas, annotations, title and description kept. */
+function exposedDefinition(exposed: string, tool: Tool): Tool {
+  return {
+    name: exposed,
+    ...(tool.title !== undefined ? { title: tool.title } : {}),
+    ...(tool.description !== undefined ? { description: tool.description } : {}),
+    inputSchema: tool.inputSchema,
+    ...(tool.outputSchema !== undefined ? { outputSchema: tool.outputSchema } : {}),
+    ...(tool.annotations !== undefined ? { annotations: tool.annotations } : {}),
+    ...(tool.icons !== undefined ? { icons: tool.icons } : {}),
+  };
+}
+
+function errorResult(text: string): CallToolResult {
+  return { isError: true, content: [{ type: 'text', text }] };
+}
+
+function describeClose(attempt: Attempt): string {
+  return attempt.via === 'stdio' ? 'the process exited' : 'the connection closed';
+}
+
+function messageOf(error: unknown): string {
+  const message = error instanceof Error ? error.message : String(error);
+  // An McpError relayed from an SDK server carries the "MCP error <code>: " prefix twice.
+  return message.replace(/^(MCP error -?\d+: )\1+/, '$1');
+}
+
+function truncate(text: string): string {
+  return text.length > MAX_LOG_LINE ? `${text.slice(0, MAX_LOG_LINE)}…` : text;
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const timeout = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`timed out after ${ms} ms`)), ms);
+  });
+  return Promise.race([promise, timeout]).finally(() => clearTimeout(timer));
+}
