@@ -1,4 +1,4 @@
-import { createReadStream, watch, type FSWatcher } from 'node:fs';
+import { createReadStream, statSync, watch, type FSWatcher } from 'node:fs';
 import { appendFile, open, rename, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
@@ -174,8 +174,17 @@ async function readLines(file: string): Promise<string[]> {
 
 /** Tails `path` from its current end, following it to its successor when it is rotated. */
 function followFile(path: string, onEvent: (event: AuthEvent) => void): () => void {
+  // The starting point is taken now, not on the first poll: an event written right after
+  // follow() returns (e.g. between `events tail`'s readLast and its follow) must not be missed.
   let offset: number | undefined;
   let inode: bigint | undefined;
+  try {
+    const st = statSync(path, { bigint: true });
+    offset = Number(st.size);
+    inode = st.ino;
+  } catch {
+    offset = 0;
+  }
   let partial = '';
   let busy = false;
   let again = false;

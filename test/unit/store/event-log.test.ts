@@ -1,3 +1,4 @@
+import { appendFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
@@ -126,13 +127,14 @@ describe('file event log', () => {
     const tokenEvents: AuthEvent[] = [];
     const stop = reader.follow((e) => seen.push(e));
     const stopTokens = reader.follow((e) => tokenEvents.push(e), { types: ['token.'] });
-    await new Promise((resolve) => setTimeout(resolve, 100)); // let follow() find the end of the file
+    // A line another process writes the moment follow() returns is reported; the older one is not.
+    appendFileSync(path, `${JSON.stringify({ ts: new Date().toISOString(), type: 'login.failed', ip: '192.0.2.1' })}\n`);
 
     writer.record({ type: 'client.registered', client_id: A });
     writer.record({ type: 'token.issued', client_id: A });
     await writer.flush();
-    await waitFor(() => seen.length >= 2, { timeoutMs: 2_000, what: 'followed events' });
-    expect(seen.map((e) => e.type)).toEqual(['client.registered', 'token.issued']);
+    await waitFor(() => seen.length >= 3, { timeoutMs: 2_000, what: 'followed events' });
+    expect(seen.map((e) => e.type)).toEqual(['login.failed', 'client.registered', 'token.issued']);
     expect(tokenEvents.map((e) => e.type)).toEqual(['token.issued']);
 
     stop();
@@ -140,7 +142,23 @@ describe('file event log', () => {
     writer.record({ type: 'token.revoked', client_id: A });
     await writer.flush();
     await new Promise((resolve) => setTimeout(resolve, 400));
-    expect(seen).toHaveLength(2);
+    expect(seen).toHaveLength(3);
+  });
+
+  it('follow() on a log that does not exist yet reports its first lines', async () => {
+    const path = await logPath();
+    const seen: string[] = [];
+    const stop = createFileEventLog(path).follow((e) => seen.push(e.type));
+    try {
+      const writer = createFileEventLog(path);
+      writer.record({ type: 'server.started' });
+      writer.record({ type: 'client.registered', client_id: A });
+      await writer.flush();
+      await waitFor(() => seen.length >= 2, { timeoutMs: 2_000, what: 'followed events' });
+      expect(seen).toEqual(['server.started', 'client.registered']);
+    } finally {
+      stop();
+    }
   });
 
   it('follow() keeps up across rotation without losing or repeating a line', async () => {
@@ -152,7 +170,6 @@ describe('file event log', () => {
     const reader = createFileEventLog(path);
     const seen: number[] = [];
     const stop = reader.follow((e) => seen.push((e.detail as { n: number }).n));
-    await new Promise((resolve) => setTimeout(resolve, 100));
     try {
       for (let i = 0; i < 12; i++) {
         writer.record({ type: 'tool.called', client_id: B, detail: { n: i } });
