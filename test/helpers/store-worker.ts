@@ -34,7 +34,7 @@ if (mode === 'mutate') {
   process.stdout.write(`done ${count} ${started} ${ended}\n`);
   process.exit(0);
 } else {
-  store.onChange((change) => process.stdout.write(`${JSON.stringify({ at: Date.now(), ...change })}\n`));
+  store.onChange((change) => process.stdout.write(`${JSON.stringify(change)}\n`));
   process.stdout.write('ready\n');
   while (!(await lines.next()).done) {
     /* keep watching until stdin closes */
