@@ -350,6 +350,9 @@ describe('owner password lockout and pending request expiry (fixed clock)', () =
     // Locked: even the right password is refused, on this form and on a new one.
     expectErrorPage(await answerConsent(http, form), 429);
     expectErrorPage(await answerConsent(http, await open()), 429);
+    // DESIGN.md §4: without trustProxy, X-Forwarded-For is not the client's address and cannot dodge the lock.
+    const spoofed = await open();
+    expectErrorPage(await http.postForm('/authorize', { request_id: spoofed.requestId, csrf_token: spoofed.csrfToken, password: OWNER_PASSWORD, decision: 'approve' }, { cookie: spoofed.cookie, 'x-forwarded-for': '198.51.100.9' }), 429);
 
     await server.events.flush();
     const events = await server.events.readLast(50, { types: ['login.'] });

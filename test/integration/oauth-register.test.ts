@@ -8,6 +8,7 @@ import {
   RecordingHttp,
   register,
 } from '../helpers/oauth-flow.js';
+import { createFixedClock } from '../../src/shared/clock.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
 const UUID = /^[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}$/;
@@ -218,5 +219,32 @@ describe('POST /register (RFC 7591)', () => {
 
   it('RFC 6749 §5.2 + §4.1.2.1: every error code and error_description uses only the allowed characters', () => {
     expectWellFormedErrors(http);
+  });
+});
+
+describe('registration rate limit (issue 3: generous, per address)', () => {
+  const clock = createFixedClock(Date.UTC(2026, 5, 1));
+  let server: TestServer;
+  let http: RecordingHttp;
+
+  beforeAll(async () => {
+    server = await startTestServer({ clock });
+    http = new RecordingHttp(server.url);
+  });
+  afterAll(async () => {
+    await server.close();
+  });
+
+  it('DESIGN.md §4: hundreds of registrations an hour pass; past 300 the address gets 429 with Retry-After until the hour is over', async () => {
+    for (let i = 0; i < 300; i++) {
+      const response = await http.postJson('/register', { redirect_uris: [CHATGPT_REDIRECT] });
+      expect(response.status).toBe(201);
+    }
+    const limited = await http.postJson('/register', { redirect_uris: [CHATGPT_REDIRECT] });
+    expect(limited.status).toBe(429);
+    expect(Number(limited.headers.get('retry-after'))).toBeGreaterThan(0);
+    expect(limited.json()).toMatchObject({ error: expect.any(String), error_description: expect.any(String) });
+    clock.advance(3_600_000);
+    expect((await http.postJson('/register', { redirect_uris: [CHATGPT_REDIRECT] })).status).toBe(201);
   });
 });
