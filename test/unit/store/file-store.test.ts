@@ -1,6 +1,6 @@
 import { readFile, readdir, rm, stat, truncate, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, describe, expect, it } from 'vitest';
+import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DB_FILE, openFileStore, StoreCorruptError } from '../../../src/store/file-store.js';
 import type { DocumentStore } from '../../../src/store/document-store.js';
 import type { StoreChange } from '../../../src/store/types.js';
@@ -166,6 +166,31 @@ describe('file store (lowdb)', () => {
     await store.close();
     const reopened = await open(dataDir);
     expect((await reopened.findAccessToken(grant.access.record.tokenHash))?.lastUsedAt).toBe(T0 + 99);
+  });
+
+  it('DESIGN §6: lastUsedAt reaches db.json by itself a few seconds after use, in one batch', async () => {
+    const dataDir = await tmp();
+    const store = await open(dataDir);
+    const { grant } = await populate(store);
+    const other = makeGrant(grant.access.record.clientId);
+    await store.saveTokens(other.access.record);
+    const dbPath = join(dataDir, DB_FILE);
+    const before = await readFile(dbPath, 'utf8');
+    vi.useFakeTimers({ toFake: ['setTimeout', 'clearTimeout'] });
+    try {
+      store.touchAccessToken(grant.access.record.tokenHash, T0 + 1);
+      store.touchAccessToken(other.access.record.tokenHash, T0 + 2);
+      vi.advanceTimersByTime(4_000);
+      expect(await readFile(dbPath, 'utf8')).toBe(before);
+      vi.advanceTimersByTime(1_000);
+    } finally {
+      vi.useRealTimers();
+    }
+    const written = await waitFor(async () => {
+      const data = (await readDb(dataDir)) as { tokens: Record<string, { lastUsedAt: number | null }> };
+      return data.tokens[other.access.record.tokenHash]?.lastUsedAt === T0 + 2 && data;
+    }, { timeoutMs: 2_000, what: 'the batched lastUsedAt write' });
+    expect(written.tokens[grant.access.record.tokenHash]?.lastUsedAt).toBe(T0 + 1);
   });
 
   it('two instances on one file never lose each other’s writes', async () => {
