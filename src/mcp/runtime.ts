@@ -1,5 +1,4 @@
 import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import type { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import type { EventLog } from '../store/event-log.js';
 import type { Store } from '../store/types.js';
 import type { Clock } from '../shared/clock.js';
@@ -7,13 +6,14 @@ import { VERSION } from '../shared/version.js';
 import { createSessionServer, type ToolAudit } from './session-server.js';
 import { SessionManager } from './sessions.js';
 import type { SseServerTransport } from './sse-transport.js';
+import type { StreamableHttpSessionTransport } from './streamable-transport.js';
 import type { ToolRegistry } from './tool-registry.js';
 
 /** The MCP side of a running app: tools, open sessions and their transports. */
 export interface McpRuntime {
   tools: ToolRegistry;
   sessions: SessionManager;
-  streamable: Map<string, StreamableHTTPServerTransport>;
+  streamable: Map<string, StreamableHttpSessionTransport>;
   sse: Map<string, SseServerTransport>;
   /** A new MCP server for one session. */
   createServer(): Server;

@@ -3,12 +3,15 @@ import type { Logger } from '../shared/logger.js';
 import { registerWhoamiTool } from './builtin-tools.js';
 import { DocsIndex } from './docs/docs-index.js';
 import { ToolRegistry } from './tool-registry.js';
+import { startUpstreams, type Upstreams } from './upstream.js';
 
 /** Every tool source of a server (DESIGN.md §5), ready to be served by an app. */
 export interface Toolset {
   registry: ToolRegistry;
   /** The docs folder index, when `tools.docs` is on: the app registers search/fetch and serves /docs. */
   docs: DocsIndex | undefined;
+  /** Upstream MCP servers of `tools.servers`, connecting in the background. */
+  upstreams?: Upstreams | undefined;
   close(): Promise<void>;
 }
 
@@ -23,11 +26,14 @@ export async function createToolset(config: Config, logger: Logger, registry: To
     docs = new DocsIndex(config.tools.docs.dir, logger);
     await docs.start();
   }
+  const upstreams = Object.keys(config.tools.servers).length > 0 ? startUpstreams(config.tools.servers, registry, { logger }) : undefined;
   return {
     registry,
     docs,
+    upstreams,
     async close() {
       docs?.close();
+      await upstreams?.close();
     },
   };
 }

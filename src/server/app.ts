@@ -14,6 +14,7 @@ import { ToolRegistry } from '../mcp/tool-registry.js';
 import type { Toolset } from '../mcp/toolset.js';
 import type { ServerContext } from './context.js';
 import { cors } from './middleware/cors.js';
+import { deploymentWarnings } from './middleware/deployment-warnings.js';
 import { errorHandler } from './middleware/errors.js';
 import { mountAuthorizeRoutes } from './routes/authorize.js';
 import { mountDocsRoute } from './routes/docs.js';
@@ -33,6 +34,11 @@ export interface AppDeps {
   clock?: Clock;
   /** The tools to serve (mcp/toolset.ts); by default only the built-in tool. */
   toolset?: Toolset;
+  /**
+   * Benchmarks only (bench/, P2): serve protected routes without checking tokens, to measure
+   * what authentication costs. Never set from config or CLI.
+   */
+  benchmarkOnlyDisableAuth?: boolean;
 }
 
 /** The HTTP application: a request handler plus the resources it owns (sessions, timers). */
@@ -63,6 +69,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
     logger,
     pending: new PendingAuthorizations(clock, settings.authorizationCodeTtlMs),
     loginThrottle: new LoginThrottle(clock),
+    authDisabled: deps.benchmarkOnlyDisableAuth === true,
   };
 
   // Behind a proxy, the client is the address the proxy saw: the last X-Forwarded-For entry.
@@ -92,6 +99,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
   if (docs) mountDocsRoute(router, server, docs);
 
   koa.use(errorHandler(logger));
+  koa.use(deploymentWarnings(deps.config, logger));
   koa.use(async (ctx, next) => {
     ctx.set('X-Content-Type-Options', 'nosniff');
     await next();

@@ -10,6 +10,8 @@ export interface ServerContext extends OAuthDeps {
   logger: Logger;
   pending: PendingAuthorizations;
   loginThrottle: LoginThrottle;
+  /** Benchmarks only: see AppDeps.benchmarkOnlyDisableAuth. */
+  authDisabled: boolean;
 }
 
 /** The client address (from X-Forwarded-For only with trustProxy) and user agent, for the audit log. */

@@ -1,21 +1,23 @@
 import { randomUUID } from 'node:crypto';
-import type { IncomingMessage } from 'node:http';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import type { McpRuntime } from '../../mcp/runtime.js';
+import { StreamableHttpSessionTransport, type TransportRefusal } from '../../mcp/streamable-transport.js';
 import { audit } from '../../oauth/tokens.js';
 import { requestMeta, type ServerContext } from '../context.js';
-import { parseBody } from '../middleware/body.js';
+import { readJsonBody } from '../middleware/json-body.js';
 import { requireBearer } from '../middleware/bearer.js';
-import type { McpRuntime } from '../../mcp/runtime.js';
 
 /** JSON-RPC error body for transport-level refusals (no request id is known). */
 export function rpcError(ctx: Context, status: number, code: number, message: string): void {
   ctx.status = status;
   ctx.set('Cache-Control', 'no-store');
   ctx.body = { jsonrpc: '2.0', error: { code, message }, id: null };
+}
+
+function refuse(ctx: Context, refusal: TransportRefusal): void {
+  rpcError(ctx, refusal.status, refusal.code, refusal.message);
 }
 
 /**
@@ -27,50 +29,52 @@ export function mountMcpRoutes(router: Router, server: ServerContext, mcp: McpRu
   const handle = async (ctx: Context) => {
     const token = ctx.state.token!;
     const sessionId = ctx.get('Mcp-Session-Id');
-    const body = ctx.request.body;
-    (ctx.req as IncomingMessage & { auth?: AuthInfo }).auth = ctx.state.authInfo;
+    if (ctx.method === 'POST' && !ctx.is('application/json')) return rpcError(ctx, 415, -32000, 'Unsupported Media Type: send application/json');
+    const body: unknown = ctx.request.body;
 
     if (sessionId) {
       const session = mcp.sessions.get(sessionId, 'streamable-http');
-      if (!session) return rpcError(ctx, 404, -32001, 'Session not found');
+      const transport = mcp.streamable.get(sessionId);
+      if (!session || !transport) return rpcError(ctx, 404, -32001, 'Session not found');
       if (!mcp.sessions.admit(session, token)) {
         audit(server, requestMeta(ctx), { type: 'token.rejected', client_id: token.clientId, token_id: token.tokenId, detail: { reason: 'wrong session owner', path: '/mcp' } });
         return rpcError(ctx, 404, -32001, 'Session not found');
       }
-      const transport = mcp.streamable.get(sessionId)!;
+      const versionProblem = StreamableHttpSessionTransport.checkProtocolVersion(ctx.req);
+      if (versionProblem) return refuse(ctx, versionProblem);
+      if (ctx.method === 'DELETE') {
+        await mcp.sessions.close(sessionId, 'client closed');
+        ctx.status = 200;
+        ctx.body = '';
+        return;
+      }
+      const refusal = ctx.method === 'GET' ? transport.handleGet(ctx.req, ctx.res) : transport.handlePost(ctx.req, ctx.res, body, ctx.state.authInfo);
+      if (refusal) return refuse(ctx, refusal);
       ctx.respond = false;
-      await transport.handleRequest(ctx.req, ctx.res, body);
       return;
     }
 
     if (ctx.method !== 'POST' || !isInitializeRequest(body)) {
       return rpcError(ctx, 400, -32000, 'Bad Request: send an initialize request without Mcp-Session-Id to open a session');
     }
-
-    const transport = new StreamableHTTPServerTransport({
-      sessionIdGenerator: () => randomUUID(),
-      onsessioninitialized: (id) => {
-        mcp.streamable.set(id, transport);
-        mcp.sessions.open(id, 'streamable-http', token, () => transport.close());
-        audit(server, requestMeta(ctx), { type: 'session.opened', client_id: token.clientId, token_id: token.tokenId, detail: { transport: 'streamable-http', session_id: id } });
-      },
-    });
+    const id = randomUUID();
+    const transport = new StreamableHttpSessionTransport(id);
+    const session = mcp.createServer();
+    await session.connect(transport);
+    mcp.streamable.set(id, transport);
+    mcp.sessions.open(id, 'streamable-http', token, () => transport.close());
     transport.onclose = () => {
-      const id = transport.sessionId;
-      if (!id) return;
       mcp.streamable.delete(id);
       mcp.sessions.release(id, 'client closed');
     };
-    const session = mcp.createServer();
-    await session.connect(transport);
+    audit(server, requestMeta(ctx), { type: 'session.opened', client_id: token.clientId, token_id: token.tokenId, detail: { transport: 'streamable-http', session_id: id } });
+    const refusal = transport.handlePost(ctx.req, ctx.res, body, ctx.state.authInfo);
+    if (refusal) return refuse(ctx, refusal);
     ctx.respond = false;
-    await transport.handleRequest(ctx.req, ctx.res, body);
-    // An initialize that failed never opens a session: nothing should keep the server alive.
-    if (!transport.sessionId || !mcp.streamable.has(transport.sessionId)) await session.close().catch(() => undefined);
   };
 
   const bearer = requireBearer(server, '/mcp');
-  router.post('/mcp', bearer, parseBody(), handle);
+  router.post('/mcp', bearer, readJsonBody(), handle);
   router.get('/mcp', bearer, handle);
   router.delete('/mcp', bearer, handle);
 }

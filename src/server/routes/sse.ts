@@ -5,7 +5,7 @@ import { SseServerTransport } from '../../mcp/sse-transport.js';
 import type { McpRuntime } from '../../mcp/runtime.js';
 import { audit } from '../../oauth/tokens.js';
 import { requestMeta, type ServerContext } from '../context.js';
-import { parseBody } from '../middleware/body.js';
+import { readJsonBody } from '../middleware/json-body.js';
 import { requireBearer } from '../middleware/bearer.js';
 import { rpcError } from './mcp.js';
 
@@ -63,6 +63,6 @@ export function mountSseRoutes(router: Router, server: ServerContext, mcp: McpRu
     ctx.type = 'text/plain';
     ctx.body = 'Accepted';
   };
-  router.post('/messages', bearer, parseBody(), postMessage);
-  router.post('/messages/', bearer, parseBody(), postMessage);
+  router.post('/messages', bearer, readJsonBody(), postMessage);
+  router.post('/messages/', bearer, readJsonBody(), postMessage);
 }

@@ -3,7 +3,7 @@ import type { McpRuntime } from '../../mcp/runtime.js';
 import { ToolInputError, UnknownToolError } from '../../mcp/tool-registry.js';
 import { callerFromAuth } from '../../mcp/session-server.js';
 import type { ServerContext } from '../context.js';
-import { parseBody } from '../middleware/body.js';
+import { readJsonBody } from '../middleware/json-body.js';
 import { requireBearer } from '../middleware/bearer.js';
 
 /** GET /tools and POST /tools/<name>: the same tools as MCP, over plain HTTP for scripts and curl. */
@@ -15,7 +15,7 @@ export function mountToolRoutes(router: Router, server: ServerContext, mcp: McpR
     ctx.body = { tools: mcp.tools.list() };
   });
 
-  router.post('/tools/:name', bearer, parseBody(), async (ctx) => {
+  router.post('/tools/:name', bearer, readJsonBody(), async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     const name = ctx.params.name ?? '';
     const caller = callerFromAuth(ctx.state.authInfo, undefined);

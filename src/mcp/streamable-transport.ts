@@ -1,0 +1,158 @@
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
+import { SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessage, type MessageExtraInfo, type RequestId } from '@modelcontextprotocol/sdk/types.js';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+
+/** A transport-level refusal: HTTP status plus a JSON-RPC error body (no request id is known). */
+export interface TransportRefusal {
+  status: number;
+  code: number;
+  message: string;
+}
+
+const refusal = (status: number, code: number, message: string): TransportRefusal => ({ status, code, message });
+
+type Incoming = Record<string, unknown>;
+
+const isRequest = (m: Incoming) => typeof m.method === 'string' && (typeof m.id === 'string' || typeof m.id === 'number');
+const isNotification = (m: Incoming) => typeof m.method === 'string' && m.id === undefined;
+const isResponse = (m: Incoming) => m.method === undefined && (typeof m.id === 'string' || typeof m.id === 'number') && ('result' in m || 'error' in m);
+
+/** One POST waiting for the responses to the requests it carried. */
+interface PendingPost {
+  res: ServerResponse;
+  batch: boolean;
+  waiting: number;
+  responses: JSONRPCMessage[];
+}
+
+/**
+ * Streamable HTTP for one session (MCP 2025-06-18 "Transports"), answering POSTed requests with
+ * `application/json` (the spec lets the server choose JSON or SSE per POST). Written for the hot
+ * path: no conversion to web Request/Response objects, structural checks instead of schema
+ * parsing (the MCP server validates each request's params itself), one write per response.
+ * GET opens the session's stream for server-initiated messages (tools/list_changed); DELETE ends
+ * the session.
+ */
+export class StreamableHttpSessionTransport implements Transport {
+  onclose?: (() => void) | undefined;
+  onerror?: ((error: Error) => void) | undefined;
+  onmessage?: ((message: JSONRPCMessage, extra?: MessageExtraInfo) => void) | undefined;
+  /** Requests in flight, by id; clients that reuse ids concurrently are answered in order. */
+  private readonly pending = new Map<RequestId, PendingPost[]>();
+  private stream: ServerResponse | undefined;
+  private closed = false;
+
+  constructor(readonly sessionId: string) {}
+
+  async start(): Promise<void> {}
+
+  /**
+   * Checks the headers every request on an established session must carry
+   * (MCP 2025-06-18 §Protocol Version Header).
+   */
+  static checkProtocolVersion(req: IncomingMessage): TransportRefusal | undefined {
+    const version = req.headers['mcp-protocol-version'];
+    if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(String(version))) {
+      return refusal(400, -32000, `Bad Request: unsupported MCP-Protocol-Version ${String(version).slice(0, 40)} (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`);
+    }
+    return undefined;
+  }
+
+  /**
+   * POST: validates the JSON-RPC shape, hands each message to the MCP server, and answers 202 for
+   * notifications and responses only, or 200 with the JSON response(s) once every request is answered.
+   */
+  handlePost(req: IncomingMessage, res: ServerResponse, body: unknown, authInfo: AuthInfo | undefined): TransportRefusal | undefined {
+    if (this.closed) return refusal(404, -32001, 'Session not found');
+    const batch = Array.isArray(body);
+    const messages = (batch ? body : [body]) as unknown[];
+    if (messages.length === 0) return refusal(400, -32600, 'Invalid Request: empty batch');
+    let requests = 0;
+    for (const message of messages) {
+      if (typeof message !== 'object' || message === null || (message as Incoming).jsonrpc !== '2.0') {
+        return refusal(400, -32600, 'Invalid Request: not a JSON-RPC 2.0 message');
+      }
+      const m = message as Incoming;
+      if (isRequest(m)) requests++;
+      else if (!isNotification(m) && !isResponse(m)) return refusal(400, -32600, 'Invalid Request: not a JSON-RPC 2.0 message');
+    }
+    const extra: MessageExtraInfo = { authInfo, requestInfo: { headers: req.headers } } as MessageExtraInfo;
+    if (requests === 0) {
+      res.writeHead(202).end();
+      for (const message of messages) this.onmessage?.(message as JSONRPCMessage, extra);
+      return undefined;
+    }
+    const post: PendingPost = { res, batch, waiting: requests, responses: [] };
+    for (const message of messages) {
+      const m = message as Incoming;
+      if (!isRequest(m)) continue;
+      const id = m.id as RequestId;
+      const queue = this.pending.get(id);
+      if (queue) queue.push(post);
+      else this.pending.set(id, [post]);
+    }
+    res.once('close', () => {
+      if (post.waiting > 0) this.forget(post);
+    });
+    for (const message of messages) this.onmessage?.(message as JSONRPCMessage, extra);
+    return undefined;
+  }
+
+  /** GET: the session's stream for messages the server sends on its own (MCP 2025-06-18 §Listening). */
+  handleGet(req: IncomingMessage, res: ServerResponse): TransportRefusal | undefined {
+    if (this.closed) return refusal(404, -32001, 'Session not found');
+    const accept = String(req.headers.accept ?? '');
+    if (!accept.includes('text/event-stream')) return refusal(406, -32000, 'Not Acceptable: GET needs Accept: text/event-stream');
+    if (this.stream && !this.stream.writableEnded) return refusal(409, -32000, 'Conflict: this session already has an open stream');
+    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no', 'Mcp-Session-Id': this.sessionId });
+    res.flushHeaders();
+    this.stream = res;
+    res.once('close', () => {
+      if (this.stream === res) this.stream = undefined;
+    });
+    return undefined;
+  }
+
+  async send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
+    const m = message as unknown as Incoming;
+    if (isResponse(m)) {
+      const id = m.id as RequestId;
+      const queue = this.pending.get(id);
+      const post = queue?.shift();
+      if (queue && queue.length === 0) this.pending.delete(id);
+      if (!post) return;
+      post.responses.push(message);
+      if (--post.waiting === 0) this.reply(post);
+      return;
+    }
+    // Notifications and server requests go out on the GET stream when one is open; in JSON
+    // response mode there is nowhere else for them (progress of a request is dropped).
+    if (this.stream && !this.stream.writableEnded) this.stream.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+  }
+
+  async close(): Promise<void> {
+    if (this.closed) return;
+    this.closed = true;
+    for (const queue of this.pending.values()) for (const post of queue) if (!post.res.writableEnded) post.res.destroy();
+    this.pending.clear();
+    if (this.stream && !this.stream.writableEnded) this.stream.end();
+    this.stream = undefined;
+    this.onclose?.();
+  }
+
+  private reply(post: PendingPost): void {
+    if (post.res.writableEnded || post.res.destroyed) return;
+    const payload = JSON.stringify(post.batch ? post.responses : post.responses[0]);
+    post.res.writeHead(200, { 'Content-Type': 'application/json', 'Mcp-Session-Id': this.sessionId, 'Content-Length': Buffer.byteLength(payload) });
+    post.res.end(payload);
+  }
+
+  private forget(post: PendingPost): void {
+    for (const [id, queue] of this.pending) {
+      const index = queue.indexOf(post);
+      if (index >= 0) queue.splice(index, 1);
+      if (queue.length === 0) this.pending.delete(id);
+    }
+  }
+}
