@@ -1,0 +1,86 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createInterface } from 'node:readline';
+import { fileURLToPath } from 'node:url';
+import autocannon from 'autocannon';
+import type { TargetName } from './targets.js';
+
+export const ROOT = fileURLToPath(new URL('../', import.meta.url));
+
+export interface TargetProcess {
+  url: string;
+  token: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Starts a bench target in its own Node process and waits for its {url, token} line. */
+export async function spawnTarget(name: TargetName): Promise<TargetProcess> {
+  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./target-process.ts', import.meta.url)), name], {
+    cwd: ROOT,
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
+  const line = await new Promise<string>((resolve, reject) => {
+    const rl = createInterface({ input: child.stdout! });
+    rl.once('line', resolve);
+    child.once('exit', (code) => reject(new Error(`bench target ${name} exited with ${code}`)));
+  });
+  const { url, token } = JSON.parse(line) as { url: string; token: string };
+  return {
+    url,
+    token,
+    child,
+    stop: () =>
+      new Promise((resolve) => {
+        if (child.exitCode !== null) return resolve();
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export const MCP_HEADERS = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'MCP-Protocol-Version': '2025-06-18' };
+
+/** Opens an initialized Streamable HTTP session and returns its id. */
+export async function openSession(target: { url: string; token: string }): Promise<string> {
+  const headers = { ...MCP_HEADERS, Authorization: `Bearer ${target.token}` };
+  const init = await fetch(`${target.url}/mcp`, {
+    method: 'POST',
+    headers,
+    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }),
+  });
+  await init.text();
+  const sessionId = init.headers.get('mcp-session-id');
+  if (init.status !== 200 || !sessionId) throw new Error(`initialize failed: ${init.status}`);
+  const done = await fetch(`${target.url}/mcp`, { method: 'POST', headers: { ...headers, 'Mcp-Session-Id': sessionId }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+  await done.text();
+  return sessionId;
+}
+
+export interface LoadResult {
+  rps: number;
+  p50: number;
+  p99: number;
+  mean: number;
+  errors: number;
+}
+
+/** autocannon against one URL: a warm-up run that is thrown away, then the measured run. */
+export async function load(options: { url: string; headers: Record<string, string>; body?: string; method?: 'POST' | 'GET'; connections: number; seconds: number; warmupSeconds: number }): Promise<LoadResult> {
+  const run = (duration: number) =>
+    autocannon({ url: options.url, method: options.method ?? 'POST', headers: options.headers, body: options.body, connections: options.connections, duration });
+  if (options.warmupSeconds > 0) await run(options.warmupSeconds);
+  const result = await run(options.seconds);
+  return {
+    rps: result.requests.average,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    mean: result.latency.average,
+    errors: result.errors + result.timeouts + result.non2xx,
+  };
+}
+
+export function percentile(values: number[], p: number): number {
+  if (values.length === 0) return NaN;
+  const sorted = [...values].sort((a, b) => a - b);
+  return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}

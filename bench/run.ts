@@ -1,0 +1,19 @@
+/**
+ * `npm run bench [-- --quick] [-- --only P1,P4]`: every figure of DESIGN.md §8 side by side with
+ * its peer in one run, on loopback only. --quick proves the bench works in seconds (its numbers
+ * are not meaningful).
+ */
+import { runP1P2 } from './p1-p2.js';
+import { report, type Row } from './report.js';
+
+const quick = process.argv.includes('--quick');
+const onlyArg = process.argv.find((a) => a.startsWith('--only='));
+const only = onlyArg ? new Set(onlyArg.slice('--only='.length).split(',')) : undefined;
+const want = (figure: string) => !only || only.has(figure);
+
+const rows: Row[] = [];
+if (want('P1') || want('P2')) rows.push(...(await runP1P2(quick)));
+await report(rows);
+const failed = rows.filter((r) => !r.pass).length;
+console.log(`\n${rows.length - failed} passed, ${failed} failed${quick ? ' (quick run: timings are not meaningful)' : ''}`);
+process.exit(0);

@@ -1,0 +1,190 @@
+/**
+ * The servers the bench compares, each started in its own process (target-process.ts) so that
+ * the load generator and the server do not share a core's event loop.
+ */
+import { randomUUID } from 'node:crypto';
+import { createServer, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { mkdtemp } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { z } from 'zod';
+import express from 'express';
+import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
+import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
+import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
+import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { ConfigSchema } from '../src/config/schema.js';
+import { createApp } from '../src/server/app.js';
+import { startServer } from '../src/server/start.js';
+import { ToolRegistry } from '../src/mcp/tool-registry.js';
+import { openFileStore } from '../src/store/file-store.js';
+import { createFileEventLog } from '../src/store/event-log.js';
+import { generateAccessToken, hashSecret } from '../src/oauth/secrets.js';
+import { tokenIdFromHash } from '../src/shared/ids.js';
+
+export type TargetName = 'cupcake' | 'cupcake-noauth' | 'sdk' | 'bare';
+
+export interface RunningTarget {
+  url: string;
+  token: string;
+  close(): Promise<void>;
+}
+
+/** The tool every stack serves: the same name, schema and answer. */
+export const BENCH_TOOL = { name: 'add', description: 'Adds two numbers', text: (a: number, b: number) => String(a + b) };
+
+async function listen(server: Server): Promise<string> {
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+}
+
+async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
+  const dataDir = await mkdtemp(join(tmpdir(), 'cupcake-bench-'));
+  const store = await openFileStore({ dataDir, watch: true });
+  const events = createFileEventLog(join(dataDir, 'events.jsonl'));
+  const registry = new ToolRegistry();
+  registry.registerTool(BENCH_TOOL.name, { description: BENCH_TOOL.description, inputSchema: { a: z.number(), b: z.number() } }, ({ a, b }) => ({
+    content: [{ type: 'text', text: BENCH_TOOL.text(a, b) }],
+  }));
+  const clientId = randomUUID();
+  await store.createClient({
+    clientId,
+    clientSecretHash: null,
+    clientName: 'bench',
+    redirectUris: ['http://127.0.0.1/cb'],
+    tokenEndpointAuthMethod: 'none',
+    grantTypes: ['authorization_code'],
+    responseTypes: ['code'],
+    scope: null,
+    extraMetadata: {},
+    createdAt: Date.now(),
+    lastUsedAt: null,
+  });
+  const token = generateAccessToken();
+  const tokenHash = hashSecret(token);
+  let baseUrl = '';
+  const running = await startServer(
+    (port) => {
+      baseUrl = `http://127.0.0.1:${port}`;
+      const config = ConfigSchema.parse({ baseUrl, dataDir, tools: { docs: false } });
+      return createApp({ config, store, events, toolset: { registry, docs: undefined, close: async () => {} }, ...(disableAuth ? { benchmarkOnlyDisableAuth: true } : {}) });
+    },
+    { host: '127.0.0.1', port: 0 },
+  );
+  await store.saveTokens({
+    id: tokenIdFromHash(tokenHash),
+    tokenHash,
+    clientId,
+    grantId: randomUUID(),
+    scopes: ['mcp'],
+    resource: `${baseUrl}/mcp`,
+    createdAt: Date.now(),
+    expiresAt: Date.now() + 3_600_000,
+    lastUsedAt: null,
+    revokedAt: null,
+  });
+  return {
+    url: baseUrl,
+    token,
+    async close() {
+      await running.close(500);
+      await events.flush();
+      await store.close();
+    },
+  };
+}
+
+/**
+ * The MCP SDK's reference stack: Express + requireBearerAuth with an in-memory verifier +
+ * StreamableHTTPServerTransport in stateful mode + McpServer, as its README shows.
+ */
+async function startSdkReference(): Promise<RunningTarget> {
+  const token = generateAccessToken();
+  const app = express();
+  app.use(express.json());
+  const verifier = {
+    async verifyAccessToken(presented: string) {
+      if (presented !== token) throw new Error('invalid token');
+      return { token: presented, clientId: 'bench', scopes: ['mcp'], expiresAt: Math.floor(Date.now() / 1000) + 3600 };
+    },
+  };
+  const transports = new Map<string, StreamableHTTPServerTransport>();
+  const handle = async (req: express.Request, res: express.Response) => {
+    const sessionId = req.headers['mcp-session-id'] as string | undefined;
+    let transport = sessionId ? transports.get(sessionId) : undefined;
+    if (!transport) {
+      if (sessionId || !isInitializeRequest(req.body)) {
+        res.status(400).json({ jsonrpc: '2.0', error: { code: -32000, message: 'Bad Request' }, id: null });
+        return;
+      }
+      const created: StreamableHTTPServerTransport = new StreamableHTTPServerTransport({
+        sessionIdGenerator: () => randomUUID(),
+        onsessioninitialized: (id: string) => {
+          transports.set(id, created);
+        },
+      });
+      const server = new McpServer({ name: 'sdk-reference', version: '1.0.0' });
+      server.registerTool(BENCH_TOOL.name, { description: BENCH_TOOL.description, inputSchema: { a: z.number(), b: z.number() } }, async ({ a, b }) => ({
+        content: [{ type: 'text', text: BENCH_TOOL.text(a, b) }],
+      }));
+      await server.connect(created);
+      transport = created;
+    }
+    await transport!.handleRequest(req, res, req.body);
+  };
+  const auth = requireBearerAuth({ verifier });
+  app.post('/mcp', auth, handle);
+  app.get('/mcp', auth, handle);
+  app.delete('/mcp', auth, handle);
+  const server = createServer(app);
+  const url = await listen(server);
+  return { url, token, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+/** The runtime's ceiling: node:http answering the same JSON-RPC results, no framework, no MCP stack. */
+async function startBare(): Promise<RunningTarget> {
+  const token = generateAccessToken();
+  const sessionId = randomUUID();
+  const tools = [{ name: BENCH_TOOL.name, description: BENCH_TOOL.description, inputSchema: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'] } }];
+  const server = createServer((req, res) => {
+    if (req.headers.authorization !== `Bearer ${token}`) {
+      res.writeHead(401).end();
+      return;
+    }
+    let body = '';
+    req.setEncoding('utf8');
+    req.on('data', (chunk: string) => (body += chunk));
+    req.on('end', () => {
+      const message = JSON.parse(body || '{}') as { id?: number; method?: string; params?: { arguments?: { a: number; b: number } } };
+      let result: unknown = {};
+      if (message.method === 'initialize') result = { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'bare', version: '1' } };
+      else if (message.method === 'tools/list') result = { tools };
+      else if (message.method === 'tools/call') {
+        const { a, b } = message.params?.arguments ?? { a: 0, b: 0 };
+        result = { content: [{ type: 'text', text: BENCH_TOOL.text(a, b) }] };
+      }
+      if (message.id === undefined) {
+        res.writeHead(202).end();
+        return;
+      }
+      res.writeHead(200, { 'Content-Type': 'application/json', 'Mcp-Session-Id': sessionId });
+      res.end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }));
+    });
+  });
+  const url = await listen(server);
+  return { url, token, close: () => new Promise((resolve) => server.close(() => resolve())) };
+}
+
+export function startTarget(name: TargetName): Promise<RunningTarget> {
+  switch (name) {
+    case 'cupcake':
+      return startCupcake(false);
+    case 'cupcake-noauth':
+      return startCupcake(true);
+    case 'sdk':
+      return startSdkReference();
+    case 'bare':
+      return startBare();
+  }
+}
