@@ -1,5 +1,14 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ConfigSchema } from '../../src/config/schema.js';
+import { hashPassword } from '../../src/oauth/secrets.js';
+import { createApp } from '../../src/server/app.js';
+import { startServer, type RunningServer } from '../../src/server/start.js';
 import { createFixedClock } from '../../src/shared/clock.js';
+import { createFileEventLog } from '../../src/store/event-log.js';
+import { createMemoryStore } from '../../src/store/memory-store.js';
 import {
   answerConsent,
   authorize,
@@ -371,5 +380,43 @@ describe('owner password lockout and pending request expiry (fixed clock)', () =
 
   it('DESIGN.md §4: no lockout response was a 5xx or carried a stack trace', () => {
     expectNoServerErrors(http);
+  });
+});
+
+describe('baseUrl with a path, behind a proxy that strips it (DESIGN.md §4: URLs are built from baseUrl)', () => {
+  let running: RunningServer;
+  let dataDir: string;
+  let http: RecordingHttp;
+  let issuer: string;
+
+  beforeAll(async () => {
+    dataDir = await mkdtemp(join(tmpdir(), 'cupcake-prefix-'));
+    const store = createMemoryStore();
+    await store.setOwnerPasswordHash(await hashPassword(OWNER_PASSWORD), Date.now());
+    running = await startServer(
+      (port) => {
+        issuer = `http://127.0.0.1:${port}/cupcake`;
+        return createApp({ config: ConfigSchema.parse({ baseUrl: issuer, dataDir, tools: { docs: false } }), store, events: createFileEventLog(join(dataDir, 'events.jsonl')) });
+      },
+      { host: '127.0.0.1', port: 0 },
+    );
+    // Requests go to the app as the proxy forwards them: without the /cupcake prefix.
+    http = new RecordingHttp(`http://127.0.0.1:${running.port}`);
+  });
+  afterAll(async () => {
+    await running.close(1_000);
+    await rm(dataDir, { recursive: true, force: true });
+  });
+
+  it('RFC 8414 §2: the consent form posts to the advertised authorization_endpoint path and its cookie is scoped there', async () => {
+    const metadata = (await http.get('/.well-known/oauth-authorization-server')).json();
+    expect(metadata.authorization_endpoint).toBe(`${issuer}/authorize`);
+    const client = await registerChatGpt(http);
+    const form = await openConsent(http, { response_type: 'code', client_id: client.client_id, code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256', state: STATE });
+    expect(form.response.text).toContain('<form method="post" action="/cupcake/authorize"');
+    expect(form.response.headers.getSetCookie()[0]).toContain('Path=/cupcake/authorize;');
+    const answer = await answerConsent(http, form);
+    expect(answer.status).toBe(302);
+    expect(answer.location().searchParams.get('iss')).toBe(issuer);
   });
 });

@@ -62,17 +62,27 @@ function showConsent(ctx: Context, server: ServerContext, entry: PendingAuthoriz
     resource: request.resource,
     requestId: entry.id,
     csrfToken: entry.csrfToken,
+    formAction: authorizePath(server),
     ...(error ? { error } : {}),
   });
 }
 
+/**
+ * The path of the advertised authorization_endpoint as the browser sees it: "/authorize", or
+ * "/prefix/authorize" when baseUrl has a path (a proxy that strips it). URLs are built from
+ * baseUrl (DESIGN.md §4), so the form posts and the cookie is scoped where the browser is.
+ */
+function authorizePath(server: ServerContext): string {
+  return `${new URL(server.settings.issuer).pathname.replace(/\/+$/, '')}/authorize`;
+}
+
 /** The consent form is bound to a cookie of this browser; set one when it has none. */
-function browserBinding(ctx: Context, secure: boolean): string {
+function browserBinding(ctx: Context, server: ServerContext, secure: boolean): string {
   const existing = ctx.cookies.get(BROWSER_COOKIE);
   if (existing && /^[A-Za-z0-9_-]{32,64}$/.test(existing)) return existing;
   const value = randomToken(32);
   // Set by hand: Koa refuses Secure cookies when TLS ends at a proxy it does not trust.
-  ctx.append('Set-Cookie', `${BROWSER_COOKIE}=${value}; Path=/authorize; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`);
+  ctx.append('Set-Cookie', `${BROWSER_COOKIE}=${value}; Path=${authorizePath(server)}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`);
   return value;
 }
 
@@ -103,7 +113,7 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
       }
       throw error;
     }
-    const entry = server.pending.create(request, browserBinding(ctx, secureCookie));
+    const entry = server.pending.create(request, browserBinding(ctx, server, secureCookie));
     audit(server, meta, {
       type: 'authorization.requested',
       client_id: request.client.clientId,

@@ -9,6 +9,8 @@ export interface ConsentView {
   resource: string;
   requestId: string;
   csrfToken: string;
+  /** Where the form posts: the path of the advertised authorization_endpoint. */
+  formAction: string;
   error?: string;
 }
 
@@ -40,7 +42,7 @@ export function renderConsentPage(view: ConsentView): string {
   <dt>Access</dt><dd>${view.scopes.join(' ')}</dd>
   <dt>Resource</dt><dd>${view.resource}</dd>
 </dl>
-<form method="post" action="/authorize" autocomplete="off">
+<form method="post" action="${view.formAction}" autocomplete="off">
   <input type="hidden" name="request_id" value="${view.requestId}">
   <input type="hidden" name="csrf_token" value="${view.csrfToken}">
   ${view.error ? html`<p class="error" role="alert">${view.error}</p>` : ''}
