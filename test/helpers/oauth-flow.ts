@@ -155,7 +155,7 @@ export async function expectNoSecretsAtRest(server: TestServer, secrets: Iterabl
   const db = contents.find((f) => f.path.endsWith('db.json'));
   const events = contents.find((f) => f.path.endsWith('events.jsonl'));
   expect(db?.text).toContain('"clientSecretHash"');
-  expect(events?.text).toContain('"token.issued"');
+  expect(events?.text).toContain('"client.registered"');
   const all = [...new Set(secrets)].filter((s) => s.length >= 8);
   expect(all.length).toBeGreaterThan(3);
   const leaks: string[] = [];

@@ -14,6 +14,7 @@ import {
   authorize,
   challengeOf,
   CHATGPT_REDIRECT,
+  expectNoSecretsAtRest,
   expectNoServerErrors,
   expectWellFormedErrors,
   newVerifier,
@@ -315,6 +316,10 @@ describe('GET and POST /authorize (RFC 6749 §4.1.1–§4.1.2, OAuth 2.1, RFC 92
     expectNoServerErrors(http);
   });
 
+  it('DESIGN.md §6: db.json and events.jsonl contain none of the codes, secrets, CSRF tokens or passwords seen', async () => {
+    await expectNoSecretsAtRest(server, http.secrets);
+  });
+
   it('RFC 6749 §5.2 + §4.1.2.1: every error code and error_description uses only the allowed characters', () => {
     expectWellFormedErrors(http);
   });
@@ -348,11 +353,11 @@ describe('owner password lockout and pending request expiry (fixed clock)', () =
   it('DESIGN.md §4: 5 wrong passwords in 15 minutes lock the form for that address (429), logged as login.failed and login.locked', async () => {
     const form = await open();
     for (let i = 1; i <= 4; i++) {
-      const response = await answerConsent(http, form, { password: `wrong ${i}` });
+      const response = await answerConsent(http, form, { password: `wrong password ${i}` });
       expect(response.status).toBe(401);
       clock.advance(60_000);
     }
-    const fifth = await answerConsent(http, form, { password: 'wrong 5' });
+    const fifth = await answerConsent(http, form, { password: 'wrong password 5' });
     expectErrorPage(fifth, 429);
     expect(Number(fifth.headers.get('retry-after'))).toBeGreaterThan(0);
 
@@ -368,7 +373,7 @@ describe('owner password lockout and pending request expiry (fixed clock)', () =
     expect(events.filter((e) => e.type === 'login.failed')).toHaveLength(5);
     expect(events.filter((e) => e.type === 'login.locked')).toHaveLength(1);
     expect(events.every((e) => e.client_id === client.client_id && e.ip !== undefined)).toBe(true);
-    expect(JSON.stringify(events)).not.toContain('wrong 5');
+    expect(JSON.stringify(events)).not.toContain('wrong password 5');
   });
 
   it('DESIGN.md §4: the lock lifts once the failures are older than 15 minutes', async () => {
@@ -380,6 +385,11 @@ describe('owner password lockout and pending request expiry (fixed clock)', () =
 
   it('DESIGN.md §4: no lockout response was a 5xx or carried a stack trace', () => {
     expectNoServerErrors(http);
+  });
+
+  it('DESIGN.md §7: the wrong passwords tried are nowhere in db.json or events.jsonl', async () => {
+    expect(http.secrets).toContain('wrong password 5');
+    await expectNoSecretsAtRest(server, http.secrets);
   });
 });
 

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   CHATGPT_REDIRECT,
   CLAUDE_REDIRECT,
+  expectNoSecretsAtRest,
   expectNoServerErrors,
   expectWellFormedErrors,
   nullPaths,
@@ -215,6 +216,10 @@ describe('POST /register (RFC 7591)', () => {
 
   it('DESIGN.md §4: no registration response was a 5xx or carried a stack trace', () => {
     expectNoServerErrors(http);
+  });
+
+  it('DESIGN.md §6: db.json and events.jsonl contain none of the client secrets handed out', async () => {
+    await expectNoSecretsAtRest(server, http.secrets);
   });
 
   it('RFC 6749 §5.2 + §4.1.2.1: every error code and error_description uses only the allowed characters', () => {
