@@ -11,10 +11,8 @@ export interface ClientCredentials {
   clientSecret?: string | undefined;
 }
 
-export class BasicInvalidClientError extends InvalidClientError {
-  /** RFC 6749 §5.2: answer with the scheme the client used. */
-  readonly challenge = 'Basic realm="cupcake-mcp", charset="UTF-8"';
-}
+/** RFC 6749 §5.2: the client tried HTTP Basic; the Basic challenge it gets is then a MUST. */
+export class BasicInvalidClientError extends InvalidClientError {}
 
 /** RFC 6749 §2.3.1 / Appendix B: Basic credentials are form-urlencoded before base64. */
 function formDecode(text: string): string {

@@ -37,10 +37,15 @@ export class InvalidRequestError extends OAuthError {
   static override errorCode = 'invalid_request';
   override readonly status = 400;
 }
-/** RFC 6749 §5.2: 401 when the client authenticated (or should have) and failed. */
+/**
+ * RFC 6749 §5.2: 401 when the client authenticated (or should have) and failed. RFC 9110 §11.6.1:
+ * every 401 carries a challenge, so it names Basic, the scheme the token endpoint accepts
+ * (RFC 6749 §2.3.1), whichever way the client tried.
+ */
 export class InvalidClientError extends OAuthError {
   static override errorCode = 'invalid_client';
   override readonly status = 401;
+  readonly challenge: string = 'Basic realm="cupcake-mcp", charset="UTF-8"';
 }
 export class InvalidGrantError extends OAuthError {
   static override errorCode = 'invalid_grant';

@@ -295,15 +295,15 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
     expect(response.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
   });
 
-  it('RFC 6749 §5.2: client_secret_post with a wrong secret, or a confidential client without one, is 401 invalid_client', async () => {
+  it('RFC 6749 §5.2 + RFC 9110 §11.6.1: client_secret_post with a wrong secret, or a confidential client without one, is 401 invalid_client with a challenge', async () => {
     const wrong = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER, client_id: chatgpt.client_id, client_secret: 'f'.repeat(64) });
-    expectTokenError(wrong, 401, 'invalid_client');
     const none = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER, client_id: chatgpt.client_id });
-    expectTokenError(none, 401, 'invalid_client');
     const nobody = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER });
-    expectTokenError(nobody, 401, 'invalid_client');
     const unknown = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER, client_id: 'nobody' });
-    expectTokenError(unknown, 401, 'invalid_client');
+    for (const response of [wrong, none, nobody, unknown]) {
+      expectTokenError(response, 401, 'invalid_client');
+      expect(response.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
+    }
   });
 
   it('RFC 6749 §5.2: a public client presenting a secret, or using Basic, is 401 invalid_client', async () => {
