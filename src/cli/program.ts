@@ -1,10 +1,17 @@
-import { Command, CommanderError, Option } from 'commander';
+import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
 import { ConfigError } from '../config/load.js';
 import { VERSION } from '../shared/version.js';
 import type { CliContext } from './context.js';
 import { CancelledError, CliError } from './errors.js';
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
+
+const DEPLOY_TARGETS = ['caddy', 'nginx', 'systemd'];
+/** Repeatable `--deploy`: commander's choices() alone would not collect. */
+const collectDeployTarget = (value: string, previous: string[] = []) => {
+  if (!DEPLOY_TARGETS.includes(value)) throw new InvalidArgumentError(`Allowed choices are ${DEPLOY_TARGETS.join(', ')}.`);
+  return collect(value, previous);
+};
 
 function notYet(command: string): never {
   throw new CliError(`"cupcake-mcp ${command}" is not available in this version yet`);
@@ -35,8 +42,10 @@ export function buildProgram(ctx: Omit<CliContext, 'configPath'>): Command {
     .option('--name <name>', 'server name shown on the consent page')
     .option('--password-stdin', 'read the owner password from standard input')
     .option('--docs <dir>', 'folder of documents for the search/fetch tools')
-    .addOption(new Option('--deploy <target>', 'also write a deployment template').choices(['caddy', 'nginx', 'systemd']).argParser(collect))
-    .option('--force', 'overwrite an existing config')
+    .addOption(
+      new Option('--deploy <target>', 'write deployment templates to deploy/ (repeatable); with an existing config, only the templates').choices(DEPLOY_TARGETS).argParser(collectDeployTarget),
+    )
+    .option('--force', 'overwrite an existing config (with --deploy and an existing config: existing templates)')
     .action(async (dir: string | undefined, options) => {
       const { runInit } = await import('./commands/init.js');
       await runInit(context(), dir, options);

@@ -22,6 +22,8 @@ export interface InitAnswers {
   /** scrypt hash of the owner password. */
   passwordHash: string;
   force: boolean;
+  /** Behind a reverse proxy (`init --deploy caddy|nginx`): take client addresses from X-Forwarded-For. */
+  trustProxy?: boolean;
 }
 
 export interface InitResult {
@@ -47,7 +49,7 @@ export function buildConfig(answers: Omit<InitAnswers, 'passwordHash' | 'force' 
     host: answers.host,
     port: answers.port,
     dataDir: '.cupcake',
-    trustProxy: false,
+    trustProxy: answers.trustProxy ?? false,
     auth: { accessTokenTtl: '24h', authorizationCodeTtl: '5m', refreshTokens: false, refreshTokenTtl: '30d', scopes: ['mcp'] },
     transports: { streamableHttp: true, sse: true },
     tools: { docs: { dir: answers.docsDir }, servers: {} },

@@ -1,5 +1,8 @@
-import { resolve } from 'node:path';
-import { isLoopbackHost } from '../../config/schema.js';
+import { existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { ConfigError, DEFAULT_CONFIG_FILE, formatIssues, loadConfig } from '../../config/load.js';
+import { ConfigSchema, isLoopbackHost } from '../../config/schema.js';
+import { DeployError, DeployExistsError, existingDeployFiles, renderDeployFiles, writeDeployFiles, type DeployFile, type DeployTarget } from '../../init/deploy.js';
 import { InitExistsError, scaffold } from '../../init/scaffold.js';
 import { generatePassword, hashPassword } from '../../oauth/secrets.js';
 import type { CliContext } from '../context.js';
@@ -23,11 +26,72 @@ function parsePort(text: string): number | string {
   return /^\d+$/.test(text) && Number(text) <= 65535 ? Number(text) : 'expected a port number between 0 and 65535';
 }
 
-export async function runInit(ctx: CliContext, dirArg: string | undefined, options: InitOptions): Promise<void> {
-  if (options.deploy && options.deploy.length > 0) {
-    throw new CliError('--deploy templates are not available in this version yet; run init without --deploy');
+const CONFIG_FLAGS: Array<[keyof InitOptions, string]> = [
+  ['baseUrl', '--base-url'],
+  ['port', '--port'],
+  ['host', '--host'],
+  ['name', '--name'],
+  ['docs', '--docs'],
+  ['passwordStdin', '--password-stdin'],
+];
+
+/** What to do after copying each kind of template into place. */
+const NEXT_STEPS: Record<DeployTarget, string> = {
+  caddy: 'Caddyfile: copy to /etc/caddy/Caddyfile (or import it), then: sudo systemctl reload caddy',
+  nginx: 'nginx: copy to /etc/nginx/sites-available/, link into sites-enabled, get a certificate, then: sudo nginx -t && sudo systemctl reload nginx',
+  systemd: 'systemd: install the unit and the env file as its header says, then: sudo systemctl enable --now cupcake-mcp',
+};
+
+function deployCliError(error: DeployError, howToFix: Record<DeployError['setting'], string>): CliError {
+  return new CliError(`${error.message}; ${howToFix[error.setting]}`, 2);
+}
+
+function printWritten(ctx: CliContext, written: string[], targets: DeployTarget[]): void {
+  const { color } = ctx.output;
+  for (const path of written) println(ctx.output, `${color.green('✓')} wrote ${path}`);
+  for (const target of targets) println(ctx.output, `  ${NEXT_STEPS[target]}`);
+}
+
+/**
+ * `init --deploy` where a config exists: the templates are written from that file, which is
+ * left as it is (`--force` then only allows replacing existing templates).
+ */
+async function runDeployOnly(ctx: CliContext, dir: string, configPath: string, targets: DeployTarget[], options: InitOptions): Promise<void> {
+  const given = CONFIG_FLAGS.filter(([key]) => options[key] !== undefined).map(([, flag]) => flag);
+  if (given.length > 0) {
+    throw new CliError(`${configPath} exists: --deploy writes the templates from it, so ${given.join(', ')} would be ignored; change the file instead (or start over with init --force, without --deploy)`, 2);
   }
+  // The file alone decides: the environment of this shell is not the service's.
+  const { config } = loadConfig({ path: configPath, env: {}, cwd: dir });
+  let files: DeployFile[];
+  try {
+    files = await renderDeployFiles({ config, configPath }, targets);
+  } catch (error) {
+    if (error instanceof DeployError) {
+      throw deployCliError(error, { baseUrl: `set "baseUrl" in ${configPath}`, port: `set "port" in ${configPath}`, configPath: 'move the config to a plainer path' });
+    }
+    throw error;
+  }
+  let written: string[];
+  try {
+    written = await writeDeployFiles(dir, files, { force: Boolean(options.force) });
+  } catch (error) {
+    if (error instanceof DeployExistsError) throw new CliError(error.message);
+    throw error;
+  }
+  printWritten(ctx, written, targets);
+  if (!config.trustProxy && targets.some((t) => t !== 'systemd')) {
+    println(ctx.output);
+    println(ctx.output, `Behind the proxy, set "trustProxy": true in ${configPath} so that client addresses come from X-Forwarded-For.`);
+  }
+  println(ctx.output, `Then check from outside: ${ctx.output.color.cyan('npx cupcake-mcp doctor')}`);
+}
+
+export async function runInit(ctx: CliContext, dirArg: string | undefined, options: InitOptions): Promise<void> {
   const dir = resolve(ctx.cwd, dirArg ?? '.');
+  const targets = [...new Set(options.deploy ?? [])] as DeployTarget[];
+  const existingConfig = join(dir, DEFAULT_CONFIG_FILE);
+  if (targets.length > 0 && existsSync(existingConfig)) return runDeployOnly(ctx, dir, existingConfig, targets, options);
   const prompt = ctx.interactive && !options.yes;
 
   let port = 8787;
@@ -58,6 +122,21 @@ export async function runInit(ctx: CliContext, dirArg: string | undefined, optio
     docsDir = await ctx.prompts.input('Folder of documents for the search/fetch tools', docsDir);
   }
 
+  // Templates are rendered and checked before anything is written: no half-done init.
+  let deployFiles: DeployFile[] = [];
+  if (targets.length > 0) {
+    const checked = ConfigSchema.safeParse({ baseUrl, host, port });
+    if (!checked.success) throw new ConfigError(formatIssues(checked.error.issues));
+    try {
+      deployFiles = await renderDeployFiles({ config: checked.data, configPath: existingConfig }, targets);
+    } catch (error) {
+      if (error instanceof DeployError) throw deployCliError(error, { baseUrl: 'pass --base-url https://<your host>', port: 'pass --port <port>', configPath: 'init in a plainer folder' });
+      throw error;
+    }
+    const existing = existingDeployFiles(dir, deployFiles);
+    if (existing.length > 0 && !options.force) throw new CliError(new DeployExistsError(existing).message);
+  }
+
   let password = await obtainPassword(ctx, { fromStdin: options.passwordStdin, mayPrompt: prompt });
   let generated = false;
   if (password === undefined) {
@@ -70,7 +149,18 @@ export async function runInit(ctx: CliContext, dirArg: string | undefined, optio
 
   let result;
   try {
-    result = await scaffold({ dir, name, baseUrl, host, port, docsDir, passwordHash: await hashPassword(password), force: Boolean(options.force) });
+    result = await scaffold({
+      dir,
+      name,
+      baseUrl,
+      host,
+      port,
+      docsDir,
+      passwordHash: await hashPassword(password),
+      force: Boolean(options.force),
+      // Behind Caddy or nginx the client address is the proxy's unless X-Forwarded-For is read.
+      trustProxy: targets.some((t) => t === 'caddy' || t === 'nginx'),
+    });
   } catch (error) {
     if (error instanceof InitExistsError) throw new CliError(error.message);
     throw error;
@@ -80,6 +170,7 @@ export async function runInit(ctx: CliContext, dirArg: string | undefined, optio
   println(ctx.output, `${color.green('✓')} wrote ${result.configPath}`);
   println(ctx.output, `${color.green('✓')} data dir ${result.dataDir} (owner password stored as an scrypt hash)`);
   println(ctx.output, `${color.green('✓')} docs folder ${result.docsDir}${result.docsWritten.length ? ` (${result.docsWritten.length} sample documents)` : ''}`);
+  if (deployFiles.length > 0) printWritten(ctx, await writeDeployFiles(dir, deployFiles, { force: true }), targets);
   if (generated) {
     println(ctx.output);
     println(ctx.output, `Owner password (shown once, keep it safe): ${color.bold(password)}`);
