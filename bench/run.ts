@@ -4,6 +4,7 @@
  * are not meaningful).
  */
 import { runP1P2 } from './p1-p2.js';
+import { runP4 } from './p4-store.js';
 import { report, type Row } from './report.js';
 
 const quick = process.argv.includes('--quick');
@@ -13,6 +14,7 @@ const want = (figure: string) => !only || only.has(figure);
 
 const rows: Row[] = [];
 if (want('P1') || want('P2')) rows.push(...(await runP1P2(quick)));
+if (want('P4')) rows.push(...(await runP4(quick)));
 await report(rows);
 const failed = rows.filter((r) => !r.pass).length;
 console.log(`\n${rows.length - failed} passed, ${failed} failed${quick ? ' (quick run: timings are not meaningful)' : ''}`);

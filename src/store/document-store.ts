@@ -18,6 +18,8 @@ import type {
  * backend's watch interval); `transact(fn)` runs `fn` on the freshest document under an exclusive
  * lock across processes and persists its result before resolving; `fn` must validate before it
  * mutates, and if persisting fails the in-memory document is restored from durable storage.
+ * Records are values: `fn` replaces a record with a new object and never changes one in place
+ * (the file backend serialises each record once and reuses the text while the object lives).
  */
 export interface DocumentBackend {
   current(): StoreData;
@@ -91,8 +93,9 @@ export class DocumentStore implements Store {
       const code = Object.hasOwn(data.codes, codeHash) ? data.codes[codeHash] : undefined;
       if (!code) return { outcome: 'unknown' };
       if (code.usedAt !== null) return { outcome: 'replayed', code: copyCode(code) };
-      code.usedAt = at;
-      return { outcome: 'consumed', code: copyCode(code) };
+      const used = { ...code, usedAt: at };
+      data.codes[codeHash] = used;
+      return { outcome: 'consumed', code: copyCode(used) };
     });
   }
 
@@ -162,7 +165,7 @@ export class DocumentStore implements Store {
     return this.backend.transact((data) => {
       const token = Object.hasOwn(data.refreshTokens, tokenHash) ? data.refreshTokens[tokenHash] : undefined;
       if (!token || token.revokedAt !== null) return false;
-      token.revokedAt = at;
+      data.refreshTokens[tokenHash] = { ...token, revokedAt: at };
       return true;
     });
   }
@@ -183,10 +186,11 @@ export class DocumentStore implements Store {
         return { outcome: 'reuse_detected', previous: copyToken(previous), revoked };
       }
       // The first rotation starts the grace window; a racing second use inside it does not extend it.
-      previous.rotatedAt ??= at;
+      const rotated = previous.rotatedAt === null ? { ...previous, rotatedAt: at } : previous;
+      data.refreshTokens[tokenHash] = rotated;
       data.tokens[next.access.tokenHash] = copyToken(next.access);
       data.refreshTokens[next.refresh.tokenHash] = copyToken(next.refresh);
-      return { outcome: 'rotated', previous: copyToken(previous) };
+      return { outcome: 'rotated', previous: copyToken(rotated) };
     });
     if (result.outcome === 'reuse_detected') this.emitRevoked(result.revoked);
     return result;
@@ -229,9 +233,9 @@ export class DocumentStore implements Store {
       for (const [hash, at] of batch) {
         const token = Object.hasOwn(data.tokens, hash) ? data.tokens[hash] : undefined;
         if (!token) continue;
-        token.lastUsedAt = Math.max(token.lastUsedAt ?? 0, at);
+        data.tokens[hash] = { ...token, lastUsedAt: Math.max(token.lastUsedAt ?? 0, at) };
         const client = Object.hasOwn(data.clients, token.clientId) ? data.clients[token.clientId] : undefined;
-        if (client) client.lastUsedAt = Math.max(client.lastUsedAt ?? 0, at);
+        if (client) data.clients[token.clientId] = { ...client, lastUsedAt: Math.max(client.lastUsedAt ?? 0, at) };
       }
     });
     for (const [hash, at] of batch) if (this.pendingUse.get(hash) === at) this.pendingUse.delete(hash);
@@ -299,15 +303,16 @@ function revokeWhere(
 ): AccessTokenRecord[] {
   const revoked: AccessTokenRecord[] = [];
   const grants = new Set<string>();
-  for (const token of Object.values(data.tokens)) {
+  for (const [hash, token] of Object.entries(data.tokens)) {
     if (token.revokedAt === null && predicate(token)) {
-      token.revokedAt = at;
+      const updated = { ...token, revokedAt: at };
+      data.tokens[hash] = updated;
       grants.add(token.grantId);
-      revoked.push(copyToken(token));
+      revoked.push(copyToken(updated));
     }
   }
-  for (const token of Object.values(data.refreshTokens)) {
-    if (token.revokedAt === null && (grants.has(token.grantId) || predicate(token))) token.revokedAt = at;
+  for (const [hash, token] of Object.entries(data.refreshTokens)) {
+    if (token.revokedAt === null && (grants.has(token.grantId) || predicate(token))) data.refreshTokens[hash] = { ...token, revokedAt: at };
   }
   return revoked;
 }

@@ -142,14 +142,14 @@ export function createFileEventLog(path: string, options: { clock?: Clock; onErr
       }
     },
     async readLast(n, filter) {
+      if (n <= 0) return [];
       const events: AuthEvent[] = [];
       for (const file of [path, `${path}.1`]) {
-        const lines = await readLines(file);
-        const matched = lines.map(parseLine).filter((e): e is AuthEvent => e !== undefined && matchesFilter(e, filter));
-        events.unshift(...matched);
+        const wanted = n - events.length;
+        events.unshift(...(await readLastMatching(file, wanted, filter)));
         if (events.length >= n) break;
       }
-      return n <= 0 ? [] : events.slice(-n);
+      return events.slice(-n);
     },
     follow(onEvent, filter) {
       return followFile(path, (event) => {
@@ -159,16 +159,50 @@ export function createFileEventLog(path: string, options: { clock?: Clock; onErr
   };
 }
 
-async function readLines(file: string): Promise<string[]> {
+const TAIL_CHUNK = 64 * 1024;
+
+/**
+ * The newest `n` events of `file` that match, oldest first, read backwards in 64 KB chunks so
+ * that a tail of a 10 MB log reads kilobytes, not the whole file.
+ */
+async function readLastMatching(file: string, n: number, filter: EventFilter | undefined): Promise<AuthEvent[]> {
+  let handle;
   try {
-    const handle = await open(file, 'r');
-    try {
-      return (await handle.readFile('utf8')).split('\n');
-    } finally {
-      await handle.close();
-    }
+    handle = await open(file, 'r');
   } catch {
     return [];
+  }
+  try {
+    const found: AuthEvent[] = [];
+    let position = (await handle.stat()).size;
+    let carry = Buffer.alloc(0);
+    while (position > 0 && found.length < n) {
+      const size = Math.min(TAIL_CHUNK, position);
+      position -= size;
+      const chunk = Buffer.alloc(size);
+      await handle.read(chunk, 0, size, position);
+      let data = Buffer.concat([chunk, carry]);
+      // Everything before the first newline may be the end of a line that starts further back.
+      const firstNewline = position > 0 ? data.indexOf(10) : -1;
+      if (position > 0 && firstNewline < 0) {
+        carry = data;
+        continue;
+      }
+      carry = firstNewline >= 0 ? data.subarray(0, firstNewline) : Buffer.alloc(0);
+      data = firstNewline >= 0 ? data.subarray(firstNewline + 1) : data;
+      const lines = data.toString('utf8').split('\n');
+      for (let i = lines.length - 1; i >= 0 && found.length < n; i--) {
+        const event = parseLine(lines[i]!);
+        if (event && matchesFilter(event, filter)) found.push(event);
+      }
+    }
+    if (position === 0 && carry.length > 0 && found.length < n) {
+      const event = parseLine(carry.toString('utf8'));
+      if (event && matchesFilter(event, filter)) found.push(event);
+    }
+    return found.reverse();
+  } finally {
+    await handle.close();
   }
 }
 
