@@ -13,10 +13,6 @@ const collectDeployTarget = (value: string, previous: string[] = []) => {
   return collect(value, previous);
 };
 
-function notYet(command: string): never {
-  throw new CliError(`"cupcake-mcp ${command}" is not available in this version yet`);
-}
-
 /**
  * Builds the program. Command modules are imported when their command runs, so that `--help`
  * and light commands start fast (DESIGN.md §8, P5).
@@ -141,9 +137,13 @@ export function buildProgram(ctx: Omit<CliContext, 'configPath'>): Command {
   program
     .command('doctor')
     .description('check a deployment from the outside as ChatGPT and Claude do')
-    .option('--url <base>', 'base URL to check (default: the config’s)')
-    .option('--json', 'machine-readable output')
-    .action(() => notYet('doctor'));
+    .option('--url <base>', 'base URL to check (default: the running server’s, else the config’s)')
+    .option('--password-stdin', 'read the owner password from standard input (to check sign-in and streams)')
+    .option('--json', 'machine-readable output: [{check, ok, detail, fix}]')
+    .action(async (options) => {
+      const { runDoctorCommand } = await import('./commands/doctor.js');
+      await runDoctorCommand(context(), options);
+    });
   return program;
 }
 

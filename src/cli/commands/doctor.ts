@@ -1,0 +1,91 @@
+import { ConfigError, loadConfig } from '../../config/load.js';
+import type { Config } from '../../config/schema.js';
+import { DOCTOR_CLIENT_NAME, runDoctor, type DoctorCheck } from '../../doctor/checks.js';
+import { dataDirExists, withAdminSession } from '../admin.js';
+import { readStdin, type CliContext } from '../context.js';
+import { CliError } from '../errors.js';
+import { findRunningServer } from '../instance.js';
+import { printJson, println, type Output } from '../output.js';
+
+export interface DoctorOptions {
+  url?: string;
+  json?: boolean;
+  passwordStdin?: boolean;
+}
+
+function formatCheck(output: Output, check: DoctorCheck): string {
+  const { color } = output;
+  const mark = check.ok ? color.green('✓ pass') : color.red('✗ FAIL');
+  const fix = check.fix ? ` ${check.ok ? color.dim('—') : color.yellow('— fix:')} ${check.fix}` : '';
+  return `${mark}  ${color.bold(check.check)}: ${check.detail}${fix}`;
+}
+
+/** The config, when there is one to read; with --url a broken or missing one is no obstacle. */
+function localConfig(ctx: CliContext, options: DoctorOptions): Config | undefined {
+  try {
+    return loadConfig({ path: ctx.configPath, env: ctx.env, cwd: ctx.cwd }).config;
+  } catch (error) {
+    if (options.url && error instanceof ConfigError) return undefined;
+    throw error;
+  }
+}
+
+async function ownerPassword(ctx: CliContext, options: DoctorOptions): Promise<string | undefined> {
+  if (options.passwordStdin) {
+    const password = await readStdin(ctx.stdin);
+    if (!password) throw new CliError('--password-stdin: nothing was read from standard input');
+    return password;
+  }
+  if (ctx.env.CUPCAKE_OWNER_PASSWORD) return ctx.env.CUPCAKE_OWNER_PASSWORD;
+  // Never prompt with --json: stdout carries the JSON only.
+  if (!ctx.interactive || options.json) return undefined;
+  const answer = await ctx.prompts.password('Owner password (doctor approves a test connection of its own to check the stream; Enter to skip)');
+  return answer === '' ? undefined : answer;
+}
+
+/**
+ * `cupcake-mcp doctor [--url <base>] [--json]`: the checks of doctor/checks.ts against the given
+ * URL, else the running server of this config, else the config's base URL. The test clients
+ * are removed from the local data dir when it is the one the server uses.
+ */
+export async function runDoctorCommand(ctx: CliContext, options: DoctorOptions): Promise<void> {
+  const config = localConfig(ctx, options);
+  const local = config && (await dataDirExists(config.dataDir)) ? config : undefined;
+  const running = local ? await findRunningServer(local.dataDir) : undefined;
+  const baseUrl = options.url ?? running?.url ?? config?.baseUrl ?? 'http://localhost:8787';
+  const password = await ownerPassword(ctx, options);
+
+  // Removes only clients that doctor registered: the ids it got back, under doctor's name.
+  // When the server uses another data dir, none of the ids is found here and they are reported.
+  const removeTestClients = local
+    ? (ids: string[]) =>
+        withAdminSession(ctx, async (session) => {
+          const removed: string[] = [];
+          for (const id of ids) {
+            const client = await session.store.getClient(id);
+            if (!client || client.clientName !== DOCTOR_CLIENT_NAME) continue;
+            const result = await session.store.removeClient(id, Date.now());
+            if (!result) continue;
+            removed.push(id);
+            session.events().record({ type: 'client.removed', client_id: id, detail: { by: 'doctor', client_name: DOCTOR_CLIENT_NAME, revoked_tokens: result.revokedTokens.length } });
+          }
+          return removed;
+        })
+    : undefined;
+
+  if (!options.json) println(ctx.output, `Checking ${baseUrl} the way ChatGPT and Claude meet it…`);
+  const checks = await runDoctor({
+    baseUrl,
+    password,
+    ...(removeTestClients ? { removeTestClients } : {}),
+    ...(options.json ? {} : { onCheck: (check: DoctorCheck) => println(ctx.output, formatCheck(ctx.output, check)) }),
+  });
+
+  const failed = checks.filter((c) => !c.ok);
+  if (options.json) printJson(ctx.output, checks);
+  else {
+    println(ctx.output);
+    println(ctx.output, failed.length === 0 ? ctx.output.color.green(`All ${checks.length} checks passed.`) : `${checks.length - failed.length} of ${checks.length} checks passed.`);
+  }
+  if (failed.length > 0) throw new CliError(`${failed.length} of ${checks.length} checks failed${options.json ? '' : ' (see the fixes above)'}`);
+}
