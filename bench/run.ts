@@ -4,7 +4,9 @@
  * are not meaningful).
  */
 import { runP1P2 } from './p1-p2.js';
+import { runP3 } from './p3-sse.js';
 import { runP4 } from './p4-store.js';
+import { runP5, runP6 } from './p5-p6.js';
 import { report, type Row } from './report.js';
 
 const quick = process.argv.includes('--quick');
@@ -14,7 +16,10 @@ const want = (figure: string) => !only || only.has(figure);
 
 const rows: Row[] = [];
 if (want('P1') || want('P2')) rows.push(...(await runP1P2(quick)));
+if (want('P3')) rows.push(...(await runP3(quick)));
 if (want('P4')) rows.push(...(await runP4(quick)));
+if (want('P5')) rows.push(...(await runP5(quick)));
+if (want('P6')) rows.push(...(await runP6(quick)));
 await report(rows);
 const failed = rows.filter((r) => !r.pass).length;
 console.log(`\n${rows.length - failed} passed, ${failed} failed${quick ? ' (quick run: timings are not meaningful)' : ''}`);

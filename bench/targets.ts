@@ -20,7 +20,7 @@ import { startServer } from '../src/server/start.js';
 import { ToolRegistry } from '../src/mcp/tool-registry.js';
 import { openFileStore } from '../src/store/file-store.js';
 import { createFileEventLog } from '../src/store/event-log.js';
-import { generateAccessToken, hashSecret } from '../src/oauth/secrets.js';
+import { generateAccessToken, hashPassword, hashSecret } from '../src/oauth/secrets.js';
 import { tokenIdFromHash } from '../src/shared/ids.js';
 
 export type TargetName = 'cupcake' | 'cupcake-noauth' | 'sdk' | 'bare';
@@ -30,6 +30,8 @@ export interface RunningTarget {
   token: string;
   close(): Promise<void>;
 }
+
+export const BENCH_OWNER_PASSWORD = 'bench owner password';
 
 /** The tool every stack serves: the same name, schema and answer. */
 export const BENCH_TOOL = { name: 'add', description: 'Adds two numbers', text: (a: number, b: number) => String(a + b) };
@@ -42,6 +44,7 @@ async function listen(server: Server): Promise<string> {
 async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
   const dataDir = await mkdtemp(join(tmpdir(), 'cupcake-bench-'));
   const store = await openFileStore({ dataDir, watch: true });
+  await store.setOwnerPasswordHash(await hashPassword(BENCH_OWNER_PASSWORD), Date.now());
   const events = createFileEventLog(join(dataDir, 'events.jsonl'));
   const registry = new ToolRegistry();
   registry.registerTool(BENCH_TOOL.name, { description: BENCH_TOOL.description, inputSchema: { a: z.number(), b: z.number() } }, ({ a, b }) => ({
