@@ -1,4 +1,4 @@
-import { html, page } from './html.js';
+import { html, LOCK_ICON, page, SafeHtml } from './html.js';
 
 export interface ConsentView {
   serverName: string;
@@ -24,35 +24,73 @@ export function redirectTarget(redirectUri: string): string {
   }
 }
 
+const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(:\d+)?$/i;
+
+/** What a person should read about the redirect target: the host, and where that is. */
+function describeTarget(redirectUri: string): { host: string; note: string | undefined } {
+  const host = redirectTarget(redirectUri);
+  // A private-use scheme (cursor://…, RFC 8252 §7.1) opens an installed app.
+  const scheme = /^([a-z][a-z0-9+.-]*):/i.exec(redirectUri)?.[1]?.toLowerCase();
+  if (scheme !== 'http' && scheme !== 'https') return { host: host.endsWith('//') ? host : `${scheme}://${host}`, note: 'an app on your device' };
+  if (LOOPBACK.test(host)) return { host, note: 'an app on this computer' };
+  return { host, note: undefined };
+}
+
+/** A scope in words (RFC 6749 §3.3 scopes are opaque; these are the ones cupcake-mcp grants). */
+export function describeScope(scope: string, serverName: string): { title: string; detail: string } {
+  if (scope === 'mcp') return { title: `Use the tools of ${serverName}`, detail: 'List the tools and call them on your behalf, over MCP.' };
+  if (scope === 'offline_access') return { title: 'Stay connected', detail: 'Keep access without asking you again, until you revoke it (refresh tokens).' };
+  return { title: `Access “${scope}”`, detail: `A permission named “${scope}” configured on ${serverName}.` };
+}
+
+const CHECK_ICON = new SafeHtml('<svg width="18" height="18" viewBox="0 0 20 20" fill="none" aria-hidden="true"><path d="M4 10.5l4 4 8-9" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round"/></svg>');
+const ARROW_ICON = new SafeHtml('<svg width="22" height="22" viewBox="0 0 24 24" fill="none" aria-hidden="true"><path d="M4 12h14m-5-5 5 5-5 5" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/></svg>');
+
 /**
- * The consent form (DESIGN.md §4): names the client, the redirect host, scopes and resource;
- * asks for the owner password; posts back to /authorize with a request id and a CSRF token.
- * Every client-supplied value is escaped by `html`.
+ * The consent form (DESIGN.md §4): names the client, the redirect host, the scopes (in words)
+ * and the resource; asks for the owner password; posts back to the authorization endpoint with
+ * a request id and a CSRF token. Approve is the first submit button, so Enter approves. No
+ * script and no external asset. Every client-supplied value is escaped by `html`.
  */
 export function renderConsentPage(view: ConsentView): string {
-  const name = view.clientName ?? 'An unnamed application';
+  const named = view.clientName !== null && view.clientName.trim() !== '';
+  const name = named ? view.clientName! : 'An application without a name';
+  const target = describeTarget(view.redirectUri);
+  const grants = view.scopes.map((scope) => describeScope(scope, view.serverName));
   return page(
     `Connect ${name} to ${view.serverName}`,
-    html`<h1>Allow <strong>${name}</strong> to use ${view.serverName}?</h1>
-<p class="muted">Only approve a connection you just started yourself.</p>
-<dl>
-  <dt>Application</dt><dd>${name}</dd>
-  <dt>Client ID</dt><dd><code>${view.clientId}</code></dd>
-  <dt>Sends you back to</dt><dd><strong>${redirectTarget(view.redirectUri)}</strong></dd>
-  <dt>Access</dt><dd>${view.scopes.join(' ')}</dd>
-  <dt>Resource</dt><dd>${view.resource}</dd>
-</dl>
+    html`<div class="brand">${LOCK_ICON}<span>${view.serverName}</span></div>
+<h1><strong>${name}</strong> wants to connect to ${view.serverName}</h1>
+<p class="lead">Enter your owner password to approve. You can take access back at any time with <code>cupcake-mcp tokens revoke</code>.</p>
+<div class="target">${ARROW_ICON}<div><span class="target-label">After you answer, you go back to</span><span class="target-host">${target.host}${target.note ? html` <span class="target-note">(${target.note})</span>` : ''}</span></div></div>
+<h2>It will be able to</h2>
+<ul class="grants">
+${grants.map((g) => html`<li>${CHECK_ICON}<span>${g.title}<span class="grant-detail">${g.detail}</span></span></li>`)}
+<li>${CHECK_ICON}<span>Only on this server<span class="grant-detail">${view.resource}</span></span></li>
+</ul>
+<p class="notice">Only approve a connection you started yourself just now${named ? html` from ${name}` : ''}. If you did not, choose Deny.</p>
 <form method="post" action="${view.formAction}" autocomplete="off">
   <input type="hidden" name="request_id" value="${view.requestId}">
   <input type="hidden" name="csrf_token" value="${view.csrfToken}">
   ${view.error ? html`<p class="error" role="alert">${view.error}</p>` : ''}
   <label for="password">Owner password</label>
-  <input type="password" id="password" name="password" autocomplete="current-password" autofocus>
-  <!-- Approve comes first: pressing Enter in the password field submits the first button. -->
+  <input type="password" id="password" name="password" autocomplete="current-password" autofocus${view.error ? new SafeHtml(' aria-invalid="true"') : ''} aria-describedby="password-hint">
+  <p class="hint" id="password-hint">The password set with <code>cupcake-mcp init</code> or <code>cupcake-mcp passwd</code>.</p>
+  <!-- Approve comes first in the DOM: pressing Enter in the password field submits the first button. -->
   <div class="buttons">
-    <button type="submit" name="decision" value="approve">Approve</button>
-    <button type="submit" name="decision" value="deny" formnovalidate>Deny</button>
+    <button type="submit" class="approve" name="decision" value="approve">Approve</button>
+    <button type="submit" class="deny" name="decision" value="deny" formnovalidate>Deny</button>
   </div>
-</form>`,
+</form>
+<details>
+  <summary>Details</summary>
+  <dl>
+    <dt>Application</dt><dd>${name}</dd>
+    <dt>Client ID</dt><dd><code>${view.clientId}</code></dd>
+    <dt>Redirect URI</dt><dd><code>${view.redirectUri}</code></dd>
+    <dt>Access</dt><dd>${view.scopes.join(' ')}</dd>
+    <dt>Resource</dt><dd>${view.resource}</dd>
+  </dl>
+</details>`,
   );
 }

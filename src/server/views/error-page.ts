@@ -1,11 +1,17 @@
-import { html, page } from './html.js';
+import { html, page, SafeHtml } from './html.js';
+
+const ALERT_ICON = new SafeHtml(
+  '<svg class="icon-error" width="28" height="28" viewBox="0 0 24 24" fill="none" aria-hidden="true"><circle cx="12" cy="12" r="10" fill="currentColor" opacity=".12"/>' +
+    '<path d="M12 7.5v5.5" stroke="currentColor" stroke-width="2" stroke-linecap="round"/><circle cx="12" cy="16.5" r="1.2" fill="currentColor"/></svg>',
+);
 
 /** An error shown to the person in the browser; never a redirect (RFC 6749 §4.1.2.1). */
 export function renderErrorPage(title: string, message: string, serverName: string): string {
   return page(
     `${title} · ${serverName}`,
-    html`<h1>${title}</h1>
-<p>${message}</p>
-<p class="muted">${serverName}</p>`,
+    html`<div class="brand">${ALERT_ICON}<span>${serverName}</span></div>
+<h1><strong>${title}</strong></h1>
+<p class="lead">${message}</p>
+<p class="hint">You can close this page.</p>`,
   );
 }
