@@ -177,4 +177,5 @@ export async function runInit(ctx: CliContext, dirArg: string | undefined, optio
   }
   println(ctx.output);
   println(ctx.output, `Next: ${color.cyan(`cd ${dir} && npx cupcake-mcp serve`)}`);
+  if (deployFiles.length > 0) println(ctx.output, `Once deployed, check it from outside: ${color.cyan('npx cupcake-mcp doctor')}`);
 }
