@@ -1,5 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { createInterface } from 'node:readline';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
 import type { TargetName } from './targets.js';
@@ -13,9 +14,26 @@ export interface TargetProcess {
   stop(): Promise<void>;
 }
 
+let bundled: Promise<string> | undefined;
+
+/**
+ * The target process as plain JavaScript: bundled once per run with esbuild (dependencies stay in
+ * node_modules), so targets run on bare Node as the product does, without a TypeScript loader
+ * adding its own memory and start-up to the figures.
+ */
+function targetScript(): Promise<string> {
+  bundled ??= (async () => {
+    const { build } = await import('esbuild');
+    const outfile = join(ROOT, 'bench/results/target-process.mjs');
+    await build({ entryPoints: [join(ROOT, 'bench/target-process.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile, logLevel: 'warning' });
+    return outfile;
+  })();
+  return bundled;
+}
+
 /** Starts a bench target in its own Node process and waits for its {url, token} line. */
 export async function spawnTarget(name: TargetName): Promise<TargetProcess> {
-  const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./target-process.ts', import.meta.url)), name], {
+  const child = spawn(process.execPath, [await targetScript(), name], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
   });

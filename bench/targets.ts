@@ -92,7 +92,7 @@ async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
     token,
     async close() {
       await running.close(500);
-      await events.flush();
+      await events.close();
       await store.close();
     },
   };

@@ -48,7 +48,7 @@ export async function launchServer(options: LaunchOptions): Promise<LaunchedServ
     const release = await options.prepare?.(store);
     if (release) cleanups.unshift(release);
     const events = createFileEventLog(join(config.dataDir, EVENTS_FILE), { onError: (error) => logger.error('could not write the event log', error) });
-    cleanups.push(() => events.flush());
+    cleanups.push(() => events.close());
     const toolset = await createToolset(config, logger, options.registry);
     cleanups.push(() => toolset.close());
     let app!: CupcakeApp;

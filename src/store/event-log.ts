@@ -1,5 +1,5 @@
 import { createReadStream, statSync, watch, type FSWatcher } from 'node:fs';
-import { appendFile, open, rename, stat } from 'node:fs/promises';
+import { open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
 import lockfile from 'proper-lockfile';
 import type { Clock } from '../shared/clock.js';
@@ -60,6 +60,8 @@ export interface EventLog {
   record(event: NewEvent): void;
   flush(): Promise<void>;
   readLast(n: number, filter?: EventFilter): Promise<AuthEvent[]>;
+  /** Flushes and releases the file; recording after close reopens it. */
+  close(): Promise<void>;
   follow(onEvent: (event: AuthEvent) => void, filter?: EventFilter): () => void;
 }
 
@@ -99,20 +101,32 @@ export function createFileEventLog(path: string, options: { clock?: Clock; onErr
   const rotateBytes = options.rotateBytes ?? ROTATE_BYTES;
   let pending: string[] = [];
   let writing: Promise<void> = Promise.resolve();
-  let size: number | undefined;
+  let handle: FileHandle | undefined;
+  let handleIno: number | undefined;
 
-  async function rotateIfNeeded(incoming: number): Promise<void> {
-    if (size === undefined) size = (await stat(path).catch(() => undefined))?.size ?? 0;
-    if (size + incoming <= rotateBytes) return;
-    // Another process may rotate at the same moment: decide under a lock, on the file's real size.
-    const release = await lockfile.lock(path, { realpath: false, lockfilePath: `${path}.lock`, stale: 10_000, retries: { retries: 200, minTimeout: 2, maxTimeout: 50 } });
-    try {
-      const real = (await stat(path).catch(() => undefined))?.size ?? 0;
-      if (real + incoming > rotateBytes && real > 0) await rename(path, `${path}.1`);
-      size = (await stat(path).catch(() => undefined))?.size ?? 0;
-    } finally {
-      await release().catch(() => undefined);
+  /**
+   * The append handle for the current file. One stat per batch tells whether another process
+   * rotated (or someone deleted) the file under us, and gives its real size for rotation.
+   */
+  async function currentHandle(incoming: number): Promise<FileHandle> {
+    let st = await stat(path).catch(() => undefined);
+    if (st && st.size > 0 && st.size + incoming > rotateBytes) {
+      // Another process may rotate at the same moment: decide under a lock, on the file's real size.
+      const release = await lockfile.lock(path, { realpath: false, lockfilePath: `${path}.lock`, stale: 10_000, retries: { retries: 200, minTimeout: 2, maxTimeout: 50 } });
+      try {
+        const real = await stat(path).catch(() => undefined);
+        if (real && real.size > 0 && real.size + incoming > rotateBytes) await rename(path, `${path}.1`);
+        st = await stat(path).catch(() => undefined);
+      } finally {
+        await release().catch(() => undefined);
+      }
     }
+    if (!handle || !st || st.ino !== handleIno) {
+      await handle?.close().catch(() => undefined);
+      handle = await open(path, 'a', 0o600);
+      handleIno = (await handle.stat()).ino;
+    }
+    return handle;
   }
 
   async function drain(): Promise<void> {
@@ -120,9 +134,8 @@ export function createFileEventLog(path: string, options: { clock?: Clock; onErr
       const chunk = pending.join('');
       pending = [];
       try {
-        await rotateIfNeeded(Buffer.byteLength(chunk));
-        await appendFile(path, chunk, { mode: 0o600 });
-        size = (size ?? 0) + Buffer.byteLength(chunk);
+        const bytes = Buffer.from(chunk);
+        await (await currentHandle(bytes.length)).write(bytes);
       } catch (error) {
         options.onError?.(error);
       }
@@ -140,6 +153,11 @@ export function createFileEventLog(path: string, options: { clock?: Clock; onErr
         writing = writing.then(drain);
         await writing;
       }
+    },
+    async close() {
+      await this.flush();
+      await handle?.close().catch(() => undefined);
+      handle = undefined;
     },
     async readLast(n, filter) {
       if (n <= 0) return [];
@@ -302,6 +320,7 @@ export function createMemoryEventLog(clock: Clock = systemClock): EventLog & { e
       for (const f of followers) f(stamped);
     },
     async flush() {},
+    async close() {},
     async readLast(n, filter) {
       return n <= 0 ? [] : events.filter((e) => matchesFilter(e, filter)).slice(-n);
     },

@@ -65,7 +65,7 @@ export async function startTestServer(options: { config?: Partial<ConfigInput>; 
     async close() {
       await running.close(1_000);
       await toolset.close();
-      await events.flush();
+      await events.close();
       await store.close();
       await rm(dataDir, { recursive: true, force: true });
     },

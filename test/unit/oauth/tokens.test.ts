@@ -21,6 +21,7 @@ function memoryEvents(): EventLog & { all: NewEvent[] } {
     all,
     record: (event) => void all.push(event),
     flush: async () => {},
+    close: async () => {},
     readLast: async () => [] as AuthEvent[],
     follow: () => () => {},
   };
