@@ -22,5 +22,5 @@ if (want('P5')) rows.push(...(await runP5(quick)));
 if (want('P6')) rows.push(...(await runP6(quick)));
 await report(rows);
 const failed = rows.filter((r) => !r.pass).length;
-console.log(`\n${rows.length - failed} passed, ${failed} failed${quick ? ' (quick run: timings are not meaningful)' : ''}`);
+console.log(`\nfigures: ${rows.length - failed} meet their target, ${failed} miss${quick ? ' (quick run: timings are not meaningful)' : ''}`);
 process.exit(0);

@@ -1,0 +1,33 @@
+import { describe, expect, it } from 'vitest';
+import { spawn } from 'node:child_process';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { assertBuilt, ROOT } from '../helpers/cli.js';
+
+/** The bench still works end to end (its timings are not asserted: a test is no benchmark). */
+describe('npm run bench -- --quick', () => {
+  it('runs every figure of DESIGN.md §8 against its peers and writes bench/results/latest.json', async () => {
+    assertBuilt();
+    const output = await new Promise<{ code: number | null; text: string }>((resolve) => {
+      const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/run.ts'), '--quick'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
+      let text = '';
+      child.stdout.on('data', (chunk) => (text += chunk));
+      child.stderr.on('data', (chunk) => (text += chunk));
+      child.on('exit', (code) => resolve({ code, text }));
+    });
+    expect(output.code, output.text).toBe(0);
+    for (const figure of ['P1 tools/list', 'P1 tools/call', 'P2 auth cost', 'P3 SSE', 'P4 issue token', 'events tail', 'P5 cupcake-mcp --help', 'P5 cupcake-mcp clients list', 'P6 register']) {
+      expect(output.text).toContain(figure);
+    }
+    const latest = join(ROOT, 'bench/results/latest.json');
+    expect(existsSync(latest)).toBe(true);
+    const { rows } = JSON.parse(readFileSync(latest, 'utf8')) as { rows: Array<{ figure: string; cupcake: number; peer: number | null }> };
+    expect(rows.length).toBeGreaterThanOrEqual(13);
+    // Every load figure measured something real: requests answered, with zero errors noted.
+    for (const row of rows.filter((r) => r.figure.startsWith('P1') && r.figure.includes('req/s'))) {
+      expect(row.cupcake).toBeGreaterThan(0);
+      expect(row.peer).toBeGreaterThan(0);
+    }
+    expect(output.text).toMatch(/errors cupcake 0, SDK 0/);
+  }, 120_000);
+});
