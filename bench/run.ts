@@ -20,7 +20,7 @@ if (want('P3')) rows.push(...(await runP3(quick)));
 if (want('P4')) rows.push(...(await runP4(quick)));
 if (want('P5')) rows.push(...(await runP5(quick)));
 if (want('P6')) rows.push(...(await runP6(quick)));
-await report(rows);
+await report(rows, quick);
 const failed = rows.filter((r) => !r.pass).length;
 console.log(`\nfigures: ${rows.length - failed} meet their target, ${failed} miss${quick ? ' (quick run: timings are not meaningful)' : ''}`);
 process.exit(0);

@@ -6,7 +6,7 @@ import { assertBuilt, ROOT } from '../helpers/cli.js';
 
 /** The bench still works end to end (its timings are not asserted: a test is no benchmark). */
 describe('npm run bench -- --quick', () => {
-  it('runs every figure of DESIGN.md §8 against its peers and writes bench/results/latest.json', async () => {
+  it('runs every figure of DESIGN.md §8 against its peers and writes bench/results/quick.json', async () => {
     assertBuilt();
     const output = await new Promise<{ code: number | null; text: string }>((resolve) => {
       const child = spawn(process.execPath, ['--import', 'tsx', join(ROOT, 'bench/run.ts'), '--quick'], { cwd: ROOT, stdio: ['ignore', 'pipe', 'pipe'] });
@@ -19,7 +19,7 @@ describe('npm run bench -- --quick', () => {
     for (const figure of ['P1 tools/list', 'P1 tools/call', 'P2 auth cost', 'P3 SSE', 'P4 issue token', 'events tail', 'P5 cupcake-mcp --help', 'P5 cupcake-mcp clients list', 'P6 register']) {
       expect(output.text).toContain(figure);
     }
-    const latest = join(ROOT, 'bench/results/latest.json');
+    const latest = join(ROOT, 'bench/results/quick.json');
     expect(existsSync(latest)).toBe(true);
     const { rows } = JSON.parse(readFileSync(latest, 'utf8')) as { rows: Array<{ figure: string; cupcake: number; peer: number | null }> };
     expect(rows.length).toBeGreaterThanOrEqual(13);
