@@ -1,6 +1,7 @@
 import { readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import lockfile from 'proper-lockfile';
+import { isProcessAlive } from '../shared/process.js';
 
 export const SERVE_INFO_FILE = 'serve.json';
 
@@ -23,15 +24,6 @@ export class AlreadyRunningError extends Error {
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 export async function readServeInfo(dataDir: string): Promise<ServeInfo | undefined> {
   try {
     return JSON.parse(await readFile(join(dataDir, SERVE_INFO_FILE), 'utf8')) as ServeInfo;
@@ -43,7 +35,7 @@ export async function readServeInfo(dataDir: string): Promise<ServeInfo | undefi
 /** The running server for this data dir, if any (a pid file whose process is gone is stale). */
 export async function findRunningServer(dataDir: string): Promise<ServeInfo | undefined> {
   const info = await readServeInfo(dataDir);
-  if (!info || !isAlive(info.pid)) return undefined;
+  if (!info || !isProcessAlive(info.pid)) return undefined;
   const locked = await lockfile.check(join(dataDir, 'serve'), { realpath: false, lockfilePath: join(dataDir, 'serve.lock'), stale: 10_000 }).catch(() => false);
   return locked ? info : undefined;
 }
@@ -77,7 +69,7 @@ export async function claimDataDir(dataDir: string): Promise<{ publish(info: Omi
     if ((error as NodeJS.ErrnoException).code !== 'ELOCKED') throw error;
     const info = await readServeInfo(dataDir);
     const pid = (await readPid(dataDir)) ?? info?.pid;
-    if (pid === undefined || (isAlive(pid) && pid !== process.pid)) throw new AlreadyRunningError(dataDir, pid, info);
+    if (pid === undefined || (isProcessAlive(pid) && pid !== process.pid)) throw new AlreadyRunningError(dataDir, pid, info);
     await rm(lockOptions.lockfilePath, { recursive: true, force: true });
     try {
       release = await lockfile.lock(target, { ...lockOptions, onCompromised: () => undefined });

@@ -22,6 +22,7 @@ import { VERSION } from '../shared/version.js';
 import type { ToolCallContext, ToolRegistry } from './tool-registry.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './upstream/backoff.js';
 import { exposeToolNames } from './upstream/tool-names.js';
+import { isProcessAlive } from '../shared/process.js';
 
 export type UpstreamServers = Config['tools']['servers'];
 type UpstreamServerConfig = UpstreamServers[string];
@@ -337,7 +338,7 @@ class UpstreamServer {
     if (pid === null) return;
     // The SDK's close returns at once when a close is already under way (Client.connect closes
     // after a failed initialize), so wait for the exit ourselves and kill if it does not come.
-    if ((await withTimeout(attempt.closed, EXIT_WAIT_MS).then(() => true, () => false)) || !isAlive(pid)) return;
+    if ((await withTimeout(attempt.closed, EXIT_WAIT_MS).then(() => true, () => false)) || !isProcessAlive(pid)) return;
     this.log.warn(`upstream ${this.name}: process ${pid} did not exit; killing it`);
     try {
       process.kill(pid, 'SIGKILL');
@@ -526,15 +527,6 @@ function messageOf(error: unknown): string {
 
 function truncate(text: string): string {
   return text.length > MAX_LOG_LINE ? `${text.slice(0, MAX_LOG_LINE)}…` : text;
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
 }
 
 function withTimeout<T>(promise: Promise<T>, ms: number): Promise<T> {
