@@ -245,11 +245,21 @@ class FileBackend implements DocumentBackend {
   }
 
   private startWatching(pollMs: number): void {
+    let reported: string | undefined;
     const check = () => {
       if (this.closed) return;
-      void this.serialize(() => this.reloadIfChanged()).catch((error) => {
-        this.logger.error(`could not reload ${this.path}`, error);
-      });
+      void this.serialize(() => this.reloadIfChanged()).then(
+        () => {
+          reported = undefined;
+        },
+        (error: unknown) => {
+          // Said once per cause, not on every poll: the file stays broken until someone fixes it.
+          const message = error instanceof Error ? error.message : String(error);
+          if (message === reported) return;
+          reported = message;
+          this.logger.error(`could not reload ${this.path}; serving the last good data`, error);
+        },
+      );
     };
     try {
       this.watcher = watch(join(this.path, '..'), { persistent: false }, (_event, filename) => {
