@@ -69,6 +69,26 @@ export class DocumentStore implements Store {
     return Object.values(this.backend.current().clients).map(copyClient);
   }
 
+  async ensureFirstPartyClient(candidate: ClientRecord): Promise<{ client: ClientRecord; outcome: 'created' | 'updated' | 'unchanged' }> {
+    const settled = (client: ClientRecord | undefined) => client !== undefined && sameList(client.redirectUris, candidate.redirectUris);
+    // Every start and every `tokens create` asks; only a missing or moved client costs a write.
+    const known = firstPartyOf(this.backend.current());
+    if (settled(known)) return { client: copyClient(known!), outcome: 'unchanged' };
+    return this.backend.transact((data) => {
+      const existing = firstPartyOf(data);
+      if (existing && settled(existing)) return { client: copyClient(existing), outcome: 'unchanged' as const };
+      if (existing) {
+        const moved: ClientRecord = { ...existing, redirectUris: [...candidate.redirectUris] };
+        data.clients[existing.clientId] = moved;
+        return { client: copyClient(moved), outcome: 'updated' as const };
+      }
+      if (Object.hasOwn(data.clients, candidate.clientId)) throw new Error(`client ${candidate.clientId} already exists`);
+      const created: ClientRecord = { ...copyClient(candidate), firstParty: true };
+      data.clients[created.clientId] = created;
+      return { client: copyClient(created), outcome: 'created' as const };
+    });
+  }
+
   async removeClient(clientId: string, at: number) {
     const result = await this.backend.transact((data) => {
       const client = Object.hasOwn(data.clients, clientId) ? data.clients[clientId] : undefined;
@@ -285,6 +305,19 @@ function copyCode(code: CodeRecord): CodeRecord {
 
 function copyToken<T extends AccessTokenRecord | RefreshTokenRecord>(token: T): T {
   return { ...token, scopes: [...token.scopes] };
+}
+
+/** The oldest client marked first-party (there is one, unless the file was edited by hand). */
+function firstPartyOf(data: StoreData): ClientRecord | undefined {
+  let found: ClientRecord | undefined;
+  for (const client of Object.values(data.clients)) {
+    if (client.firstParty === true && (found === undefined || client.createdAt < found.createdAt)) found = client;
+  }
+  return found;
+}
+
+function sameList(a: readonly string[], b: readonly string[]): boolean {
+  return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
 function pickRef(t: AccessTokenRecord) {

@@ -21,6 +21,11 @@ export interface ClientRecord {
   extraMetadata: Record<string, unknown>;
   createdAt: number;
   lastUsedAt: number | null;
+  /**
+   * The server's own built-in client (home page sign-in test, `tokens create`). Absent on every
+   * other client, and on records written before it existed.
+   */
+  firstParty?: true;
 }
 
 export interface CodeRecord {
@@ -52,6 +57,8 @@ export interface AccessTokenRecord {
   expiresAt: number;
   lastUsedAt: number | null;
   revokedAt: number | null;
+  /** A name the owner gave the token (`tokens create --name`); absent on tokens issued over OAuth. */
+  label?: string;
 }
 
 export interface RefreshTokenRecord {
@@ -116,6 +123,12 @@ export interface Store {
   createClient(client: ClientRecord): Promise<void>;
   getClient(clientId: string): Promise<ClientRecord | undefined>;
   listClients(): Promise<ClientRecord[]>;
+  /**
+   * Returns the first-party client (`firstParty: true`), creating it from `candidate` when there is
+   * none; an existing one takes the candidate's redirect URIs when they differ. Atomic: concurrent
+   * callers, in any process, end up with one first-party client.
+   */
+  ensureFirstPartyClient(candidate: ClientRecord): Promise<{ client: ClientRecord; outcome: 'created' | 'updated' | 'unchanged' }>;
   /** Deletes the client and revokes every token it holds. */
   removeClient(clientId: string, at: number): Promise<{ client: ClientRecord; revokedTokens: AccessTokenRecord[] } | undefined>;
 

@@ -95,6 +95,62 @@ function storeContract(name: string, open: () => Promise<Store>): void {
       });
     });
 
+    describe('first-party client', () => {
+      const candidate = (base: string) =>
+        makeClient({ clientName: 'cupcake-mcp', clientSecretHash: null, tokenEndpointAuthMethod: 'none', redirectUris: [`${base}/oauth/callback`] }).client;
+
+      it('is created once, marked firstParty, and found again by later callers with other candidates', async () => {
+        const other = makeClient().client;
+        await store.createClient(other);
+        const first = candidate('https://mcp.example.com');
+        const created = await store.ensureFirstPartyClient(first);
+        expect(created).toEqual({ outcome: 'created', client: { ...first, firstParty: true } });
+        const again = await store.ensureFirstPartyClient(candidate('https://mcp.example.com'));
+        expect(again).toEqual({ outcome: 'unchanged', client: { ...first, firstParty: true } });
+        expect(await store.getClient(first.clientId)).toEqual({ ...first, firstParty: true });
+        expect((await store.listClients()).filter((c) => c.firstParty)).toHaveLength(1);
+        // Only the client made by ensureFirstPartyClient carries the mark.
+        expect((await store.getClient(other.clientId))?.firstParty).toBeUndefined();
+      });
+
+      it('follows a new base URL: the existing client takes the new redirect URI and keeps its id', async () => {
+        const first = candidate('https://old.example.com');
+        await store.ensureFirstPartyClient(first);
+        const moved = await store.ensureFirstPartyClient(candidate('https://new.example.com'));
+        expect(moved.outcome).toBe('updated');
+        expect(moved.client.clientId).toBe(first.clientId);
+        expect(moved.client.redirectUris).toEqual(['https://new.example.com/oauth/callback']);
+        expect((await store.getClient(first.clientId))?.redirectUris).toEqual(['https://new.example.com/oauth/callback']);
+        expect(await store.listClients()).toHaveLength(1);
+      });
+
+      it('concurrent callers end up with one first-party client', async () => {
+        const results = await Promise.all(Array.from({ length: 8 }, () => store.ensureFirstPartyClient(candidate('https://mcp.example.com'))));
+        expect(results.filter((r) => r.outcome === 'created')).toHaveLength(1);
+        expect(new Set(results.map((r) => r.client.clientId)).size).toBe(1);
+        expect(await store.listClients()).toHaveLength(1);
+      });
+
+      it('once removed, it is created anew', async () => {
+        const first = (await store.ensureFirstPartyClient(candidate('https://mcp.example.com'))).client;
+        await store.removeClient(first.clientId, T0 + HOUR);
+        const second = await store.ensureFirstPartyClient(candidate('https://mcp.example.com'));
+        expect(second.outcome).toBe('created');
+        expect(second.client.clientId).not.toBe(first.clientId);
+      });
+
+      it('a token label is kept; tokens without one have none', async () => {
+        const { client } = makeClient();
+        await store.createClient(client);
+        const labelled = makeGrant(client.clientId).access.record;
+        const plain = makeGrant(client.clientId).access.record;
+        await store.saveTokens({ ...labelled, label: 'nightly backup' });
+        await store.saveTokens(plain);
+        expect((await store.findAccessToken(labelled.tokenHash))?.label).toBe('nightly backup');
+        expect(await store.findAccessToken(plain.tokenHash)).not.toHaveProperty('label');
+      });
+    });
+
     describe('authorization codes', () => {
       it('RFC 6749 §4.1.2: a code is consumed once; a second use reports a replay', async () => {
         const { client } = makeClient();

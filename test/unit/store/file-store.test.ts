@@ -254,4 +254,26 @@ describe('file store (lowdb)', () => {
     await new Promise((resolve) => setTimeout(resolve, 700));
     expect(changes).toEqual([]);
   });
+
+  it('a db.json written before first-party clients and token labels loads, and gets its first-party client beside the old ones', async () => {
+    const dataDir = await tmp();
+    const { client } = makeClient();
+    const g = makeGrant(client.clientId);
+    // As an older cupcake-mcp wrote it: no firstParty on clients, no label on tokens.
+    await writeFile(
+      join(dataDir, DB_FILE),
+      JSON.stringify({ schemaVersion: 1, owner: { passwordHash: null, passwordChangedAt: null }, clients: { [client.clientId]: client }, codes: {}, tokens: { [g.access.record.tokenHash]: g.access.record }, refreshTokens: {} }),
+      { mode: 0o600 },
+    );
+    const store = await open(dataDir);
+    expect(await store.getClient(client.clientId)).toEqual(client);
+    expect(await store.findAccessToken(g.access.record.tokenHash)).toEqual(g.access.record);
+    const { client: firstParty, outcome } = await store.ensureFirstPartyClient(makeClient({ clientSecretHash: null, tokenEndpointAuthMethod: 'none', redirectUris: ['https://mcp.example.com/oauth/callback'] }).client);
+    expect(outcome).toBe('created');
+    await store.close();
+
+    const again = await open(dataDir);
+    expect((await again.listClients()).map((c) => [c.clientId, c.firstParty]).sort()).toEqual([[client.clientId, undefined], [firstParty.clientId, true]].sort());
+    expect(((await readDb(dataDir)).clients as Record<string, Record<string, unknown>>)[client.clientId]).not.toHaveProperty('firstParty');
+  });
 });
