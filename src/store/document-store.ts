@@ -1,5 +1,6 @@
 import { emptyData, isEmptyChange, type StoreData } from './document.js';
 import type {
+  AbandonedClient,
   AccessTokenRecord,
   ClientRecord,
   CodeRecord,
@@ -89,10 +90,35 @@ export class DocumentStore implements Store {
     });
   }
 
-  async removeClient(clientId: string, at: number) {
+  async upsertClient(client: ClientRecord): Promise<'created' | 'updated' | 'unchanged'> {
+    const same = (existing: ClientRecord) => JSON.stringify({ ...existing, createdAt: 0, lastUsedAt: null }) === JSON.stringify({ ...client, createdAt: 0, lastUsedAt: null });
+    const known = Object.hasOwn(this.backend.current().clients, client.clientId) ? this.backend.current().clients[client.clientId] : undefined;
+    if (known && same(known)) return 'unchanged';
+    return this.backend.transact((data) => {
+      const existing = Object.hasOwn(data.clients, client.clientId) ? data.clients[client.clientId] : undefined;
+      if (existing?.firstParty) throw new Error(`client ${client.clientId} is the first-party client`);
+      if (existing && same(existing)) return 'unchanged' as const;
+      const { firstParty: _ignored, ...rest } = copyClient(client);
+      data.clients[client.clientId] = existing ? { ...rest, createdAt: existing.createdAt, lastUsedAt: existing.lastUsedAt } : rest;
+      return existing ? ('updated' as const) : ('created' as const);
+    });
+  }
+
+  async listAbandonedClients(cutoff: number): Promise<AbandonedClient[]> {
+    const data = this.backend.current();
+    const activity = lastActivity(data);
+    return Object.values(data.clients).flatMap((client) => {
+      const found = abandoned(client, activity, cutoff);
+      return found ? [{ ...found, client: copyClient(client) }] : [];
+    });
+  }
+
+  async removeClient(clientId: string, at: number, options: { ifAbandonedBefore?: number } = {}) {
     const result = await this.backend.transact((data) => {
       const client = Object.hasOwn(data.clients, clientId) ? data.clients[clientId] : undefined;
       if (!client) return undefined;
+      const cutoff = options.ifAbandonedBefore;
+      if (cutoff !== undefined && !abandoned(client, lastActivity(data, clientId), cutoff)) return undefined;
       const revokedTokens = revokeWhere(data, (t) => t.clientId === clientId, at);
       for (const [hash, code] of Object.entries(data.codes)) if (code.clientId === clientId) delete data.codes[hash];
       delete data.clients[clientId];
@@ -348,6 +374,32 @@ function revokeWhere(
     if (token.revokedAt === null && (grants.has(token.grantId) || predicate(token))) data.refreshTokens[hash] = { ...token, revokedAt: at };
   }
   return revoked;
+}
+
+/**
+ * Per client, the latest time anything it held was valid: the end (expiry, or revocation when
+ * earlier) of each code, access and refresh token. One pass over the tokens, not one per client.
+ */
+function lastActivity(data: StoreData, onlyClientId?: string): Map<string, { at: number; tokens: boolean }> {
+  const latest = new Map<string, { at: number; tokens: boolean }>();
+  const note = (clientId: string, end: number, token: boolean) => {
+    if (onlyClientId !== undefined && clientId !== onlyClientId) return;
+    const seen = latest.get(clientId);
+    latest.set(clientId, { at: Math.max(seen?.at ?? 0, end), tokens: (seen?.tokens ?? false) || token });
+  };
+  for (const t of Object.values(data.tokens)) note(t.clientId, Math.min(t.expiresAt, t.revokedAt ?? Infinity), true);
+  for (const t of Object.values(data.refreshTokens)) note(t.clientId, Math.min(t.expiresAt, t.revokedAt ?? Infinity), true);
+  for (const c of Object.values(data.codes)) note(c.clientId, c.usedAt ?? c.expiresAt, false);
+  return latest;
+}
+
+/** The abandonment rule (Store.listAbandonedClients), in one place for listing and removing. */
+function abandoned(client: ClientRecord, activity: Map<string, { at: number; tokens: boolean }>, cutoff: number): Omit<AbandonedClient, 'client'> | undefined {
+  if (client.firstParty) return undefined;
+  const held = activity.get(client.clientId);
+  const lastActivityAt = Math.max(client.createdAt, client.lastUsedAt ?? 0, held?.at ?? 0);
+  if (lastActivityAt >= cutoff) return undefined;
+  return { lastActivityAt, hadTokens: held?.tokens ?? false };
 }
 
 /** An in-memory backend: for tests and for embedding without persistence. */

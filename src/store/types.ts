@@ -81,6 +81,14 @@ export interface OwnerRecord {
   passwordChangedAt: number | null;
 }
 
+export interface AbandonedClient {
+  client: ClientRecord;
+  /** The last sign of life: creation, last use, or the end (expiry or revocation) of its last code or token. */
+  lastActivityAt: number;
+  /** Whether any token of it is still on record (expired and revoked tokens are purged after a while). */
+  hadTokens: boolean;
+}
+
 /** What the token-selection operations accept. At least one field must be set. */
 export interface TokenSelector {
   ids?: string[];
@@ -129,8 +137,23 @@ export interface Store {
    * callers, in any process, end up with one first-party client.
    */
   ensureFirstPartyClient(candidate: ClientRecord): Promise<{ client: ClientRecord; outcome: 'created' | 'updated' | 'unchanged' }>;
-  /** Deletes the client and revokes every token it holds. */
-  removeClient(clientId: string, at: number): Promise<{ client: ClientRecord; revokedTokens: AccessTokenRecord[] } | undefined>;
+  /**
+   * Creates the client, or replaces the record with its id, keeping `createdAt` and `lastUsedAt`:
+   * for clients described elsewhere (a client metadata document), saved when they are approved.
+   * Never replaces a first-party client.
+   */
+  upsertClient(client: ClientRecord): Promise<'created' | 'updated' | 'unchanged'>;
+  /**
+   * Deletes the client and revokes every token it holds. With `ifAbandonedBefore`, only when the
+   * client is still abandoned at that cutoff (see listAbandonedClients), checked in the same write.
+   */
+  removeClient(clientId: string, at: number, options?: { ifAbandonedBefore?: number }): Promise<{ client: ClientRecord; revokedTokens: AccessTokenRecord[] } | undefined>;
+  /**
+   * Registrations nobody uses: created before `cutoff`, not used since, and holding no code,
+   * access or refresh token that was still valid at `cutoff` (one that never got a token, or
+   * whose tokens all expired or were revoked before it). Never the first-party client.
+   */
+  listAbandonedClients(cutoff: number): Promise<AbandonedClient[]>;
 
   saveCode(code: CodeRecord): Promise<void>;
   /** Marks a code used exactly once; a second call reports a replay. */

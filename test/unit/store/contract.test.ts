@@ -151,6 +151,79 @@ function storeContract(name: string, open: () => Promise<Store>): void {
       });
     });
 
+    describe('clients described elsewhere (upsertClient)', () => {
+      const described = (overrides = {}) =>
+        makeClient({ clientId: 'https://client.example/oauth/metadata.json', clientSecretHash: null, tokenEndpointAuthMethod: 'none', ...overrides }).client;
+
+      it('creates the client, then replaces its record, keeping createdAt and lastUsedAt', async () => {
+        expect(await store.upsertClient(described({ createdAt: T0 }))).toBe('created');
+        expect(await store.upsertClient(described({ createdAt: T0 + HOUR }))).toBe('unchanged');
+        expect(await store.upsertClient(described({ clientName: 'Renamed', redirectUris: ['https://client.example/cb2'], createdAt: T0 + 2 * HOUR }))).toBe('updated');
+        const stored = await store.getClient('https://client.example/oauth/metadata.json');
+        expect(stored).toMatchObject({ clientName: 'Renamed', redirectUris: ['https://client.example/cb2'], createdAt: T0, lastUsedAt: null });
+        expect(await store.listClients()).toHaveLength(1);
+      });
+
+      it('never replaces the first-party client, nor marks one', async () => {
+        const first = (await store.ensureFirstPartyClient(makeClient({ clientSecretHash: null, tokenEndpointAuthMethod: 'none' }).client)).client;
+        await expect(store.upsertClient({ ...first, redirectUris: ['https://evil.example/cb'], firstParty: undefined })).rejects.toThrow(/first-party/);
+        expect((await store.getClient(first.clientId))?.redirectUris).toEqual(first.redirectUris);
+        await store.upsertClient(described({ firstParty: true }));
+        expect((await store.getClient('https://client.example/oauth/metadata.json'))?.firstParty).toBeUndefined();
+      });
+    });
+
+    describe('abandoned clients', () => {
+      const DAY = 24 * HOUR;
+      const cutoff = T0 + 40 * DAY;
+      /** Seeds one client per case; returns the ids of those the rule must call abandoned. */
+      async function seed() {
+        const add = async (name: string, overrides = {}) => {
+          const { client } = makeClient({ clientName: name, createdAt: T0, ...overrides });
+          await store.createClient(client);
+          return client.clientId;
+        };
+        const neverUsed = await add('never used');
+        const recent = await add('registered after the cutoff', { createdAt: cutoff + 1 });
+        const usedLately = await add('used after the cutoff', { lastUsedAt: cutoff + DAY });
+        const expiredLongAgo = await add('tokens expired long ago');
+        await store.saveTokens(makeGrant(expiredLongAgo, undefined, T0 + DAY).access.record, makeGrant(expiredLongAgo, undefined, T0 - 30 * DAY).refresh.record);
+        const revokedLongAgo = await add('token revoked long ago');
+        const live = makeGrant(revokedLongAgo, undefined, cutoff).access.record;
+        await store.saveTokens({ ...live, revokedAt: T0 + 2 * DAY });
+        const validAtCutoff = await add('access token valid at the cutoff');
+        await store.saveTokens(makeGrant(validAtCutoff, undefined, cutoff - HOUR).access.record);
+        const refreshLive = await add('refresh token still valid');
+        const grant = makeGrant(refreshLive, undefined, T0 + 20 * DAY); // access expires T0+21d, refresh T0+50d
+        await store.saveTokens(grant.access.record, grant.refresh.record);
+        const pendingCode = await add('code still pending');
+        await store.saveCode(makeCode(pendingCode, { expiresAt: cutoff + 5 * 60_000 }).record);
+        const firstParty = (await store.ensureFirstPartyClient(makeClient({ createdAt: T0, clientSecretHash: null, tokenEndpointAuthMethod: 'none' }).client)).client.clientId;
+        return { abandoned: [neverUsed, expiredLongAgo, revokedLongAgo].sort(), kept: [recent, usedLately, validAtCutoff, refreshLive, pendingCode, firstParty] };
+      }
+
+      it('lists exactly the registrations that never got a token or whose tokens all ended before the cutoff', async () => {
+        const { abandoned } = await seed();
+        const found = await store.listAbandonedClients(cutoff);
+        expect(found.map((a) => a.client.clientId).sort()).toEqual(abandoned);
+        const byName = Object.fromEntries(found.map((a) => [a.client.clientName, a]));
+        expect(byName['never used']).toMatchObject({ lastActivityAt: T0, hadTokens: false });
+        expect(byName['tokens expired long ago']).toMatchObject({ lastActivityAt: T0 + 2 * DAY, hadTokens: true });
+        expect(byName['token revoked long ago']).toMatchObject({ lastActivityAt: T0 + 2 * DAY, hadTokens: true });
+      });
+
+      it('removeClient with ifAbandonedBefore removes only a client still abandoned, checked in the same write', async () => {
+        const { abandoned, kept } = await seed();
+        for (const id of kept) expect(await store.removeClient(id, cutoff, { ifAbandonedBefore: cutoff })).toBeUndefined();
+        const [first, ...others] = abandoned;
+        // A token issued between the listing and the removal saves the client.
+        await store.saveTokens(makeGrant(first!, undefined, cutoff).access.record);
+        expect(await store.removeClient(first!, cutoff, { ifAbandonedBefore: cutoff })).toBeUndefined();
+        for (const id of others) expect((await store.removeClient(id, cutoff, { ifAbandonedBefore: cutoff }))?.client.clientId).toBe(id);
+        expect((await store.listClients()).map((c) => c.clientId).sort()).toEqual([...kept, first!].sort());
+      });
+    });
+
     describe('authorization codes', () => {
       it('RFC 6749 §4.1.2: a code is consumed once; a second use reports a replay', async () => {
         const { client } = makeClient();
