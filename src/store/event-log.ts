@@ -11,6 +11,7 @@ export const EVENT_TYPES = [
   'server.stopped',
   'client.registered',
   'client.removed',
+  'client.updated',
   'authorization.requested',
   'authorization.approved',
   'authorization.denied',
@@ -27,6 +28,10 @@ export const EVENT_TYPES = [
   'session.closed',
   'tool.called',
   'tool.failed',
+  // The home page's test sign-in with the first-party client (server/routes/sign-in-test.ts).
+  'signin.started',
+  'signin.completed',
+  'signin.failed',
 ] as const;
 
 export type EventType = (typeof EVENT_TYPES)[number];

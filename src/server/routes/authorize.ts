@@ -20,8 +20,8 @@ import { parseBody } from '../middleware/body.js';
 
 const BROWSER_COOKIE = 'cupcake_consent';
 
-/** Anti-framing, no caching, no referrer, and a CSP that lets the form post only to us. */
-function securePage(ctx: Context, formTarget?: string): void {
+/** Anti-framing, no caching, no referrer, and a CSP that lets the form post only to us (also the home and sign-in test pages). */
+export function securePage(ctx: Context, formTarget?: string): void {
   let formAction = "'self'";
   if (formTarget) {
     // Chromium applies form-action to the redirect that answers the form, so the client's

@@ -65,6 +65,8 @@ const STYLE = `
   .target-label { display: block; font-size: .85rem; color: var(--muted); }
   .target-host { display: block; font-weight: 650; font-size: 1.05rem; overflow-wrap: anywhere; }
   .target-note { color: var(--faint); font-weight: 400; font-size: .9rem; }
+  .target + .target { margin-top: 10px; }
+  .target.verified svg { color: var(--ok); }
   ul.grants { list-style: none; padding: 0; margin: 0; }
   ul.grants li { display: flex; gap: 10px; align-items: flex-start; padding: 6px 0; }
   ul.grants svg { flex: none; margin-top: 3px; color: var(--ok); }
@@ -91,6 +93,17 @@ const STYLE = `
   code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .85em; }
   footer { margin-top: 20px; color: var(--faint); font-size: .8rem; text-align: center; }
   .icon-error { color: var(--error-text); }
+  .icon-ok { color: var(--ok); }
+  a { color: var(--accent); }
+  a.button { display: flex; align-items: center; justify-content: center; min-height: 48px; margin-top: 16px; padding: 10px 16px; border-radius: 10px; background: var(--accent); color: var(--accent-text); font-weight: 650; text-decoration: none; }
+  a.button:hover { background: var(--accent-hover); }
+  a.button:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
+  ul.plain { list-style: none; padding: 0; margin: 0; }
+  ul.plain li { padding: 6px 0; }
+  .paste { display: block; margin-top: 2px; padding: 8px 10px; background: var(--soft); border: 1px solid var(--line); border-radius: 8px; overflow-wrap: anywhere; user-select: all; }
+  .mark-ok { color: var(--ok); font-weight: 700; }
+  .mark-warn { color: var(--warn-text); font-weight: 700; }
+  .mark-fail { color: var(--error-text); font-weight: 700; }
   @media (max-width: 480px) {
     body { padding: 16px 12px 24px; }
     main { padding: 24px 20px; border-radius: 14px; }
