@@ -1,6 +1,7 @@
 import type { ClientRecord, Store } from '../store/types.js';
 import type { Clock } from '../shared/clock.js';
 import { constantTimeEqual, newUuid, randomToken } from '../shared/ids.js';
+import { isUrlClientId, MetadataDocumentError, type ClientMetadataDocuments } from './client-metadata-document.js';
 import { InvalidRequestError, OAuthError, UnauthorizedClientError, UnsupportedResponseTypeError } from './errors.js';
 import { isValidS256Challenge } from './pkce.js';
 import { buildRedirect, matchRedirectUri } from './redirect-uri.js';
@@ -65,11 +66,14 @@ export function errorRedirect(redirectUri: string, error: OAuthError, state: str
  * RFC 6749 §4.1.1 / OAuth 2.1 §4.1.1: checks an authorization request in the order that keeps
  * errors safe: client and redirect URI first (page errors), then everything else (redirected).
  */
-export async function validateAuthorizationRequest(params: Params, deps: { store: Store; settings: OAuthSettings }): Promise<AuthorizationRequest> {
+export async function validateAuthorizationRequest(
+  params: Params,
+  deps: { store: Store; settings: OAuthSettings; clientDocuments?: ClientMetadataDocuments | undefined },
+): Promise<AuthorizationRequest> {
   const clientId = single(params, 'client_id');
   if (!clientId) throw new AuthorizationPageError('Missing client', 'The request has no client_id, so it cannot be answered.');
   if (Array.isArray(params.client_id)) throw new AuthorizationPageError('Invalid request', 'client_id is given more than once.');
-  const client = clientId.length <= 200 ? await deps.store.getClient(clientId) : undefined;
+  const client = isUrlClientId(clientId) ? await clientFromDocument(clientId, deps.clientDocuments) : clientId.length <= 200 ? await deps.store.getClient(clientId) : undefined;
   if (!client) {
     throw new AuthorizationPageError('Unknown application', 'This application is not registered with this server. Remove the connector and add it again.');
   }
@@ -124,6 +128,22 @@ export async function validateAuthorizationRequest(params: Params, deps: { store
   }
 
   return { client, redirectUri, redirectUriProvided, state, scopes, resource, codeChallenge: challenge! };
+}
+
+/**
+ * A client_id that is a URL names its client metadata document (CIMD): the client is what the
+ * document says, never a stored record, and a document that cannot be used is shown as a page
+ * (RFC 6749 §4.1.2.1: the client is not validated, so nothing is redirected).
+ */
+async function clientFromDocument(clientId: string, documents: ClientMetadataDocuments | undefined): Promise<ClientRecord> {
+  const shown = clientId.length > 200 ? `${clientId.slice(0, 200)}…` : clientId;
+  if (!documents) throw new AuthorizationPageError('Unknown application', 'This server does not accept client metadata documents.');
+  try {
+    return await documents.resolve(clientId);
+  } catch (error) {
+    if (!(error instanceof MetadataDocumentError)) throw error;
+    throw new AuthorizationPageError('Application could not be verified', `This application identifies itself with the metadata document at ${shown}, which cannot be used: ${error.message}.`);
+  }
 }
 
 export interface PendingAuthorization {

@@ -1,4 +1,5 @@
 import type { ClientRecord, Store, TokenEndpointAuthMethod } from '../store/types.js';
+import { isUrlClientId, MetadataDocumentError, type ClientMetadataDocuments } from './client-metadata-document.js';
 import { InvalidClientError, InvalidRequestError } from './errors.js';
 import { secretMatches } from './secrets.js';
 
@@ -13,6 +14,19 @@ export interface ClientCredentials {
 
 /** RFC 6749 §5.2: the client tried HTTP Basic; the Basic challenge it gets is then a MUST. */
 export class BasicInvalidClientError extends InvalidClientError {}
+
+const PUBLIC_DOCUMENT_CLIENT = 'a client identified by a metadata document is public: send client_id in the body, without a secret';
+
+/** CIMD: the client is what its document says now (cached); a document that cannot be used is invalid_client. */
+async function clientFromDocument(clientId: string, documents: ClientMetadataDocuments | undefined): Promise<ClientRecord> {
+  if (!documents) throw new InvalidClientError('this server does not accept client metadata documents');
+  try {
+    return await documents.resolve(clientId);
+  } catch (error) {
+    if (error instanceof MetadataDocumentError) throw new InvalidClientError(error.message);
+    throw error;
+  }
+}
 
 /** RFC 6749 §2.3.1 / Appendix B: Basic credentials are form-urlencoded before base64. */
 function formDecode(text: string): string {
@@ -37,7 +51,11 @@ function parseBasic(header: string): { id: string; secret: string } {
  * HTTP Basic, `client_secret_post`, or `none` for public clients. Secrets are compared in
  * constant time against their stored hash; every failure is 401 invalid_client.
  */
-export async function authenticateClient(credentials: ClientCredentials, store: Store): Promise<{ client: ClientRecord; method: TokenEndpointAuthMethod }> {
+export async function authenticateClient(
+  credentials: ClientCredentials,
+  store: Store,
+  documents?: ClientMetadataDocuments,
+): Promise<{ client: ClientRecord; method: TokenEndpointAuthMethod }> {
   const header = credentials.authorization;
   const usesBasic = header !== undefined && /^basic\b/i.test(header.trim());
   if (header !== undefined && header.trim() !== '' && !usesBasic) {
@@ -45,6 +63,7 @@ export async function authenticateClient(credentials: ClientCredentials, store: 
   }
   if (usesBasic) {
     const { id, secret } = parseBasic(header!.trim());
+    if (isUrlClientId(id)) throw new BasicInvalidClientError(PUBLIC_DOCUMENT_CLIENT);
     // RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request.
     if (credentials.clientSecret !== undefined) throw new InvalidRequestError('client credentials were sent both in the Authorization header and in the body');
     if (credentials.clientId !== undefined && credentials.clientId !== id) throw new BasicInvalidClientError('client_id in the body differs from the Basic credentials');
@@ -57,6 +76,10 @@ export async function authenticateClient(credentials: ClientCredentials, store: 
 
   const id = credentials.clientId;
   if (!id) throw new InvalidClientError('client authentication is required: send client_id (and client_secret for confidential clients)');
+  if (isUrlClientId(id)) {
+    if (credentials.clientSecret !== undefined) throw new InvalidClientError(PUBLIC_DOCUMENT_CLIENT);
+    return { client: await clientFromDocument(id, documents), method: 'none' };
+  }
   const client = id.length <= 200 ? await store.getClient(id) : undefined;
   if (credentials.clientSecret !== undefined) {
     const ok = secretMatches(credentials.clientSecret, client?.clientSecretHash ?? '0'.repeat(64));

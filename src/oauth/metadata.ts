@@ -19,6 +19,8 @@ export function authorizationServerMetadata(settings: OAuthSettings) {
     scopes_supported: supportedScopes(settings),
     // RFC 9207 §3: every authorization response carries `iss`.
     authorization_response_iss_parameter_supported: true,
+    // draft-ietf-oauth-client-id-metadata-document-01 §5; MCP 2025-11-25 prefers it to registration.
+    client_id_metadata_document_supported: true,
   };
 }
 

@@ -2,6 +2,7 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import type { Config } from '../config/schema.js';
 import { LoginThrottle, PendingAuthorizations } from '../oauth/authorization.js';
+import { ClientMetadataDocuments, type ClientMetadataFetcher } from '../oauth/client-metadata-document.js';
 import { createOAuthSettings } from '../oauth/settings.js';
 import type { EventLog } from '../store/event-log.js';
 import type { Store } from '../store/types.js';
@@ -12,6 +13,7 @@ import { registerDocsTools } from '../mcp/docs/docs-tools.js';
 import { createMcpRuntime, type McpRuntime } from '../mcp/runtime.js';
 import { ToolRegistry } from '../mcp/tool-registry.js';
 import type { Toolset } from '../mcp/toolset.js';
+import { createClientMetadataFetcher } from './client-metadata-fetcher.js';
 import type { ServerContext } from './context.js';
 import { cors } from './middleware/cors.js';
 import { deploymentWarnings } from './middleware/deployment-warnings.js';
@@ -39,6 +41,12 @@ export interface AppDeps {
    * what authentication costs. Never set from config or CLI.
    */
   benchmarkOnlyDisableAuth?: boolean;
+  /**
+   * How client metadata documents are fetched (CIMD). Default: the SSRF-guarded fetcher with
+   * production settings. Tests pass one built with a test CA and their own address policy; never
+   * set from config or CLI.
+   */
+  clientMetadataFetcher?: ClientMetadataFetcher;
 }
 
 /** The HTTP application: a request handler plus the resources it owns (sessions, timers). */
@@ -69,6 +77,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
     logger,
     pending: new PendingAuthorizations(clock, settings.authorizationCodeTtlMs),
     loginThrottle: new LoginThrottle(clock),
+    clientDocuments: new ClientMetadataDocuments(deps.clientMetadataFetcher ?? createClientMetadataFetcher(), { clock, settings }),
     authDisabled: deps.benchmarkOnlyDisableAuth === true,
   };
 

@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { Config } from '../config/schema.js';
 import type { LoginThrottle, PendingAuthorizations } from '../oauth/authorization.js';
+import type { ClientMetadataDocuments } from '../oauth/client-metadata-document.js';
 import type { OAuthDeps, RequestMeta } from '../oauth/tokens.js';
 import type { Logger } from '../shared/logger.js';
 
@@ -10,6 +11,8 @@ export interface ServerContext extends OAuthDeps {
   logger: Logger;
   pending: PendingAuthorizations;
   loginThrottle: LoginThrottle;
+  /** Clients identified by a client metadata document URL (CIMD), resolved through a bounded cache. */
+  clientDocuments: ClientMetadataDocuments;
   /** Benchmarks only: see AppDeps.benchmarkOnlyDisableAuth. */
   authDisabled: boolean;
 }

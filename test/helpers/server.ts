@@ -2,6 +2,7 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { ConfigSchema, type Config, type ConfigInput } from '../../src/config/schema.js';
+import type { ClientMetadataFetcher } from '../../src/oauth/client-metadata-document.js';
 import { hashPassword } from '../../src/oauth/secrets.js';
 import { createApp, type CupcakeApp } from '../../src/server/app.js';
 import { startServer, type RunningServer } from '../../src/server/start.js';
@@ -30,7 +31,9 @@ export interface TestServer {
  * The real app on a temp data dir, listening on 127.0.0.1 port 0, with the owner password set.
  * `config` overrides the defaults (baseUrl always follows the bound port).
  */
-export async function startTestServer(options: { config?: Partial<ConfigInput>; clock?: Clock; password?: string; docsDir?: string } = {}): Promise<TestServer> {
+export async function startTestServer(
+  options: { config?: Partial<ConfigInput>; clock?: Clock; password?: string; docsDir?: string; clientMetadataFetcher?: ClientMetadataFetcher } = {},
+): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'cupcake-test-'));
   const store = await openFileStore({ dataDir, watch: true, pollIntervalMs: 200 });
   await store.setOwnerPasswordHash(await hashPassword(options.password ?? OWNER_PASSWORD), Date.now());
@@ -48,7 +51,14 @@ export async function startTestServer(options: { config?: Partial<ConfigInput>; 
   const running = await startServer(
     (port) => {
       config = configFor(port);
-      app = createApp({ config, store, events, toolset, ...(options.clock ? { clock: options.clock } : {}) });
+      app = createApp({
+        config,
+        store,
+        events,
+        toolset,
+        ...(options.clock ? { clock: options.clock } : {}),
+        ...(options.clientMetadataFetcher ? { clientMetadataFetcher: options.clientMetadataFetcher } : {}),
+      });
       return app;
     },
     { host: '127.0.0.1', port: 0 },

@@ -47,6 +47,7 @@ describe('discovery with refresh tokens off (the default, as in the seed)', () =
       token_endpoint_auth_methods_supported: ['client_secret_basic', 'client_secret_post', 'none'],
       scopes_supported: ['mcp'],
       authorization_response_iss_parameter_supported: true,
+      client_id_metadata_document_supported: true,
     });
     expect(nullPaths(metadata)).toEqual([]);
     expect(() => OAuthMetadataSchema.parse(metadata)).not.toThrow();

@@ -10,6 +10,7 @@ import {
   validateAuthorizationRequest,
   type PendingAuthorization,
 } from '../../oauth/authorization.js';
+import { isUrlClientId, metadataDocumentHost } from '../../oauth/client-metadata-document.js';
 import { AccessDeniedError } from '../../oauth/errors.js';
 import { audit } from '../../oauth/tokens.js';
 import { randomToken } from '../../shared/ids.js';
@@ -63,6 +64,7 @@ function showConsent(ctx: Context, server: ServerContext, entry: PendingAuthoriz
     requestId: entry.id,
     csrfToken: entry.csrfToken,
     formAction: authorizePath(server),
+    verifiedHost: metadataDocumentHost(request.client.clientId),
     ...(error ? { error } : {}),
   });
 }
@@ -159,6 +161,14 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
 
     // Single use: of two concurrent approvals only the first issues a code.
     if (!server.pending.consume(entry.id)) return showError(ctx, server, 400, 'Already answered', 'This consent form was already answered.');
+    // A metadata-document client is kept once approved: `clients list` shows it, `clients remove` revokes it, its refresh tokens rotate.
+    if (isUrlClientId(clientId) && (await server.store.upsertClient(request.client)) === 'created') {
+      audit(server, meta, {
+        type: 'client.registered',
+        client_id: clientId,
+        detail: { client_name: request.client.clientName, via: 'client metadata document', redirect_hosts: [...new Set(request.client.redirectUris.map(redirectTarget))], token_endpoint_auth_method: 'none' },
+      });
+    }
     const { redirectTo, grantId } = await issueAuthorizationCode(request, server);
     audit(server, meta, { type: 'authorization.approved', client_id: clientId, detail: { scope: request.scopes.join(' '), resource: request.resource } });
     audit(server, meta, { type: 'code.issued', client_id: clientId, detail: { grant_id: grantId } });

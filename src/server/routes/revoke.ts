@@ -14,6 +14,7 @@ export function mountRevokeRoute(router: Router, server: ServerContext): void {
     const { client } = await authenticateClient(
       { authorization: ctx.get('Authorization') || undefined, clientId: param(body, 'client_id'), clientSecret: param(body, 'client_secret') },
       server.store,
+      server.clientDocuments,
     );
     await revokeToken(client, { token: param(body, 'token'), tokenTypeHint: param(body, 'token_type_hint') }, server, requestMeta(ctx));
     // RFC 7009 §2.2: 200 whether or not the token was valid.

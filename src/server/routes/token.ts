@@ -35,6 +35,7 @@ export function mountTokenRoute(router: Router, server: ServerContext): void {
     const { client } = await authenticateClient(
       { authorization: ctx.get('Authorization') || undefined, clientId: param(body, 'client_id'), clientSecret: param(body, 'client_secret') },
       server.store,
+      server.clientDocuments,
     );
     const grantType = param(body, 'grant_type');
     if (!grantType) throw new InvalidRequestError('grant_type is required');

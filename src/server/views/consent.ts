@@ -11,6 +11,8 @@ export interface ConsentView {
   csrfToken: string;
   /** Where the form posts: the path of the advertised authorization_endpoint. */
   formAction: string;
+  /** For a client identified by a metadata document (CIMD): the host that served it, its verified identity. */
+  verifiedHost?: string | undefined;
   error?: string;
 }
 
@@ -62,7 +64,8 @@ export function renderConsentPage(view: ConsentView): string {
     html`<div class="brand">${LOCK_ICON}<span>${view.serverName}</span></div>
 <h1><strong>${name}</strong> wants to connect to ${view.serverName}</h1>
 <p class="lead">Enter your owner password to approve. You can take access back at any time with <code>cupcake-mcp tokens revoke</code>.</p>
-<div class="target">${ARROW_ICON}<div><span class="target-label">After you answer, you go back to</span><span class="target-host">${target.host}${target.note ? html` <span class="target-note">(${target.note})</span>` : ''}</span></div></div>
+${view.verifiedHost ? html`<div class="target verified">${CHECK_ICON}<div><span class="target-label">Identity verified: its metadata document is published by</span><span class="target-host">${view.verifiedHost}</span></div></div>
+` : ''}<div class="target">${ARROW_ICON}<div><span class="target-label">After you answer, you go back to</span><span class="target-host">${target.host}${target.note ? html` <span class="target-note">(${target.note})</span>` : ''}</span></div></div>
 <h2>It will be able to</h2>
 <ul class="grants">
 ${grants.map((g) => html`<li>${CHECK_ICON}<span>${g.title}<span class="grant-detail">${g.detail}</span></span></li>`)}
