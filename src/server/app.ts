@@ -20,10 +20,12 @@ import { deploymentWarnings } from './middleware/deployment-warnings.js';
 import { errorHandler } from './middleware/errors.js';
 import { mountAuthorizeRoutes } from './routes/authorize.js';
 import { mountDocsRoute } from './routes/docs.js';
+import { mountHomeRoute } from './routes/home.js';
 import { mountMcpRoutes } from './routes/mcp.js';
 import { mountMetadataRoutes } from './routes/metadata.js';
 import { mountRegisterRoute } from './routes/register.js';
 import { mountRevokeRoute } from './routes/revoke.js';
+import { mountSignInTestRoutes } from './routes/sign-in-test.js';
 import { mountSseRoutes } from './routes/sse.js';
 import { mountTokenRoute } from './routes/token.js';
 import { mountToolRoutes } from './routes/tools.js';
@@ -106,6 +108,8 @@ export function createApp(deps: AppDeps): CupcakeApp {
   if (deps.config.transports.sse) mountSseRoutes(router, server, mcp);
   mountToolRoutes(router, server, mcp);
   if (docs) mountDocsRoute(router, server, docs);
+  mountHomeRoute(router, server);
+  mountSignInTestRoutes(router, server, mcp);
 
   koa.use(errorHandler(logger));
   koa.use(deploymentWarnings(deps.config, logger));
