@@ -49,6 +49,14 @@ const baseUrl = z.string({ error: 'expected a URL like "https://mcp.example.com"
   return `${url.origin}${url.pathname}`.replace(/\/+$/, '');
 });
 
+export const TRUSTED_CLIENT_NAMES = ['chatgpt', 'claude', 'loopback'] as const;
+
+/** A redirect URI, where `*` may stand for one host label or one path segment (oauth/redirect-policy.ts). */
+const redirectPattern = z
+  .string({ error: 'expected a redirect URI pattern like "https://app.example.com/oauth/*"' })
+  .max(2000, 'expected at most 2000 characters')
+  .regex(/^[a-zA-Z][a-zA-Z0-9+.-]*:[^\s#]+$/, 'expected a redirect URI pattern like "https://app.example.com/oauth/*" (no spaces, no fragment)');
+
 const scopeToken = z.string().regex(/^[\x21\x23-\x5B\x5D-\x7E]+$/, 'expected a scope name without spaces or quotes (RFC 6749 §3.3)');
 
 const stdioServer = z
@@ -87,6 +95,14 @@ export const ConfigSchema = z
         refreshTokens: z.boolean({ error: 'expected true or false' }).default(false),
         refreshTokenTtl: duration('30d').default(2_592_000_000),
         scopes: z.array(scopeToken).min(1, 'expected at least one scope').default(['mcp']),
+        /** Redirect shapes pre-approved when `redirectUriAllowlist` closes registration (oauth/redirect-policy.ts). */
+        trustedClients: z
+          .array(z.enum(TRUSTED_CLIENT_NAMES, { error: `expected one of ${TRUSTED_CLIENT_NAMES.map((n) => `"${n}"`).join(', ')}` }))
+          .default([...TRUSTED_CLIENT_NAMES]),
+        /** When set, /register accepts only redirect URIs of the trusted clients or matching one of these patterns. */
+        redirectUriAllowlist: z.array(redirectPattern).optional(),
+        /** When set, `serve` removes abandoned registrations daily (as `clients prune --older-than`). */
+        pruneAbandonedClientsAfter: duration('30d').optional(),
       })
       .strict()
       .prefault({}),

@@ -94,6 +94,10 @@ export async function validateAuthorizationRequest(
     }
     redirectUri = matched;
   }
+  // A metadata-document client registers nothing, so a closed server checks its redirect here, as /register would.
+  if (isUrlClientId(client.clientId) && deps.settings.redirectPolicy && !deps.settings.redirectPolicy.allows(redirectUri)) {
+    throw new AuthorizationPageError('Redirect URI not allowed', 'This server only accepts the redirect URIs its owner allowed (auth.redirectUriAllowlist), and this application’s is not one of them.');
+  }
   const redirectUriProvided = requestedRedirect !== undefined && requestedRedirect !== '';
   const state = single(params, 'state');
   const fail = (error: OAuthError): never => {

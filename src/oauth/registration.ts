@@ -66,6 +66,10 @@ export async function registerClient(body: unknown, deps: RegistrationDeps): Pro
   for (const uri of meta.redirect_uris) {
     const problem = redirectUriProblem(uri);
     if (problem) throw new InvalidRedirectUriError(`redirect_uris: ${JSON.stringify(uri.slice(0, 100))} ${problem}`);
+    // A closed server (auth.redirectUriAllowlist) registers only the trusted clients' shapes and the listed patterns.
+    if (deps.settings.redirectPolicy && !deps.settings.redirectPolicy.allows(uri)) {
+      throw new InvalidRedirectUriError(`redirect_uris: ${JSON.stringify(uri.slice(0, 100))} is not allowed on this server (auth.redirectUriAllowlist)`);
+    }
   }
 
   const method = (meta.token_endpoint_auth_method ?? 'client_secret_basic') as TokenEndpointAuthMethod;

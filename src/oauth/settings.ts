@@ -1,3 +1,5 @@
+import { createRedirectUriPolicy, type RedirectUriPolicy, type TrustedClient } from './redirect-policy.js';
+
 /** What the protocol rules need to know about this server, derived once from the config. */
 export interface OAuthSettings {
   /** The issuer: the base URL, no trailing slash (RFC 8414 §2). */
@@ -12,13 +14,23 @@ export interface OAuthSettings {
   refreshTokenTtlMs: number;
   /** A rotated refresh token stays usable this long: clients with several egress nodes race. */
   refreshGraceMs: number;
+  /** The redirect URIs a closed server accepts (`auth.redirectUriAllowlist`); null when registration is open. */
+  redirectPolicy: RedirectUriPolicy | null;
 }
 
 export const OFFLINE_ACCESS = 'offline_access';
 
 export function createOAuthSettings(config: {
   baseUrl: string;
-  auth: { scopes: string[]; refreshTokens: boolean; accessTokenTtl: number; authorizationCodeTtl: number; refreshTokenTtl: number };
+  auth: {
+    scopes: string[];
+    refreshTokens: boolean;
+    accessTokenTtl: number;
+    authorizationCodeTtl: number;
+    refreshTokenTtl: number;
+    trustedClients?: readonly TrustedClient[];
+    redirectUriAllowlist?: readonly string[] | undefined;
+  };
 }): OAuthSettings {
   const issuer = config.baseUrl;
   return {
@@ -30,6 +42,7 @@ export function createOAuthSettings(config: {
     authorizationCodeTtlMs: config.auth.authorizationCodeTtl,
     refreshTokenTtlMs: config.auth.refreshTokenTtl,
     refreshGraceMs: 60_000,
+    redirectPolicy: createRedirectUriPolicy(config.auth.trustedClients ?? [], config.auth.redirectUriAllowlist),
   };
 }
 
