@@ -83,6 +83,17 @@ export function buildProgram(ctx: Omit<CliContext, 'configPath'>): Command {
       await runClientsRemove(context(), id);
     });
 
+  clients
+    .command('prune')
+    .description('remove registrations that never got a token, or whose tokens all ended, longer ago than --older-than')
+    .option('--older-than <duration>', 'how long without a sign of life (e.g. 7d, 30d)', '30d')
+    .option('--dry-run', 'list what would be removed, change nothing')
+    .option('--json', 'machine-readable output')
+    .action(async (options) => {
+      const { runClientsPrune } = await import('./commands/clients-prune.js');
+      await runClientsPrune(context(), options);
+    });
+
   const tokens = program.command('tokens').description('access tokens');
   tokens
     .command('list')

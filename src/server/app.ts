@@ -3,7 +3,9 @@ import Router from '@koa/router';
 import type { Config } from '../config/schema.js';
 import { LoginThrottle, PendingAuthorizations } from '../oauth/authorization.js';
 import { ClientMetadataDocuments, type ClientMetadataFetcher } from '../oauth/client-metadata-document.js';
+import { pruneAbandonedClients } from '../oauth/client-pruning.js';
 import { createOAuthSettings } from '../oauth/settings.js';
+import { formatDistance } from '../shared/durations.js';
 import type { EventLog } from '../store/event-log.js';
 import type { Store } from '../store/types.js';
 import { systemClock, type Clock } from '../shared/clock.js';
@@ -62,6 +64,7 @@ export interface CupcakeApp {
 }
 
 const PURGE_INTERVAL_MS = 3_600_000;
+const PRUNE_INTERVAL_MS = 86_400_000;
 /** Expired tokens stay listable (`tokens list --all`) for a week before they are purged. */
 const KEEP_EXPIRED_MS = 7 * 86_400_000;
 
@@ -130,6 +133,20 @@ export function createApp(deps: AppDeps): CupcakeApp {
   }, PURGE_INTERVAL_MS);
   purge.unref();
 
+  // auth.pruneAbandonedClientsAfter: the rule of `clients prune`, once at start and then daily.
+  const pruneAfter = deps.config.auth.pruneAbandonedClientsAfter;
+  let pruning: Promise<void> = Promise.resolve();
+  const prune = (olderThanMs: number) => {
+    pruning = pruneAbandonedClients({ store: deps.store, clock, events: deps.events }, { olderThanMs, by: 'serve' })
+      .then((results) => {
+        const removed = results.filter((r) => r.removed).length;
+        if (removed > 0) logger.info(`removed ${removed} abandoned client${removed === 1 ? '' : 's'} (no sign of life for ${formatDistance(olderThanMs)})`);
+      })
+      .catch((error) => logger.error('pruning abandoned clients failed', error));
+  };
+  const pruneTimers = pruneAfter === undefined ? [] : [setTimeout(() => prune(pruneAfter), 0), setInterval(() => prune(pruneAfter), PRUNE_INTERVAL_MS)];
+  for (const timer of pruneTimers) timer.unref();
+
   return {
     koa,
     context: server,
@@ -137,6 +154,8 @@ export function createApp(deps: AppDeps): CupcakeApp {
     callback: () => koa.callback(),
     async close() {
       clearInterval(purge);
+      for (const timer of pruneTimers) clearTimeout(timer);
+      await pruning;
       await mcp.close();
       removeDocsTools?.();
     },

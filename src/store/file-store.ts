@@ -1,18 +1,19 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { chmod, mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Low, type Adapter } from 'lowdb';
-import lockfile from 'proper-lockfile';
 import { randomHex } from '../shared/ids.js';
 import { silentLogger, type Logger } from '../shared/logger.js';
 import { checkData, diffData, emptyData, StoreFormatError, type StoreData } from './document.js';
 import { DocumentStore, type DocumentBackend } from './document-store.js';
+import { StoreUnavailableError } from './errors.js';
+import { FileLock } from './file-lock.js';
 import type { StoreChange } from './types.js';
 
 export const DB_FILE = 'db.json';
 
 /** `db.json` exists but cannot be used. It is reported with its path and never overwritten. */
-export class StoreCorruptError extends Error {
+export class StoreCorruptError extends StoreUnavailableError {
   constructor(
     readonly path: string,
     reason: string,
@@ -23,7 +24,7 @@ export class StoreCorruptError extends Error {
 }
 
 /** A write to the data dir failed (permissions, disk full, …); nothing was changed. */
-export class StoreWriteError extends Error {
+export class StoreWriteError extends StoreUnavailableError {
   constructor(
     readonly path: string,
     cause: unknown,
@@ -41,7 +42,16 @@ export interface FileStoreOptions {
   /** Polling fallback for file watching, in ms. */
   pollIntervalMs?: number;
   logger?: Logger;
+  /**
+   * Tests only: runs before each step of writing db.json; what it throws is handled as that step
+   * failing (a full disk, a read-only data dir). Never set outside tests.
+   */
+  writeHook?: WriteHook;
 }
+
+/** The steps of an atomic write, in order, as a write hook sees them. */
+export type WriteStep = 'lock' | 'temp' | 'rename';
+export type WriteHook = (step: WriteStep, path: string) => void | Promise<void>;
 
 /** File identity: changes whenever any process renames a new version into place. */
 type Signature = string;
@@ -67,7 +77,10 @@ class AtomicJsonFile implements Adapter<StoreData> {
   /** Each record's `"key":{…}` bytes, kept while the record object lives (records are replaced, never changed). */
   private readonly serialized = new WeakMap<object, Buffer>();
 
-  constructor(readonly path: string) {}
+  constructor(
+    readonly path: string,
+    private readonly hook?: WriteHook,
+  ) {}
 
   /**
    * The document as JSON bytes, reusing the bytes of records that did not change: with 10,000
@@ -117,11 +130,23 @@ class AtomicJsonFile implements Adapter<StoreData> {
     let handle;
     try {
       handle = await open(temp, 'wx', 0o600);
-      await handle.writeFile(this.serialize(data));
+      const bytes = this.serialize(data);
+      if (this.hook) {
+        // A full disk fails part-way: half of the document reaches the temp file first.
+        const half = bytes.length >> 1;
+        await handle.write(bytes, 0, half);
+        await this.hook('temp', temp);
+        await handle.write(bytes, half, bytes.length - half);
+      } else {
+        await handle.writeFile(bytes);
+      }
       await handle.datasync();
       await handle.close();
       handle = undefined;
+      await this.hook?.('rename', this.path);
       await rename(temp, this.path);
+      // The rename itself is durable only once the folder is synced: a 2xx must survive a power cut.
+      await syncFolder(this.path);
     } catch (error) {
       await handle?.close().catch(() => undefined);
       await unlink(temp).catch(() => undefined);
@@ -130,9 +155,19 @@ class AtomicJsonFile implements Adapter<StoreData> {
   }
 }
 
+async function syncFolder(path: string): Promise<void> {
+  const folder = await open(join(path, '..'), 'r');
+  try {
+    await folder.sync();
+  } finally {
+    await folder.close();
+  }
+}
+
 class FileBackend implements DocumentBackend {
   private readonly db: Low<StoreData>;
   private readonly lockPath: string;
+  private readonly lock: FileLock;
   private known: Signature | null = null;
   private queue: Promise<unknown> = Promise.resolve();
   private watcher: FSWatcher | undefined;
@@ -143,12 +178,18 @@ class FileBackend implements DocumentBackend {
   constructor(
     readonly path: string,
     private readonly logger: Logger,
+    private readonly hook?: WriteHook,
   ) {
-    this.db = new Low(new AtomicJsonFile(path), emptyData());
+    this.db = new Low(new AtomicJsonFile(path, hook), emptyData());
     this.lockPath = `${path}.lock`;
+    this.lock = new FileLock({
+      lockPath: this.lockPath,
+      onCompromised: (error) => this.logger.error(`lock on ${this.path} was compromised`, error),
+    });
   }
 
   async open(options: FileStoreOptions): Promise<void> {
+    await this.removeAbandonedTempFiles();
     if ((await signatureOf(this.path)) === null) {
       // First start: create the file under the lock so two starters do not both write defaults.
       await this.withLock(async () => {
@@ -203,15 +244,9 @@ class FileBackend implements DocumentBackend {
   private async withLock<T>(task: () => Promise<T>): Promise<T> {
     let release: () => Promise<void>;
     try {
-      release = await lockfile.lock(this.path, {
-        realpath: false,
-        lockfilePath: this.lockPath,
-        // A holder that died leaves its lock; after 10 s without a refresh it is taken over.
-        stale: 10_000,
-        update: 2_000,
-        retries: { retries: 2_000, minTimeout: 2, maxTimeout: 40, factor: 1.5, randomize: true },
-        onCompromised: (error) => this.logger.error(`lock on ${this.path} was compromised`, error),
-      });
+      await this.hook?.('lock', this.lockPath);
+      // A holder that died is taken over at once (same machine) or after 5 s without a refresh.
+      release = await this.lock.acquire();
     } catch (error) {
       throw new StoreWriteError(this.lockPath, error);
     }
@@ -219,6 +254,28 @@ class FileBackend implements DocumentBackend {
       return await task();
     } finally {
       await release().catch(() => undefined);
+    }
+  }
+
+  /**
+   * Temp files of writers that died between creating and renaming them (`db.json.<pid>.<hex>.tmp`):
+   * never a version of the data, only clutter, so they are removed once their writer is gone.
+   */
+  private async removeAbandonedTempFiles(): Promise<void> {
+    const dir = join(this.path, '..');
+    const prefix = `${DB_FILE}.`;
+    let names: string[];
+    try {
+      names = await readdir(dir);
+    } catch {
+      return;
+    }
+    for (const name of names) {
+      const match = name.startsWith(prefix) ? /^(\d+)\.[0-9a-f]+\.tmp$/.exec(name.slice(prefix.length)) : null;
+      if (!match) continue;
+      const pid = Number(match[1]);
+      if (pid === process.pid || isAlive(pid)) continue;
+      await unlink(join(dir, name)).catch(() => undefined);
     }
   }
 
@@ -274,6 +331,15 @@ class FileBackend implements DocumentBackend {
   }
 }
 
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 /** Opens (creating when absent) the JSON-file store in `dataDir`: mode 0700 dir, 0600 file. */
 export async function openFileStore(options: FileStoreOptions): Promise<DocumentStore> {
   const { dataDir } = options;
@@ -286,7 +352,7 @@ export async function openFileStore(options: FileStoreOptions): Promise<Document
   // DESIGN.md §6: data dir 0700, files 0600. mkdir's mode only applies to a dir it creates, so
   // a dir that already existed (made by hand, restored from a backup) is tightened here.
   await tighten(dataDir, 0o700, logger);
-  const backend = new FileBackend(join(dataDir, DB_FILE), logger);
+  const backend = new FileBackend(join(dataDir, DB_FILE), logger, options.writeHook);
   await backend.open(options);
   await tighten(join(dataDir, DB_FILE), 0o600, logger);
   return new DocumentStore(backend);
