@@ -78,9 +78,10 @@ export function buildProgram(ctx: Omit<CliContext, 'configPath'>): Command {
   clients
     .command('remove <id>')
     .description('remove a client and revoke its tokens')
-    .action(async (id: string) => {
+    .option('--force', 'also remove the first-party client (home page sign-in, personal access tokens)')
+    .action(async (id: string, options) => {
       const { runClientsRemove } = await import('./commands/clients.js');
-      await runClientsRemove(context(), id);
+      await runClientsRemove(context(), id, options);
     });
 
   clients
@@ -104,6 +105,17 @@ export function buildProgram(ctx: Omit<CliContext, 'configPath'>): Command {
     .action(async (options) => {
       const { runTokensList } = await import('./commands/tokens.js');
       await runTokensList(context(), options);
+    });
+  tokens
+    .command('create')
+    .description('issue a personal access token for scripts (printed once)')
+    .option('--name <label>', 'what the token is for, shown by tokens list')
+    .option('--ttl <duration>', 'lifetime, e.g. 12h, 30d (at most 366d)', '30d')
+    .option('--scope <scopes>', 'space-separated scopes (default: the configured ones)')
+    .option('--json', 'machine-readable output: {id, token, expires_at}')
+    .action(async (options) => {
+      const { runTokensCreate } = await import('./commands/tokens.js');
+      await runTokensCreate(context(), options);
     });
   tokens
     .command('revoke [ids...]')

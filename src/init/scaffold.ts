@@ -4,6 +4,9 @@ import { fileURLToPath } from 'node:url';
 import { join, relative, resolve } from 'node:path';
 import { ConfigError, DEFAULT_CONFIG_FILE, formatIssues } from '../config/load.js';
 import { ConfigSchema, type ConfigInput } from '../config/schema.js';
+import { ensureFirstPartyClient } from '../oauth/first-party.js';
+import { createOAuthSettings } from '../oauth/settings.js';
+import { createFileEventLog, EVENTS_FILE } from '../store/event-log.js';
 import { openFileStore } from '../store/file-store.js';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
@@ -71,10 +74,14 @@ export async function scaffold(answers: InitAnswers, clock: Clock = systemClock)
   // stops init with nothing changed (DESIGN.md §6: it is reported, never overwritten).
   const dataDir = resolve(dir, '.cupcake');
   const store = await openFileStore({ dataDir });
+  const events = createFileEventLog(join(dataDir, EVENTS_FILE));
   try {
     await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
     await store.setOwnerPasswordHash(answers.passwordHash, clock.now());
+    // The home page's sign-in test and `tokens create` find their client ready (redirect on this base URL).
+    await ensureFirstPartyClient({ store, events, clock, settings: createOAuthSettings(checked.data) }, {}, 'init');
   } finally {
+    await events.close();
     await store.close();
   }
 

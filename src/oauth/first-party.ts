@@ -3,7 +3,7 @@ import { newUuid, tokenIdFromHash } from '../shared/ids.js';
 import { InvalidRequestError, InvalidScopeError } from './errors.js';
 import { parseScope } from './scopes.js';
 import { generateAccessToken, hashSecret } from './secrets.js';
-import { OFFLINE_ACCESS } from './settings.js';
+import { OFFLINE_ACCESS, type OAuthSettings } from './settings.js';
 import { audit, type OAuthDeps, type RequestMeta } from './tokens.js';
 
 /**
@@ -59,6 +59,42 @@ export interface PersonalTokenRequest {
   scope?: string | undefined;
 }
 
+/** A personal token request after its checks: what `issuePersonalAccessToken` stores. */
+export interface CheckedPersonalTokenRequest {
+  label: string | undefined;
+  ttlMs: number;
+  scopes: string[];
+}
+
+/**
+ * Checks a personal token request before anything is written: a lifetime within bounds, a
+ * printable name, scopes the server is configured with (`offline_access` is not one: personal
+ * tokens are not refreshed).
+ */
+export function checkPersonalTokenRequest(request: PersonalTokenRequest, settings: OAuthSettings): CheckedPersonalTokenRequest {
+  if (!Number.isFinite(request.ttlMs) || request.ttlMs <= 0) throw new InvalidRequestError('the lifetime must be positive');
+  if (request.ttlMs > MAX_PERSONAL_TOKEN_TTL_MS) throw new InvalidRequestError('the lifetime may be at most 366 days');
+  const label = request.label?.trim();
+  if (label !== undefined) {
+    if (label.length === 0) throw new InvalidRequestError('the name must not be empty');
+    if (label.length > MAX_LABEL) throw new InvalidRequestError(`the name may be at most ${MAX_LABEL} characters`);
+    // eslint-disable-next-line no-control-regex
+    if (/[\u0000-\u001f\u007f]/.test(label)) throw new InvalidRequestError('the name must not contain control characters');
+  }
+  let scopes = [...settings.scopes];
+  if (request.scope !== undefined) {
+    const asked = [...new Set(parseScope(request.scope))];
+    if (asked.length === 0) throw new InvalidScopeError('the scope must name at least one scope');
+    const unknown = asked.filter((s) => !settings.scopes.includes(s));
+    if (unknown.length > 0) {
+      const why = unknown.includes(OFFLINE_ACCESS) ? ' (personal access tokens are not refreshed)' : '';
+      throw new InvalidScopeError(`unknown scope${unknown.length > 1 ? 's' : ''}: ${unknown.join(' ')}${why}; configured: ${settings.scopes.join(' ')}`);
+    }
+    scopes = asked;
+  }
+  return { label, ttlMs: request.ttlMs, scopes };
+}
+
 /**
  * A personal access token for scripts: an access token of the first-party client, issued by the
  * owner directly (no authorization request), stored as its hash like every other. Its resource
@@ -72,26 +108,7 @@ export async function issuePersonalAccessToken(
   meta: RequestMeta,
 ): Promise<{ token: string; record: AccessTokenRecord }> {
   if (client.firstParty !== true) throw new InvalidRequestError('personal access tokens belong to the first-party client');
-  if (!Number.isFinite(request.ttlMs) || request.ttlMs <= 0) throw new InvalidRequestError('the lifetime must be positive');
-  if (request.ttlMs > MAX_PERSONAL_TOKEN_TTL_MS) throw new InvalidRequestError('the lifetime may be at most 366 days');
-  const label = request.label?.trim();
-  if (label !== undefined) {
-    if (label.length === 0) throw new InvalidRequestError('the name must not be empty');
-    if (label.length > MAX_LABEL) throw new InvalidRequestError(`the name may be at most ${MAX_LABEL} characters`);
-    // eslint-disable-next-line no-control-regex
-    if (/[\u0000-\u001f\u007f]/.test(label)) throw new InvalidRequestError('the name must not contain control characters');
-  }
-  let scopes = [...deps.settings.scopes];
-  if (request.scope !== undefined) {
-    const asked = [...new Set(parseScope(request.scope))];
-    if (asked.length === 0) throw new InvalidScopeError('the scope must name at least one scope');
-    const unknown = asked.filter((s) => !deps.settings.scopes.includes(s));
-    if (unknown.length > 0) {
-      const why = unknown.includes(OFFLINE_ACCESS) ? ' (personal access tokens are not refreshed)' : '';
-      throw new InvalidScopeError(`unknown scope${unknown.length > 1 ? 's' : ''}: ${unknown.join(' ')}${why}; configured: ${deps.settings.scopes.join(' ')}`);
-    }
-    scopes = asked;
-  }
+  const { label, ttlMs, scopes } = checkPersonalTokenRequest(request, deps.settings);
 
   const now = deps.clock.now();
   const token = generateAccessToken();
@@ -104,7 +121,7 @@ export async function issuePersonalAccessToken(
     scopes,
     resource: deps.settings.issuer,
     createdAt: now,
-    expiresAt: now + request.ttlMs,
+    expiresAt: now + ttlMs,
     lastUsedAt: null,
     revokedAt: null,
     ...(label !== undefined ? { label } : {}),

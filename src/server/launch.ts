@@ -2,6 +2,7 @@ import { join } from 'node:path';
 import type { Config } from '../config/schema.js';
 import type { ToolRegistry } from '../mcp/tool-registry.js';
 import { createToolset } from '../mcp/toolset.js';
+import { ensureFirstPartyClient } from '../oauth/first-party.js';
 import { createFileEventLog, EVENTS_FILE, type EventLog } from '../store/event-log.js';
 import { openFileStore } from '../store/file-store.js';
 import type { Store } from '../store/types.js';
@@ -66,6 +67,8 @@ export async function launchServer(options: LaunchOptions): Promise<LaunchedServ
       await running.close();
       events.record({ type: 'server.stopped', detail: { pid: process.pid } });
     });
+    // First start creates the first-party client; a new base URL moves its redirect along.
+    await ensureFirstPartyClient(app.context, {}, 'serve');
     let closing: Promise<void> | undefined;
     return {
       baseUrl,

@@ -302,12 +302,13 @@ describe('tokens', () => {
     const parsed = JSON.parse(result.stdout) as Array<Record<string, unknown>>;
     const { cursor, active, active2 } = seed.tokens;
     expect(parsed).toEqual([
-      { id: cursor.id, client_id: seed.cursor.clientId, client_name: null, scope: 'mcp', resource: 'http://localhost:8787/mcp', created_at: iso(cursor.createdAt), expires_at: iso(cursor.expiresAt), last_used_at: null, status: 'active' },
-      { id: active.id, client_id: seed.chatgpt.clientId, client_name: 'ChatGPT', scope: 'mcp', resource: 'http://localhost:8787/mcp', created_at: iso(active.createdAt), expires_at: iso(active.expiresAt), last_used_at: iso(active.lastUsedAt), status: 'active' },
-      { id: active2.id, client_id: seed.chatgpt.clientId, client_name: 'ChatGPT', scope: 'mcp', resource: 'http://localhost:8787/mcp', created_at: iso(active2.createdAt), expires_at: iso(active2.expiresAt), last_used_at: null, status: 'active' },
+      { id: cursor.id, client_id: seed.cursor.clientId, client_name: null, scope: 'mcp', resource: 'http://localhost:8787/mcp', created_at: iso(cursor.createdAt), expires_at: iso(cursor.expiresAt), last_used_at: null, status: 'active', label: null },
+      { id: active.id, client_id: seed.chatgpt.clientId, client_name: 'ChatGPT', scope: 'mcp', resource: 'http://localhost:8787/mcp', created_at: iso(active.createdAt), expires_at: iso(active.expiresAt), last_used_at: iso(active.lastUsedAt), status: 'active', label: null },
+      { id: active2.id, client_id: seed.chatgpt.clientId, client_name: 'ChatGPT', scope: 'mcp', resource: 'http://localhost:8787/mcp', created_at: iso(active2.createdAt), expires_at: iso(active2.expiresAt), last_used_at: null, status: 'active', label: null },
     ]);
     for (const row of parsed) {
-      expect(Object.keys(row).sort()).toEqual(['client_id', 'client_name', 'created_at', 'expires_at', 'id', 'last_used_at', 'resource', 'scope', 'status']);
+      // DESIGN.md §2 shape, plus the label that `tokens create --name` gives (null for OAuth tokens).
+      expect(Object.keys(row).sort()).toEqual(['client_id', 'client_name', 'created_at', 'expires_at', 'id', 'label', 'last_used_at', 'resource', 'scope', 'status']);
       expect(row.id).toMatch(/^tok_[0-9a-f]{12}$/);
     }
     expectNoSecrets(seed, result.stdout, result.stderr);
@@ -543,7 +544,8 @@ describe('with a running serve', () => {
     const serve = await startServe(['--port', '0'], { cwd: seed.dir, env: { CUPCAKE_OWNER_PASSWORD: 'old-owner-password' } });
     const during = await runCli(['status', '--json'], { cwd: seed.dir });
     expect(during.code, during.stderr).toBe(0);
-    expect(JSON.parse(during.stdout)).toEqual({ ...before, server: { running: true, pid: serve.child.pid, url: 'http://localhost:8787' } });
+    // The first start added the first-party client (home page sign-in, tokens create).
+    expect(JSON.parse(during.stdout)).toEqual({ ...before, clients: 4, server: { running: true, pid: serve.child.pid, url: 'http://localhost:8787' } });
     const text = await runCli(['status'], { cwd: seed.dir });
     expect(text.stdout).toMatch(new RegExp(`server +running \\(pid ${serve.child.pid}\\) at http://localhost:8787`));
 

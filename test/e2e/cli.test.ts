@@ -194,7 +194,8 @@ describe('cupcake-mcp (built bin)', () => {
       await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
 
       const events = (await readFile(join(dir, '.cupcake', EVENTS_FILE), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as AuthEvent);
-      expect(events.map((e) => e.type)).toEqual(['server.started', 'server.stopped']);
+      // init registered the first-party client; serve found it and logged only its start and stop.
+      expect(events.map((e) => e.type)).toEqual(['client.registered', 'server.started', 'server.stopped']);
       expect(await mode(join(dir, '.cupcake', EVENTS_FILE))).toBe(0o600);
       // The running-server marker is gone after a clean stop.
       expect(await readdir(join(dir, '.cupcake'))).not.toContain('serve.json');

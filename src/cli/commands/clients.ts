@@ -2,6 +2,7 @@ import { systemClock, toIso, type Clock } from '../../shared/clock.js';
 import type { AccessTokenRecord, ClientRecord, TokenEndpointAuthMethod } from '../../store/types.js';
 import { relativeTime, resolveClient, shortIdLength, tokenStatus, withAdminSession } from '../admin.js';
 import type { CliContext } from '../context.js';
+import { CliError } from '../errors.js';
 import { formatTable, printJson, println, truncate, type Output } from '../output.js';
 import { findRunningServer } from '../instance.js';
 import { tokenJson } from './tokens.js';
@@ -60,7 +61,7 @@ export function renderClientsTable(output: Output, clients: ClientRecord[], toke
     const redirect = first === undefined ? '-' : `${truncate(first, 40)}${more.length ? color.dim(` +${more.length}`) : ''}`;
     return [
       client.clientId.slice(0, idLength),
-      client.clientName === null ? color.dim('(no name)') : truncate(client.clientName, 24),
+      `${client.clientName === null ? color.dim('(no name)') : truncate(client.clientName, 24)}${client.firstParty ? color.cyan(' first-party') : ''}`,
       redirect,
       AUTH_LABEL[client.tokenEndpointAuthMethod],
       relativeTime(client.createdAt, now),
@@ -97,6 +98,7 @@ export async function runClientsShow(ctx: CliContext, id: string, options: { jso
     if (options.json) {
       printJson(ctx.output, {
         ...clientJson(client, tokens, now),
+        first_party: client.firstParty === true,
         grant_types: [...client.grantTypes],
         response_types: [...client.responseTypes],
         scope: client.scope,
@@ -108,7 +110,7 @@ export async function runClientsShow(ctx: CliContext, id: string, options: { jso
     const { color } = ctx.output;
     const lines: Array<[string, string]> = [
       ['client id', client.clientId],
-      ['name', client.clientName ?? color.dim('(no name)')],
+      ['name', `${client.clientName ?? color.dim('(no name)')}${client.firstParty ? ' (first-party: home page sign-in, personal access tokens)' : ''}`],
       ['auth method', client.tokenEndpointAuthMethod],
       ['grant types', client.grantTypes.join(', ') || '-'],
       ['scope', client.scope ?? color.dim('(default)')],
@@ -129,9 +131,15 @@ export async function runClientsShow(ctx: CliContext, id: string, options: { jso
   });
 }
 
-export async function runClientsRemove(ctx: CliContext, id: string, clock: Clock = systemClock): Promise<void> {
+export async function runClientsRemove(ctx: CliContext, id: string, options: { force?: boolean } = {}, clock: Clock = systemClock): Promise<void> {
   await withAdminSession(ctx, async (session) => {
     const client = resolveClient(id, await session.store.listClients());
+    if (client.firstParty && !options.force) {
+      throw new CliError(
+        `${client.clientId} is the first-party client: the home page's test sign-in and "tokens create" use it, and removing it revokes every personal access token. ` +
+          `Run "cupcake-mcp clients remove ${client.clientId} --force" to remove it anyway (it is created anew on the next start or "tokens create").`,
+      );
+    }
     const result = await session.store.removeClient(client.clientId, clock.now());
     const { color } = ctx.output;
     if (!result) {

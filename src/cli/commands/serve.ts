@@ -82,6 +82,7 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
   println(ctx.output, `Paste into your MCP client:`);
   println(ctx.output, `  Streamable HTTP: ${color.cyan(`${baseUrl}/mcp`)}`);
   println(ctx.output, `  SSE (legacy):    ${color.cyan(`${baseUrl}/sse`)}`);
+  println(ctx.output, `Home page (URLs, discovery check, test sign-in): ${color.cyan(`${baseUrl}/`)}`);
 
   await new Promise<void>((resolve) => {
     let stopping = false;

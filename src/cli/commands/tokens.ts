@@ -1,4 +1,5 @@
 import { systemClock, toIso, type Clock } from '../../shared/clock.js';
+import { formatDistance, parseDuration } from '../../shared/durations.js';
 import type { AccessTokenRecord, ClientRecord } from '../../store/types.js';
 import { relativeTime, resolveById, resolveToken, tokenStatus, withAdminSession, type TokenStatus } from '../admin.js';
 import type { CliContext } from '../context.js';
@@ -16,6 +17,8 @@ export interface TokenJson {
   expires_at: string | null;
   last_used_at: string | null;
   status: TokenStatus;
+  /** The name given with `tokens create --name`; null for tokens issued over OAuth. */
+  label: string | null;
 }
 
 /** DESIGN.md §2 `tokens list --json` shape: the public id, never the token or its hash. */
@@ -30,6 +33,7 @@ export function tokenJson(token: AccessTokenRecord, clientNames: Map<string, str
     expires_at: toIso(token.expiresAt),
     last_used_at: toIso(token.lastUsedAt),
     status: tokenStatus(token, now),
+    label: token.label ?? null,
   };
 }
 
@@ -51,12 +55,15 @@ function resolveClientId(input: string, clients: ClientRecord[], tokens: AccessT
 export function renderTokensTable(output: Output, tokens: AccessTokenRecord[], clientNames: Map<string, string | null>, now: number): string {
   const { color } = output;
   const paint: Record<TokenStatus, (s: string) => string> = { active: color.green, revoked: color.red, expired: color.dim };
+  // A LABEL column only when some token has one (tokens create --name): OAuth tokens have none.
+  const labelled = tokens.some((t) => t.label !== undefined);
   const rows = tokens.map((t) => {
     const status = tokenStatus(t, now);
     const name = clientNames.get(t.clientId);
     return [
       t.id,
       name ? truncate(name, 24) : color.dim(t.clientId.slice(0, 8)),
+      ...(labelled ? [t.label === undefined ? color.dim('-') : truncate(t.label, 24)] : []),
       truncate(t.scopes.join(' '), 20),
       relativeTime(t.createdAt, now),
       status === 'revoked' ? `revoked ${relativeTime(t.revokedAt, now)}` : relativeTime(t.expiresAt, now),
@@ -64,7 +71,7 @@ export function renderTokensTable(output: Output, tokens: AccessTokenRecord[], c
       paint[status](status),
     ];
   });
-  return formatTable(output, ['ID', 'CLIENT', 'SCOPE', 'CREATED', 'EXPIRES', 'LAST USED', 'STATUS'], rows);
+  return formatTable(output, ['ID', 'CLIENT', ...(labelled ? ['LABEL'] : []), 'SCOPE', 'CREATED', 'EXPIRES', 'LAST USED', 'STATUS'], rows);
 }
 
 export async function runTokensList(ctx: CliContext, options: { client?: string; all?: boolean; json?: boolean }, clock: Clock = systemClock): Promise<void> {
@@ -127,4 +134,63 @@ export async function runTokensRevoke(ctx: CliContext, ids: string[], options: {
     const server = await findRunningServer(session.dataDir);
     if (server) println(ctx.output, `  the running server (pid ${server.pid}) rejects ${revoked.length === 1 ? 'it' : 'them'} within 1 s and closes their sessions`);
   });
+}
+
+export interface TokensCreateOptions {
+  name?: string;
+  ttl?: string;
+  scope?: string;
+  json?: boolean;
+}
+
+const DEFAULT_PERSONAL_TTL = '30d';
+
+/**
+ * `tokens create`: a personal access token of the first-party client (created when missing),
+ * written straight to the store and printed once; only its hash is kept.
+ */
+export async function runTokensCreate(ctx: CliContext, options: TokensCreateOptions, clock: Clock = systemClock): Promise<void> {
+  const ttlText = options.ttl ?? DEFAULT_PERSONAL_TTL;
+  const ttlMs = parseDuration(ttlText);
+  if (ttlMs === undefined) throw new CliError(`--ttl: expected a duration like "30d", "12h" or "90m", got "${ttlText.slice(0, 40)}"`, 2);
+
+  // Loaded here, not up front: the OAuth rules pull in the MCP SDK, which listings do not need (P5).
+  const [{ checkPersonalTokenRequest, ensureFirstPartyClient, issuePersonalAccessToken }, { OAuthError }, { createOAuthSettings }] = await Promise.all([
+    import('../../oauth/first-party.js'),
+    import('../../oauth/errors.js'),
+    import('../../oauth/settings.js'),
+  ]);
+  await withAdminSession(
+    ctx,
+    async (session) => {
+      const running = await findRunningServer(session.dataDir);
+      // The audience is the server that will check the token: the running one's base URL (it may
+      // follow its port), else the config's.
+      const settings = createOAuthSettings({ ...session.config, baseUrl: running?.url ?? session.config.baseUrl });
+      const request = { label: options.name, ttlMs, scope: options.scope };
+      try {
+        checkPersonalTokenRequest(request, settings);
+      } catch (error) {
+        if (error instanceof OAuthError) throw new CliError(error.message, 2);
+        throw error;
+      }
+      const deps = { store: session.store, events: session.events(), clock, settings };
+      const client = await ensureFirstPartyClient(deps, {}, 'cli');
+      const { token, record } = await issuePersonalAccessToken(client, request, deps, {});
+      if (options.json) {
+        printJson(ctx.output, { id: record.id, token, expires_at: toIso(record.expiresAt) });
+        return;
+      }
+      const { color } = ctx.output;
+      const named = record.label === undefined ? '' : ` "${record.label}"`;
+      println(ctx.output, `${color.green('✓')} created personal access token ${record.id}${named} for ${settings.issuer}, scope ${record.scopes.join(' ')}, expires ${toIso(record.expiresAt)} (in ${formatDistance(record.expiresAt - record.createdAt)})`);
+      println(ctx.output);
+      println(ctx.output, `  ${color.bold(token)}`);
+      println(ctx.output);
+      println(ctx.output, 'Shown once: only its hash is kept. Send it as a bearer token, e.g.:');
+      println(ctx.output, `  curl -H "Authorization: Bearer <token>" ${settings.issuer}/tools`);
+      println(ctx.output, `Revoke it with: cupcake-mcp tokens revoke ${record.id}`);
+    },
+    { writable: true },
+  );
 }
