@@ -1,6 +1,7 @@
 import { systemClock, toIso, type Clock } from '../../shared/clock.js';
 import type { AccessTokenRecord, ClientRecord, TokenEndpointAuthMethod } from '../../store/types.js';
 import { relativeTime, resolveClient, shortIdLength, tokenStatus, withAdminSession } from '../admin.js';
+import { groupIdenticalClients } from '../client-groups.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatTable, printJson, println, truncate, type Output } from '../output.js';
@@ -54,22 +55,35 @@ function sortClients(clients: ClientRecord[]): ClientRecord[] {
 /** The readable `clients list` table. Ids are shortened: any unambiguous prefix is accepted. */
 export function renderClientsTable(output: Output, clients: ClientRecord[], tokens: AccessTokenRecord[], now: number): string {
   const { color } = output;
-  const idLength = shortIdLength(clients.map((c) => c.clientId));
-  const rows = sortClients(clients).map((client) => {
-    const active = activeTokenCount(client.clientId, tokens, now);
+  // Metadata-document clients show their URL; the short ids are computed over the UUIDs alone.
+  const isUrl = (id: string) => id.includes('://');
+  const idLength = shortIdLength(clients.map((c) => c.clientId).filter((id) => !isUrl(id)));
+  const groups = groupIdenticalClients(sortClients(clients));
+  const rows = groups.map((members) => {
+    // One row per pile of identical registrations: the newest one's id and dates, the pile's totals.
+    const client = members[members.length - 1]!;
+    const active = members.reduce((sum, m) => sum + activeTokenCount(m.clientId, tokens, now), 0);
+    const lastUsed = members.reduce<number | null>((last, m) => {
+      const at = lastUsedAt(m, tokens);
+      return at !== null && (last === null || at > last) ? at : last;
+    }, null);
     const [first, ...more] = client.redirectUris;
     const redirect = first === undefined ? '-' : `${truncate(first, 40)}${more.length ? color.dim(` +${more.length}`) : ''}`;
-    return [
-      client.clientId.slice(0, idLength),
+    const row = [
+      isUrl(client.clientId) ? truncate(client.clientId, 40) : client.clientId.slice(0, idLength),
       `${client.clientName === null ? color.dim('(no name)') : truncate(client.clientName, 24)}${client.firstParty ? color.cyan(' first-party') : ''}`,
       redirect,
       AUTH_LABEL[client.tokenEndpointAuthMethod],
       relativeTime(client.createdAt, now),
-      relativeTime(lastUsedAt(client, tokens), now),
+      relativeTime(lastUsed, now),
       active > 0 ? color.green(String(active)) : color.dim('0'),
     ];
+    if (members.length > 1) row[1] += ` ×${members.length}`;
+    return row;
   });
-  return formatTable(output, ['ID', 'NAME', 'REDIRECT URI', 'AUTH', 'CREATED', 'LAST USED', 'TOKENS'], rows);
+  const table = formatTable(output, ['ID', 'NAME', 'REDIRECT URI', 'AUTH', 'CREATED', 'LAST USED', 'TOKENS'], rows);
+  if (groups.every((g) => g.length === 1)) return table;
+  return `${table}\n${color.dim('×N: N registrations with the same name, redirect URIs and authentication (the newest is shown); --json lists each one, "clients prune" removes the abandoned ones.')}`;
 }
 
 export async function runClientsList(ctx: CliContext, options: { json?: boolean }, clock: Clock = systemClock): Promise<void> {
