@@ -141,7 +141,8 @@ export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp
       scope: verified.scopes.join(' '),
       resource: verified.resource,
       expiresAt: new Date(expiresAt).toISOString(),
-      expiresIn: formatDistance(expiresAt - server.clock.now()),
+      // Rounded up to the minute: a fresh 24 h token reads "1 d", not "23 h".
+      expiresIn: formatDistance(Math.ceil((expiresAt - server.clock.now()) / 60_000) * 60_000),
       tools: tools.map((t) => ({ name: t.name, title: t.title, description: t.description })),
       signOutAction: `${basePath}/oauth/sign-out`,
       csrfToken: tests.formToken('sign-out', test.browserBinding, tokenId),
