@@ -295,6 +295,37 @@ describe('Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-docu
   });
 });
 
+describe('a metadata-document client with refresh tokens on', () => {
+  let ca: TestCa;
+  let docs: DocumentServer;
+  let server: TestServer;
+  beforeAll(async () => {
+    ca = createTestCa();
+    docs = await startDocumentServer(ca);
+    server = await startTestServer({ config: { auth: { refreshTokens: true } }, clientMetadataFetcher: testFetcher(ca) });
+  });
+  afterAll(async () => {
+    await server?.close();
+    await docs?.close();
+  });
+
+  it('OAuth 2.1 §4.3.1: gets a refresh token when its document lists the grant, and rotates it as client_id + refresh_token', async () => {
+    const clientId = docs.url('/refreshing.json');
+    docs.json('/refreshing.json', { client_id: clientId, client_name: 'Refreshing', redirect_uris: [LOOPBACK_CALLBACK], grant_types: ['authorization_code', 'refresh_token'] });
+    const tokens = await authorizeWithSdk(`${server.url}/mcp`, new MetadataDocumentProvider(clientId));
+    expect(tokens.refresh_token).toBeDefined();
+    const http = new RecordingHttp(server.url);
+    const refreshed = await http.postForm('/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token!, client_id: clientId });
+    expect(refreshed.status, refreshed.text).toBe(200);
+    expect(refreshed.json().refresh_token).not.toBe(tokens.refresh_token);
+    // Another client cannot use it.
+    docs.json('/other.json', { client_id: docs.url('/other.json'), redirect_uris: [LOOPBACK_CALLBACK], grant_types: ['authorization_code', 'refresh_token'] });
+    const stolen = await http.postForm('/token', { grant_type: 'refresh_token', refresh_token: refreshed.json().refresh_token, client_id: docs.url('/other.json') });
+    expect(stolen.json().error).toBe('invalid_grant');
+    expect(docs.hits('/refreshing.json')).toBe(1);
+  });
+});
+
 describe('the client metadata fetcher with its production address policy', () => {
   let ca: TestCa;
   let docs: DocumentServer;
