@@ -345,6 +345,10 @@ describe('the client metadata fetcher with its production address policy', () =>
     ['[::ffff:127.0.0.1]', /loopback address/],
     ['[::]', /unspecified address/],
     ['0.0.0.0', /unspecified address/],
+    ['0x7f.0.0.1', /loopback address/], // WHATWG URL parsing turns numeric forms into 127.0.0.1
+    ['2130706433', /loopback address/],
+    ['[fe80::1]', /link-local address/],
+    ['169.254.169.254', /link-local address/],
   ])('refuses %s before connecting', async (host, why) => {
     // Only the CA and the resolver differ from production; the address policy is the default.
     const fetcher = createClientMetadataFetcher({ ca: ca.ca, resolve: resolveTestHost });
