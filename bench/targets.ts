@@ -71,7 +71,8 @@ async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
     (port) => {
       baseUrl = `http://127.0.0.1:${port}`;
       const config = ConfigSchema.parse({ baseUrl, dataDir, tools: { docs: false } });
-      return createApp({ config, store, events, toolset: { registry, docs: undefined, close: async () => {} }, ...(disableAuth ? { benchmarkOnlyDisableAuth: true } : {}) });
+      // P3 holds 1,000 SSE sessions with one token: above the per-client cap a deployment gets by default.
+      return createApp({ config, store, events, toolset: { registry, docs: undefined, close: async () => {} }, limits: { sessionsPerClient: 10_000 }, ...(disableAuth ? { benchmarkOnlyDisableAuth: true } : {}) });
     },
     { host: '127.0.0.1', port: 0 },
   );

@@ -18,11 +18,22 @@ export interface McpRuntime {
   /** A new MCP server for one session. */
   createServer(): Server;
   toolAudit: ToolAudit;
+  /** Tool calls running now, over MCP on any transport. */
+  readonly callsInFlight: number;
   close(): Promise<void>;
 }
 
-export function createMcpRuntime(deps: { name: string; tools: ToolRegistry; store: Store; events: EventLog; clock: Clock }): McpRuntime {
+export function createMcpRuntime(deps: { name: string; tools: ToolRegistry; store: Store; events: EventLog; clock: Clock; sessionsPerClient?: number }): McpRuntime {
+  let callsInFlight = 0;
   const toolAudit: ToolAudit = {
+    begin() {
+      callsInFlight++;
+      let ended = false;
+      return () => {
+        if (!ended) callsInFlight--;
+        ended = true;
+      };
+    },
     called(caller, tool, ms) {
       deps.events.record({ type: 'tool.called', client_id: caller.clientId, token_id: caller.tokenId, detail: { tool, ms, ...(caller.sessionId ? { session_id: caller.sessionId } : {}) } });
     },
@@ -30,15 +41,24 @@ export function createMcpRuntime(deps: { name: string; tools: ToolRegistry; stor
       deps.events.record({ type: 'tool.failed', client_id: caller.clientId, token_id: caller.tokenId, detail: { tool, reason: reason.slice(0, 200) } });
     },
   };
-  const sessions = new SessionManager(deps.store, deps.clock, (session, reason) => {
-    deps.events.record({ type: 'session.closed', client_id: session.clientId, detail: { transport: session.transport, session_id: session.id, reason } });
-  });
+  const sessions = new SessionManager(
+    deps.store,
+    deps.clock,
+    (session, reason) => {
+      deps.events.record({ type: 'session.closed', client_id: session.clientId, detail: { transport: session.transport, session_id: session.id, reason } });
+    },
+    1_000,
+    deps.sessionsPerClient,
+  );
   return {
     tools: deps.tools,
     sessions,
     streamable: new Map(),
     sse: new Map(),
     toolAudit,
+    get callsInFlight() {
+      return callsInFlight;
+    },
     createServer: () => createSessionServer(deps.tools, { name: deps.name, version: VERSION }, toolAudit),
     close: () => sessions.closeAll('server shutdown'),
   };

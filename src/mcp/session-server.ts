@@ -6,6 +6,8 @@ import { ToolInputError, type ToolCaller, type ToolRegistry } from './tool-regis
 export interface ToolAudit {
   called(caller: ToolCaller, tool: string, ms: number): void;
   failed(caller: ToolCaller, tool: string, reason: string): void;
+  /** A call starts; the function returned is called when it ends (graceful shutdown waits for them). */
+  begin?(): () => void;
 }
 
 /** The caller a verified bearer token stands for, as the bearer middleware hands it to the SDK. */
@@ -36,6 +38,7 @@ export function createSessionServer(registry: ToolRegistry, info: { name: string
     const caller = callerFromAuth(extra.authInfo, extra.sessionId);
     const name = request.params.name;
     const started = Date.now();
+    const end = audit.begin?.();
     try {
       const result = await registry.call(name, request.params.arguments, { caller, signal: extra.signal });
       if (result.isError) audit.failed(caller, name, 'tool reported an error');
@@ -50,6 +53,9 @@ export function createSessionServer(registry: ToolRegistry, info: { name: string
       audit.failed(caller, name, message);
       // MCP: a tool's own failure is a result with isError, so the model can see and react to it.
       return { content: [{ type: 'text', text: `Tool ${name} failed: ${message}` }], isError: true };
+    } finally {
+      // After the handler returns the SDK sends the result; let it reach the transport first.
+      if (end) setImmediate(end);
     }
   });
   const unsubscribe = registry.onChange(() => {

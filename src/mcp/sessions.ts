@@ -23,11 +23,13 @@ export interface Session {
   /** Expiry of the newest token used on the session. */
   expiresAt: number;
   openedAt: number;
+  /** The last request on the session: the least recently used one is closed first at the per-client cap. */
+  lastActiveAt: number;
   /** Ends the transport; the manager records the close once. */
   end(): Promise<void>;
 }
 
-export type CloseReason = 'client closed' | 'token revoked' | 'client removed' | 'token expired' | 'server shutdown';
+export type CloseReason = 'client closed' | 'token revoked' | 'client removed' | 'token expired' | 'server shutdown' | 'session limit';
 
 /**
  * Open MCP sessions of both transports. Closes sessions whose token is revoked (by this process
@@ -44,6 +46,8 @@ export class SessionManager {
     private readonly clock: Clock,
     private readonly onClosed: (session: Session, reason: CloseReason) => void,
     sweepMs = 1_000,
+    /** Open sessions one client may hold; opening one more closes its least recently used. */
+    private readonly maxPerClient = Number.POSITIVE_INFINITY,
   ) {
     this.unsubscribe = store.onChange((change) => this.applyChange(change));
     this.sweeper = setInterval(() => this.sweepExpired(), sweepMs);
@@ -63,10 +67,24 @@ export class SessionManager {
       tokenHashes: new Set([token.tokenHash]),
       expiresAt: token.expiresAt,
       openedAt: this.clock.now(),
+      lastActiveAt: this.clock.now(),
       end,
     };
     this.sessions.set(id, session);
+    this.enforceCap(session.clientId, id);
     return session;
+  }
+
+  /**
+   * Caps what one client holds (a client that reconnects without closing, or streams the server
+   * has not yet seen die): the least recently used of its other sessions is closed first.
+   */
+  private enforceCap(clientId: string, keep: string): void {
+    const own = [...this.sessions.values()].filter((s) => s.clientId === clientId && s.id !== keep);
+    const excess = own.length + 1 - this.maxPerClient;
+    if (excess <= 0) return;
+    own.sort((a, b) => a.lastActiveAt - b.lastActiveAt);
+    for (const session of own.slice(0, excess)) void this.close(session.id, 'session limit');
   }
 
   get(id: string, transport: SessionTransport): Session | undefined {
@@ -80,6 +98,7 @@ export class SessionManager {
    */
   admit(session: Session, token: SessionToken): boolean {
     if (token.clientId !== session.clientId || token.grantId !== session.grantId) return false;
+    session.lastActiveAt = this.clock.now();
     if (!session.tokenHashes.has(token.tokenHash)) {
       session.tokenHashes.add(token.tokenHash);
       session.expiresAt = Math.max(session.expiresAt, token.expiresAt);

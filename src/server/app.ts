@@ -17,6 +17,8 @@ import { ToolRegistry } from '../mcp/tool-registry.js';
 import type { Toolset } from '../mcp/toolset.js';
 import { createClientMetadataFetcher } from './client-metadata-fetcher.js';
 import type { ServerContext } from './context.js';
+import { resolveLimits, type AbuseLimits } from './limits.js';
+import { AddressWindows, rateLimit } from './middleware/rate-limit.js';
 import { cors } from './middleware/cors.js';
 import { deploymentWarnings } from './middleware/deployment-warnings.js';
 import { errorHandler } from './middleware/errors.js';
@@ -51,6 +53,8 @@ export interface AppDeps {
    * set from config or CLI.
    */
   clientMetadataFetcher?: ClientMetadataFetcher;
+  /** Per-address limits and per-client caps; the defaults of limits.ts unless a test or bench narrows them. */
+  limits?: Partial<AbuseLimits>;
 }
 
 /** The HTTP application: a request handler plus the resources it owns (sessions, timers). */
@@ -73,6 +77,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
   const logger = deps.logger ?? silentLogger;
   const clock = deps.clock ?? systemClock;
   const settings = createOAuthSettings(deps.config);
+  const limits = resolveLimits(deps.limits);
   const server: ServerContext = {
     config: deps.config,
     settings,
@@ -84,6 +89,8 @@ export function createApp(deps: AppDeps): CupcakeApp {
     loginThrottle: new LoginThrottle(clock),
     clientDocuments: new ClientMetadataDocuments(deps.clientMetadataFetcher ?? createClientMetadataFetcher(), { clock, settings }),
     authDisabled: deps.benchmarkOnlyDisableAuth === true,
+    limits,
+    bearerFailures: new AddressWindows(limits.failedBearer, clock),
   };
 
   // Behind a proxy, the client is the address the proxy saw: the last X-Forwarded-For entry.
@@ -99,9 +106,12 @@ export function createApp(deps: AppDeps): CupcakeApp {
   const docs = deps.toolset?.docs;
   // Registered here, not in the toolset: document URLs use this app's base URL.
   const removeDocsTools = docs ? registerDocsTools(tools, docs, { baseUrl: settings.issuer, serverName: deps.config.name }) : undefined;
-  const mcp = createMcpRuntime({ name: deps.config.name, tools, store: deps.store, events: deps.events, clock });
+  const mcp = createMcpRuntime({ name: deps.config.name, tools, store: deps.store, events: deps.events, clock, sessionsPerClient: limits.sessionsPerClient });
 
   const router = new Router();
+  // The consent page and its form: each page is a pending request in memory, each post may cost an scrypt.
+  router.get('/authorize', rateLimit({ ...limits.authorizePage, clock, name: 'authorization' }));
+  router.post('/authorize', rateLimit({ ...limits.authorizeForm, clock, name: 'consent' }));
   mountMetadataRoutes(router, server);
   mountRegisterRoute(router, server);
   mountAuthorizeRoutes(router, server);

@@ -4,6 +4,8 @@ import type { LoginThrottle, PendingAuthorizations } from '../oauth/authorizatio
 import type { ClientMetadataDocuments } from '../oauth/client-metadata-document.js';
 import type { OAuthDeps, RequestMeta } from '../oauth/tokens.js';
 import type { Logger } from '../shared/logger.js';
+import type { AbuseLimits } from './limits.js';
+import type { AddressWindows } from './middleware/rate-limit.js';
 
 /** Everything a route needs, built once per app. */
 export interface ServerContext extends OAuthDeps {
@@ -15,6 +17,10 @@ export interface ServerContext extends OAuthDeps {
   clientDocuments: ClientMetadataDocuments;
   /** Benchmarks only: see AppDeps.benchmarkOnlyDisableAuth. */
   authDisabled: boolean;
+  /** Per-address request limits and per-client caps (limits.ts). */
+  limits: AbuseLimits;
+  /** Unknown or malformed bearer tokens presented, per address. */
+  bearerFailures: AddressWindows;
 }
 
 /** The client address (from X-Forwarded-For only with trustProxy) and user agent, for the audit log. */

@@ -1,10 +1,18 @@
 import { createHash, randomBytes, randomUUID } from 'node:crypto';
-import { readFile, writeFile } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { expect } from 'vitest';
+import { ConfigSchema, type Config } from '../../src/config/schema.js';
+import { hashPassword } from '../../src/oauth/secrets.js';
+import { createApp, type CupcakeApp } from '../../src/server/app.js';
+import type { AbuseLimits } from '../../src/server/limits.js';
+import { startServer, type ServerTimeouts } from '../../src/server/start.js';
 import { checkData, type StoreData } from '../../src/store/document.js';
-import { DB_FILE } from '../../src/store/file-store.js';
+import { createFileEventLog, EVENTS_FILE } from '../../src/store/event-log.js';
+import { DB_FILE, openFileStore, type WriteHook } from '../../src/store/file-store.js';
 import { sha256Hex, tokenIdFromHash } from '../../src/shared/ids.js';
+import { describeError, type Logger } from '../../src/shared/logger.js';
 import { runCli } from '../helpers/cli.js';
 
 /**
@@ -191,4 +199,47 @@ export async function rssOf(pid: number): Promise<number> {
   const status = await readFile(`/proc/${pid}/status`, 'utf8');
   const kb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1] ?? Number.NaN);
   return kb * 1024;
+}
+
+/**
+ * The real app in this process on a temp data dir (like test/helpers/server.ts), with the store
+ * options a test needs (a write hook that simulates a full disk) and a logger that keeps lines.
+ */
+export async function startInProcess(options: { writeHook?: WriteHook; config?: Record<string, unknown>; limits?: Partial<AbuseLimits>; timeouts?: Partial<ServerTimeouts> } = {}) {
+  const dataDir = await mkdtemp(join(tmpdir(), 'cupcake-rel-'));
+  const logs: string[] = [];
+  const logger: Logger = {
+    info: (m) => logs.push(`info ${m}`),
+    warn: (m) => logs.push(`warn ${m}`),
+    error: (m, e) => logs.push(`error ${m}${e === undefined ? '' : `: ${describeError(e)}`}`),
+  };
+  const store = await openFileStore({ dataDir, watch: true, pollIntervalMs: 200, logger, ...(options.writeHook ? { writeHook: options.writeHook } : {}) });
+  await store.setOwnerPasswordHash(await hashPassword(PASSWORD), Date.now());
+  const events = createFileEventLog(join(dataDir, EVENTS_FILE), { onError: (error) => logger.error('could not write the event log', error) });
+  let config!: Config;
+  let app!: CupcakeApp;
+  const running = await startServer(
+    (port) => {
+      config = ConfigSchema.parse({ ...options.config, baseUrl: `http://127.0.0.1:${port}`, dataDir, tools: { docs: false } });
+      app = createApp({ config, store, events, logger, ...(options.limits ? { limits: options.limits } : {}) });
+      return app;
+    },
+    { host: '127.0.0.1', port: 0, ...(options.timeouts ? { timeouts: options.timeouts } : {}) },
+  );
+  return {
+    url: `http://127.0.0.1:${running.port}`,
+    dataDir,
+    store,
+    events,
+    app,
+    running,
+    logs,
+    config,
+    async close() {
+      await running.close(1_000);
+      await events.close();
+      await store.close().catch(() => undefined);
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
 }

@@ -67,9 +67,13 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
     });
   } catch (error) {
     if (error instanceof StoreCorruptError || error instanceof StoreWriteError || error instanceof AlreadyRunningError) throw new CliError(error.message);
-    const code = (error as NodeJS.ErrnoException).code;
-    if (code === 'EADDRINUSE') throw new CliError(`port ${config.port} on ${config.host} is already in use; choose another with --port`);
-    if (code === 'EACCES') throw new CliError(`not allowed to listen on ${config.host}:${config.port}; choose a port above 1024 with --port`);
+    const { code, syscall, path: where } = error as NodeJS.ErrnoException;
+    if (syscall === 'listen' && code === 'EADDRINUSE') throw new CliError(`port ${config.port} on ${config.host} is already in use; choose another with --port`);
+    if (syscall === 'listen' && (code === 'EACCES' || code === 'EPERM')) throw new CliError(`not allowed to listen on ${config.host}:${config.port}; choose a port above 1024 with --port`);
+    // The data dir (claimed with a lock beside db.json) must be writable: say which file and why.
+    if (where && code && /^E(ACCES|PERM|ROFS|NOSPC|DQUOT|NOENT|NOTDIR|IO)$/.test(code)) {
+      throw new CliError(`cannot write ${where} (${code}): serve needs a data dir it can write; check its owner, permissions and free space`);
+    }
     throw error;
   }
   const { baseUrl, listening } = server;

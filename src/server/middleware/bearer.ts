@@ -2,6 +2,7 @@ import type { Context, Next } from 'koa';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { TokenRejectedError, audit, verifyAccessToken, type VerifiedToken } from '../../oauth/tokens.js';
 import { requestMeta, type ServerContext } from '../context.js';
+import { tooManyRequests } from './rate-limit.js';
 
 declare module 'koa' {
   interface DefaultState {
@@ -46,6 +47,18 @@ export function requireBearer(server: ServerContext, resourcePath: '' | '/mcp' |
       token = await verifyAccessToken(presented ?? (header ? 'malformed' : undefined), server);
     } catch (error) {
       if (!(error instanceof TokenRejectedError)) throw error;
+      // Guessing (tokens we never issued) is limited per address; a token that was once valid
+      // (expired, revoked) is not counted, so a client with a stale token still hears 401 and re-authorizes.
+      if (error.reason === 'unknown' || error.reason === 'malformed') {
+        const { count, retryAfter } = server.bearerFailures.hit(ctx.ip || 'unknown');
+        if (retryAfter > 0) {
+          // Logged once per window, so a flood of guesses cannot flood the audit log either.
+          if (count === server.limits.failedBearer.limit + 1) {
+            audit(server, requestMeta(ctx), { type: 'token.rejected', detail: { reason: 'too many invalid tokens from this address', path: ctx.path.slice(0, 100) } });
+          }
+          return tooManyRequests(ctx, retryAfter, 'invalid-token');
+        }
+      }
       audit(server, requestMeta(ctx), {
         type: 'token.rejected',
         ...(error.token ? { client_id: error.token.clientId, token_id: error.token.tokenId } : {}),

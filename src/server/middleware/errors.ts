@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
 import { OAuthError } from '../../oauth/errors.js';
+import { StoreUnavailableError } from '../../store/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
 /** Statuses from body parsing and routing that carry a message safe to show. */
@@ -31,6 +32,15 @@ export function errorHandler(logger: Logger) {
         const challenge = (error as { challenge?: unknown }).challenge;
         if (typeof challenge === 'string') ctx.set('WWW-Authenticate', challenge);
         ctx.body = error.toResponseObject();
+        return;
+      }
+      if (error instanceof StoreUnavailableError) {
+        // Disk full, read-only or missing data dir: nothing was saved, reads still work. The
+        // operator sees why in the log; the client is told to come back (RFC 6749 §4.1.2.1).
+        logger.error(`${ctx.method} ${ctx.path}: ${error.message}`);
+        ctx.status = 503;
+        ctx.set('Retry-After', '30');
+        ctx.body = { error: 'temporarily_unavailable', error_description: 'the server cannot save changes right now; try again later' };
         return;
       }
       const status = (error as { status?: unknown }).status;

@@ -11,7 +11,7 @@ import { rateLimit } from '../middleware/rate-limit.js';
 export function mountRegisterRoute(router: Router, server: ServerContext): void {
   router.post(
     '/register',
-    rateLimit({ limit: 300, windowMs: 3_600_000, clock: server.clock, name: 'registration' }),
+    rateLimit({ ...server.limits.register, clock: server.clock, name: 'registration' }),
     parseBody(),
     async (ctx) => {
       ctx.set('Cache-Control', 'no-store');

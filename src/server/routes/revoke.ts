@@ -8,7 +8,7 @@ import { noStore, readParams } from './token.js';
 
 /** POST /revoke (RFC 7009 §2), authenticated like /token. */
 export function mountRevokeRoute(router: Router, server: ServerContext): void {
-  router.post('/revoke', rateLimit({ limit: 1_200, windowMs: 3_600_000, clock: server.clock, name: 'revocation' }), parseBody(), async (ctx) => {
+  router.post('/revoke', rateLimit({ ...server.limits.revoke, clock: server.clock, name: 'revocation' }), parseBody(), async (ctx) => {
     noStore(ctx);
     const body = readParams(ctx);
     const { client } = await authenticateClient(

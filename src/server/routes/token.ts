@@ -28,7 +28,7 @@ export function noStore(ctx: Context): void {
 
 /** POST /token (RFC 6749 §3.2). */
 export function mountTokenRoute(router: Router, server: ServerContext): void {
-  router.post('/token', rateLimit({ limit: 1_200, windowMs: 3_600_000, clock: server.clock, name: 'token' }), parseBody(), async (ctx) => {
+  router.post('/token', rateLimit({ ...server.limits.token, clock: server.clock, name: 'token' }), parseBody(), async (ctx) => {
     noStore(ctx);
     const body = readParams(ctx);
     const meta = requestMeta(ctx);
