@@ -14,7 +14,16 @@ export const silentLogger: Logger = {
   error() {},
 };
 
+/**
+ * An error as a log line: its stack when it is a bug, only its message when it is about the
+ * machine (a system call that failed: permissions, a full disk, a missing file) or flagged
+ * `operational`: the operator needs what and where, not our call stack.
+ */
 export function describeError(error: unknown): string {
-  if (error instanceof Error) return error.stack ?? `${error.name}: ${error.message}`;
+  if (error instanceof Error) {
+    const { syscall, operational } = error as Error & { syscall?: unknown; operational?: unknown };
+    if (typeof syscall === 'string' || operational === true) return `${error.name}: ${error.message}`;
+    return error.stack ?? `${error.name}: ${error.message}`;
+  }
   return String(error);
 }

@@ -4,6 +4,9 @@
  * from memory keep working. The HTTP layer answers 503 `temporarily_unavailable` for it.
  */
 export class StoreUnavailableError extends Error {
+  /** About the machine, not a bug: logged without a stack. */
+  readonly operational = true;
+
   constructor(message: string) {
     super(message);
     this.name = 'StoreUnavailableError';
