@@ -34,8 +34,8 @@ export const DEFAULT_LIMITS: AbuseLimits = {
   register: { limit: 300, windowMs: HOUR },
   token: { limit: 1_200, windowMs: HOUR },
   revoke: { limit: 1_200, windowMs: HOUR },
-  authorizePage: { limit: 300, windowMs: 15 * MINUTE },
-  authorizeForm: { limit: 120, windowMs: 15 * MINUTE },
+  authorizePage: { limit: 600, windowMs: 15 * MINUTE },
+  authorizeForm: { limit: 300, windowMs: 15 * MINUTE },
   failedBearer: { limit: 60, windowMs: 15 * MINUTE },
   sessionsPerClient: 100,
 };
