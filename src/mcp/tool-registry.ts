@@ -115,6 +115,11 @@ export class ToolRegistry {
     return tool.run((args ?? {}) as Record<string, unknown>, context);
   }
 
+  /** How many listeners (one per open session) follow changes. */
+  get listenerCount(): number {
+    return this.listeners.size;
+  }
+
   onChange(listener: () => void): () => void {
     this.listeners.add(listener);
     return () => this.listeners.delete(listener);

@@ -310,3 +310,19 @@ describe('GET /tools and POST /tools/<name>', () => {
     expect(await response.json()).toMatchObject({ error: 'unknown_tool' });
   });
 });
+
+describe('closed sessions release their MCP server', () => {
+  it('after initialize + DELETE on /mcp and open + close on /sse, no session server still follows the tool registry', async () => {
+    const before = server.app.mcp.tools.listenerCount;
+    const { token } = await mintToken(server.store, { baseUrl: server.url });
+    for (let i = 0; i < 5; i++) {
+      const sessionId = await openMcpSession(token);
+      const del = await fetch(`${server.url}/mcp`, { method: 'DELETE', headers: { ...bearer(token), 'Mcp-Session-Id': sessionId } });
+      expect(del.status).toBe(200);
+      const { abort, reader } = await openSse(token);
+      abort.abort();
+      await reader.closed;
+    }
+    await expect.poll(() => server.app.mcp.tools.listenerCount, { timeout: 2_000 }).toBe(before);
+  });
+});

@@ -59,14 +59,16 @@ export function mountMcpRoutes(router: Router, server: ServerContext, mcp: McpRu
     }
     const id = randomUUID();
     const transport = new StreamableHttpSessionTransport(id);
-    const session = mcp.createServer();
-    await session.connect(transport);
-    mcp.streamable.set(id, transport);
-    mcp.sessions.open(id, 'streamable-http', token, () => transport.close());
+    // Set before connect: the SDK chains the handler it finds, so its own cleanup (and the
+    // session server's unsubscribe from the tool registry) still runs when the session ends.
     transport.onclose = () => {
       mcp.streamable.delete(id);
       mcp.sessions.release(id, 'client closed');
     };
+    const session = mcp.createServer();
+    await session.connect(transport);
+    mcp.streamable.set(id, transport);
+    mcp.sessions.open(id, 'streamable-http', token, () => transport.close());
     audit(server, requestMeta(ctx), { type: 'session.opened', client_id: token.clientId, token_id: token.tokenId, detail: { transport: 'streamable-http', session_id: id } });
     const refusal = transport.handlePost(ctx.req, ctx.res, body, ctx.state.authInfo);
     if (refusal) return refuse(ctx, refusal);
