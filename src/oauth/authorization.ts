@@ -1,5 +1,6 @@
 import type { ClientRecord, Store } from '../store/types.js';
 import type { Clock } from '../shared/clock.js';
+import { rateLimitKey } from '../shared/ip-address.js';
 import { constantTimeEqual, newUuid, randomToken } from '../shared/ids.js';
 import { isUrlClientId, MetadataDocumentError, type ClientMetadataDocuments } from './client-metadata-document.js';
 import { InvalidRequestError, OAuthError, UnauthorizedClientError, UnsupportedResponseTypeError } from './errors.js';
@@ -209,42 +210,59 @@ export class PendingAuthorizations {
 }
 
 /**
- * Failed owner-password attempts per client address: 5 in 15 minutes lock the form for that
- * address until the oldest failure is 15 minutes old (DESIGN.md §4).
+ * Failed owner-password attempts per client address (IPv6 per /64): 5 in 15 minutes lock the
+ * form for that address until the oldest failure is 15 minutes old (DESIGN.md §4). A check in
+ * flight counts against the limit from the moment it starts, so concurrent guesses cannot all
+ * slip past the lock while scrypt runs.
  */
 export class LoginThrottle {
   private readonly failures = new Map<string, number[]>();
+  private readonly inFlight = new Map<string, number>();
   static readonly LIMIT = 5;
   static readonly WINDOW_MS = 15 * 60_000;
 
   constructor(private readonly clock: Clock) {}
 
   isLocked(address: string): boolean {
-    return this.recent(address).length >= LoginThrottle.LIMIT;
+    return this.recent(rateLimitKey(address)).length >= LoginThrottle.LIMIT;
   }
 
-  /** Records a failure; returns true when this failure locked the address. */
-  fail(address: string): boolean {
-    const list = this.recent(address);
+  /** Reserves an attempt; false when failures plus attempts in flight already reach the limit. */
+  begin(address: string): boolean {
+    const key = rateLimitKey(address);
+    const pending = this.inFlight.get(key) ?? 0;
+    if (this.recent(key).length + pending >= LoginThrottle.LIMIT) return false;
+    this.inFlight.set(key, pending + 1);
+    return true;
+  }
+
+  /** Ends a reserved attempt, recording it when it failed. Returns true when this failure locked the address. */
+  end(address: string, outcome: { failed: boolean }): boolean {
+    const key = rateLimitKey(address);
+    const pending = (this.inFlight.get(key) ?? 1) - 1;
+    if (pending > 0) this.inFlight.set(key, pending);
+    else this.inFlight.delete(key);
+    if (!outcome.failed) return false;
+    const list = this.recent(key);
     list.push(this.clock.now());
-    this.failures.set(address, list);
+    this.failures.set(key, list);
     if (this.failures.size > 100_000) this.sweep();
     return list.length === LoginThrottle.LIMIT;
   }
 
   retryAfterSeconds(address: string): number {
-    const list = this.recent(address);
-    if (list.length === 0) return 0;
+    const list = this.recent(rateLimitKey(address));
+    if (list.length === 0) return 1;
     return Math.max(1, Math.ceil((list[0]! + LoginThrottle.WINDOW_MS - this.clock.now()) / 1000));
   }
 
-  private recent(address: string): number[] {
+  private recent(key: string): number[] {
     const cutoff = this.clock.now() - LoginThrottle.WINDOW_MS;
-    return (this.failures.get(address) ?? []).filter((t) => t > cutoff);
+    return (this.failures.get(key) ?? []).filter((t) => t > cutoff);
   }
 
   private sweep(): void {
-    for (const address of this.failures.keys()) if (this.recent(address).length === 0) this.failures.delete(address);
+    for (const key of this.failures.keys()) if (this.recent(key).length === 0) this.failures.delete(key);
   }
 }
 

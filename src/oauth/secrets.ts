@@ -3,7 +3,7 @@ import { constantTimeEqual, randomHex, sha256Hex } from '../shared/ids.js';
 
 /**
  * scrypt parameters for the owner password. N=2^15, r=8, p=1 costs ~32 MiB and a few tens of
- * milliseconds here: far beyond a GPU farm's budget for a 12+ character password, and inside the
+ * milliseconds here: with the per-address lockout, far beyond what guessing even an 8-character password needs, and inside the
  * whole-flow latency target (DESIGN.md §8, P6).
  */
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keylen: 32 } as const;

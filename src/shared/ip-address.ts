@@ -123,3 +123,18 @@ export function classifyAddress(ip: string): AddressClass {
 export function isPublicAddress(ip: string): boolean {
   return classifyAddress(ip) === 'public';
 }
+
+/**
+ * The unit a per-address limit should count: an IPv4 address (also when written as ::ffff:a.b.c.d),
+ * or the /64 of an IPv6 address, which one subscriber usually holds whole (RFC 6177) and could
+ * otherwise rotate through to escape the limit.
+ */
+export function rateLimitKey(ip: string): string {
+  if (!ip.includes(':')) return ip;
+  const bytes = parseIPv6(ip);
+  if (!bytes) return ip;
+  if (bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff) return bytes.subarray(12).join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < 8; i += 2) groups.push(((bytes[i]! << 8) | bytes[i + 1]!).toString(16));
+  return `${groups.join(':')}::/64`;
+}

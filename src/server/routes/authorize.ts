@@ -143,13 +143,20 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
     if (decision !== 'approve') return showConsent(ctx, server, entry, 400, 'Choose Approve or Deny.');
 
     const address = meta.ip ?? 'unknown';
-    if (server.loginThrottle.isLocked(address)) {
+    if (!server.loginThrottle.begin(address)) {
       ctx.set('Retry-After', String(server.loginThrottle.retryAfterSeconds(address)));
       return showError(ctx, server, 429, 'Too many attempts', 'Too many wrong passwords from this address. Wait 15 minutes and start again.');
     }
     const password = param(body, 'password') ?? '';
-    if (password.length === 0 || password.length > 1024 || !(await checkOwnerPassword(password, server.store))) {
-      const locked = server.loginThrottle.fail(address);
+    let correct: boolean;
+    try {
+      correct = password.length > 0 && password.length <= 1024 && (await checkOwnerPassword(password, server.store));
+    } catch (error) {
+      server.loginThrottle.end(address, { failed: false });
+      throw error;
+    }
+    const locked = server.loginThrottle.end(address, { failed: !correct });
+    if (!correct) {
       audit(server, meta, { type: 'login.failed', client_id: clientId });
       if (locked) {
         audit(server, meta, { type: 'login.locked', client_id: clientId, detail: `${LoginThrottle.LIMIT} failed attempts in 15 minutes` });

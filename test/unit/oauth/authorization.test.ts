@@ -102,20 +102,44 @@ describe('pending consent forms (DESIGN.md §4)', () => {
 });
 
 describe('owner password throttle (DESIGN.md §4: 5 failures in 15 minutes lock an address)', () => {
+  const fail = (throttle: LoginThrottle, address: string) => {
+    expect(throttle.begin(address)).toBe(true);
+    return throttle.end(address, { failed: true });
+  };
+
   it('locks on the fifth failure, per address, until the failures are 15 minutes old', () => {
     const clock = createFixedClock();
     const throttle = new LoginThrottle(clock);
     for (let i = 0; i < 4; i++) {
-      expect(throttle.fail('203.0.113.7')).toBe(false);
+      expect(fail(throttle, '203.0.113.7')).toBe(false);
       clock.advance(60_000);
     }
     expect(throttle.isLocked('203.0.113.7')).toBe(false);
-    expect(throttle.fail('203.0.113.7')).toBe(true);
+    expect(fail(throttle, '203.0.113.7')).toBe(true);
     expect(throttle.isLocked('203.0.113.7')).toBe(true);
+    expect(throttle.begin('203.0.113.7')).toBe(false);
     expect(throttle.isLocked('198.51.100.1')).toBe(false);
     // The oldest failure leaves the window 15 minutes after it happened: 11 minutes from now.
     expect(throttle.retryAfterSeconds('203.0.113.7')).toBe(11 * 60);
     clock.advance(11 * 60_000);
     expect(throttle.isLocked('203.0.113.7')).toBe(false);
+  });
+
+  it('counts checks in flight: six concurrent guesses get at most five password checks', () => {
+    const throttle = new LoginThrottle(createFixedClock());
+    const admitted = Array.from({ length: 6 }, () => throttle.begin('203.0.113.9'));
+    expect(admitted).toEqual([true, true, true, true, true, false]);
+    // A correct password among them frees its slot without counting as a failure.
+    throttle.end('203.0.113.9', { failed: false });
+    expect(throttle.begin('203.0.113.9')).toBe(true);
+  });
+
+  it('counts an IPv6 /64 as one address, and ::ffff:a.b.c.d as the IPv4 address', () => {
+    const throttle = new LoginThrottle(createFixedClock());
+    for (let i = 1; i <= 5; i++) fail(throttle, `2001:db8:1:2::${i.toString(16)}`);
+    expect(throttle.isLocked('2001:db8:1:2:ffff:ffff:ffff:ffff')).toBe(true);
+    expect(throttle.isLocked('2001:db8:1:3::1')).toBe(false);
+    for (let i = 0; i < 5; i++) fail(throttle, '::ffff:198.51.100.20');
+    expect(throttle.isLocked('198.51.100.20')).toBe(true);
   });
 });
