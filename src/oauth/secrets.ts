@@ -3,8 +3,8 @@ import { constantTimeEqual, randomHex, sha256Hex } from '../shared/ids.js';
 
 /**
  * scrypt parameters for the owner password. N=2^15, r=8, p=1 costs ~32 MiB and a few tens of
- * milliseconds here: with the per-address lockout, far beyond what guessing even an 8-character password needs, and inside the
- * whole-flow latency target (DESIGN.md §8, P6).
+ * milliseconds: an offline guess from a stolen db.json is that expensive, online guessing is held
+ * to 5 tries per 15 minutes per address, and the whole flow stays within DESIGN.md §8 P6.
  */
 const SCRYPT = { N: 2 ** 15, r: 8, p: 1, keylen: 32 } as const;
 const MAXMEM = 64 * 1024 * 1024;
