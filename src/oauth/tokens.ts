@@ -107,8 +107,11 @@ export async function exchangeAuthorizationCode(
   if (params.code.length > 512) throw new InvalidGrantError('invalid authorization code');
 
   const now = deps.clock.now();
-  const result = await deps.store.consumeCode(hashSecret(params.code), now);
+  // RFC 6749 §4.1.3: the code must have been issued to this client. Checked inside the same
+  // atomic step, so another client can neither burn the code nor set off the replay revocation.
+  const result = await deps.store.consumeCode(hashSecret(params.code), now, client.clientId);
   if (result.outcome === 'unknown') throw new InvalidGrantError('invalid authorization code');
+  if (result.outcome === 'other_client') throw new InvalidGrantError('authorization code was issued to another client');
   const code = result.code;
   if (result.outcome === 'replayed') {
     // RFC 6749 §4.1.2 / §10.5: a replayed code revokes every token it issued.
@@ -117,7 +120,6 @@ export async function exchangeAuthorizationCode(
     for (const token of revoked) audit(deps, meta, { type: 'token.revoked', client_id: token.clientId, token_id: token.id, detail: 'authorization code replayed' });
     throw new InvalidGrantError('authorization code was already used');
   }
-  if (code.clientId !== client.clientId) throw new InvalidGrantError('authorization code was issued to another client');
   if (code.expiresAt <= now) throw new InvalidGrantError('authorization code has expired');
   // RFC 6749 §4.1.3: identical redirect_uri when it was included in the authorization request.
   if (code.redirectUriProvided || params.redirectUri !== undefined) {

@@ -134,10 +134,12 @@ export class DocumentStore implements Store {
     });
   }
 
-  async consumeCode(codeHash: string, at: number): Promise<ConsumeCodeResult> {
+  async consumeCode(codeHash: string, at: number, clientId?: string): Promise<ConsumeCodeResult> {
     return this.backend.transact((data): ConsumeCodeResult => {
       const code = Object.hasOwn(data.codes, codeHash) ? data.codes[codeHash] : undefined;
       if (!code) return { outcome: 'unknown' };
+      // Another client presenting it neither uses it up nor triggers replay revocation.
+      if (clientId !== undefined && code.clientId !== clientId) return { outcome: 'other_client' };
       if (code.usedAt !== null) return { outcome: 'replayed', code: copyCode(code) };
       const used = { ...code, usedAt: at };
       data.codes[codeHash] = used;

@@ -100,6 +100,8 @@ export interface TokenSelector {
 export type ConsumeCodeResult =
   | { outcome: 'consumed'; code: CodeRecord }
   | { outcome: 'replayed'; code: CodeRecord }
+  /** The code exists but belongs to another client: left untouched (neither used nor revoked). */
+  | { outcome: 'other_client' }
   | { outcome: 'unknown' };
 
 export type RotateRefreshResult =
@@ -157,7 +159,7 @@ export interface Store {
 
   saveCode(code: CodeRecord): Promise<void>;
   /** Marks a code used exactly once; a second call reports a replay. */
-  consumeCode(codeHash: string, at: number): Promise<ConsumeCodeResult>;
+  consumeCode(codeHash: string, at: number, clientId?: string): Promise<ConsumeCodeResult>;
 
   /** Stores a new access token and, optionally, the refresh token issued with it. */
   saveTokens(access: AccessTokenRecord, refresh?: RefreshTokenRecord): Promise<void>;

@@ -214,6 +214,10 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
     const victim = await registerChatGpt(http);
     const { code, verifier } = await authorize(http, { client_id: victim.client_id, redirect_uri: CHATGPT_REDIRECT });
     expectTokenError(await exchangeWithBasic(http, chatgpt, { code, verifier, redirect_uri: CHATGPT_REDIRECT }), 400, 'invalid_grant');
+    // Another client's attempt neither spends the code nor, once it is used, revokes what it issued.
+    const issued = expectTokenResponse(await exchangeWithBasic(http, victim, { code, verifier, redirect_uri: CHATGPT_REDIRECT }));
+    expectTokenError(await exchangeWithBasic(http, chatgpt, { code, verifier, redirect_uri: CHATGPT_REDIRECT }), 400, 'invalid_grant');
+    await expect(verify(issued.access_token)).resolves.toMatchObject({ clientId: victim.client_id });
     // A public client naming the victim's id without its secret is not the victim either.
     const thief = await register(http, { redirect_uris: [CHATGPT_REDIRECT], token_endpoint_auth_method: 'none' });
     const second = await authorize(http, { client_id: victim.client_id, redirect_uri: CHATGPT_REDIRECT });

@@ -240,6 +240,16 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.consumeCode(makeCode(client.clientId).record.codeHash, T0)).toEqual({ outcome: 'unknown' });
       });
 
+      it('RFC 6749 §4.1.3: a code presented for another client is left untouched', async () => {
+        const { client } = makeClient();
+        await store.createClient(client);
+        const { record } = makeCode(client.clientId);
+        await store.saveCode(record);
+        expect(await store.consumeCode(record.codeHash, T0 + 1000, 'someone-else')).toEqual({ outcome: 'other_client' });
+        expect(await store.consumeCode(record.codeHash, T0 + 2000, client.clientId)).toEqual({ outcome: 'consumed', code: { ...record, usedAt: T0 + 2000 } });
+        expect(await store.consumeCode(record.codeHash, T0 + 3000, 'someone-else')).toEqual({ outcome: 'other_client' });
+      });
+
       it('of two simultaneous exchanges of one code exactly one wins', async () => {
         const { client } = makeClient();
         await store.createClient(client);
