@@ -18,12 +18,24 @@ export function printJson(output: Output, value: unknown): void {
   output.out.write(`${JSON.stringify(value, null, 2)}\n`);
 }
 
+// eslint-disable-next-line no-control-regex
+const TERMINAL_UNSAFE = /\u001b\[[0-9;]*m|[\u0000-\u0008\u000b-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * Text as the terminal may see it: colour codes (ours, from chalk) pass; every other control or
+ * bidi character — which a client could put in its name to clear the owner's screen, retitle the
+ * window or hide a row — is shown as a visible escape instead.
+ */
+export function terminalSafe(text: string): string {
+  return text.replace(TERMINAL_UNSAFE, (match) => (match.length > 1 ? match : `\\u${match.charCodeAt(0).toString(16).padStart(4, '0')}`));
+}
+
 export function println(output: Output, line = ''): void {
-  output.out.write(`${line}\n`);
+  output.out.write(`${terminalSafe(line)}\n`);
 }
 
 export function printErr(output: Output, line: string): void {
-  output.err.write(`${line}\n`);
+  output.err.write(`${terminalSafe(line)}\n`);
 }
 
 /** Visible width of a string, ignoring ANSI colour codes. */

@@ -2,8 +2,8 @@ import { OAuthClientMetadataSchema } from '@modelcontextprotocol/sdk/shared/auth
 import type { ClientRecord } from '../store/types.js';
 import type { Clock } from '../shared/clock.js';
 import { redirectUriProblem } from './redirect-uri.js';
-import { parseScope } from './scopes.js';
-import { supportedScopes, type OAuthSettings } from './settings.js';
+import { describedClient } from './registration.js';
+import type { OAuthSettings } from './settings.js';
 
 /**
  * Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-document-01, "CIMD"; the MCP
@@ -22,8 +22,6 @@ export const MAX_DOCUMENT_BYTES = 64 * 1024;
 export const FETCH_TIMEOUT_MS = 5_000;
 const MAX_CLIENT_ID_LENGTH = 2_000;
 const MAX_REDIRECT_URIS = 20;
-const MAX_TEXT = 300;
-const ECHOED = ['client_uri', 'logo_uri', 'tos_uri', 'policy_uri', 'contacts', 'software_id', 'software_version'] as const;
 
 /** The answer to one GET of a document URL. The fetcher never follows a redirect (§4). */
 export interface FetchedDocument {
@@ -162,25 +160,19 @@ export function parseClientMetadataDocument(clientId: string, fetched: FetchedDo
   if (!grantTypes.includes('authorization_code')) throw new MetadataDocumentError('the client metadata document does not list the authorization_code grant');
   const granted = grantTypes.filter((g) => g === 'authorization_code' || (g === 'refresh_token' && settings.refreshTokens));
 
-  const clientName = meta.client_name?.trim().slice(0, MAX_TEXT);
-  const known = supportedScopes(settings);
-  const scope = parseScope(meta.scope).filter((s) => known.includes(s)).join(' ');
-  const extraMetadata: Record<string, unknown> = {};
-  for (const key of ECHOED) {
-    const value = meta[key];
-    if (typeof value === 'string' && value.length <= 2_000) extraMetadata[key] = value;
-    else if (Array.isArray(value)) extraMetadata[key] = value.slice(0, 10).filter((v) => typeof v === 'string' && v.length <= 300);
-  }
+  const { clientName, scope, extraMetadata } = describedClient(meta, settings, (message) => {
+    throw new MetadataDocumentError(`the client metadata document is invalid: ${message}`);
+  });
 
   return {
     clientId,
     clientSecretHash: null,
-    clientName: clientName || null,
+    clientName,
     redirectUris: [...meta.redirect_uris],
     tokenEndpointAuthMethod: 'none',
     grantTypes: granted,
     responseTypes: ['code'],
-    scope: scope || null,
+    scope,
     extraMetadata,
     createdAt: now,
     lastUsedAt: null,

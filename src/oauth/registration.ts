@@ -13,7 +13,7 @@ const MAX_REDIRECT_URIS = 20;
 const MAX_TEXT = 300;
 
 /** Metadata echoed back as given (RFC 7591 §2); everything else unknown is ignored (RFC 7591 §2). */
-const ECHOED = ['client_uri', 'logo_uri', 'tos_uri', 'policy_uri', 'contacts', 'software_id', 'software_version'] as const;
+export const ECHOED = ['client_uri', 'logo_uri', 'tos_uri', 'policy_uri', 'contacts', 'software_id', 'software_version'] as const;
 
 /** RFC 7591 §3.2.1 response. */
 export interface RegistrationResponse {
@@ -34,6 +34,46 @@ export interface RegistrationDeps {
   store: Store;
   clock: Clock;
   settings: OAuthSettings;
+}
+
+// eslint-disable-next-line no-control-regex
+const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/;
+const MAX_URI = 2_000;
+const MAX_LIST = 10;
+const MAX_EXTRA_BYTES = 4_096;
+
+/**
+ * The human-facing part of client metadata (RFC 7591 §2), shared by registration and metadata
+ * documents: a name without control, bidi or zero-width characters (it is shown on the consent
+ * page and printed in the owner's terminal), the scope we understand, and the echoed metadata
+ * bounded in size (it is stored for every unauthenticated registration).
+ */
+export function describedClient(
+  meta: { client_name?: string | undefined; scope?: string | undefined } & Partial<Record<(typeof ECHOED)[number], unknown>>,
+  settings: OAuthSettings,
+  fail: (message: string) => never,
+): { clientName: string | null; scope: string | null; extraMetadata: Record<string, unknown> } {
+  const clientName = meta.client_name?.trim();
+  if (clientName !== undefined && clientName.length > MAX_TEXT) fail(`client_name: at most ${MAX_TEXT} characters`);
+  if (clientName !== undefined && UNSAFE_TEXT.test(clientName)) fail('client_name: must not contain control, bidirectional or invisible characters');
+
+  // A registered scope is informative only; keep the part we understand.
+  const known = supportedScopes(settings);
+  const scope = parseScope(meta.scope).filter((s) => known.includes(s)).join(' ');
+
+  const extraMetadata: Record<string, unknown> = {};
+  for (const key of ECHOED) {
+    const value = meta[key];
+    if (value === undefined) continue;
+    const values = Array.isArray(value) ? value : [value];
+    if (Array.isArray(value) && value.length > MAX_LIST) fail(`${key}: at most ${MAX_LIST} entries`);
+    for (const item of values) {
+      if (typeof item !== 'string' || item.length > (Array.isArray(value) ? MAX_TEXT : MAX_URI) || UNSAFE_TEXT.test(item)) fail(`${key}: too long or not plain text`);
+    }
+    extraMetadata[key] = value;
+  }
+  if (Buffer.byteLength(JSON.stringify(extraMetadata)) > MAX_EXTRA_BYTES) fail(`client metadata: at most ${MAX_EXTRA_BYTES} bytes of ${ECHOED.join(', ')}`);
+  return { clientName: clientName || null, scope: scope || null, extraMetadata };
 }
 
 /** Drops `null` members: some clients send them for "unset", which RFC 7591 expresses by omission. */
@@ -87,32 +127,21 @@ export async function registerClient(body: unknown, deps: RegistrationDeps): Pro
   // RFC 7591 §3.2.1: the server may register different values; without refresh tokens we grant none.
   const registeredGrants = deps.settings.refreshTokens ? grantTypes : grantTypes.filter((g) => g !== 'refresh_token');
 
-  const clientName = meta.client_name?.trim();
-  if (clientName !== undefined && clientName.length > MAX_TEXT) throw new InvalidClientMetadataError(`client_name: at most ${MAX_TEXT} characters`);
-
-  // A registered scope is informative only; keep the part we understand.
-  const known = supportedScopes(deps.settings);
-  const scope = parseScope(meta.scope).filter((s) => known.includes(s)).join(' ');
-
-  const extraMetadata: Record<string, unknown> = {};
-  for (const key of ECHOED) {
-    const value = meta[key];
-    if (value === undefined) continue;
-    if (typeof value === 'string' && value.length > MAX_REDIRECT_URIS * 100) throw new InvalidClientMetadataError(`${key}: too long`);
-    extraMetadata[key] = value;
-  }
+  const { clientName, scope, extraMetadata } = describedClient(meta, deps.settings, (message) => {
+    throw new InvalidClientMetadataError(message);
+  });
 
   const now = deps.clock.now();
   const secret = method === 'none' ? undefined : generateClientSecret();
   const client: ClientRecord = {
     clientId: newUuid(),
     clientSecretHash: secret === undefined ? null : hashSecret(secret),
-    clientName: clientName || null,
+    clientName,
     redirectUris: [...meta.redirect_uris],
     tokenEndpointAuthMethod: method,
     grantTypes: registeredGrants,
     responseTypes: ['code'],
-    scope: scope || null,
+    scope,
     extraMetadata,
     createdAt: now,
     lastUsedAt: null,

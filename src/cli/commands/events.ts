@@ -3,7 +3,7 @@ import { createFileEventLog, EVENT_TYPES, EVENTS_FILE, type AuthEvent, type Even
 import { dataDirExists, loadAdminConfig, missingDataDirError, resolveById, withAdminSession } from '../admin.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
-import type { Output } from '../output.js';
+import { terminalSafe, type Output } from '../output.js';
 
 export interface EventsTailOptions {
   n?: string;
@@ -87,7 +87,7 @@ export async function runEventsTail(ctx: CliContext, options: EventsTailOptions,
   if (types) filter.types = types;
   if (options.client !== undefined) filter.clientId = await resolveClientFilter(ctx, options.client, await log.readLast(Number.MAX_SAFE_INTEGER));
   const write = (event: AuthEvent) => {
-    ctx.output.out.write(`${options.json ? JSON.stringify(event) : formatEventLine(ctx.output, event)}\n`);
+    ctx.output.out.write(`${options.json ? JSON.stringify(event) : terminalSafe(formatEventLine(ctx.output, event))}\n`);
   };
   const last = await log.readLast(count, filter);
   for (const event of last) write(event);
