@@ -92,10 +92,18 @@ describe('every protected request is authenticated (RFC 6750, RFC 9728 §5.1)', 
         else expect(challenge).toContain('error="invalid_token"');
         await response.text();
         const rejected = (await eventTypes()).filter((e) => e.type === 'token.rejected');
-        expect(rejected.at(-1)?.detail).toMatchObject({ reason: c.reason });
+        if (c.reason === 'missing') expect(rejected.some((e) => (e.detail as { reason: string }).reason === 'missing')).toBe(true);
+        else expect(rejected.at(-1)?.detail).toMatchObject({ reason: c.reason });
       });
     }
   }
+
+  it('requests without a token (the first step of discovery) are logged once per address per minute', async () => {
+    const count = async () => (await eventTypes()).filter((e) => e.type === 'token.rejected' && (e.detail as { reason: string }).reason === 'missing').length;
+    const before = await count();
+    for (let i = 0; i < 50; i++) expect((await fetch(`${server.url}/mcp`, { method: 'POST', headers: json, body: '{}' })).status).toBe(401);
+    expect((await count()) - before).toBeLessThanOrEqual(1);
+  });
 
   it('RFC 6750 §2: a token in the query string is not accepted', async () => {
     const { token } = await mintToken(server.store, { baseUrl: server.url });

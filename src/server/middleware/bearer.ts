@@ -18,6 +18,23 @@ export function bearerToken(header: string | undefined): string | undefined {
   return match ? match[1] : undefined;
 }
 
+/** Says whether a key is seen for the first time in the current window (memory bounded). */
+class OncePerWindow {
+  private readonly seen = new Map<string, number>();
+  constructor(private readonly windowMs: number) {}
+
+  first(key: string, now: number): boolean {
+    const last = this.seen.get(key);
+    if (last !== undefined && now - last < this.windowMs) return false;
+    if (this.seen.size >= 10_000) {
+      for (const [k, at] of this.seen) if (now - at >= this.windowMs) this.seen.delete(k);
+      if (this.seen.size >= 10_000) this.seen.clear();
+    }
+    this.seen.set(key, now);
+    return true;
+  }
+}
+
 function quoted(value: string): string {
   return value.replace(/["\\]/g, '');
 }
@@ -33,6 +50,7 @@ export function requireBearer(server: ServerContext, resourcePath: '' | '/mcp' |
   // Parsed once: a URL per request would cost more than the token check itself.
   const resourceUrls = new Map(server.settings.resources.map((r) => [r, new URL(r)]));
   const anonymous: VerifiedToken = { tokenId: 'tok_benchmark', tokenHash: 'benchmark', clientId: 'benchmark', grantId: 'benchmark', scopes: server.settings.scopes, resource: server.settings.issuer, expiresAt: Number.MAX_SAFE_INTEGER };
+  const missingLog = new OncePerWindow(60_000);
   return async function authenticate(ctx: Context, next: Next): Promise<void> {
     if (server.authDisabled) {
       ctx.state.token = anonymous;
@@ -59,11 +77,15 @@ export function requireBearer(server: ServerContext, resourcePath: '' | '/mcp' |
           return tooManyRequests(ctx, retryAfter, 'invalid-token');
         }
       }
-      audit(server, requestMeta(ctx), {
-        type: 'token.rejected',
-        ...(error.token ? { client_id: error.token.clientId, token_id: error.token.tokenId } : {}),
-        detail: { reason: error.reason, path: ctx.path.slice(0, 100) },
-      });
+      // A request without a token is the normal first step of discovery (RFC 9728 §5): logged
+      // once per address per minute, so that unauthenticated traffic cannot wash out the log.
+      if (error.reason !== 'missing' || missingLog.first(ctx.ip || 'unknown', server.clock.now())) {
+        audit(server, requestMeta(ctx), {
+          type: 'token.rejected',
+          ...(error.token ? { client_id: error.token.clientId, token_id: error.token.tokenId } : {}),
+          detail: { reason: error.reason, path: ctx.path.slice(0, 100) },
+        });
+      }
       const challenge = [`Bearer resource_metadata="${metadataUrl}"`, `scope="${scope}"`];
       if (error.reason !== 'missing') challenge.push('error="invalid_token"', `error_description="${quoted(error.message)}"`);
       ctx.set('WWW-Authenticate', challenge.join(', '));
