@@ -75,7 +75,11 @@ export function matchRedirectUri(requested: string, registered: readonly string[
 
 /** Adds query parameters to a validated redirect URI, keeping the ones it already has. */
 export function buildRedirect(redirectUri: string, params: Record<string, string | undefined>): string {
-  const url = new URL(redirectUri);
-  for (const [key, value] of Object.entries(params)) if (value !== undefined) url.searchParams.append(key, value);
-  return url.toString();
+  const added = new URLSearchParams();
+  for (const [key, value] of Object.entries(params)) if (value !== undefined) added.append(key, value);
+  // RFC 6749 §3.1.2: the registered query component is retained as it is; the response
+  // parameters are appended to it, never re-serialised with it. (No fragment: refused at registration.)
+  const query = added.toString();
+  if (!query) return redirectUri;
+  return `${redirectUri}${redirectUri.includes('?') ? (redirectUri.endsWith('?') || redirectUri.endsWith('&') ? '' : '&') : '?'}${query}`;
 }

@@ -94,4 +94,9 @@ describe('building the redirect (RFC 6749 §4.1.2: keep the registered query)', 
     expect(url.searchParams.get('iss')).toBe('https://mcp.example.com');
     expect(url.searchParams.has('skipped')).toBe(false);
   });
+
+  it('RFC 6749 §3.1.2: the registered query is retained byte for byte, not re-encoded', () => {
+    expect(buildRedirect('https://client.example/cb?sig=a%20b&flag', { code: 'c' })).toBe('https://client.example/cb?sig=a%20b&flag&code=c');
+    expect(buildRedirect('cursor://anysphere.cursor-retrieval/oauth/callback', { code: 'c', state: 'a&b' })).toBe('cursor://anysphere.cursor-retrieval/oauth/callback?code=c&state=a%26b');
+  });
 });
