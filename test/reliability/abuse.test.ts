@@ -2,6 +2,7 @@ import { connect, type Socket } from 'node:net';
 import { afterEach, describe, expect, it } from 'vitest';
 import { PendingAuthorizations, type AuthorizationRequest } from '../../src/oauth/authorization.js';
 import { DEFAULT_LIMITS } from '../../src/server/limits.js';
+import { AddressWindows } from '../../src/server/middleware/rate-limit.js';
 import { DEFAULT_TIMEOUTS } from '../../src/server/start.js';
 import { mintToken } from '../helpers/tokens.js';
 import { SseReader } from '../helpers/sse.js';
@@ -271,6 +272,20 @@ describe('what one client can make the server hold is capped (issue 9)', () => {
     await server.events.flush();
     const closed = await server.events.readLast(10, { types: ['session.closed'] });
     expect(closed.map((e) => (e.detail as { reason: string }).reason)).toEqual(['session limit']);
+  });
+
+  it('a spray of client addresses (IPv6 gives plenty) does not grow a limiter without bound; a fresh window is kept', () => {
+    let now = 0;
+    const windows = new AddressWindows({ limit: 5, windowMs: 60_000 }, { now: () => now });
+    const started = performance.now();
+    for (let i = 0; i < 100_000; i++) windows.hit(`2001:db8::${i.toString(16)}`);
+    expect(performance.now() - started).toBeLessThan(2_000);
+    expect(windows.size).toBeLessThanOrEqual(20_000);
+    // The newest addresses are still counted: a flood cannot wash out its own recent window.
+    for (let i = 0; i < 5; i++) windows.hit('2001:db8::1869f');
+    expect(windows.hit('2001:db8::1869f').retryAfter).toBeGreaterThan(0);
+    now += 61_000;
+    expect(windows.hit('2001:db8::1869f').retryAfter).toBe(0);
   });
 
   it('pending consent forms are capped at 10,000: a flood evicts the oldest, never grows memory without bound', () => {

@@ -2,6 +2,9 @@ import type { Context, Next } from 'koa';
 import type { Clock } from '../../shared/clock.js';
 import type { RateWindow } from '../limits.js';
 
+/** Addresses one limiter remembers. Past it, expired windows go, then the oldest ones. */
+const MAX_KEYS = 20_000;
+
 /** Fixed windows of counts per key (a client address), bounded in memory. */
 export class AddressWindows {
   private readonly windows = new Map<string, { start: number; count: number }>();
@@ -16,16 +19,33 @@ export class AddressWindows {
     const now = this.clock.now();
     let entry = this.windows.get(key);
     if (!entry || now - entry.start >= this.window.windowMs) {
-      // Expired windows are dropped in bulk once the map is large: a spray of addresses cannot grow it without bound.
-      if (this.windows.size > 50_000) {
-        for (const [k, w] of this.windows) if (now - w.start >= this.window.windowMs) this.windows.delete(k);
-      }
+      if (entry) this.windows.delete(key);
+      else if (this.windows.size >= MAX_KEYS) this.shrink(now);
       entry = { start: now, count: 0 };
+      // Insertion order is window-start order: the oldest windows come first.
       this.windows.set(key, entry);
     }
     entry.count++;
     const retryAfter = entry.count > this.window.limit ? Math.max(1, Math.ceil((entry.start + this.window.windowMs - now) / 1000)) : 0;
     return { count: entry.count, retryAfter };
+  }
+
+  /**
+   * A spray of addresses (IPv6 gives an attacker plenty) must not grow memory without bound or
+   * make each request scan the map: once full, a tenth is dropped at once, oldest windows first.
+   */
+  private shrink(now: number): void {
+    let drop = Math.ceil(MAX_KEYS / 10);
+    for (const [key, w] of this.windows) {
+      if (drop <= 0 && now - w.start < this.window.windowMs) break;
+      this.windows.delete(key);
+      drop--;
+    }
+  }
+
+  /** How many addresses are remembered (tests). */
+  get size(): number {
+    return this.windows.size;
   }
 }
 

@@ -18,6 +18,14 @@ export function mountSseRoutes(router: Router, server: ServerContext, mcp: McpRu
   const messagesPath = `${new URL(server.settings.issuer).pathname.replace(/\/$/, '')}/messages/`;
 
   router.get('/sse', bearer, async (ctx) => {
+    // HEAD (which the router routes here) gets the stream's headers, never a session: a HEAD
+    // response has no body, so the stream would hold the connection and a session forever.
+    if (ctx.method === 'HEAD') {
+      ctx.status = 200;
+      ctx.type = 'text/event-stream';
+      ctx.set('Cache-Control', 'no-cache, no-transform');
+      return;
+    }
     const token = ctx.state.token!;
     const transport = new SseServerTransport(ctx.res, messagesPath);
     const id = transport.sessionId;
