@@ -8,7 +8,7 @@
  * ```
  */
 import { dirname, resolve } from 'node:path';
-import { loadConfig, parseConfig } from './config/load.js';
+import { baseUrlFollowsPort, loadConfig, parseConfig } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import { ToolRegistry } from './mcp/tool-registry.js';
 import { hashPassword } from './oauth/secrets.js';
@@ -47,13 +47,13 @@ export interface CupcakeServer {
 export function createCupcakeServer(options: CupcakeServerOptions = {}): CupcakeServer {
   const cwd = options.cwd ?? process.cwd();
   let config: Config;
-  let baseUrlSet: boolean;
+  let followsPort: boolean;
   if (typeof options.config === 'string') {
     const path = resolve(cwd, options.config);
-    ({ config, baseUrlSet } = loadConfig({ path, cwd: dirname(path) }));
+    ({ config, baseUrlFollowsPort: followsPort } = loadConfig({ path, cwd: dirname(path) }));
   } else {
     config = parseConfig(options.config ?? {}, cwd);
-    baseUrlSet = options.config?.baseUrl !== undefined;
+    followsPort = baseUrlFollowsPort(options.config?.baseUrl, options.config?.port);
   }
   const registry = new ToolRegistry();
   const logger = options.logger ?? silentLogger;
@@ -66,7 +66,7 @@ export function createCupcakeServer(options: CupcakeServerOptions = {}): Cupcake
       if (launched) throw new Error('this server is already listening');
       launched = await launchServer({
         config,
-        baseUrlSet,
+        baseUrlFollowsPort: followsPort,
         logger,
         registry,
         prepare: async (store) => {

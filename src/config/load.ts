@@ -1,7 +1,7 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { z } from 'zod';
-import { ConfigSchema, type Config } from './schema.js';
+import { ConfigSchema, isLoopbackHost, type Config } from './schema.js';
 
 export const DEFAULT_CONFIG_FILE = 'cupcake.config.json';
 
@@ -26,8 +26,12 @@ export interface LoadedConfig {
   config: Config;
   /** Absolute path of the file read, or null when running on the embedded default. */
   path: string | null;
-  /** Whether `baseUrl` came from the file, the environment or a flag rather than the default. */
-  baseUrlSet: boolean;
+  /**
+   * Whether the base URL should follow the port actually bound (`http://localhost:<port>`): when
+   * none was given, or when the file's is a loopback http URL on the file's own port — the local
+   * setup `init` writes — so that `serve --port 0` or `--port 9000` still publishes correct URLs.
+   */
+  baseUrlFollowsPort: boolean;
 }
 
 /** Where the config file is looked for. */
@@ -103,7 +107,25 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   }
 
   const config = parseConfig(merged, base, dataDirFromCwd ? cwd : base);
-  return { config, path: fileFound ? path : null, baseUrlSet: merged.baseUrl !== undefined };
+  const explicitBaseUrl = overrideSources.some(([, source]) => source.baseUrl !== undefined && source.baseUrl !== '');
+  return {
+    config,
+    path: fileFound ? path : null,
+    baseUrlFollowsPort: !explicitBaseUrl && baseUrlFollowsPort(raw.baseUrl, raw.port),
+  };
+}
+
+/** See LoadedConfig.baseUrlFollowsPort; `baseUrl` and `port` as written in the settings. */
+export function baseUrlFollowsPort(baseUrl: unknown, port: unknown): boolean {
+  if (baseUrl === undefined) return true;
+  if (typeof baseUrl !== 'string') return false;
+  try {
+    const url = new URL(baseUrl);
+    const urlPort = url.port === '' ? 80 : Number(url.port);
+    return url.protocol === 'http:' && isLoopbackHost(url.hostname) && url.pathname.replace(/\/+$/, '') === '' && urlPort === (typeof port === 'number' ? port : 8787);
+  } catch {
+    return false;
+  }
 }
 
 /**

@@ -13,8 +13,8 @@ import { startServer } from './start.js';
 
 export interface LaunchOptions {
   config: Config;
-  /** When false, the base URL follows the port actually bound: `http://localhost:<port>`. */
-  baseUrlSet: boolean;
+  /** The base URL follows the port actually bound (`http://localhost:<port>`); see loadConfig. */
+  baseUrlFollowsPort: boolean;
   logger: Logger;
   /** Tools registered before launch (programmatic API); the config's tools are added to it. */
   registry?: ToolRegistry;
@@ -55,7 +55,7 @@ export async function launchServer(options: LaunchOptions): Promise<LaunchedServ
     let app!: CupcakeApp;
     const running = await startServer(
       (port) => {
-        const effective = options.baseUrlSet ? config : { ...config, baseUrl: `http://localhost:${port}` };
+        const effective = options.baseUrlFollowsPort ? { ...config, baseUrl: `http://localhost:${port}` } : config;
         app = createApp({ config: effective, store, events, logger, toolset });
         return app;
       },

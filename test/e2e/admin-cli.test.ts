@@ -545,9 +545,11 @@ describe('with a running serve', () => {
     const during = await runCli(['status', '--json'], { cwd: seed.dir });
     expect(during.code, during.stderr).toBe(0);
     // The first start added the first-party client (home page sign-in, tokens create).
-    expect(JSON.parse(during.stdout)).toEqual({ ...before, clients: 4, server: { running: true, pid: serve.child.pid, url: 'http://localhost:8787' } });
+    // The local base URL of the config follows the port actually bound (loadConfig: baseUrlFollowsPort).
+    const url = `http://localhost:${new URL(serve.url).port}`;
+    expect(JSON.parse(during.stdout)).toEqual({ ...before, clients: 4, server: { running: true, pid: serve.child.pid, url } });
     const text = await runCli(['status'], { cwd: seed.dir });
-    expect(text.stdout).toMatch(new RegExp(`server +running \\(pid ${serve.child.pid}\\) at http://localhost:8787`));
+    expect(text.stdout).toMatch(new RegExp(`server +running \\(pid ${serve.child.pid}\\) at ${url}`));
 
     expect(await serve.stop('SIGTERM'), serve.stderr()).toEqual({ code: 0, signal: null });
     const after = JSON.parse((await runCli(['status', '--json'], { cwd: seed.dir })).stdout) as Record<string, unknown>;

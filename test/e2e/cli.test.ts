@@ -194,8 +194,12 @@ describe('cupcake-mcp (built bin)', () => {
       await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
 
       const events = (await readFile(join(dir, '.cupcake', EVENTS_FILE), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as AuthEvent);
-      // init registered the first-party client; serve found it and logged only its start and stop.
-      expect(events.map((e) => e.type)).toEqual(['client.registered', 'server.started', 'server.stopped']);
+      // The config init wrote has the local base URL on port 8787: it follows the port bound, so the
+      // URLs printed are right and the first-party client's redirect moves with it.
+      const port = new URL(server.url).port;
+      expect(server.stdout()).toContain(`http://localhost:${port}/mcp`);
+      expect(events.map((e) => e.type)).toEqual(['client.registered', 'server.started', 'client.updated', 'server.stopped']);
+      expect(events.find((e) => e.type === 'server.started')?.detail).toMatchObject({ base_url: `http://localhost:${port}` });
       expect(await mode(join(dir, '.cupcake', EVENTS_FILE))).toBe(0o600);
       // The running-server marker is gone after a clean stop.
       expect(await readdir(join(dir, '.cupcake'))).not.toContain('serve.json');

@@ -81,10 +81,12 @@ describe('the first-party client', () => {
 
     const first = await startServe(['--port', '0'], { cwd: dir });
     await waitFor(() => first.stdout().includes('Home page'), { what: 'the whole banner' });
-    expect(first.stdout()).toContain(`Home page (URLs, discovery check, test sign-in): ${BASE}/\n`);
+    // The config's local base URL follows the port serve bound.
+    const base = `http://localhost:${new URL(first.url).port}`;
+    expect(first.stdout()).toContain(`Home page (URLs, discovery check, test sign-in): ${base}/\n`);
     const created = await firstParty(dir);
     expect(created.client_id).not.toBe(original.client_id);
-    expect(created.redirect_uris).toEqual([`${BASE}/oauth/callback`]);
+    expect(created.redirect_uris).toEqual([`${base}/oauth/callback`]);
     expect(await first.stop('SIGTERM')).toEqual({ code: 0, signal: null });
 
     const moved = await startServe(['--port', '0', '--base-url', 'http://localhost:9999'], { cwd: dir });
@@ -136,7 +138,9 @@ describe('tokens create', () => {
     abort.abort();
 
     const listed = JSON.parse((await runCli(['tokens', 'list', '--json'], { cwd: dir })).stdout) as Array<Record<string, unknown>>;
-    expect(listed).toContainEqual(expect.objectContaining({ id: body.id, label: 'nightly export', client_name: 'cupcake-mcp (built-in)', scope: 'mcp', resource: BASE, status: 'active' }));
+    // The running serve's base URL (the local one follows the port it bound) is the token's audience.
+    const resource = `http://localhost:${new URL(url).port}`;
+    expect(listed).toContainEqual(expect.objectContaining({ id: body.id, label: 'nightly export', client_name: 'cupcake-mcp (built-in)', scope: 'mcp', resource, status: 'active' }));
     const table = await runCli(['tokens', 'list'], { cwd: dir });
     expect(table.stdout).toMatch(/^ID\s+CLIENT\s+LABEL\s+SCOPE/m);
     expect(table.stdout).toMatch(new RegExp(`^${body.id} +cupcake-mcp \\(built-in\\) +nightly export +mcp +(just now|\\d+ s ago) +in 1 d`, 'm'));

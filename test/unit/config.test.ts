@@ -27,9 +27,9 @@ function problemsOf(options: Parameters<typeof loadConfig>[0]): string[] {
 describe('loadConfig', () => {
   it('with no file runs on the embedded default (DESIGN §2)', async () => {
     const cwd = await tmp();
-    const { config, path, baseUrlSet } = loadConfig({ cwd, env: {} });
+    const { config, path, baseUrlFollowsPort } = loadConfig({ cwd, env: {} });
     expect(path).toBeNull();
-    expect(baseUrlSet).toBe(false);
+    expect(baseUrlFollowsPort).toBe(true);
     expect(config).toEqual({
       name: 'cupcake',
       baseUrl: 'http://localhost:8787',
@@ -87,13 +87,24 @@ describe('loadConfig', () => {
     const { dir, path } = await withConfig({ baseUrl: 'https://file.example.com', port: 1111, host: '127.0.0.1', dataDir: 'state' });
     const cwd = await tmp();
     const env = { CUPCAKE_BASE_URL: 'https://env.example.com', CUPCAKE_PORT: '2222', CUPCAKE_HOST: '0.0.0.0', CUPCAKE_DATA_DIR: 'env-data' };
-    const { config, baseUrlSet } = loadConfig({ path, cwd, env });
+    const { config, baseUrlFollowsPort } = loadConfig({ path, cwd, env });
     expect(config).toMatchObject({ baseUrl: 'https://env.example.com', port: 2222, host: '0.0.0.0' });
     // A relative path from the environment is relative to where the command runs.
     expect(config.dataDir).toBe(join(cwd, 'env-data'));
-    expect(baseUrlSet).toBe(true);
+    expect(baseUrlFollowsPort).toBe(false);
     // Empty variables are ignored.
     expect(loadConfig({ path, cwd, env: { CUPCAKE_PORT: '', CUPCAKE_BASE_URL: '' } }).config).toMatchObject({ port: 1111, baseUrl: 'https://file.example.com', dataDir: join(dir, 'state') });
+  });
+
+  it('a loopback base URL on the configured port follows the port actually bound; any other stays as written', async () => {
+    const local = await withConfig({ baseUrl: 'http://localhost:8787', port: 8787 });
+    expect(loadConfig({ path: local.path, env: {} }).baseUrlFollowsPort).toBe(true);
+    expect(loadConfig({ path: local.path, env: {}, overrides: { port: '0' } }).baseUrlFollowsPort).toBe(true);
+    expect(loadConfig({ path: local.path, env: {}, overrides: { baseUrl: 'http://localhost:8787' } }).baseUrlFollowsPort).toBe(false);
+    const proxied = await withConfig({ baseUrl: 'http://localhost:8080', port: 8787 });
+    expect(loadConfig({ path: proxied.path, env: {} }).baseUrlFollowsPort).toBe(false);
+    const publicUrl = await withConfig({ baseUrl: 'https://mcp.example.com', port: 8787 });
+    expect(loadConfig({ path: publicUrl.path, env: {} }).baseUrlFollowsPort).toBe(false);
   });
 
   it('flags override the environment, which overrides the file', async () => {

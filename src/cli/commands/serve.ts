@@ -27,7 +27,7 @@ function createLogger(ctx: CliContext): Logger {
 
 /** Runs until SIGINT/SIGTERM; resolves after a graceful shutdown. */
 export async function runServe(ctx: CliContext, options: ServeOptions, signals: { once(signal: 'SIGINT' | 'SIGTERM', fn: () => void): void }): Promise<void> {
-  const { config, path, baseUrlSet } = loadConfig({
+  const { config, path, baseUrlFollowsPort } = loadConfig({
     path: ctx.configPath,
     env: ctx.env,
     cwd: ctx.cwd,
@@ -40,7 +40,7 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
   try {
     server = await launchServer({
       config,
-      baseUrlSet,
+      baseUrlFollowsPort,
       logger,
       prepare: async (store) => {
         claim = await claimDataDir(config.dataDir);
