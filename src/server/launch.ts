@@ -13,7 +13,7 @@ import { startServer } from './start.js';
 
 export interface LaunchOptions {
   config: Config;
-  /** The base URL follows the port actually bound (`http://localhost:<port>`); see loadConfig. */
+  /** The (loopback) base URL follows the port actually bound; see loadConfig. */
   baseUrlFollowsPort: boolean;
   logger: Logger;
   /** Tools registered before launch (programmatic API); the config's tools are added to it. */
@@ -37,6 +37,13 @@ export interface LaunchedServer {
   close(): Promise<void>;
 }
 
+/** The loopback base URL on the port actually bound (its host kept: localhost, 127.0.0.1 or [::1]). */
+function withPort(baseUrl: string, port: number): string {
+  const url = new URL(baseUrl);
+  url.port = String(port);
+  return url.origin;
+}
+
 /** Opens the data dir, builds the tools and the app, and listens: everything `serve` runs. */
 export async function launchServer(options: LaunchOptions): Promise<LaunchedServer> {
   const { config, logger } = options;
@@ -55,7 +62,7 @@ export async function launchServer(options: LaunchOptions): Promise<LaunchedServ
     let app!: CupcakeApp;
     const running = await startServer(
       (port) => {
-        const effective = options.baseUrlFollowsPort ? { ...config, baseUrl: `http://localhost:${port}` } : config;
+        const effective = options.baseUrlFollowsPort ? { ...config, baseUrl: withPort(config.baseUrl, port) } : config;
         app = createApp({ config: effective, store, events, logger, toolset });
         return app;
       },
