@@ -108,6 +108,7 @@ export interface FlowResult {
   code?: string;
   verifier?: string;
   accessToken?: string;
+  refreshToken?: string;
   cookie?: string;
   requestId?: string;
   csrfToken?: string;
@@ -187,9 +188,10 @@ export async function runFlow(base: string, options: FlowOptions = {}): Promise<
   }
   const token = await fetch(`${base}/token`, { method: 'POST', headers: tokenHeaders, body: form });
   result.statuses.push(token.status);
-  const tokenBody = (await token.json().catch(() => ({}))) as { access_token?: string };
+  const tokenBody = (await token.json().catch(() => ({}))) as { access_token?: string; refresh_token?: string };
   if (token.status !== 200 || !tokenBody.access_token) return result;
   result.accessToken = tokenBody.access_token;
+  if (tokenBody.refresh_token) result.refreshToken = tokenBody.refresh_token;
   options.onToken?.(tokenBody.access_token);
   return result;
 }

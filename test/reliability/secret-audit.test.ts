@@ -1,0 +1,135 @@
+import { readdirSync, readFileSync, statSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { beforeEach, describe, expect, it, vi } from 'vitest';
+
+/**
+ * Secret hygiene in the code (issue 9): every comparison with a secret is constant-time, and
+ * every token, code, secret and id comes from the CSPRNG. Behaviour first (node:crypto watched
+ * while the real functions run), then a scan of src/ that keeps new code to the same rules.
+ */
+
+vi.mock('node:crypto', async (importOriginal) => {
+  const real = await importOriginal<typeof import('node:crypto')>();
+  return { ...real, timingSafeEqual: vi.fn(real.timingSafeEqual), randomBytes: vi.fn(real.randomBytes), randomUUID: vi.fn(real.randomUUID) };
+});
+
+const crypto = await import('node:crypto');
+const { secretMatches, verifyPassword, hashPassword, generateAccessToken, generateRefreshToken, generateClientSecret, generateAuthorizationCode, generatePassword, hashSecret } = await import('../../src/oauth/secrets.js');
+const { verifyCodeVerifier, s256 } = await import('../../src/oauth/pkce.js');
+const { authenticateClient } = await import('../../src/oauth/client-auth.js');
+const { PendingAuthorizations } = await import('../../src/oauth/authorization.js');
+const { newUuid, randomHex, randomToken } = await import('../../src/shared/ids.js');
+const { createMemoryStore } = await import('../../src/store/memory-store.js');
+const { makeClient } = await import('../helpers/records.js');
+
+const timingSafeEqual = vi.mocked(crypto.timingSafeEqual);
+const randomBytes = vi.mocked(crypto.randomBytes);
+const randomUUID = vi.mocked(crypto.randomUUID);
+
+beforeEach(() => {
+  timingSafeEqual.mockClear();
+  randomBytes.mockClear();
+  randomUUID.mockClear();
+});
+
+/** Runs `fn` and tells whether it compared in constant time. */
+async function comparesInConstantTime(fn: () => unknown): Promise<boolean> {
+  timingSafeEqual.mockClear();
+  await fn();
+  return timingSafeEqual.mock.calls.length > 0;
+}
+
+describe('every secret is compared in constant time', () => {
+  it('client secrets at /token and /revoke: Basic and client_secret_post, right, wrong, and for unknown clients alike', async () => {
+    const store = createMemoryStore();
+    const { client, secret } = makeClient();
+    await store.createClient(client);
+    const basic = (id: string, s: string) => ({ authorization: `Basic ${Buffer.from(`${id}:${s}`).toString('base64')}` });
+    const docs = {} as Parameters<typeof authenticateClient>[2];
+    expect(await comparesInConstantTime(() => authenticateClient(basic(client.clientId, secret), store, docs))).toBe(true);
+    expect(await comparesInConstantTime(() => authenticateClient(basic(client.clientId, 'wrong'), store, docs).catch(() => undefined))).toBe(true);
+    expect(await comparesInConstantTime(() => authenticateClient(basic('no-such-client', 'wrong'), store, docs).catch(() => undefined))).toBe(true);
+    expect(await comparesInConstantTime(() => authenticateClient({ clientId: client.clientId, clientSecret: secret }, store, docs))).toBe(true);
+    expect(await comparesInConstantTime(() => authenticateClient({ clientId: 'no-such-client', clientSecret: 'x' }, store, docs).catch(() => undefined))).toBe(true);
+    expect(await comparesInConstantTime(() => secretMatches('x', hashSecret('y')))).toBe(true);
+  });
+
+  it('the owner password (scrypt), the PKCE verifier, the consent form’s CSRF token and browser cookie', async () => {
+    const stored = await hashPassword('correct horse battery staple');
+    expect(await comparesInConstantTime(() => verifyPassword('wrong password here', stored))).toBe(true);
+    const verifier = 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk';
+    expect(await comparesInConstantTime(() => verifyCodeVerifier(verifier, s256(verifier)))).toBe(true);
+    expect(await comparesInConstantTime(() => verifyCodeVerifier(verifier, 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cX'))).toBe(true);
+    const pending = new PendingAuthorizations({ now: () => 0 }, 60_000);
+    const entry = pending.create({} as never, 'b'.repeat(43));
+    expect(await comparesInConstantTime(() => pending.find(entry.id, 'forged', 'b'.repeat(43)))).toBe(true);
+    expect(await comparesInConstantTime(() => pending.find(entry.id, entry.csrfToken, 'c'.repeat(43)))).toBe(true);
+  });
+});
+
+describe('tokens, codes, secrets and ids come from the CSPRNG', () => {
+  it('each generator draws from crypto.randomBytes / randomUUID, and two draws never repeat', () => {
+    const generators: Record<string, () => string> = {
+      'access token': generateAccessToken,
+      'refresh token': generateRefreshToken,
+      'client secret': generateClientSecret,
+      'authorization code': generateAuthorizationCode,
+      'generated owner password': generatePassword,
+      'consent request id, CSRF token, browser cookie': () => randomToken(24),
+      'hex id': () => randomHex(16),
+    };
+    for (const [what, generate] of Object.entries(generators)) {
+      randomBytes.mockClear();
+      const a = generate();
+      const b = generate();
+      expect(randomBytes.mock.calls.length, what).toBe(2);
+      expect(a, what).not.toBe(b);
+      // At least 128 bits drawn for each.
+      expect(Math.min(...randomBytes.mock.calls.map((c) => Number(c[0]))), what).toBeGreaterThanOrEqual(16);
+    }
+    newUuid();
+    expect(randomUUID).toHaveBeenCalledTimes(1);
+  });
+});
+
+describe('a scan of src/ keeps new code to these rules', () => {
+  const SRC = join(import.meta.dirname, '../../src');
+  const files = (dir: string): string[] =>
+    readdirSync(dir).flatMap((name) => {
+      const full = join(dir, name);
+      return statSync(full).isDirectory() ? files(full) : full.endsWith('.ts') ? [full] : [];
+    });
+  const sources = files(SRC).map((file) => ({ file: relative(SRC, file), lines: readFileSync(file, 'utf8').split('\n') }));
+
+  it('the scan sees the code base', () => {
+    expect(sources.length).toBeGreaterThan(50);
+  });
+
+  it('no Math.random anywhere: ids, tokens, codes, secrets and even retry jitter come from node:crypto', () => {
+    const found = sources.flatMap(({ file, lines }) => lines.flatMap((line, i) => (/Math\.random/.test(line) ? [`${file}:${i + 1}`] : [])));
+    expect(found).toEqual([]);
+  });
+
+  it('no ===, !==, == or != between a secret and anything but a constant (use constantTimeEqual or compare hashes by lookup)', () => {
+    // Secrets, and the hashes they are stored as (comparing those with === leaks them byte by byte too).
+    const SECRET = /[A-Za-z_.]*(?:[sS]ecret|[pP]assword|[cC]srf|CSRF|[vV]erifier|[bB]rowserBinding|[cC]odeChallenge|presented|[hH]ash\b)[A-Za-z_.]*/;
+    const CONSTANT = /^(undefined|null|true|false|''|""|`[^`]*`|'[^']*'|"[^"]*"|\d+|[A-Z_]+)$/;
+    const operand = `(?:[\\w.]+\\()?(?:${SECRET.source})\\)?|[\\w.'"\`]+`;
+    const comparison = new RegExp(`(${operand})\\s*(?:===|!==|==|!=)\\s*(${operand})`, 'g');
+    // Looked at and safe: what is compared is not the secret.
+    const reviewed = new Set(['store/document-store.ts: this.pendingUse.get(hash) === at' /* two timestamps */]);
+    const found: string[] = [];
+    for (const { file, lines } of sources) {
+      lines.forEach((line, i) => {
+        if (/^\s*(\/\/|\*)/.test(line)) return;
+        for (const match of line.matchAll(comparison)) {
+          const [left, right] = [match[1]!, match[2]!];
+          const secretSide = SECRET.test(left) && !/length|Method|typeof/.test(left) ? right : SECRET.test(right) && !/length|Method/.test(right) ? left : undefined;
+          if (secretSide === undefined || CONSTANT.test(secretSide) || /typeof|length/.test(line.slice(Math.max(0, match.index - 10), match.index))) continue;
+          if (!reviewed.has(`${file}: ${match[0]}`)) found.push(`${file}:${i + 1}: ${match[0]}`);
+        }
+      });
+    }
+    expect(found).toEqual([]);
+  });
+});
