@@ -56,6 +56,15 @@ describe('rate limits per address: 429 with Retry-After (issue 9)', () => {
     expect((await register('198.51.100.9')).status).toBe(201);
   });
 
+  it('an IPv6 client counts per /64: rotating through its own addresses does not escape the limit', async () => {
+    const server = await start({ ...proxied, limits: { register: { limit: 3, windowMs: 3_600_000 } } });
+    const register = (address: string) =>
+      fetch(`${server.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json', ...from(address) }, body: JSON.stringify({ redirect_uris: [CLAUDE_REDIRECT] }) });
+    for (let i = 1; i <= 3; i++) expect((await register(`2001:db8:1:2::${i}`)).status).toBe(201);
+    expect((await register('2001:db8:1:2:ffff::99')).status).toBe(429);
+    expect((await register('2001:db8:1:3::1')).status).toBe(201);
+  });
+
   it(`POST /token: ${DEFAULT_LIMITS.token.limit} per hour, then 429`, async () => {
     const server = await start(proxied);
     const token = (address: string) =>

@@ -2,6 +2,7 @@ import type { Context, Next } from 'koa';
 import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { TokenRejectedError, audit, verifyAccessToken, type VerifiedToken } from '../../oauth/tokens.js';
 import { requestMeta, type ServerContext } from '../context.js';
+import { rateLimitKey } from '../../shared/ip-address.js';
 import { tooManyRequests } from './rate-limit.js';
 
 declare module 'koa' {
@@ -68,7 +69,7 @@ export function requireBearer(server: ServerContext, resourcePath: '' | '/mcp' |
       // Guessing (tokens we never issued) is limited per address; a token that was once valid
       // (expired, revoked) is not counted, so a client with a stale token still hears 401 and re-authorizes.
       if (error.reason === 'unknown' || error.reason === 'malformed') {
-        const { count, retryAfter } = server.bearerFailures.hit(ctx.ip || 'unknown');
+        const { count, retryAfter } = server.bearerFailures.hit(rateLimitKey(ctx.ip || 'unknown'));
         if (retryAfter > 0) {
           // Logged once per window, so a flood of guesses cannot flood the audit log either.
           if (count === server.limits.failedBearer.limit + 1) {

@@ -1,5 +1,6 @@
 import type { Context, Next } from 'koa';
 import type { Clock } from '../../shared/clock.js';
+import { rateLimitKey } from '../../shared/ip-address.js';
 import type { RateWindow } from '../limits.js';
 
 /** Addresses one limiter remembers. Past it, expired windows go, then the oldest ones. */
@@ -64,7 +65,7 @@ export function tooManyRequests(ctx: Context, retryAfter: number, what: string):
 export function rateLimit(options: RateWindow & { clock: Clock; name: string }) {
   const windows = new AddressWindows(options, options.clock);
   return async function limitRequests(ctx: Context, next: Next): Promise<void> {
-    const { retryAfter } = windows.hit(ctx.ip || 'unknown');
+    const { retryAfter } = windows.hit(rateLimitKey(ctx.ip || 'unknown'));
     if (retryAfter > 0) return tooManyRequests(ctx, retryAfter, options.name);
     await next();
   };
