@@ -3,6 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
 import { hostname } from 'node:os';
 import lockfile from 'proper-lockfile';
+import { isProcessAlive } from '../shared/process.js';
 
 /**
  * A lock held by one process at a time across processes, as a directory made with mkdir
@@ -42,15 +43,6 @@ interface OwnerRecord {
 
 const identity = (st: { ino: number | bigint; birthtimeMs: number }) => `${st.ino}:${st.birthtimeMs}`;
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
-
 async function readOwner(path: string): Promise<OwnerRecord | undefined> {
   try {
     const value = JSON.parse(await readFile(path, 'utf8')) as OwnerRecord;
@@ -64,7 +56,7 @@ async function readOwner(path: string): Promise<OwnerRecord | undefined> {
 async function holderIsGone(ownerPath: string, st: fs.Stats): Promise<boolean> {
   const owner = await readOwner(ownerPath);
   if (!owner || owner.host !== hostname() || owner.lock !== identity(st)) return false;
-  return owner.pid !== process.pid && !isAlive(owner.pid);
+  return owner.pid !== process.pid && !isProcessAlive(owner.pid);
 }
 
 const elocked = (message: string) => Object.assign(new Error(message), { code: 'ELOCKED' });

@@ -9,6 +9,7 @@ import { DocumentStore, type DocumentBackend } from './document-store.js';
 import { StoreUnavailableError } from './errors.js';
 import { FileLock } from './file-lock.js';
 import type { StoreChange } from './types.js';
+import { isProcessAlive } from '../shared/process.js';
 
 export const DB_FILE = 'db.json';
 
@@ -274,7 +275,7 @@ class FileBackend implements DocumentBackend {
       const match = name.startsWith(prefix) ? /^(\d+)\.[0-9a-f]+\.tmp$/.exec(name.slice(prefix.length)) : null;
       if (!match) continue;
       const pid = Number(match[1]);
-      if (pid === process.pid || isAlive(pid)) continue;
+      if (pid === process.pid || isProcessAlive(pid)) continue;
       await unlink(join(dir, name)).catch(() => undefined);
     }
   }
@@ -328,15 +329,6 @@ class FileBackend implements DocumentBackend {
     }
     this.poller = setInterval(check, pollMs);
     this.poller.unref();
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

@@ -13,11 +13,11 @@ import {
 import { isUrlClientId, metadataDocumentHost } from '../../oauth/client-metadata-document.js';
 import { AccessDeniedError } from '../../oauth/errors.js';
 import { audit } from '../../oauth/tokens.js';
-import { randomToken } from '../../shared/ids.js';
 import { renderConsentPage, redirectTarget } from '../views/consent.js';
 import { renderErrorPage } from '../views/error-page.js';
 import { param, requestMeta, type ServerContext } from '../context.js';
 import { parseBody } from '../middleware/body.js';
+import { browserBinding } from '../browser-cookie.js';
 
 const BROWSER_COOKIE = 'cupcake_consent';
 
@@ -78,16 +78,6 @@ function authorizePath(server: ServerContext): string {
   return `${new URL(server.settings.issuer).pathname.replace(/\/+$/, '')}/authorize`;
 }
 
-/** The consent form is bound to a cookie of this browser; set one when it has none. */
-function browserBinding(ctx: Context, server: ServerContext, secure: boolean): string {
-  const existing = ctx.cookies.get(BROWSER_COOKIE);
-  if (existing && /^[A-Za-z0-9_-]{32,64}$/.test(existing)) return existing;
-  const value = randomToken(32);
-  // Set by hand: Koa refuses Secure cookies when TLS ends at a proxy it does not trust.
-  ctx.append('Set-Cookie', `${BROWSER_COOKIE}=${value}; Path=${authorizePath(server)}; HttpOnly; SameSite=Lax${secure ? '; Secure' : ''}`);
-  return value;
-}
-
 function redirect(ctx: Context, location: string): void {
   ctx.set('Cache-Control', 'no-store');
   ctx.status = 302;
@@ -115,7 +105,7 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
       }
       throw error;
     }
-    const entry = server.pending.create(request, browserBinding(ctx, server, secureCookie));
+    const entry = server.pending.create(request, browserBinding(ctx, BROWSER_COOKIE, { path: authorizePath(server), secure: secureCookie }));
     audit(server, meta, {
       type: 'authorization.requested',
       client_id: request.client.clientId,

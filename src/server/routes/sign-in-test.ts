@@ -8,12 +8,12 @@ import { ensureFirstPartyClient, FIRST_PARTY_CLIENT_NAME } from '../../oauth/fir
 import { signInAuthorizationUrl, SignInTests } from '../../oauth/sign-in-test.js';
 import { audit, exchangeAuthorizationCode, TokenRejectedError, verifyAccessToken, type VerifiedToken } from '../../oauth/tokens.js';
 import { formatDistance } from '../../shared/durations.js';
-import { randomToken } from '../../shared/ids.js';
 import { param, requestMeta, type ServerContext } from '../context.js';
 import { parseBody } from '../middleware/body.js';
 import { rateLimit } from '../middleware/rate-limit.js';
 import { describeAuthorizationError, renderSignedIn, renderSignedOut, renderSignInProblem } from '../views/sign-in-result.js';
 import { securePage } from './authorize.js';
+import { browserBinding } from '../browser-cookie.js';
 
 const BROWSER_COOKIE = 'cupcake_signin';
 const TOKEN_ID = /^tok_[0-9a-f]{12}$/;
@@ -51,13 +51,7 @@ export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp
   router.get('/oauth/start', rateLimit({ limit: 120, windowMs: 600_000, clock: server.clock, name: 'sign-in test' }), async (ctx) => {
     const meta = requestMeta(ctx);
     const client = await ensureFirstPartyClient(server, meta, 'home page');
-    const existing = ctx.cookies.get(BROWSER_COOKIE);
-    let binding = existing && /^[A-Za-z0-9_-]{32,64}$/.test(existing) ? existing : undefined;
-    if (!binding) {
-      binding = randomToken(32);
-      // Set by hand, as for the consent form: Koa refuses Secure cookies when TLS ends at a proxy it does not trust.
-      ctx.append('Set-Cookie', `${BROWSER_COOKIE}=${binding}; Path=${basePath}/oauth; HttpOnly; SameSite=Lax${secureCookie ? '; Secure' : ''}`);
-    }
+    const binding = browserBinding(ctx, BROWSER_COOKIE, { path: `${basePath}/oauth`, secure: secureCookie });
     const test = tests.start(binding, { clientId: client.clientId, redirectUri: client.redirectUris[0]! });
     audit(server, meta, { type: 'signin.started', client_id: client.clientId });
     ctx.set('Cache-Control', 'no-store');
