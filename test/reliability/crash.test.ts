@@ -1,8 +1,10 @@
 import { spawn } from 'node:child_process';
 import { watch } from 'node:fs';
 import { mkdir, readdir, readFile, stat, utimes, writeFile } from 'node:fs/promises';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { createFileEventLog, EVENTS_FILE } from '../../src/store/event-log.js';
 import { DB_FILE } from '../../src/store/file-store.js';
 import { assertBuilt, BIN, cleanEnv, killChildrenAfterEach, runCli, startServe } from '../helpers/cli.js';
 import { useTmpDirs } from '../helpers/tmp.js';
@@ -23,7 +25,9 @@ const leftovers = async (dataDir: string) => (await readdir(dataDir)).filter((n)
 describe('crash safety (issue 9)', () => {
   it('serve killed with SIGKILL in the middle of a burst of registrations and token issuances: db.json parses and holds every 2xx', async () => {
     const dir = await tmp();
-    const { dataDir } = await initDataDir(dir);
+    // A base URL of its own (as behind a proxy): the issuer, and so the tokens' audience, stays the
+    // same across restarts on new ports (a local base URL on the configured port would follow them).
+    const { dataDir } = await initDataDir(dir, { baseUrl: 'http://localhost:1' });
     // A few MB of live tokens: every write takes milliseconds, so the kill lands in one.
     await seedTokens(dataDir, 8_000);
     const registered = new Set<string>();
@@ -140,6 +144,24 @@ describe('crash safety (issue 9)', () => {
     const next = await pending;
     expect(next.code, next.stderr).toBe(0);
     expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
+  });
+
+  it('the event log’s rotation lock left by a process that died is taken over at once, and rotation happens', async () => {
+    const dir = await tmp();
+    const path = join(dir, EVENTS_FILE);
+    await writeFile(path, `${JSON.stringify({ ts: new Date().toISOString(), type: 'server.started' })}\n`.repeat(20));
+    // What a process killed while rotating leaves: the lock, naming it (pid 999999 is gone).
+    await mkdir(`${path}.lock`);
+    const st = await stat(`${path}.lock`);
+    await writeFile(`${path}.lock.owner`, JSON.stringify({ pid: 999_999, host: hostname(), lock: `${st.ino}:${st.birthtimeMs}` }));
+    const log = createFileEventLog(path, { rotateBytes: 1_000 });
+    const started = Date.now();
+    log.record({ type: 'server.stopped' });
+    await log.close();
+    expect(Date.now() - started).toBeLessThan(1_000);
+    expect(await exists(`${path}.1`)).toBe(true);
+    expect(await exists(`${path}.lock`)).toBe(false);
+    expect((await readFile(path, 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type)).toEqual(['server.stopped']);
   });
 
   it('temp files of a writer that died before renaming are removed when the store opens; a live writer’s are kept', async () => {

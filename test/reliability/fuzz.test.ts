@@ -342,7 +342,7 @@ function problemWith(outcome: Outcome): string | undefined {
   if ([outcome.headers['set-cookie'] ?? []].flat().some((c) => c.includes('evil'))) return 'injected Set-Cookie';
   const location = outcome.headers.location;
   // Only a registered redirect URI, or our own pages, may be redirected to.
-  if (typeof location === 'string' && /^[a-z][a-z0-9+.-]*:/i.test(location) && !location.startsWith(`${CHATGPT_REDIRECT}?`) && !/^http:\/\/(localhost:8787|127\.0\.0\.1:\d+)\//.test(location)) {
+  if (typeof location === 'string' && /^[a-z][a-z0-9+.-]*:/i.test(location) && !location.startsWith(`${CHATGPT_REDIRECT}?`) && !/^http:\/\/(localhost|127\.0\.0\.1):\d+\//.test(location)) {
     return `redirected to an unregistered place: ${location.slice(0, 200)}`;
   }
   return undefined;
