@@ -1,9 +1,9 @@
 import { createReadStream, statSync, watch, type FSWatcher } from 'node:fs';
 import { open, rename, stat, type FileHandle } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import lockfile from 'proper-lockfile';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
+import { FileLock } from './file-lock.js';
 
 /** Every audit event type, declared once (DESIGN.md §7). */
 export const EVENT_TYPES = [
@@ -117,7 +117,8 @@ export function createFileEventLog(path: string, options: { clock?: Clock; onErr
     let st = await stat(path).catch(() => undefined);
     if (st && st.size > 0 && st.size + incoming > rotateBytes) {
       // Another process may rotate at the same moment: decide under a lock, on the file's real size.
-      const release = await lockfile.lock(path, { realpath: false, lockfilePath: `${path}.lock`, stale: 10_000, retries: { retries: 200, minTimeout: 2, maxTimeout: 50 } });
+      // (The store's lock: a rotator that died is taken over at once, a disk error fails at once.)
+      const release = await new FileLock({ lockPath: `${path}.lock`, waitMs: 10_000 }).acquire();
       try {
         const real = await stat(path).catch(() => undefined);
         if (real && real.size > 0 && real.size + incoming > rotateBytes) await rename(path, `${path}.1`);
