@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { chmod, chown, readdir, readFile, rm } from 'node:fs/promises';
+import { chmod, chown, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DB_FILE, type WriteStep } from '../../src/store/file-store.js';
@@ -208,6 +208,39 @@ describe('disk trouble (issue 9)', () => {
     for (const token of [first.accessToken!, second.accessToken!]) expect(after.tokens[tokenHash(token)]).toBeDefined();
     expect((await server.stop()).code).toBe(0);
     expect(server.stderr()).not.toMatch(STACK_LINE);
+  });
+
+  it('db.json damaged by someone else while serving: said once in the log, never written over, writes answer 503 until it is repaired', async () => {
+    const server = await startInProcess();
+    try {
+      const base = server.url;
+      const first = await runFlow(base);
+      expect(first.accessToken).toBeDefined();
+      const path = join(server.dataDir, DB_FILE);
+      const good = await readFile(path);
+      const damaged = good.subarray(0, good.length >> 1);
+      await writeFile(path, damaged);
+      await new Promise((resolve) => setTimeout(resolve, 1_500));
+      const register = await unavailable(await fetch(`${base}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://claude.ai/api/mcp/auth_callback'] }) }));
+      expect(register).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable' } });
+      expect((await fetch(`${base}/tools`, { headers: { authorization: `Bearer ${first.accessToken}` } })).status).toBe(200);
+      await new Promise((resolve) => setTimeout(resolve, 1_000));
+      expect(await readFile(path)).toEqual(damaged);
+      // Polled five times a second: one line, not one per poll.
+      const lines = server.logs.filter((l) => l.includes(`${path} cannot be read`));
+      expect(lines.length).toBeGreaterThanOrEqual(1);
+      expect(lines.length).toBeLessThanOrEqual(3);
+      expect(server.logs.join('\n')).not.toMatch(STACK_LINE);
+      // Repaired (restored from a backup): back to work, nothing lost.
+      await writeFile(path, good);
+      const later = await runFlow(base);
+      expect(later.accessToken).toBeDefined();
+      const data = await readDb(server.dataDir);
+      expect(data.clients[first.clientId!]).toBeDefined();
+      expect(data.clients[later.clientId!]).toBeDefined();
+    } finally {
+      await server.close();
+    }
   });
 
   it('the whole data dir removed while serving: writes answer 503, reads keep working, nothing crashes', async () => {
