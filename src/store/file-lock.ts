@@ -36,12 +36,27 @@ export interface FileLockOptions {
 
 interface OwnerRecord {
   pid: number;
+  /** The host and pid namespace the pid belongs to. */
   host: string;
   /** Identity of the lock directory the owner made: inode and birth time. */
   lock: string;
 }
 
 const identity = (st: { ino: number | bigint; birthtimeMs: number }) => `${st.ino}:${st.birthtimeMs}`;
+
+/**
+ * Where a pid means something: the host name, and on Linux the pid namespace (a container that
+ * shares the host's name and data dir does not share its pids).
+ */
+export const PID_SPACE = (() => {
+  let namespace = '';
+  try {
+    namespace = fs.readlinkSync('/proc/self/ns/pid');
+  } catch {
+    /* not Linux: the host name alone */
+  }
+  return namespace ? `${hostname()} ${namespace}` : hostname();
+})();
 
 async function readOwner(path: string): Promise<OwnerRecord | undefined> {
   try {
@@ -55,7 +70,7 @@ async function readOwner(path: string): Promise<OwnerRecord | undefined> {
 /** Whether the lock directory `st` was made by a process of this machine that has gone. */
 async function holderIsGone(ownerPath: string, st: fs.Stats): Promise<boolean> {
   const owner = await readOwner(ownerPath);
-  if (!owner || owner.host !== hostname() || owner.lock !== identity(st)) return false;
+  if (!owner || owner.host !== PID_SPACE || owner.lock !== identity(st)) return false;
   return owner.pid !== process.pid && !isProcessAlive(owner.pid);
 }
 
@@ -152,7 +167,7 @@ export class FileLock {
     this.contended = false;
     try {
       const made = this.made ?? identity(fs.statSync(lockPath));
-      const owner: OwnerRecord = { pid: process.pid, host: hostname(), lock: made };
+      const owner: OwnerRecord = { pid: process.pid, host: PID_SPACE, lock: made };
       // Synchronous: a tenth of a millisecond, and the lock is not ours to describe any later.
       fs.writeFileSync(this.ownerPath, JSON.stringify(owner), { mode: 0o600 });
     } catch {

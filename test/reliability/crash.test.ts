@@ -5,6 +5,7 @@ import { hostname } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createFileEventLog, EVENTS_FILE } from '../../src/store/event-log.js';
+import { PID_SPACE } from '../../src/store/file-lock.js';
 import { DB_FILE } from '../../src/store/file-store.js';
 import { assertBuilt, BIN, cleanEnv, killChildrenAfterEach, runCli, startServe } from '../helpers/cli.js';
 import { useTmpDirs } from '../helpers/tmp.js';
@@ -107,7 +108,7 @@ describe('crash safety (issue 9)', () => {
     expectWholeRecords(await readDb(dataDir));
   });
 
-  it('a lock whose holder cannot be identified (another machine, or killed before naming itself) is taken over once stale, within seconds', async () => {
+  it('a lock whose holder cannot be checked (another machine or pid namespace, or killed before naming itself) is taken over once stale, within seconds', async () => {
     const dir = await tmp();
     const { dataDir } = await initDataDir(dir);
     await seedTokens(dataDir, 3);
@@ -117,7 +118,10 @@ describe('crash safety (issue 9)', () => {
     await mkdir(lockPath);
     const now = new Date();
     await utimes(lockPath, now, now);
-    await writeFile(`${lockPath}.owner`, JSON.stringify({ pid: 1, host: 'another-machine', lock: 'x' }));
+    // Its owner is a pid of another pid namespace on this host (a container sharing the data dir):
+    // gone here, maybe alive there. Only the stale time may decide.
+    const st = await stat(lockPath);
+    await writeFile(`${lockPath}.owner`, JSON.stringify({ pid: 999_999, host: `${hostname()} pid:[1]`, lock: `${st.ino}:${st.birthtimeMs}` }));
 
     const started = Date.now();
     const next = await runCli(['tokens', 'revoke', id], { cwd: dir, timeoutMs: 20_000 });
@@ -153,7 +157,7 @@ describe('crash safety (issue 9)', () => {
     // What a process killed while rotating leaves: the lock, naming it (pid 999999 is gone).
     await mkdir(`${path}.lock`);
     const st = await stat(`${path}.lock`);
-    await writeFile(`${path}.lock.owner`, JSON.stringify({ pid: 999_999, host: hostname(), lock: `${st.ino}:${st.birthtimeMs}` }));
+    await writeFile(`${path}.lock.owner`, JSON.stringify({ pid: 999_999, host: PID_SPACE, lock: `${st.ino}:${st.birthtimeMs}` }));
     const log = createFileEventLog(path, { rotateBytes: 1_000 });
     const started = Date.now();
     log.record({ type: 'server.stopped' });
