@@ -12,9 +12,6 @@ export interface ClientCredentials {
   clientSecret?: string | undefined;
 }
 
-/** RFC 6749 §5.2: the client tried HTTP Basic; the Basic challenge it gets is then a MUST. */
-export class BasicInvalidClientError extends InvalidClientError {}
-
 const PUBLIC_DOCUMENT_CLIENT = 'a client identified by a metadata document is public: send client_id in the body, without a secret';
 
 /** CIMD: the client is what its document says now (cached); a document that cannot be used is invalid_client. */
@@ -35,14 +32,14 @@ function formDecode(text: string): string {
 
 function parseBasic(header: string): { id: string; secret: string } {
   const match = /^Basic[ ]+([A-Za-z0-9+/=_-]+)[ ]*$/i.exec(header);
-  if (!match) throw new BasicInvalidClientError('malformed Basic credentials');
+  if (!match) throw new InvalidClientError('malformed Basic credentials');
   const decoded = Buffer.from(match[1]!, 'base64').toString('utf8');
   const colon = decoded.indexOf(':');
-  if (colon < 0) throw new BasicInvalidClientError('malformed Basic credentials');
+  if (colon < 0) throw new InvalidClientError('malformed Basic credentials');
   try {
     return { id: formDecode(decoded.slice(0, colon)), secret: formDecode(decoded.slice(colon + 1)) };
   } catch {
-    throw new BasicInvalidClientError('malformed Basic credentials');
+    throw new InvalidClientError('malformed Basic credentials');
   }
 }
 
@@ -63,14 +60,14 @@ export async function authenticateClient(
   }
   if (usesBasic) {
     const { id, secret } = parseBasic(header!.trim());
-    if (isUrlClientId(id)) throw new BasicInvalidClientError(PUBLIC_DOCUMENT_CLIENT);
+    if (isUrlClientId(id)) throw new InvalidClientError(PUBLIC_DOCUMENT_CLIENT);
     // RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request.
     if (credentials.clientSecret !== undefined) throw new InvalidRequestError('client credentials were sent both in the Authorization header and in the body');
-    if (credentials.clientId !== undefined && credentials.clientId !== id) throw new BasicInvalidClientError('client_id in the body differs from the Basic credentials');
+    if (credentials.clientId !== undefined && credentials.clientId !== id) throw new InvalidClientError('client_id in the body differs from the Basic credentials');
     const client = id.length <= 200 ? await store.getClient(id) : undefined;
     // Hash the presented secret even for unknown clients so both paths cost the same.
     const ok = secretMatches(secret, client?.clientSecretHash ?? '0'.repeat(64));
-    if (!client || client.clientSecretHash === null || !ok) throw new BasicInvalidClientError('client authentication failed');
+    if (!client || client.clientSecretHash === null || !ok) throw new InvalidClientError('client authentication failed');
     return { client, method: 'client_secret_basic' };
   }
 

@@ -225,7 +225,7 @@ export interface VerifiedToken {
 }
 
 /** Why a token was refused: the `detail` of `token.rejected` events. */
-export type RejectReason = 'missing' | 'malformed' | 'unknown' | 'expired' | 'revoked' | 'wrong audience' | 'client removed';
+export type RejectReason = 'missing' | 'malformed' | 'unknown' | 'expired' | 'revoked' | 'wrong audience';
 
 export class TokenRejectedError extends InvalidTokenError {
   constructor(

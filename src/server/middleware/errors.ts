@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import { OAuthError } from '../../oauth/errors.js';
+import { OAuthError, ServerError, TemporarilyUnavailableError } from '../../oauth/errors.js';
 import { StoreUnavailableError } from '../../store/errors.js';
 import type { Logger } from '../../shared/logger.js';
 
@@ -40,7 +40,7 @@ export function errorHandler(logger: Logger) {
         logger.error(`${ctx.method} ${ctx.path}: ${error.message}`);
         ctx.status = 503;
         ctx.set('Retry-After', '30');
-        ctx.body = { error: 'temporarily_unavailable', error_description: 'the server cannot save changes right now; try again later' };
+        ctx.body = new TemporarilyUnavailableError('the server cannot save changes right now; try again later').toResponseObject();
         return;
       }
       const status = (error as { status?: unknown }).status;
@@ -54,7 +54,7 @@ export function errorHandler(logger: Logger) {
       }
       logger.error(`unhandled error on ${ctx.method} ${ctx.path}`, error);
       ctx.status = 500;
-      ctx.body = { error: 'server_error', error_description: 'internal error' };
+      ctx.body = new ServerError('internal error').toResponseObject();
     }
   };
 }

@@ -2,6 +2,7 @@ import type { Context, Next } from 'koa';
 import type { Clock } from '../../shared/clock.js';
 import { rateLimitKey } from '../../shared/ip-address.js';
 import type { RateWindow } from '../limits.js';
+import { TooManyRequestsError } from '../../oauth/errors.js';
 
 /** Addresses one limiter remembers. Past it, expired windows go, then the oldest ones. */
 const MAX_KEYS = 20_000;
@@ -55,7 +56,7 @@ export function tooManyRequests(ctx: Context, retryAfter: number, what: string):
   ctx.status = 429;
   ctx.set('Retry-After', String(retryAfter));
   ctx.set('Cache-Control', 'no-store');
-  ctx.body = { error: 'too_many_requests', error_description: `too many ${what} requests from this address; try again later` };
+  ctx.body = new TooManyRequestsError(`too many ${what} requests from this address; try again later`).toResponseObject();
 }
 
 /**

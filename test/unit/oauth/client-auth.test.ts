@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { authenticateClient, BasicInvalidClientError } from '../../../src/oauth/client-auth.js';
+import { authenticateClient } from '../../../src/oauth/client-auth.js';
 import { InvalidClientError, InvalidRequestError } from '../../../src/oauth/errors.js';
 import { registerClient } from '../../../src/oauth/registration.js';
 import { createFixedClock } from '../../../src/shared/clock.js';
@@ -47,9 +47,9 @@ describe('client authentication at /token and /revoke (RFC 6749 §2.3, §3.2.1)'
   ])('RFC 6749 §5.2: Basic with %s is invalid_client with a Basic challenge', async (_what, header) => {
     const { store, id } = await setup();
     const error = await authenticateClient({ authorization: header(id) }, store).catch((e: unknown) => e);
-    expect(error).toBeInstanceOf(BasicInvalidClientError);
-    expect((error as BasicInvalidClientError).status).toBe(401);
-    expect((error as BasicInvalidClientError).challenge).toMatch(/^Basic realm=/);
+    expect(error).toBeInstanceOf(InvalidClientError);
+    expect((error as InvalidClientError).status).toBe(401);
+    expect((error as InvalidClientError).challenge).toMatch(/^Basic realm=/);
   });
 
   it('RFC 6749 §2.3: Basic together with client_secret in the body is invalid_request', async () => {
@@ -82,7 +82,6 @@ describe('client authentication at /token and /revoke (RFC 6749 §2.3, §3.2.1)'
     for (const credentials of [{}, { clientId: 'nobody' }, { authorization: 'Bearer mcp_0123' }]) {
       const error = await authenticateClient(credentials, store).catch((e: unknown) => e);
       expect(error).toBeInstanceOf(InvalidClientError);
-      expect(error).not.toBeInstanceOf(BasicInvalidClientError);
       expect((error as InvalidClientError).status).toBe(401);
       expect((error as InvalidClientError).challenge).toMatch(/^Basic realm=/);
     }
