@@ -20,8 +20,8 @@ import { startServer } from '../src/server/start.js';
 import { ToolRegistry } from '../src/mcp/tool-registry.js';
 import { openFileStore } from '../src/store/file-store.js';
 import { createFileEventLog } from '../src/store/event-log.js';
-import { generateAccessToken, hashPassword, hashSecret } from '../src/oauth/secrets.js';
-import { tokenIdFromHash } from '../src/shared/ids.js';
+import { generateAccessToken, hashPassword } from '../src/oauth/secrets.js';
+import { mintToken } from '../test/helpers/tokens.js';
 
 export type TargetName = 'cupcake' | 'cupcake-noauth' | 'sdk' | 'bare';
 
@@ -50,22 +50,6 @@ async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
   registry.registerTool(BENCH_TOOL.name, { description: BENCH_TOOL.description, inputSchema: { a: z.number(), b: z.number() } }, ({ a, b }) => ({
     content: [{ type: 'text', text: BENCH_TOOL.text(a, b) }],
   }));
-  const clientId = randomUUID();
-  await store.createClient({
-    clientId,
-    clientSecretHash: null,
-    clientName: 'bench',
-    redirectUris: ['http://127.0.0.1/cb'],
-    tokenEndpointAuthMethod: 'none',
-    grantTypes: ['authorization_code'],
-    responseTypes: ['code'],
-    scope: null,
-    extraMetadata: {},
-    createdAt: Date.now(),
-    lastUsedAt: null,
-  });
-  const token = generateAccessToken();
-  const tokenHash = hashSecret(token);
   let baseUrl = '';
   const running = await startServer(
     (port) => {
@@ -76,18 +60,8 @@ async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
     },
     { host: '127.0.0.1', port: 0 },
   );
-  await store.saveTokens({
-    id: tokenIdFromHash(tokenHash),
-    tokenHash,
-    clientId,
-    grantId: randomUUID(),
-    scopes: ['mcp'],
-    resource: `${baseUrl}/mcp`,
-    createdAt: Date.now(),
-    expiresAt: Date.now() + 3_600_000,
-    lastUsedAt: null,
-    revokedAt: null,
-  });
+  // Stored as the token endpoint stores one (hash only), for a client of its own.
+  const { token } = await mintToken(store, { baseUrl });
   return {
     url: baseUrl,
     token,
