@@ -244,9 +244,24 @@ export class DocumentStore implements Store {
     return result;
   }
 
+  async useAssertionId(key: string, clientId: string, expiresAt: number, at: number): Promise<boolean> {
+    return this.backend.transact((data) => {
+      const seen = Object.hasOwn(data.assertions, key) ? data.assertions[key] : undefined;
+      if (seen && seen.expiresAt >= at) return false;
+      data.assertions[key] = { clientId, expiresAt };
+      return true;
+    });
+  }
+
   async purgeExpired(before: number): Promise<number> {
     return this.backend.transact((data) => {
       let purged = 0;
+      for (const [key, assertion] of Object.entries(data.assertions)) {
+        if (assertion.expiresAt < before) {
+          delete data.assertions[key];
+          purged++;
+        }
+      }
       for (const [hash, code] of Object.entries(data.codes)) {
         if (code.expiresAt < before) {
           delete data.codes[hash];

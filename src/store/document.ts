@@ -1,4 +1,4 @@
-import type { AccessTokenRecord, ClientRecord, CodeRecord, OwnerRecord, RefreshTokenRecord, StoreChange } from './types.js';
+import type { AccessTokenRecord, AssertionRecord, ClientRecord, CodeRecord, OwnerRecord, RefreshTokenRecord, StoreChange } from './types.js';
 
 export const SCHEMA_VERSION = 1;
 
@@ -13,6 +13,11 @@ export interface StoreData {
   tokens: Record<string, AccessTokenRecord>;
   /** Keyed by tokenHash. */
   refreshTokens: Record<string, RefreshTokenRecord>;
+  /**
+   * Client assertion ids already used (RFC 7523 §3 item 7), keyed by the SHA-256 of client id
+   * and `jti`, kept until the assertion expires. Absent in files written before it existed.
+   */
+  assertions: Record<string, AssertionRecord>;
 }
 
 export function emptyData(): StoreData {
@@ -23,6 +28,7 @@ export function emptyData(): StoreData {
     codes: {},
     tokens: {},
     refreshTokens: {},
+    assertions: {},
   };
 }
 
@@ -47,6 +53,9 @@ export function checkData(value: unknown): StoreData {
   for (const key of ['owner', 'clients', 'codes', 'tokens', 'refreshTokens'] as const) {
     if (!isObject(value[key])) throw new StoreFormatError(`"${key}" is missing or not an object`);
   }
+  // Added after schema version 1 shipped: an older file simply has none yet.
+  if (value.assertions === undefined) value.assertions = {};
+  else if (!isObject(value.assertions)) throw new StoreFormatError('"assertions" is not an object');
   return value as unknown as StoreData;
 }
 

@@ -90,7 +90,7 @@ class AtomicJsonFile implements Adapter<StoreData> {
    */
   serialize(data: StoreData): Buffer {
     const parts: Buffer[] = [Buffer.from(`{"schemaVersion":${JSON.stringify(data.schemaVersion)},"owner":${JSON.stringify(data.owner)}`)];
-    for (const key of ['clients', 'codes', 'tokens', 'refreshTokens'] as const) {
+    for (const key of ['clients', 'codes', 'tokens', 'refreshTokens', 'assertions'] as const) {
       parts.push(Buffer.from(`,"${key}":{`));
       let first = true;
       for (const [id, record] of Object.entries(data[key])) {

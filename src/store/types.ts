@@ -75,6 +75,12 @@ export interface RefreshTokenRecord {
   revokedAt: number | null;
 }
 
+/** A client assertion that was used once (RFC 7523 §3): remembered until it expires. */
+export interface AssertionRecord {
+  clientId: string;
+  expiresAt: number;
+}
+
 export interface OwnerRecord {
   /** scrypt hash of the owner password (see oauth/secrets.ts), null until one is set. */
   passwordHash: string | null;
@@ -182,7 +188,14 @@ export interface Store {
    */
   rotateRefreshToken(tokenHash: string, next: { access: AccessTokenRecord; refresh: RefreshTokenRecord }, at: number, graceMs: number): Promise<RotateRefreshResult>;
 
-  /** Deletes codes and tokens that expired before `before`. Returns how many records went. */
+  /**
+   * Records the use of a client assertion id (`key`: a hash of client id and `jti`) until
+   * `expiresAt`. Atomic across processes: of any number of calls with one key while it is
+   * remembered, exactly one answers true (RFC 7523 §3 item 7: a `jti` is used once).
+   */
+  useAssertionId(key: string, clientId: string, expiresAt: number, at: number): Promise<boolean>;
+
+  /** Deletes codes, tokens and assertion ids that expired before `before`. Returns how many records went. */
   purgeExpired(before: number): Promise<number>;
 
   /** Subscribes to changes; returns the unsubscribe function. */

@@ -4,7 +4,7 @@ import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DB_FILE, openFileStore, StoreCorruptError } from '../../../src/store/file-store.js';
 import type { DocumentStore } from '../../../src/store/document-store.js';
 import type { StoreChange } from '../../../src/store/types.js';
-import { T0, makeClient, makeCode, makeGrant } from '../../helpers/records.js';
+import { HOUR, T0, makeClient, makeCode, makeGrant } from '../../helpers/records.js';
 import { useTmpDirs } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
 
@@ -50,6 +50,25 @@ describe('file store (lowdb)', () => {
     expect(await again.findRefreshToken(grant.refresh.record.tokenHash)).toEqual({ ...grant.refresh.record, revokedAt: T0 + 1 });
     expect(await again.consumeCode(code.record.codeHash, T0 + 2)).toEqual({ outcome: 'consumed', code: { ...code.record, usedAt: T0 + 2 } });
     expect((await readDb(dataDir)).schemaVersion).toBe(1);
+  });
+
+  it('used assertion ids survive a reopen; a db.json written before they existed opens with none', async () => {
+    const dataDir = await tmp();
+    const store = await open(dataDir);
+    await store.useAssertionId('k1', 'c1', T0 + HOUR, T0);
+    await store.close();
+    const again = await open(dataDir);
+    expect(await again.useAssertionId('k1', 'c1', T0 + HOUR, T0 + 1)).toBe(false);
+    await again.close();
+
+    const older = await tmp();
+    const { assertions: _none, ...before } = await readDb(dataDir);
+    await writeFile(join(older, DB_FILE), JSON.stringify(before), { mode: 0o600 });
+    const upgraded = await open(older);
+    expect(await upgraded.listClients()).toEqual([]);
+    expect(await upgraded.useAssertionId('k1', 'c1', T0 + HOUR, T0 + 1)).toBe(true);
+    await upgraded.close();
+    expect((await readDb(older)).assertions).toEqual({ k1: { clientId: 'c1', expiresAt: T0 + HOUR } });
   });
 
   it('DESIGN §6: the data dir is 0700 and db.json 0600, also after writes', async () => {
