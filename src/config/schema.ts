@@ -103,6 +103,16 @@ export const ConfigSchema = z
         redirectUriAllowlist: z.array(redirectPattern).optional(),
         /** When set, `serve` removes abandoned registrations daily (as `clients prune --older-than`). */
         pruneAbandonedClientsAfter: duration('30d').optional(),
+        /**
+         * Client ID Metadata Documents the owner pins: client_id URL → the document, used instead
+         * of fetching it. Each document is checked by the CIMD rules when the server starts.
+         */
+        clientMetadataDocuments: z
+          .record(
+            z.string().regex(/^https:\/\/[^\s#]+$/, 'expected a client_id URL like "https://client.example/oauth/metadata.json"'),
+            z.record(z.string(), z.unknown(), { error: 'expected the client metadata document as a JSON object' }),
+          )
+          .optional(),
       })
       .strict()
       .prefault({}),

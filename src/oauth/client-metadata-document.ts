@@ -1,7 +1,19 @@
 import { OAuthClientMetadataSchema } from '@modelcontextprotocol/sdk/shared/auth.js';
 import type { ClientRecord } from '../store/types.js';
 import type { Clock } from '../shared/clock.js';
-import { redirectUriProblem } from './redirect-uri.js';
+import { clientKeysFromMetadata } from './client-keys.js';
+import {
+  DEFAULT_CACHE_BOUNDS,
+  documentLifetime,
+  FetchCache,
+  isJsonContentType,
+  MetadataDocumentError,
+  type ClientMetadataFetcher,
+  type DocumentCacheBounds,
+  type FetchedDocument,
+} from './fetch-cache.js';
+import { PINNED_CLIENT_DOCUMENTS } from './pinned-client-documents.js';
+import { applicationTypeProblem, redirectUriProblem } from './redirect-uri.js';
 import { describedClient } from './registration.js';
 import type { OAuthSettings } from './settings.js';
 
@@ -13,45 +25,16 @@ import type { OAuthSettings } from './settings.js';
  *
  * The rules live here; the request itself (DNS, TLS, the SSRF guards) is done by a
  * `ClientMetadataFetcher` passed in (server/client-metadata-fetcher.ts), so that this layer stays
- * free of I/O and tests can stand in for the network.
+ * free of I/O and tests can stand in for the network. A document may also come from the owner's
+ * config (`auth.clientMetadataDocuments`, never fetched) or, when the live fetch fails, from the
+ * copies shipped for clients whose documents servers often cannot reach (pinned-client-documents.ts).
  */
 
-/** §6.6: the document is small; a bigger answer is refused before it is read to the end. */
-export const MAX_DOCUMENT_BYTES = 64 * 1024;
-/** A document host that does not answer within this is treated as unavailable. */
-export const FETCH_TIMEOUT_MS = 5_000;
+export { DEFAULT_CACHE_BOUNDS, documentLifetime, FETCH_TIMEOUT_MS, MAX_DOCUMENT_BYTES, MetadataDocumentError } from './fetch-cache.js';
+export type { ClientMetadataFetcher, DocumentCacheBounds, FetchedDocument } from './fetch-cache.js';
+
 const MAX_CLIENT_ID_LENGTH = 2_000;
 const MAX_REDIRECT_URIS = 20;
-
-/** The answer to one GET of a document URL. The fetcher never follows a redirect (§4). */
-export interface FetchedDocument {
-  status: number;
-  /** `Content-Type`, as sent. */
-  contentType: string | undefined;
-  /** `Cache-Control`, as sent. */
-  cacheControl: string | undefined;
-  /** `Age` in seconds, when sent (RFC 9111 §5.1). */
-  age: number | undefined;
-  /** The body as text; only read when the status is 200. */
-  body: string;
-}
-
-/**
- * Fetches a client metadata document. Contract: https only; connects only to public addresses
- * after resolving the host itself (§6.5 SSRF); never follows redirects (§4); gives up after
- * FETCH_TIMEOUT_MS and beyond MAX_DOCUMENT_BYTES (§6.6). Any failure is a MetadataDocumentError.
- */
-export interface ClientMetadataFetcher {
-  fetch(url: string): Promise<FetchedDocument>;
-}
-
-/** Why a metadata document cannot be used; `message` is safe to show and to send. */
-export class MetadataDocumentError extends Error {
-  constructor(message: string) {
-    super(message);
-    this.name = 'MetadataDocumentError';
-  }
-}
 
 /**
  * Whether `clientId` is a URL rather than an id this server issued (a UUID). Such an id is never
@@ -95,21 +78,18 @@ export function clientIdUrlProblem(clientId: string): string | undefined {
   return undefined;
 }
 
-const JSON_TYPE = /^application\/(?:[a-z0-9!#$&^_.+-]+\+)?json\s*(?:;.*)?$/i;
-
 /**
- * §4, §4.1: turns a fetched document into the client it describes, or says why it cannot be used.
- * The client is public (`none`): a document cannot carry a shared secret (§4.1), and
- * `private_key_jwt` is not implemented here, so a document asking for it is refused by name.
+ * CIMD §4: the answer to a document fetch, as a JSON object, or why it is not one. Kept apart
+ * from the rules on the object so that a failed fetch (which may fall back to a pinned copy) is
+ * told apart from a document that was fetched and is wrong (which never does).
  */
-export function parseClientMetadataDocument(clientId: string, fetched: FetchedDocument, settings: OAuthSettings, now: number): ClientRecord {
+function documentBody(fetched: FetchedDocument): Record<string, unknown> {
   if (fetched.status >= 300 && fetched.status < 400) {
     throw new MetadataDocumentError(`the client metadata document answered with a redirect (HTTP ${fetched.status}); redirects are not followed (CIMD section 4)`);
   }
   if (fetched.status !== 200) throw new MetadataDocumentError(`the client metadata document could not be fetched (HTTP ${fetched.status})`);
-  if (!fetched.contentType || !JSON_TYPE.test(fetched.contentType.trim())) {
-    throw new MetadataDocumentError('the client metadata document is not served as application/json (CIMD section 4)');
-  }
+  // A challenge page served with 200 is a failed fetch too (anthropics/claude-ai-mcp#96).
+  if (!isJsonContentType(fetched.contentType)) throw new MetadataDocumentError('the client metadata document is not served as application/json (CIMD section 4)');
   let body: unknown;
   try {
     body = JSON.parse(fetched.body);
@@ -117,8 +97,43 @@ export function parseClientMetadataDocument(clientId: string, fetched: FetchedDo
     throw new MetadataDocumentError('the client metadata document is not valid JSON');
   }
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new MetadataDocumentError('the client metadata document is not a JSON object');
-  const doc = body as Record<string, unknown>;
+  return body as Record<string, unknown>;
+}
 
+/** The client authentication methods a document may ask for (CIMD §4.1: never a shared secret). */
+const DOCUMENT_AUTH_METHODS = ['none', 'private_key_jwt'] as const;
+
+/**
+ * CIMD §4.1 and §6.2: which methods the document's client may use at the token endpoint.
+ * `token_endpoint_auth_method` (RFC 7591 §2) names one; ChatGPT also lists alternatives in
+ * `token_endpoint_auth_methods_supported` (and at times only there). A document that names
+ * neither is a public client, the usual CIMD case.
+ */
+function documentAuthMethods(doc: Record<string, unknown>): Array<(typeof DOCUMENT_AUTH_METHODS)[number]> {
+  const declared = doc.token_endpoint_auth_method;
+  const listed = doc.token_endpoint_auth_methods_supported;
+  if (declared !== undefined && typeof declared !== 'string') throw new MetadataDocumentError('the client metadata document has a token_endpoint_auth_method that is not a string');
+  if (listed !== undefined && (!Array.isArray(listed) || listed.some((m) => typeof m !== 'string'))) {
+    throw new MetadataDocumentError('the client metadata document has a token_endpoint_auth_methods_supported that is not a list of strings');
+  }
+  const named = [...new Set([...(declared === undefined ? [] : [declared]), ...((listed as string[] | undefined) ?? [])])];
+  const secret = named.find((m) => /^client_secret_/.test(m));
+  if (secret) throw new MetadataDocumentError(`the client metadata document asks for ${secret.slice(0, 40)}, a shared-secret method a metadata document must not use (CIMD section 4.1)`);
+  const usable = named.filter((m): m is (typeof DOCUMENT_AUTH_METHODS)[number] => (DOCUMENT_AUTH_METHODS as readonly string[]).includes(m));
+  if (declared !== undefined && !usable.includes(declared as never)) {
+    throw new MetadataDocumentError(`the client metadata document asks for token_endpoint_auth_method ${JSON.stringify(declared.slice(0, 40))}, which this server does not support; use "none" or "private_key_jwt"`);
+  }
+  if (named.length === 0) return ['none'];
+  if (usable.length === 0) throw new MetadataDocumentError('the client metadata document lists no client authentication method this server supports; use "none" or "private_key_jwt"');
+  return usable;
+}
+
+/**
+ * CIMD §4, §4.1: turns a document into the client it describes, or says why it cannot be used.
+ * A `private_key_jwt` client authenticates with assertions signed by the keys of its document
+ * (RFC 7523 §2.2); one whose document also lists `none` may come without one, as a public client.
+ */
+export function clientFromDocument(clientId: string, doc: Record<string, unknown>, settings: OAuthSettings, now: number): ClientRecord {
   // §4.1: simple string comparison (RFC 3986 §6.2.1), no normalisation.
   if (doc.client_id !== clientId) {
     throw new MetadataDocumentError(
@@ -129,19 +144,10 @@ export function parseClientMetadataDocument(clientId: string, fetched: FetchedDo
   if (doc.client_secret !== undefined || doc.client_secret_expires_at !== undefined) {
     throw new MetadataDocumentError('the client metadata document contains a client_secret, which a metadata document must not (CIMD section 4.1)');
   }
-  const method = doc.token_endpoint_auth_method ?? 'none';
-  if (method === 'private_key_jwt') {
-    throw new MetadataDocumentError(
-      'the client metadata document asks for private_key_jwt client authentication, which this server does not support; it accepts public clients (token_endpoint_auth_method "none") with PKCE',
-    );
-  }
-  if (method !== 'none') {
-    throw new MetadataDocumentError(
-      typeof method === 'string' && /^client_secret_/.test(method)
-        ? `the client metadata document asks for ${method}, a shared-secret method a metadata document must not use (CIMD section 4.1)`
-        : 'the client metadata document asks for a token_endpoint_auth_method this server does not support; use "none"',
-    );
-  }
+  const methods = documentAuthMethods(doc);
+  const invalid = (message: string): never => {
+    throw new MetadataDocumentError(`the client metadata document is invalid: ${message}`);
+  };
 
   const parsed = OAuthClientMetadataSchema.safeParse(Object.fromEntries(Object.entries(doc).filter(([, v]) => v !== null)));
   if (!parsed.success) {
@@ -155,21 +161,32 @@ export function parseClientMetadataDocument(clientId: string, fetched: FetchedDo
     const problem = redirectUriProblem(uri);
     if (problem) throw new MetadataDocumentError(`the client metadata document lists a redirect URI that ${problem}`);
   }
+  const applicationType = doc.application_type;
+  if (applicationType !== undefined) {
+    const problem = applicationTypeProblem(applicationType, meta.redirect_uris);
+    if (problem) invalid(problem);
+  }
   if ((meta.response_types ?? ['code']).some((t) => t !== 'code')) throw new MetadataDocumentError('the client metadata document asks for response types other than "code"');
   const grantTypes = [...new Set(meta.grant_types ?? ['authorization_code'])];
   if (!grantTypes.includes('authorization_code')) throw new MetadataDocumentError('the client metadata document does not list the authorization_code grant');
+  // Grants we do not issue (Claude lists jwt-bearer) are ignored, as RFC 7591 §3.2.1 lets a server register fewer.
   const granted = grantTypes.filter((g) => g === 'authorization_code' || (g === 'refresh_token' && settings.refreshTokens));
 
-  const { clientName, scope, extraMetadata } = describedClient(meta, settings, (message) => {
-    throw new MetadataDocumentError(`the client metadata document is invalid: ${message}`);
-  });
+  const { clientName, scope, extraMetadata } = describedClient(meta, settings, invalid);
+  // A document offering private_key_jwt beside none but publishing no keys can only be public.
+  const publishesKeys = doc.jwks !== undefined || doc.jwks_uri !== undefined;
+  const keyed = methods.includes('private_key_jwt') && (publishesKeys || !methods.includes('none'));
+  const keys = keyed ? clientKeysFromMetadata(doc, invalid) : {};
 
   return {
     clientId,
     clientSecretHash: null,
     clientName,
     redirectUris: [...meta.redirect_uris],
-    tokenEndpointAuthMethod: 'none',
+    tokenEndpointAuthMethod: keyed ? 'private_key_jwt' : 'none',
+    ...keys,
+    ...(keyed && methods.includes('none') ? { acceptsNone: true as const } : {}),
+    ...(applicationType === 'web' || applicationType === 'native' ? { applicationType } : {}),
     grantTypes: granted,
     responseTypes: ['code'],
     scope,
@@ -179,103 +196,115 @@ export function parseClientMetadataDocument(clientId: string, fetched: FetchedDo
   };
 }
 
-export interface DocumentCacheBounds {
-  /** A document is not fetched again sooner than this, whatever its headers say. */
-  minTtlMs: number;
-  /** …nor kept longer than this. */
-  maxTtlMs: number;
-  /** How long a failure (unreachable, refused, invalid) is remembered. */
-  failureTtlMs: number;
-  /** Documents (and failures) kept at most; the least recently used goes first. */
-  maxEntries: number;
-  /** Fetches running at once; beyond it requests are refused rather than queued. */
-  maxInFlight: number;
+/** CIMD §4, §4.1: a fetched document as the client it describes, or why it cannot be used. */
+export function parseClientMetadataDocument(clientId: string, fetched: FetchedDocument, settings: OAuthSettings, now: number): ClientRecord {
+  return clientFromDocument(clientId, documentBody(fetched), settings, now);
 }
 
-export const DEFAULT_CACHE_BOUNDS: DocumentCacheBounds = {
-  minTtlMs: 5 * 60_000,
-  maxTtlMs: 24 * 3_600_000,
-  failureTtlMs: 60_000,
-  maxEntries: 1_000,
-  maxInFlight: 16,
-};
+/** Why a client was resolved from a pinned copy rather than its live document (for the audit log). */
+export interface PinnedCopyUse {
+  clientId: string;
+  /** Why the live fetch failed, as shown to the owner. */
+  reason: string;
+}
+
+export interface ClientMetadataDocumentsOptions {
+  clock: Clock;
+  settings: OAuthSettings;
+  /** `auth.clientMetadataDocuments`: client_id URL → document, used instead of fetching. */
+  configured?: Readonly<Record<string, unknown>>;
+  /** Documents used when the live fetch fails (default: the shipped copies of pinned-client-documents.ts). */
+  pinned?: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
+  /** Told each time a pinned copy stands in for a document that could not be fetched. */
+  onPinnedCopyUsed?: (use: PinnedCopyUse) => void;
+}
 
 /**
- * §4.4 / RFC 9111 §5.2.2: how long a fetched document stays fresh: `max-age` less `Age`, held
- * between the bounds. `no-store`, `no-cache` or no `max-age` get the minimum: the document is
- * fetched again no sooner than that, which bounds what one client can make this server fetch.
+ * `auth.clientMetadataDocuments`, each checked by the same rules as a fetched document: the
+ * clients they describe, and one line per document that cannot be used (naming the setting).
  */
-export function documentLifetime(fetched: Pick<FetchedDocument, 'cacheControl' | 'age'>, bounds: Pick<DocumentCacheBounds, 'minTtlMs' | 'maxTtlMs'>): number {
-  const directives = (fetched.cacheControl ?? '').toLowerCase();
-  if (/(?:^|,)\s*(?:no-store|no-cache)\b/.test(directives)) return bounds.minTtlMs;
-  const maxAge = /(?:^|,)\s*max-age\s*=\s*"?(\d{1,10})"?/.exec(directives);
-  if (!maxAge) return bounds.minTtlMs;
-  const seconds = Number(maxAge[1]) - Math.max(0, fetched.age ?? 0);
-  return Math.min(bounds.maxTtlMs, Math.max(bounds.minTtlMs, seconds * 1000));
+export function parseConfiguredDocuments(
+  configured: Readonly<Record<string, unknown>>,
+  settings: OAuthSettings,
+  now: number,
+): { clients: Map<string, ClientRecord>; problems: string[] } {
+  const clients = new Map<string, ClientRecord>();
+  const problems: string[] = [];
+  for (const [clientId, doc] of Object.entries(configured)) {
+    const field = `auth.clientMetadataDocuments[${JSON.stringify(clientId.slice(0, 200))}]`;
+    try {
+      const idProblem = clientIdUrlProblem(clientId);
+      if (idProblem) throw new MetadataDocumentError(`the client_id URL ${idProblem}`);
+      if (typeof doc !== 'object' || doc === null || Array.isArray(doc)) throw new MetadataDocumentError('expected the document as a JSON object');
+      clients.set(clientId, clientFromDocument(clientId, doc as Record<string, unknown>, settings, now));
+    } catch (error) {
+      if (!(error instanceof MetadataDocumentError)) throw error;
+      problems.push(`${field}: ${error.message}`);
+    }
+  }
+  return { clients, problems };
 }
 
-type CacheEntry = { expiresAt: number } & ({ client: ClientRecord } | { error: MetadataDocumentError });
+/** The owner's configured documents that cannot be used, one line each (`auth.clientMetadataDocuments`). */
+export class ConfiguredDocumentsError extends Error {
+  constructor(readonly problems: string[]) {
+    super(problems.join('\n'));
+    this.name = 'ConfiguredDocumentsError';
+  }
+}
 
 /**
- * Resolves URL client ids to clients through their documents, with a bounded cache: a document
- * (or a failure) is fetched at most once per lifetime, concurrent requests for one URL share one
- * fetch, and the number of cached entries and of fetches in flight is capped.
+ * Resolves URL client ids to clients: the owner's configured documents first (never fetched),
+ * then the live document through a bounded cache (fetched at most once per lifetime, concurrent
+ * requests share one fetch), and a pinned copy when the live fetch fails.
  */
 export class ClientMetadataDocuments {
-  private readonly cache = new Map<string, CacheEntry>();
-  private readonly inFlight = new Map<string, Promise<CacheEntry>>();
+  private readonly configured: Map<string, ClientRecord>;
+  private readonly cache: FetchCache<ClientRecord>;
   private readonly bounds: DocumentCacheBounds;
+  private readonly pinned: Readonly<Record<string, Readonly<Record<string, unknown>>>>;
 
   constructor(
     private readonly fetcher: ClientMetadataFetcher,
-    private readonly deps: { clock: Clock; settings: OAuthSettings },
+    private readonly deps: ClientMetadataDocumentsOptions,
     bounds: Partial<DocumentCacheBounds> = {},
   ) {
     this.bounds = { ...DEFAULT_CACHE_BOUNDS, ...bounds };
+    this.pinned = deps.pinned ?? PINNED_CLIENT_DOCUMENTS;
+    this.cache = new FetchCache(deps.clock, this.bounds, {
+      busy: 'too many client metadata documents are being fetched right now; try again in a moment',
+      failed: 'the client metadata document could not be fetched',
+    });
+    const { clients, problems } = parseConfiguredDocuments(deps.configured ?? {}, deps.settings, deps.clock.now());
+    this.configured = clients;
+    if (problems.length > 0) throw new ConfiguredDocumentsError(problems);
   }
 
   /** The client `clientId` describes, or a MetadataDocumentError saying why it cannot be used. */
   async resolve(clientId: string): Promise<ClientRecord> {
+    const configured = this.configured.get(clientId);
+    if (configured) return structuredClone(configured);
     const problem = clientIdUrlProblem(clientId);
     if (problem) throw new MetadataDocumentError(`the client_id URL ${problem}`);
-    const entry = this.fresh(clientId) ?? (await this.load(clientId));
-    if ('error' in entry) throw entry.error;
-    return structuredClone(entry.client);
+    return structuredClone(await this.cache.get(clientId, () => this.load(clientId)));
   }
 
-  private fresh(clientId: string): CacheEntry | undefined {
-    const entry = this.cache.get(clientId);
-    if (!entry) return undefined;
-    this.cache.delete(clientId);
-    if (entry.expiresAt <= this.deps.clock.now()) return undefined;
-    this.cache.set(clientId, entry); // most recently used last
-    return entry;
-  }
-
-  private load(clientId: string): Promise<CacheEntry> {
-    const running = this.inFlight.get(clientId);
-    if (running) return running;
-    if (this.inFlight.size >= this.bounds.maxInFlight) {
-      return Promise.resolve({ expiresAt: 0, error: new MetadataDocumentError('too many client metadata documents are being fetched right now; try again in a moment') });
-    }
-    const run = this.fetchEntry(clientId).finally(() => this.inFlight.delete(clientId));
-    this.inFlight.set(clientId, run);
-    return run;
-  }
-
-  private async fetchEntry(clientId: string): Promise<CacheEntry> {
-    let entry: CacheEntry;
+  private async load(clientId: string): Promise<{ value: ClientRecord; ttlMs: number }> {
+    let fetched: FetchedDocument;
+    let doc: Record<string, unknown>;
     try {
-      const fetched = await this.fetcher.fetch(clientId);
-      const now = this.deps.clock.now();
-      const client = parseClientMetadataDocument(clientId, fetched, this.deps.settings, now);
-      entry = { client, expiresAt: now + documentLifetime(fetched, this.bounds) };
+      fetched = await this.fetcher.fetch(clientId);
+      doc = documentBody(fetched);
     } catch (error) {
-      const reason = error instanceof MetadataDocumentError ? error : new MetadataDocumentError('the client metadata document could not be fetched');
-      entry = { error: reason, expiresAt: this.deps.clock.now() + this.bounds.failureTtlMs };
+      // Only a fetch that produced no document falls back (refused, HTTP error, a challenge page,
+      // timeout, no network), never a document that was fetched and is wrong: that is parsed below.
+      const pinned = Object.hasOwn(this.pinned, clientId) ? this.pinned[clientId] : undefined;
+      if (!pinned || !(error instanceof MetadataDocumentError)) throw error;
+      const client = clientFromDocument(clientId, { ...pinned }, this.deps.settings, this.deps.clock.now());
+      this.deps.onPinnedCopyUsed?.({ clientId, reason: error.message });
+      // Tried again after the failure lifetime: the live document wins as soon as it is reachable.
+      return { value: client, ttlMs: this.bounds.failureTtlMs };
     }
-    this.cache.set(clientId, entry);
-    while (this.cache.size > this.bounds.maxEntries) this.cache.delete(this.cache.keys().next().value!);
-    return entry;
+    return { value: clientFromDocument(clientId, doc, this.deps.settings, this.deps.clock.now()), ttlMs: documentLifetime(fetched, this.bounds) };
   }
 }

@@ -1,3 +1,4 @@
+import { ASSERTION_SIGNING_ALGS } from './client-keys.js';
 import { TOKEN_ENDPOINT_AUTH_METHODS } from './registration.js';
 import { supportedScopes, type OAuthSettings } from './settings.js';
 
@@ -15,7 +16,10 @@ export function authorizationServerMetadata(settings: OAuthSettings) {
     grant_types_supported: settings.refreshTokens ? ['authorization_code', 'refresh_token'] : ['authorization_code'],
     code_challenge_methods_supported: ['S256'],
     token_endpoint_auth_methods_supported: [...TOKEN_ENDPOINT_AUTH_METHODS],
+    // RFC 8414 §2: required when private_key_jwt is listed (RFC 7523 §2.2 client assertions).
+    token_endpoint_auth_signing_alg_values_supported: [...ASSERTION_SIGNING_ALGS],
     revocation_endpoint_auth_methods_supported: [...TOKEN_ENDPOINT_AUTH_METHODS],
+    revocation_endpoint_auth_signing_alg_values_supported: [...ASSERTION_SIGNING_ALGS],
     scopes_supported: supportedScopes(settings),
     // RFC 9207 §3: every authorization response carries `iss`.
     authorization_response_iss_parameter_supported: true,

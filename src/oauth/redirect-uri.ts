@@ -83,3 +83,21 @@ export function buildRedirect(redirectUri: string, params: Record<string, string
   if (!query) return redirectUri;
   return `${redirectUri}${redirectUri.includes('?') ? (redirectUri.endsWith('?') || redirectUri.endsWith('&') ? '' : '&') : '?'}${query}`;
 }
+
+/**
+ * Why redirect URIs do not fit a client's stated `application_type` (OpenID Connect Registration
+ * 1.0 §2, which MCP 2026-07-28 asks clients to send), or undefined when they do. A `web` client is
+ * reached over https (or http on loopback while developing), never through a private-use scheme,
+ * which only a native app on the user's device can receive (RFC 8252 §7.1). A `native` client may
+ * use a private-use scheme, loopback http (RFC 8252 §7.3) or a claimed https URI (RFC 8252 §7.2,
+ * wider than OpenID Connect's list, as shipping desktop clients use all three).
+ */
+export function applicationTypeProblem(applicationType: unknown, redirectUris: readonly string[]): string | undefined {
+  if (applicationType !== 'web' && applicationType !== 'native') return 'application_type must be "web" or "native" (OpenID Connect Registration section 2)';
+  if (applicationType === 'native') return undefined;
+  const privateUse = redirectUris.find((uri) => !/^https?:/i.test(uri));
+  if (privateUse) {
+    return `redirect_uris: ${JSON.stringify(privateUse.slice(0, 100))} uses a private-use scheme, which only a native app can receive; register with application_type "native" (RFC 8252 section 7.1)`;
+  }
+  return undefined;
+}

@@ -2,13 +2,14 @@ import { OAuthClientMetadataSchema } from '@modelcontextprotocol/sdk/shared/auth
 import type { ClientRecord, Store, TokenEndpointAuthMethod } from '../store/types.js';
 import type { Clock } from '../shared/clock.js';
 import { newUuid } from '../shared/ids.js';
+import { clientKeysFromMetadata } from './client-keys.js';
 import { InvalidClientMetadataError, InvalidRedirectUriError } from './errors.js';
-import { redirectUriProblem } from './redirect-uri.js';
+import { applicationTypeProblem, redirectUriProblem } from './redirect-uri.js';
 import { generateClientSecret, hashSecret } from './secrets.js';
 import { parseScope } from './scopes.js';
 import { supportedScopes, type OAuthSettings } from './settings.js';
 
-export const TOKEN_ENDPOINT_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'none'];
+export const TOKEN_ENDPOINT_AUTH_METHODS: readonly TokenEndpointAuthMethod[] = ['client_secret_basic', 'client_secret_post', 'none', 'private_key_jwt'];
 const MAX_REDIRECT_URIS = 20;
 const MAX_TEXT = 300;
 
@@ -23,6 +24,10 @@ export interface RegistrationResponse {
   client_secret_expires_at: number;
   redirect_uris: string[];
   token_endpoint_auth_method: TokenEndpointAuthMethod;
+  token_endpoint_auth_signing_alg?: string;
+  jwks?: ClientRecord['jwks'];
+  jwks_uri?: string;
+  application_type?: 'web' | 'native';
   grant_types: string[];
   response_types: string[];
   client_name?: string;
@@ -91,7 +96,8 @@ export async function registerClient(body: unknown, deps: RegistrationDeps): Pro
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidClientMetadataError('the registration request must be a JSON object (RFC 7591 §3.1)');
   }
-  const parsed = OAuthClientMetadataSchema.safeParse(withoutNulls(body));
+  const raw = withoutNulls(body) as Record<string, unknown>;
+  const parsed = OAuthClientMetadataSchema.safeParse(raw);
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = issue.path.map(String).join('.') || 'metadata';
@@ -112,10 +118,26 @@ export async function registerClient(body: unknown, deps: RegistrationDeps): Pro
     }
   }
 
+  // OpenID Connect Registration §2 (asked of clients by MCP 2026-07-28): what kind of app this is
+  // decides which redirect URIs it can receive.
+  const applicationType = raw.application_type;
+  if (applicationType !== undefined) {
+    const problem = applicationTypeProblem(applicationType, meta.redirect_uris);
+    if (problem) throw (problem.startsWith('redirect_uris') ? new InvalidRedirectUriError(problem) : new InvalidClientMetadataError(problem));
+  }
+
   const method = (meta.token_endpoint_auth_method ?? 'client_secret_basic') as TokenEndpointAuthMethod;
   if (!TOKEN_ENDPOINT_AUTH_METHODS.includes(method)) {
     throw new InvalidClientMetadataError(`token_endpoint_auth_method: must be one of ${TOKEN_ENDPOINT_AUTH_METHODS.join(', ')}`);
   }
+  // RFC 7523 §2.2: a private_key_jwt client proves itself with assertions signed by the keys it
+  // registers here; it gets no secret. Keys sent with another method are not ours to use.
+  const keys =
+    method === 'private_key_jwt'
+      ? clientKeysFromMetadata(raw, (message) => {
+          throw new InvalidClientMetadataError(message);
+        })
+      : {};
 
   const responseTypes = meta.response_types ?? ['code'];
   if (responseTypes.some((t) => t !== 'code')) throw new InvalidClientMetadataError('response_types: only "code" is supported');
@@ -132,13 +154,15 @@ export async function registerClient(body: unknown, deps: RegistrationDeps): Pro
   });
 
   const now = deps.clock.now();
-  const secret = method === 'none' ? undefined : generateClientSecret();
+  const secret = method === 'none' || method === 'private_key_jwt' ? undefined : generateClientSecret();
   const client: ClientRecord = {
     clientId: newUuid(),
     clientSecretHash: secret === undefined ? null : hashSecret(secret),
     clientName,
     redirectUris: [...meta.redirect_uris],
     tokenEndpointAuthMethod: method,
+    ...keys,
+    ...(applicationType === 'web' || applicationType === 'native' ? { applicationType } : {}),
     grantTypes: registeredGrants,
     responseTypes: ['code'],
     scope,
@@ -157,6 +181,10 @@ export async function registerClient(body: unknown, deps: RegistrationDeps): Pro
     client_secret_expires_at: 0,
     redirect_uris: client.redirectUris,
     token_endpoint_auth_method: method,
+    ...(keys.tokenEndpointAuthSigningAlg ? { token_endpoint_auth_signing_alg: keys.tokenEndpointAuthSigningAlg } : {}),
+    ...(keys.jwks ? { jwks: keys.jwks } : {}),
+    ...(keys.jwksUri ? { jwks_uri: keys.jwksUri } : {}),
+    ...(client.applicationType ? { application_type: client.applicationType } : {}),
     grant_types: registeredGrants,
     response_types: ['code'],
     ...(client.clientName ? { client_name: client.clientName } : {}),

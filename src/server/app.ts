@@ -2,6 +2,7 @@ import Koa from 'koa';
 import Router from '@koa/router';
 import type { Config } from '../config/schema.js';
 import { LoginThrottle, PendingAuthorizations } from '../oauth/authorization.js';
+import { ClientKeySets } from '../oauth/client-keys.js';
 import { ClientMetadataDocuments, type ClientMetadataFetcher } from '../oauth/client-metadata-document.js';
 import { pruneAbandonedClients } from '../oauth/client-pruning.js';
 import { createOAuthSettings } from '../oauth/settings.js';
@@ -78,6 +79,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
   const clock = deps.clock ?? systemClock;
   const settings = createOAuthSettings(deps.config);
   const limits = resolveLimits(deps.limits);
+  const fetcher = deps.clientMetadataFetcher ?? createClientMetadataFetcher();
   const server: ServerContext = {
     config: deps.config,
     settings,
@@ -87,7 +89,16 @@ export function createApp(deps: AppDeps): CupcakeApp {
     logger,
     pending: new PendingAuthorizations(clock, settings.authorizationCodeTtlMs),
     loginThrottle: new LoginThrottle(clock),
-    clientDocuments: new ClientMetadataDocuments(deps.clientMetadataFetcher ?? createClientMetadataFetcher(), { clock, settings }),
+    clientDocuments: new ClientMetadataDocuments(fetcher, {
+      clock,
+      settings,
+      configured: deps.config.auth.clientMetadataDocuments,
+      onPinnedCopyUsed: ({ clientId, reason }) => {
+        logger.warn(`the client metadata document of ${clientId} could not be fetched (${reason}); using the copy shipped with cupcake-mcp`);
+        deps.events.record({ type: 'client.pinned_document_used', client_id: clientId, detail: { reason } });
+      },
+    }),
+    clientKeys: new ClientKeySets(fetcher, clock),
     authDisabled: deps.benchmarkOnlyDisableAuth === true,
     limits,
     bearerFailures: new AddressWindows(limits.failedBearer, clock),

@@ -38,7 +38,7 @@ const systemResolve = (hostname: string) => lookup(hostname, { all: true, verbat
 const TLS_FAILURE = /^(CERT_|ERR_TLS_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH|ERR_SSL_)/;
 
 /**
- * The network side of Client ID Metadata Documents, guarded against SSRF
+ * The network side of Client ID Metadata Documents and of the JWK Sets they point to, guarded against SSRF
  * (draft-ietf-oauth-client-id-metadata-document-01 §6.5, §6.6):
  * - https only, certificate verified against the URL's host name;
  * - the host name is resolved here, every address must be public (not loopback, private,
@@ -55,25 +55,25 @@ export function createClientMetadataFetcher(options: ClientMetadataFetcherOption
   const resolve = options.resolve ?? systemResolve;
 
   return {
-    async fetch(clientId: string): Promise<FetchedDocument> {
+    async fetch(address: string, what = 'client metadata document'): Promise<FetchedDocument> {
       let url: URL;
       try {
-        url = new URL(clientId);
+        url = new URL(address);
       } catch {
-        throw new MetadataDocumentError('the client_id is not a valid URL');
+        throw new MetadataDocumentError(`the URL of the ${what} is not valid`);
       }
-      if (url.protocol !== 'https:') throw new MetadataDocumentError('the client_id URL must be an https URL (CIMD section 3)');
+      if (url.protocol !== 'https:') throw new MetadataDocumentError(`the URL of the ${what} must be an https URL (CIMD section 3)`);
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(), timeoutMs);
       try {
         const target = await pickAddress(url.hostname, resolve, allowed, controller.signal);
-        return await get(url, target, { ca: options.ca, maxBytes, signal: controller.signal });
+        return await get(url, target, { ca: options.ca, maxBytes, signal: controller.signal, what });
       } catch (error) {
         if (error instanceof MetadataDocumentError) throw error;
-        if (controller.signal.aborted) throw new MetadataDocumentError(`the client metadata document did not arrive within ${Math.round(timeoutMs / 1000)} s`);
+        if (controller.signal.aborted) throw new MetadataDocumentError(`the ${what} did not arrive within ${Math.round(timeoutMs / 1000)} s`);
         const code = (error as NodeJS.ErrnoException).code ?? '';
         if (TLS_FAILURE.test(code)) throw new MetadataDocumentError(`the TLS certificate of ${url.host} could not be verified`);
-        throw new MetadataDocumentError(`the client metadata document could not be fetched from ${url.host}`);
+        throw new MetadataDocumentError(`the ${what} could not be fetched from ${url.host}`);
       } finally {
         clearTimeout(timer);
       }
@@ -92,20 +92,20 @@ async function pickAddress(hostname: string, resolve: (h: string) => Promise<Res
       addresses = await Promise.race([resolve(bare), aborted]);
     } catch (error) {
       if (signal.aborted) throw error;
-      throw new MetadataDocumentError(`the host ${bare} of the client_id could not be resolved`);
+      throw new MetadataDocumentError(`the host ${bare} could not be resolved`);
     }
   }
-  if (addresses.length === 0) throw new MetadataDocumentError(`the host ${bare} of the client_id could not be resolved`);
+  if (addresses.length === 0) throw new MetadataDocumentError(`the host ${bare} could not be resolved`);
   // Every address must pass, not only the first: which one a later connection would use is not ours to pick.
   const refused = addresses.find((a) => !allowed(a.address));
   if (refused) {
     const kind = classifyAddress(refused.address);
-    throw new MetadataDocumentError(`the host ${bare} of the client_id resolves to a ${kind === 'public' ? 'refused' : kind} address; this server only fetches documents from public addresses`);
+    throw new MetadataDocumentError(`the host ${bare} resolves to a ${kind === 'public' ? 'refused' : kind} address; this server only fetches from public addresses`);
   }
   return addresses[0]!;
 }
 
-function get(url: URL, target: ResolvedAddress, options: { ca: ClientMetadataFetcherOptions['ca']; maxBytes: number; signal: AbortSignal }): Promise<FetchedDocument> {
+function get(url: URL, target: ResolvedAddress, options: { ca: ClientMetadataFetcherOptions['ca']; maxBytes: number; signal: AbortSignal; what: string }): Promise<FetchedDocument> {
   const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const requestOptions: RequestOptions = {
     // Connect to the address that was checked; name the host for TLS (SNI, certificate) and HTTP.
@@ -148,11 +148,11 @@ function get(url: URL, target: ResolvedAddress, options: { ca: ClientMetadataFet
       }
       const encoding = (header('content-encoding') ?? 'identity').trim().toLowerCase();
       if (encoding !== 'identity' && encoding !== '') {
-        reject(new MetadataDocumentError('the client metadata document was sent compressed; it is fetched uncompressed only'));
+        reject(new MetadataDocumentError(`the ${options.what} was sent compressed; it is fetched uncompressed only`));
         res.destroy();
         return;
       }
-      const tooBig = () => new MetadataDocumentError(`the client metadata document is larger than ${Math.round(options.maxBytes / 1024)} KB (CIMD section 6.6)`);
+      const tooBig = () => new MetadataDocumentError(`the ${options.what} is larger than ${Math.round(options.maxBytes / 1024)} KB (CIMD section 6.6)`);
       if (Number(header('content-length') ?? 0) > options.maxBytes) {
         reject(tooBig());
         res.destroy();
@@ -171,7 +171,7 @@ function get(url: URL, target: ResolvedAddress, options: { ca: ClientMetadataFet
       });
       res.on('end', () => resolve({ ...answer, body: Buffer.concat(chunks).toString('utf8') }));
       res.on('error', reject);
-      res.on('aborted', () => reject(new MetadataDocumentError('the client metadata document was cut off')));
+      res.on('aborted', () => reject(new MetadataDocumentError(`the ${options.what} was cut off`)));
     });
     req.on('error', reject);
     req.end();

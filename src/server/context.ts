@@ -1,6 +1,7 @@
 import type { Context } from 'koa';
 import type { Config } from '../config/schema.js';
 import type { LoginThrottle, PendingAuthorizations } from '../oauth/authorization.js';
+import type { ClientKeySets } from '../oauth/client-keys.js';
 import type { ClientMetadataDocuments } from '../oauth/client-metadata-document.js';
 import type { OAuthDeps, RequestMeta } from '../oauth/tokens.js';
 import type { Logger } from '../shared/logger.js';
@@ -15,6 +16,8 @@ export interface ServerContext extends OAuthDeps {
   loginThrottle: LoginThrottle;
   /** Clients identified by a client metadata document URL (CIMD), resolved through a bounded cache. */
   clientDocuments: ClientMetadataDocuments;
+  /** Public keys of private_key_jwt clients (inline, or their jwks_uri through a bounded cache). */
+  clientKeys: ClientKeySets;
   /** Benchmarks only: see AppDeps.benchmarkOnlyDisableAuth. */
   authDisabled: boolean;
   /** Per-address request limits and per-client caps (limits.ts). */

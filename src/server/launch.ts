@@ -1,8 +1,11 @@
 import { join } from 'node:path';
+import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { ToolRegistry } from '../mcp/tool-registry.js';
 import { createToolset } from '../mcp/toolset.js';
+import { parseConfiguredDocuments } from '../oauth/client-metadata-document.js';
 import { ensureFirstPartyClient } from '../oauth/first-party.js';
+import { createOAuthSettings } from '../oauth/settings.js';
 import { createFileEventLog, EVENTS_FILE, type EventLog } from '../store/event-log.js';
 import { openFileStore } from '../store/file-store.js';
 import type { Store } from '../store/types.js';
@@ -47,6 +50,9 @@ function withPort(baseUrl: string, port: number): string {
 /** Opens the data dir, builds the tools and the app, and listens: everything `serve` runs. */
 export async function launchServer(options: LaunchOptions): Promise<LaunchedServer> {
   const { config, logger } = options;
+  // Pinned documents are part of the config: checked before anything opens, reported like any setting.
+  const { problems } = parseConfiguredDocuments(config.auth.clientMetadataDocuments ?? {}, createOAuthSettings(config), Date.now());
+  if (problems.length > 0) throw new ConfigError(problems);
   const store = await openFileStore({ dataDir: config.dataDir, watch: true, logger });
   const cleanups: Array<() => Promise<void>> = [() => store.close()];
   const undo = async () => {

@@ -12,6 +12,10 @@ export const EVENT_TYPES = [
   'client.registered',
   'client.removed',
   'client.updated',
+  // /token or /revoke refused the client's credentials (secret, assertion, or none allowed).
+  'client.authentication_failed',
+  // A client's metadata document could not be fetched and the shipped copy stood in for it.
+  'client.pinned_document_used',
   'authorization.requested',
   'authorization.approved',
   'authorization.denied',

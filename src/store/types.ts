@@ -4,7 +4,10 @@
  * `Hash`: a stolen store yields no working credential (DESIGN.md §6).
  */
 
-export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none';
+export type TokenEndpointAuthMethod = 'client_secret_basic' | 'client_secret_post' | 'none' | 'private_key_jwt';
+
+/** A JSON Web Key as published by a client (RFC 7517 §4): public members only. */
+export type PublicJwk = { kty: string; kid?: string; alg?: string; use?: string } & Record<string, unknown>;
 
 export interface ClientRecord {
   clientId: string;
@@ -17,6 +20,21 @@ export interface ClientRecord {
   responseTypes: string[];
   /** Space-separated scope the client registered with, if any. */
   scope: string | null;
+  /**
+   * `private_key_jwt` clients (RFC 7523 §2.2): their public keys, inline (`jwks`) or at an https
+   * URL (`jwks_uri`), exactly one of the two (RFC 7591 §2), and the one signing algorithm they
+   * registered, if any (OpenID Connect Registration §2 `token_endpoint_auth_signing_alg`).
+   */
+  jwks?: { keys: PublicJwk[] };
+  jwksUri?: string;
+  tokenEndpointAuthSigningAlg?: string;
+  /**
+   * A metadata-document client whose document also lists `none` in
+   * `token_endpoint_auth_methods_supported`: without an assertion it is served as a public client (PKCE).
+   */
+  acceptsNone?: true;
+  /** OpenID Connect Registration §2 `application_type`, when the client stated it. */
+  applicationType?: 'web' | 'native';
   /** Other RFC 7591 metadata the client sent (client_uri, logo_uri, contacts, …), echoed back as given. */
   extraMetadata: Record<string, unknown>;
   createdAt: number;

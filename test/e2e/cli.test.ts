@@ -163,6 +163,31 @@ describe('cupcake-mcp (built bin)', () => {
       );
     });
 
+    it('auth.clientMetadataDocuments: a pinned document that breaks the CIMD rules stops serve with one line naming it', async () => {
+      const dir = await tmp();
+      const good = 'https://chatgpt.com/oauth/app/client.json';
+      const bad = 'https://client.example/oauth/client.json';
+      await writeFile(
+        join(dir, 'cupcake.config.json'),
+        JSON.stringify({
+          auth: {
+            clientMetadataDocuments: {
+              [good]: { client_id: good, redirect_uris: ['https://chatgpt.com/connector_platform_oauth_redirect'], token_endpoint_auth_method: 'none' },
+              [bad]: { client_id: bad, redirect_uris: ['https://client.example/cb'], token_endpoint_auth_method: 'client_secret_basic' },
+            },
+          },
+        }),
+      );
+      const { code, stdout, stderr } = await runCli(['serve', '--port', '0'], { cwd: dir, env: { CUPCAKE_OWNER_PASSWORD: 'correct horse battery staple' } });
+      expect(code).toBe(1);
+      expect(stdout).toBe('');
+      expect(stderr).not.toMatch(STACK_LINE);
+      expect(stderr.trim().split('\n')).toEqual([
+        'invalid configuration:',
+        `  auth.clientMetadataDocuments["${bad}"]: the client metadata document asks for client_secret_basic, a shared-secret method a metadata document must not use (CIMD section 4.1)`,
+      ]);
+    });
+
     it('an explicit config path that does not exist is an error naming it', async () => {
       const dir = await tmp();
       const { code, stderr } = await runCli(['--config', 'missing.json', 'serve'], { cwd: dir });

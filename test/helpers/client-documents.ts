@@ -5,6 +5,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import type { ClientMetadataFetcher } from '../../src/oauth/client-metadata-document.js';
 import { createClientMetadataFetcher, type ClientMetadataFetcherOptions, type ResolvedAddress } from '../../src/server/client-metadata-fetcher.js';
 import { isPublicAddress } from '../../src/shared/ip-address.js';
 
@@ -28,7 +29,7 @@ export function createTestCa(): TestCa {
     const ec = ['-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes'];
     run('req', '-x509', ...ec, '-keyout', 'ca.key', '-out', 'ca.crt', '-days', '2', '-subj', '/CN=cupcake-mcp test CA', '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign');
     run('req', ...ec, '-keyout', 'server.key', '-out', 'server.csr', '-subj', '/CN=client.test');
-    writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=DNS:client.test,DNS:other.client.test,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
+    writeFileSync(join(dir, 'ext.cnf'), 'subjectAltName=DNS:client.test,DNS:other.client.test,DNS:claude.ai,IP:127.0.0.1\nbasicConstraints=CA:FALSE\nextendedKeyUsage=serverAuth\n');
     run('x509', '-req', '-in', 'server.csr', '-CA', 'ca.crt', '-CAkey', 'ca.key', '-CAcreateserial', '-out', 'server.crt', '-days', '2', '-extfile', 'ext.cnf');
     const read = (name: string) => readFileSync(join(dir, name), 'utf8');
     return { ca: read('ca.crt'), key: read('server.key'), cert: read('server.crt') };
@@ -41,6 +42,8 @@ export function createTestCa(): TestCa {
 export const TEST_HOSTS: Record<string, ResolvedAddress[]> = {
   'client.test': [{ address: '127.0.0.1', family: 4 }],
   'other.client.test': [{ address: '127.0.0.1', family: 4 }],
+  // Claude's documents, served by the test's document server (see onPort).
+  'claude.ai': [{ address: '127.0.0.1', family: 4 }],
   'wronghost.test': [{ address: '127.0.0.1', family: 4 }],
   'intranet.test': [{ address: '10.0.0.7', family: 4 }],
   'metadata.test': [{ address: '169.254.169.254', family: 4 }],
@@ -66,6 +69,20 @@ export async function resolveTestHost(hostname: string): Promise<ResolvedAddress
  */
 export function testFetcher(ca: TestCa, options: ClientMetadataFetcherOptions = {}) {
   return createClientMetadataFetcher({ ca: ca.ca, resolve: resolveTestHost, isAllowedAddress: (a) => a === '127.0.0.1' || isPublicAddress(a), ...options });
+}
+
+/**
+ * The same fetcher for URLs that name no port (https://claude.ai/…): they are sent to `port`, where
+ * the test's document server listens, instead of 443. Everything else about the fetch is unchanged.
+ */
+export function onPort(fetcher: ClientMetadataFetcher, port: number): ClientMetadataFetcher {
+  return {
+    fetch: (url, what) => {
+      const target = new URL(url);
+      if (target.port === '') target.port = String(port);
+      return fetcher.fetch(target.href, what);
+    },
+  };
 }
 
 export type DocumentHandler = (req: IncomingMessage, res: ServerResponse) => void;

@@ -21,6 +21,9 @@ const { PendingAuthorizations } = await import('../../src/oauth/authorization.js
 const { newUuid, randomHex, randomToken } = await import('../../src/shared/ids.js');
 const { createMemoryStore } = await import('../../src/store/memory-store.js');
 const { makeClient } = await import('../helpers/records.js');
+const { systemClock } = await import('../../src/shared/clock.js');
+const { createOAuthSettings } = await import('../../src/oauth/settings.js');
+const { ConfigSchema } = await import('../../src/config/schema.js');
 
 const timingSafeEqual = vi.mocked(crypto.timingSafeEqual);
 const randomBytes = vi.mocked(crypto.randomBytes);
@@ -45,12 +48,13 @@ describe('every secret is compared in constant time', () => {
     const { client, secret } = makeClient();
     await store.createClient(client);
     const basic = (id: string, s: string) => ({ authorization: `Basic ${Buffer.from(`${id}:${s}`).toString('base64')}` });
-    const docs = {} as Parameters<typeof authenticateClient>[2];
-    expect(await comparesInConstantTime(() => authenticateClient(basic(client.clientId, secret), store, docs))).toBe(true);
-    expect(await comparesInConstantTime(() => authenticateClient(basic(client.clientId, 'wrong'), store, docs).catch(() => undefined))).toBe(true);
-    expect(await comparesInConstantTime(() => authenticateClient(basic('no-such-client', 'wrong'), store, docs).catch(() => undefined))).toBe(true);
-    expect(await comparesInConstantTime(() => authenticateClient({ clientId: client.clientId, clientSecret: secret }, store, docs))).toBe(true);
-    expect(await comparesInConstantTime(() => authenticateClient({ clientId: 'no-such-client', clientSecret: 'x' }, store, docs).catch(() => undefined))).toBe(true);
+    const deps = { store, clock: systemClock, settings: createOAuthSettings(ConfigSchema.parse({})) };
+    const at = 'http://localhost:8787/token';
+    expect(await comparesInConstantTime(() => authenticateClient(basic(client.clientId, secret), at, deps))).toBe(true);
+    expect(await comparesInConstantTime(() => authenticateClient(basic(client.clientId, 'wrong'), at, deps).catch(() => undefined))).toBe(true);
+    expect(await comparesInConstantTime(() => authenticateClient(basic('no-such-client', 'wrong'), at, deps).catch(() => undefined))).toBe(true);
+    expect(await comparesInConstantTime(() => authenticateClient({ clientId: client.clientId, clientSecret: secret }, at, deps))).toBe(true);
+    expect(await comparesInConstantTime(() => authenticateClient({ clientId: 'no-such-client', clientSecret: 'x' }, at, deps).catch(() => undefined))).toBe(true);
     expect(await comparesInConstantTime(() => secretMatches('x', hashSecret('y')))).toBe(true);
   });
 

@@ -46,6 +46,7 @@ const AUTH_LABEL: Record<TokenEndpointAuthMethod, string> = {
   client_secret_basic: 'basic',
   client_secret_post: 'post',
   none: 'public',
+  private_key_jwt: 'key',
 };
 
 function sortClients(clients: ClientRecord[]): ClientRecord[] {

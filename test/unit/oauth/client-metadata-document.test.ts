@@ -106,14 +106,56 @@ describe('CIMD §4, §4.1: the document', () => {
     expect(reason(() => parse(doc({ client_id: undefined })))).toMatch(/has no client_id/);
   });
 
-  it('private_key_jwt is refused by name, with what to use instead', () => {
-    expect(reason(() => parse(doc({ token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://client.example/jwks' })))).toMatch(
-      /private_key_jwt .*not support.*"none"/,
-    );
+  const RSA_KEY = { kty: 'RSA', kid: 'k1', use: 'sig', alg: 'RS256', n: 'y09nMyYX6LhSgS3YmbLOZrFoR8SffxG0kM5gQ5PKpHVM', e: 'AQAB' };
+
+  it.each([
+    ['the singular member only', { token_endpoint_auth_method: 'private_key_jwt' }, false],
+    ['the plural member only (ChatGPT, August 2026)', { token_endpoint_auth_methods_supported: ['none', 'private_key_jwt'] }, true],
+    ['both members (ChatGPT, late August 2026)', { token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_methods_supported: ['none', 'private_key_jwt'] }, true],
+  ])('RFC 7523 §2.2: a document asking for private_key_jwt with a jwks_uri is a key-authenticated client (%s)', (_name, methods, acceptsNone) => {
+    const client = parse(doc({ ...methods, token_endpoint_auth_signing_alg: 'RS256', jwks_uri: 'https://client.example/jwks.json' }));
+    expect(client).toMatchObject({ tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: 'https://client.example/jwks.json', tokenEndpointAuthSigningAlg: 'RS256', clientSecretHash: null });
+    expect(client.acceptsNone === true).toBe(acceptsNone);
+  });
+
+  it('inline jwks are kept as the client\'s keys', () => {
+    expect(parse(doc({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [RSA_KEY] } })).jwks).toEqual({ keys: [RSA_KEY] });
+  });
+
+  it.each([
+    ['no keys at all', { token_endpoint_auth_method: 'private_key_jwt' }, /send jwks or jwks_uri/],
+    ['both jwks and jwks_uri (RFC 7591 §2)', { token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [RSA_KEY] }, jwks_uri: 'https://client.example/jwks' }, /must not both be present/],
+    ['a private key in jwks', { token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ ...RSA_KEY, d: 'secret' }] } }, /private or symmetric key material/],
+    ['a symmetric key in jwks', { token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } }, /not an RSA, EC or OKP public key/],
+    ['an http jwks_uri', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'http://client.example/jwks' }, /jwks_uri must be an https URL/],
+    ['an HMAC signing algorithm', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://client.example/jwks', token_endpoint_auth_signing_alg: 'HS256' }, /token_endpoint_auth_signing_alg must be one of RS256/],
+    ['only methods this server does not know', { token_endpoint_auth_methods_supported: ['tls_client_auth'] }, /no client authentication method this server supports/],
+    ['an unsupported declared method', { token_endpoint_auth_method: 'tls_client_auth', token_endpoint_auth_methods_supported: ['none'] }, /tls_client_auth.*does not support/],
+  ])('a private_key_jwt document with %s is refused', (_name, overrides, message) => {
+    expect(reason(() => parse(doc(overrides)))).toMatch(message);
+  });
+
+  it('a document offering private_key_jwt and none but publishing no keys is a public client', () => {
+    const client = parse(doc({ token_endpoint_auth_methods_supported: ['none', 'private_key_jwt'] }));
+    expect(client.tokenEndpointAuthMethod).toBe('none');
+    expect(client.jwksUri).toBeUndefined();
+  });
+
+  it.each([
+    ['web', ['cursor://anysphere.cursor-retrieval/oauth/callback'], /private-use scheme.*native/],
+    ['desktop', ['https://client.example/callback'], /application_type must be "web" or "native"/],
+  ])('OpenID Connect Registration §2: application_type %s with %j is refused', (applicationType, redirectUris, message) => {
+    expect(reason(() => parse(doc({ application_type: applicationType, redirect_uris: redirectUris })))).toMatch(message);
+  });
+
+  it('application_type native may use a private-use scheme, loopback http and https', () => {
+    const uris = ['cursor://anysphere.cursor-retrieval/oauth/callback', 'http://127.0.0.1/callback', 'https://client.example/callback'];
+    expect(parse(doc({ application_type: 'native', redirect_uris: uris })).applicationType).toBe('native');
   });
 
   it.each(['client_secret_basic', 'client_secret_post', 'client_secret_jwt'])('§4.1: the shared-secret method %s is refused', (method) => {
     expect(reason(() => parse(doc({ token_endpoint_auth_method: method })))).toMatch(new RegExp(`${method}.*shared-secret`));
+    expect(reason(() => parse(doc({ token_endpoint_auth_methods_supported: ['none', method] })))).toMatch(new RegExp(`${method}.*shared-secret`));
   });
 
   it('§4.1: a document carrying a client_secret is refused', () => {

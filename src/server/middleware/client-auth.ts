@@ -1,0 +1,56 @@
+import type { Context, Next } from 'koa';
+import { authenticateClient } from '../../oauth/client-auth.js';
+import { OAuthError } from '../../oauth/errors.js';
+import { audit } from '../../oauth/tokens.js';
+import type { ClientRecord, TokenEndpointAuthMethod } from '../../store/types.js';
+import { param, requestMeta, type ServerContext } from '../context.js';
+import { noStore, readParams } from '../http.js';
+
+declare module 'koa' {
+  interface DefaultState {
+    /** The client that authenticated at /token or /revoke, and how. */
+    client?: { record: ClientRecord; method: TokenEndpointAuthMethod };
+    /** The request's OAuth parameters (form or JSON body). */
+    params?: unknown;
+  }
+}
+
+/**
+ * Client authentication for the token and revocation endpoints (RFC 6749 §2.3): reads the
+ * parameters, authenticates the client by any method it may use, and leaves it in `ctx.state`.
+ * A refusal is 401 invalid_client (the error handler answers it) and one `client.authentication_failed` event.
+ */
+export function clientAuthentication(server: ServerContext, endpointPath: '/token' | '/revoke') {
+  const endpoint = `${server.settings.issuer}${endpointPath}`;
+  return async function authenticate(ctx: Context, next: Next): Promise<void> {
+    noStore(ctx);
+    const body = readParams(ctx);
+    const clientId = param(body, 'client_id');
+    const assertion = param(body, 'client_assertion');
+    try {
+      const { client, method } = await authenticateClient(
+        {
+          authorization: ctx.get('Authorization') || undefined,
+          clientId,
+          clientSecret: param(body, 'client_secret'),
+          clientAssertion: assertion,
+          clientAssertionType: param(body, 'client_assertion_type'),
+        },
+        endpoint,
+        server,
+      );
+      ctx.state.client = { record: client, method };
+      ctx.state.params = body;
+    } catch (error) {
+      if (error instanceof OAuthError && error.status === 401) {
+        audit(server, requestMeta(ctx), {
+          type: 'client.authentication_failed',
+          ...(clientId && clientId.length <= 2_000 ? { client_id: clientId } : {}),
+          detail: { endpoint: endpointPath, method: assertion !== undefined ? 'private_key_jwt' : ctx.get('Authorization') ? 'client_secret_basic' : 'other', reason: (error.detail ?? error.message).slice(0, 300) },
+        });
+      }
+      throw error;
+    }
+    await next();
+  };
+}
