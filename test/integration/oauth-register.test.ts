@@ -104,6 +104,29 @@ describe('POST /register (RFC 7591)', () => {
     expect(nullPaths(body)).toEqual([]);
   });
 
+  it('OpenID Connect Registration §2 (MCP 2026-07-28): application_type is kept and echoed, and decides which redirect URIs fit', async () => {
+    const native = await http.postJson('/register', {
+      client_name: 'Desktop',
+      application_type: 'native',
+      redirect_uris: ['cursor://anysphere.cursor-retrieval/oauth/callback', 'http://127.0.0.1/callback'],
+      token_endpoint_auth_method: 'none',
+    });
+    expect(native.status, native.text).toBe(201);
+    expect(native.json().application_type).toBe('native');
+    const web = await http.postJson('/register', { application_type: 'web', redirect_uris: ['https://app.example/cb', 'http://localhost:3000/cb'] });
+    expect(web.status, web.text).toBe(201);
+    expect(web.json().application_type).toBe('web');
+
+    const webWithScheme = await http.postJson('/register', { application_type: 'web', redirect_uris: ['cursor://anysphere.cursor-retrieval/oauth/callback'] });
+    expect(webWithScheme.status).toBe(400);
+    expect(webWithScheme.json()).toMatchObject({ error: 'invalid_redirect_uri', error_description: expect.stringMatching(/only a native app can receive/) });
+    const unknown = await http.postJson('/register', { application_type: 'desktop', redirect_uris: ['https://app.example/cb'] });
+    expect(unknown.status).toBe(400);
+    expect(unknown.json().error).toBe('invalid_client_metadata');
+    // Clients that do not say (Cursor today) keep registering their private-use scheme.
+    expect((await http.postJson('/register', { redirect_uris: ['cursor://anysphere.cursor-retrieval/oauth/callback'] })).status).toBe(201);
+  });
+
   it('RFC 7591 §2: members sent as null are treated as absent, and the response has no nulls', async () => {
     const body = await register(http, { redirect_uris: [CHATGPT_REDIRECT], client_name: null, logo_uri: null, scope: null });
     expect(nullPaths(body)).toEqual([]);
