@@ -22,6 +22,7 @@ export const MAX_ASSERTION_LIFETIME_S = 600;
 export const CLOCK_SKEW_S = 60;
 const MAX_ASSERTION_LENGTH = 16 * 1024;
 const MAX_JTI_LENGTH = 256;
+const TYPES = ['jwt', 'client-authentication+jwt', 'application/client-authentication+jwt'];
 
 function refuse(reason: string): never {
   throw new InvalidClientError(`client assertion refused: ${reason}`, reason);
@@ -55,11 +56,17 @@ export interface AssertionDeps {
  * keys under an asymmetric algorithm, fetching a `jwks_uri` again once when the key is unknown.
  */
 export async function verifyClientAssertion(assertion: string, client: ClientRecord, endpoint: string, deps: AssertionDeps): Promise<void> {
-  let alg: unknown;
+  let header: ReturnType<typeof decodeProtectedHeader>;
   try {
-    alg = decodeProtectedHeader(assertion).alg;
+    header = decodeProtectedHeader(assertion);
   } catch {
     refuse('its header cannot be read (RFC 7515 section 4)');
+  }
+  const alg: unknown = header.alg;
+  // draft-ietf-oauth-rfc7523bis §5: explicit typing; a JWT made for another use (an access token,
+  // at+jwt) is not a client assertion. Untyped and plain "JWT" assertions are what clients send today.
+  if (header.typ !== undefined && !TYPES.includes(String(header.typ).toLowerCase())) {
+    refuse(`its typ ${JSON.stringify(String(header.typ).slice(0, 40))} is not a client assertion's (JWT or client-authentication+jwt)`);
   }
   if (typeof alg !== 'string' || !(ASSERTION_SIGNING_ALGS as readonly string[]).includes(alg)) {
     refuse(`it is signed with ${JSON.stringify(String(alg).slice(0, 20))}; this server accepts only ${ASSERTION_SIGNING_ALGS.join(', ')}`);
@@ -87,7 +94,21 @@ export async function verifyClientAssertion(assertion: string, client: ClientRec
       if (error instanceof MetadataDocumentError) refuse(error.message);
       throw error;
     }
-    return jwtVerify(assertion, createLocalJWKSet(keys as Parameters<typeof createLocalJWKSet>[0]), options);
+    const keySet = createLocalJWKSet(keys as Parameters<typeof createLocalJWKSet>[0]);
+    try {
+      return await jwtVerify(assertion, keySet, options);
+    } catch (error) {
+      if (!(error instanceof errors.JWKSMultipleMatchingKeys)) throw error;
+      // Several keys fit an assertion without a kid: each is tried, as RFC 7517 §4.5 leaves kid optional.
+      for await (const candidate of error) {
+        try {
+          return await jwtVerify(assertion, candidate, options);
+        } catch (failure) {
+          if (!(failure instanceof errors.JWSSignatureVerificationFailed)) throw failure;
+        }
+      }
+      throw new errors.JWSSignatureVerificationFailed();
+    }
   };
   let payload: JWTPayload;
   try {
@@ -110,11 +131,11 @@ export async function verifyClientAssertion(assertion: string, client: ClientRec
   if (exp - (iat ?? now) > MAX_ASSERTION_LIFETIME_S || exp > now + MAX_ASSERTION_LIFETIME_S + CLOCK_SKEW_S) {
     refuse(`it is valid for more than ${MAX_ASSERTION_LIFETIME_S / 60} minutes (exp); sign a fresh, short-lived assertion for each request (RFC 7523 section 3)`);
   }
-  const jti = payload.jti!;
-  if (jti.length === 0 || jti.length > MAX_JTI_LENGTH) refuse(`its jti must be 1 to ${MAX_JTI_LENGTH} characters`);
+  const jti: unknown = payload.jti;
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH) refuse(`its jti must be a string of 1 to ${MAX_JTI_LENGTH} characters (RFC 7519 section 4.1.7)`);
   // RFC 7523 §3 item 7: the jti is remembered (hashed with the client id, bounded in size) until
   // the assertion could no longer be accepted anyway.
-  const first = await deps.store.useAssertionId(sha256Hex(`${client.clientId}\n${jti}`), client.clientId, (exp + CLOCK_SKEW_S) * 1000, deps.clock.now());
+  const first = await deps.store.useAssertionId(sha256Hex(`${client.clientId}\n${jti}`), (exp + CLOCK_SKEW_S) * 1000, deps.clock.now());
   if (!first) refuse('it was already used (the same jti was presented before; RFC 7523 section 3)');
 }
 
@@ -141,6 +162,6 @@ function reasonOf(error: unknown, client: ClientRecord): string {
   if (error instanceof errors.JWKSMultipleMatchingKeys) return 'several of the client\'s keys match it; name one with kid';
   if (error instanceof errors.JWSSignatureVerificationFailed) return 'its signature does not verify with the client\'s keys';
   if (error instanceof errors.JOSEAlgNotAllowed) return 'its algorithm is not allowed';
-  if (error instanceof errors.JOSENotSupported) return 'its algorithm or key type is not supported';
+  if (error instanceof errors.JOSENotSupported) return 'it uses a header parameter, algorithm or key type this server does not support (crit, b64)';
   return 'it is not a valid signed JWT (RFC 7523 section 2.2)';
 }

@@ -1,6 +1,15 @@
 import type { ClientRecord, PublicJwk } from '../store/types.js';
 import type { Clock } from '../shared/clock.js';
-import { DEFAULT_CACHE_BOUNDS, documentLifetime, FetchCache, isJsonContentType, MetadataDocumentError, type ClientMetadataFetcher, type DocumentCacheBounds } from './fetch-cache.js';
+import {
+  DEFAULT_CACHE_BOUNDS,
+  documentLifetime,
+  FetchCache,
+  FetchFailedError,
+  isJsonContentType,
+  MetadataDocumentError,
+  type ClientMetadataFetcher,
+  type DocumentCacheBounds,
+} from './fetch-cache.js';
 
 /**
  * The public keys of `private_key_jwt` clients (RFC 7523 §2.2): published inline (`jwks`) or at an
@@ -69,7 +78,7 @@ export function clientKeysFromMetadata(
     const problem = jwksProblem(meta.jwks);
     if (problem) fail(`jwks ${problem}`);
     if (Buffer.byteLength(JSON.stringify(meta.jwks)) > MAX_INLINE_JWKS_BYTES) fail(`jwks is larger than ${MAX_INLINE_JWKS_BYTES / 1024} KB`);
-    const keys = (meta.jwks as { keys: PublicJwk[] }).keys.map((k) => structuredClone(k));
+    const keys = (meta.jwks as { keys: PublicJwk[] }).keys.map(publicMembers);
     return { jwks: { keys }, ...signing };
   }
   const problem = jwksUriProblem(meta.jwks_uri);
@@ -77,12 +86,20 @@ export function clientKeysFromMetadata(
   return { jwksUri: meta.jwks_uri as string, ...signing };
 }
 
+/** RFC 7517 §4, RFC 7518 §6.2.1, §6.3.1, RFC 8037 §2: the members a public verification key needs. */
+const PUBLIC_MEMBERS = ['kty', 'kid', 'alg', 'use', 'key_ops', 'n', 'e', 'crv', 'x', 'y'];
+
+function publicMembers(jwk: PublicJwk): PublicJwk {
+  return Object.fromEntries(Object.entries(jwk).filter(([name]) => PUBLIC_MEMBERS.includes(name))) as PublicJwk;
+}
+
 export interface ClientKeySetBounds extends DocumentCacheBounds {
   /** An unknown `kid` makes the server fetch a `jwks_uri` again only if its copy is at least this old. */
   refetchAfterMs: number;
 }
 
-export const DEFAULT_KEY_SET_BOUNDS: ClientKeySetBounds = { ...DEFAULT_CACHE_BOUNDS, refetchAfterMs: 30_000 };
+/** Fewer key sets than documents are kept: only private_key_jwt clients have them. */
+export const DEFAULT_KEY_SET_BOUNDS: ClientKeySetBounds = { ...DEFAULT_CACHE_BOUNDS, maxEntries: 200, refetchAfterMs: 30_000 };
 
 /** The keys a client's assertions are verified with, from its record or its `jwks_uri` (cached). */
 export class ClientKeySets {
@@ -113,17 +130,20 @@ export class ClientKeySets {
   }
 
   private async fetchKeySet(uri: string): Promise<{ value: { keys: PublicJwk[] }; ttlMs: number }> {
-    const fetched = await this.fetcher.fetch(uri, 'JWK Set');
-    if (fetched.status !== 200) throw new MetadataDocumentError(`the client's JWK Set could not be fetched (HTTP ${fetched.status} from its jwks_uri)`);
-    if (!isJsonContentType(fetched.contentType)) throw new MetadataDocumentError('the client\'s JWK Set is not served as application/json or application/jwk-set+json');
+    const fetched = await this.fetcher.fetch(uri, 'JWK Set').catch((error: unknown) => {
+      throw FetchFailedError.from(error, "the client's JWK Set could not be fetched");
+    });
+    if (fetched.status !== 200) throw new FetchFailedError(`the client's JWK Set could not be fetched (HTTP ${fetched.status} from its jwks_uri)`);
+    if (!isJsonContentType(fetched.contentType)) throw new FetchFailedError("the client's JWK Set is not served as application/json or application/jwk-set+json");
     let body: unknown;
     try {
       body = JSON.parse(fetched.body);
     } catch {
-      throw new MetadataDocumentError('the client\'s JWK Set is not valid JSON');
+      throw new FetchFailedError("the client's JWK Set is not valid JSON");
     }
     const problem = jwksProblem(body);
     if (problem) throw new MetadataDocumentError(`the client's JWK Set ${problem}`);
-    return { value: { keys: (body as { keys: PublicJwk[] }).keys }, ttlMs: documentLifetime(fetched, this.bounds) };
+    // Only what verifying needs is kept: a 64 KB answer full of other members costs nothing.
+    return { value: { keys: (body as { keys: PublicJwk[] }).keys.map(publicMembers) }, ttlMs: documentLifetime(fetched, this.bounds) };
   }
 }

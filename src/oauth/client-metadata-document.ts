@@ -6,6 +6,7 @@ import {
   DEFAULT_CACHE_BOUNDS,
   documentLifetime,
   FetchCache,
+  FetchFailedError,
   isJsonContentType,
   MetadataDocumentError,
   type ClientMetadataFetcher,
@@ -85,18 +86,18 @@ export function clientIdUrlProblem(clientId: string): string | undefined {
  */
 function documentBody(fetched: FetchedDocument): Record<string, unknown> {
   if (fetched.status >= 300 && fetched.status < 400) {
-    throw new MetadataDocumentError(`the client metadata document answered with a redirect (HTTP ${fetched.status}); redirects are not followed (CIMD section 4)`);
+    throw new FetchFailedError(`the client metadata document answered with a redirect (HTTP ${fetched.status}); redirects are not followed (CIMD section 4)`);
   }
-  if (fetched.status !== 200) throw new MetadataDocumentError(`the client metadata document could not be fetched (HTTP ${fetched.status})`);
+  if (fetched.status !== 200) throw new FetchFailedError(`the client metadata document could not be fetched (HTTP ${fetched.status})`);
   // A challenge page served with 200 is a failed fetch too (anthropics/claude-ai-mcp#96).
-  if (!isJsonContentType(fetched.contentType)) throw new MetadataDocumentError('the client metadata document is not served as application/json (CIMD section 4)');
+  if (!isJsonContentType(fetched.contentType)) throw new FetchFailedError('the client metadata document is not served as application/json (CIMD section 4)');
   let body: unknown;
   try {
     body = JSON.parse(fetched.body);
   } catch {
-    throw new MetadataDocumentError('the client metadata document is not valid JSON');
+    throw new FetchFailedError('the client metadata document is not valid JSON');
   }
-  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new MetadataDocumentError('the client metadata document is not a JSON object');
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new FetchFailedError('the client metadata document is not a JSON object');
   return body as Record<string, unknown>;
 }
 
@@ -293,7 +294,9 @@ export class ClientMetadataDocuments {
     let fetched: FetchedDocument;
     let doc: Record<string, unknown>;
     try {
-      fetched = await this.fetcher.fetch(clientId);
+      fetched = await this.fetcher.fetch(clientId).catch((error: unknown) => {
+        throw FetchFailedError.from(error, 'the client metadata document could not be fetched');
+      });
       doc = documentBody(fetched);
     } catch (error) {
       // Only a fetch that produced no document falls back (refused, HTTP error, a challenge page,

@@ -53,6 +53,7 @@ export const DEFAULT_CACHE_BOUNDS: DocumentCacheBounds = {
   minTtlMs: 5 * 60_000,
   maxTtlMs: 24 * 3_600_000,
   failureTtlMs: 60_000,
+  maxStaleMs: 24 * 3_600_000,
   maxEntries: 1_000,
   maxInFlight: 16,
 };
@@ -79,22 +80,48 @@ export class MetadataDocumentError extends Error {
   }
 }
 
+/**
+ * A fetch that produced no answer to judge: unreachable, timed out, refused, an HTTP error, not
+ * JSON. Unlike an answer that was read and found invalid, it may be passing, so a good answer
+ * fetched before may stand in for it.
+ */
+export class FetchFailedError extends MetadataDocumentError {
+  static from(error: unknown, fallback: string): FetchFailedError {
+    return new FetchFailedError(error instanceof MetadataDocumentError ? error.message : fallback);
+  }
+}
+
 export interface FetchCacheBounds {
   /** How long a failure (unreachable, refused, invalid) is remembered. */
   failureTtlMs: number;
+  /**
+   * How long after it was fetched a good answer may still stand in when fetching it again fails
+   * (stale-if-error, RFC 5861 §4): a host that blinks does not lock its clients out.
+   */
+  maxStaleMs: number;
   /** Entries (and failures) kept at most; the least recently used goes first. */
   maxEntries: number;
   /** Loads running at once; beyond it requests are refused rather than queued. */
   maxInFlight: number;
 }
 
-type Entry<T> = { expiresAt: number; loadedAt: number } & ({ value: T } | { error: MetadataDocumentError });
+interface Entry<T> {
+  /** Until when the entry answers without a new load. */
+  expiresAt: number;
+  /** When the last load was tried (bounds forced reloads). */
+  triedAt: number;
+  /** The last good answer and when it was loaded, if any. */
+  good?: { value: T; loadedAt: number };
+  /** Why the last load failed, when there is no good answer to stand in. */
+  error?: MetadataDocumentError;
+}
 
 /**
  * What this server fetches for clients (metadata documents, JWK Sets), cached with bounds: a URL
  * is loaded at most once per lifetime, concurrent requests for one URL share one load, failures
  * are remembered for a while, and the number of entries and of loads in flight is capped. One
- * client can therefore make the server fetch a given URL only so often (CIMD §6.6).
+ * client can therefore make the server fetch a given URL only so often (CIMD §6.6). A good answer
+ * is never replaced by a failure while it may still stand in.
  */
 export class FetchCache<T> {
   private readonly cache = new Map<string, Entry<T>>();
@@ -110,50 +137,61 @@ export class FetchCache<T> {
   /**
    * The value for `key`: cached while fresh, else loaded. `load` answers the value and how long
    * it stays fresh, or throws a MetadataDocumentError (remembered for `failureTtlMs`).
-   * `reloadAfterMs`: load again even when fresh, if the entry is at least that old (a JWK Set
-   * that lacks the key an assertion names; the minimum age bounds how often that can happen).
+   * `reloadAfterMs`: load again even when fresh, if the last load was tried at least that long ago
+   * (a JWK Set that lacks the key an assertion names: the interval bounds how often anyone can
+   * make the server fetch).
    */
   async get(key: string, load: () => Promise<{ value: T; ttlMs: number }>, options: { reloadAfterMs?: number } = {}): Promise<T> {
-    let entry = this.fresh(key);
-    if (entry && options.reloadAfterMs !== undefined && this.clock.now() - entry.loadedAt >= options.reloadAfterMs) entry = undefined;
-    entry ??= await this.load(key, load);
-    if ('error' in entry) throw entry.error;
-    return entry.value;
+    const now = this.clock.now();
+    let entry = this.touch(key);
+    const forced = entry !== undefined && options.reloadAfterMs !== undefined && now - entry.triedAt >= options.reloadAfterMs;
+    if (!entry || entry.expiresAt <= now || forced) entry = await this.load(key, load, entry);
+    if (entry.good) return entry.good.value;
+    throw entry.error;
   }
 
-  private fresh(key: string): Entry<T> | undefined {
+  private touch(key: string): Entry<T> | undefined {
     const entry = this.cache.get(key);
-    if (!entry) return undefined;
-    this.cache.delete(key);
-    if (entry.expiresAt <= this.clock.now()) return undefined;
-    this.cache.set(key, entry); // most recently used last
+    if (entry) {
+      this.cache.delete(key);
+      this.cache.set(key, entry); // most recently used last
+    }
     return entry;
   }
 
-  private load(key: string, load: () => Promise<{ value: T; ttlMs: number }>): Promise<Entry<T>> {
+  private load(key: string, load: () => Promise<{ value: T; ttlMs: number }>, previous: Entry<T> | undefined): Promise<Entry<T>> {
     const running = this.inFlight.get(key);
     if (running) return running;
     if (this.inFlight.size >= this.bounds.maxInFlight) {
-      return Promise.resolve({ expiresAt: 0, loadedAt: 0, error: new MetadataDocumentError(this.messages.busy) });
+      return Promise.resolve(this.failed(previous, new MetadataDocumentError(this.messages.busy), false));
     }
-    const run = this.settle(key, load).finally(() => this.inFlight.delete(key));
+    const run = this.settle(key, load, previous).finally(() => this.inFlight.delete(key));
     this.inFlight.set(key, run);
     return run;
   }
 
-  private async settle(key: string, load: () => Promise<{ value: T; ttlMs: number }>): Promise<Entry<T>> {
+  private async settle(key: string, load: () => Promise<{ value: T; ttlMs: number }>, previous: Entry<T> | undefined): Promise<Entry<T>> {
     let entry: Entry<T>;
     try {
       const { value, ttlMs } = await load();
       const now = this.clock.now();
-      entry = { value, loadedAt: now, expiresAt: now + ttlMs };
+      entry = { good: { value, loadedAt: now }, triedAt: now, expiresAt: now + ttlMs };
     } catch (error) {
-      const reason = error instanceof MetadataDocumentError ? error : new MetadataDocumentError(this.messages.failed);
-      const now = this.clock.now();
-      entry = { error: reason, loadedAt: now, expiresAt: now + this.bounds.failureTtlMs };
+      entry = this.failed(previous, error instanceof MetadataDocumentError ? error : new MetadataDocumentError(this.messages.failed), true);
     }
     this.cache.set(key, entry);
     while (this.cache.size > this.bounds.maxEntries) this.cache.delete(this.cache.keys().next().value!);
     return entry;
+  }
+
+  /**
+   * After a load that failed or could not start: the previous good answer while it may stand in
+   * (not when the answer was read and found invalid), else the error.
+   */
+  private failed(previous: Entry<T> | undefined, error: MetadataDocumentError, tried: boolean): Entry<T> {
+    const now = this.clock.now();
+    const passing = error instanceof FetchFailedError || !tried;
+    const good = passing && previous?.good && now - previous.good.loadedAt < this.bounds.maxStaleMs ? previous.good : undefined;
+    return { ...(good ? { good } : { error }), triedAt: tried ? now : (previous?.triedAt ?? 0), expiresAt: tried ? now + this.bounds.failureTtlMs : 0 };
   }
 }

@@ -1,8 +1,8 @@
-import type { AccessTokenRecord, ClientRecord, RefreshTokenRecord, Store } from '../store/types.js';
+import type { AccessTokenRecord, ClientRecord, RefreshTokenRecord, Store, TokenEndpointAuthMethod } from '../store/types.js';
 import type { EventLog, NewEvent } from '../store/event-log.js';
 import type { Clock } from '../shared/clock.js';
 import { tokenIdFromHash } from '../shared/ids.js';
-import { InvalidGrantError, InvalidRequestError, InvalidScopeError, InvalidTargetError, InvalidTokenError, UnauthorizedClientError } from './errors.js';
+import { InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError, InvalidTargetError, InvalidTokenError, UnauthorizedClientError } from './errors.js';
 import { isValidCodeVerifier, verifyCodeVerifier } from './pkce.js';
 import { isOurResource, resolveResource } from './resource.js';
 import { parseScope } from './scopes.js';
@@ -40,6 +40,7 @@ interface GrantShape {
   grantId: string;
   scopes: string[];
   resource: string;
+  clientAuthMethod?: RefreshTokenRecord['clientAuthMethod'];
 }
 
 function newTokens(grant: GrantShape, deps: OAuthDeps, withRefresh: boolean) {
@@ -74,6 +75,7 @@ function newTokens(grant: GrantShape, deps: OAuthDeps, withRefresh: boolean) {
       expiresAt: now + deps.settings.refreshTokenTtlMs,
       rotatedAt: null,
       revokedAt: null,
+      ...(grant.clientAuthMethod ? { clientAuthMethod: grant.clientAuthMethod } : {}),
     };
   }
   const response: TokenResponse = {
@@ -97,7 +99,7 @@ function mayRefresh(client: ClientRecord, settings: OAuthSettings): boolean {
  */
 export async function exchangeAuthorizationCode(
   client: ClientRecord,
-  params: { code?: string | undefined; codeVerifier?: string | undefined; redirectUri?: string | undefined; resource?: string | undefined },
+  params: { code?: string | undefined; codeVerifier?: string | undefined; redirectUri?: string | undefined; resource?: string | undefined; authMethod?: TokenEndpointAuthMethod | undefined },
   deps: OAuthDeps,
   meta: RequestMeta,
 ): Promise<TokenResponse> {
@@ -138,7 +140,10 @@ export async function exchangeAuthorizationCode(
   // RFC 6749 §3.3: the response names the scope actually granted. offline_access stands for a
   // refresh token, so a client that receives none (it did not register the grant) is not granted it.
   const scopes = withRefresh ? code.scopes : code.scopes.filter((s) => s !== OFFLINE_ACCESS);
-  const { access, refresh, response } = newTokens({ ...code, scopes }, deps, withRefresh);
+  // A grant issued to a client that proved itself with a key is refreshed only with that proof
+  // (RFC 6749 §6): a document that also allows "none" must not turn its refresh token into a bearer secret.
+  const clientAuthMethod = params.authMethod === 'private_key_jwt' ? ('private_key_jwt' as const) : undefined;
+  const { access, refresh, response } = newTokens({ ...code, scopes, ...(clientAuthMethod ? { clientAuthMethod } : {}) }, deps, withRefresh);
   await deps.store.saveTokens(access, refresh);
   audit(deps, meta, { type: 'token.issued', client_id: client.clientId, token_id: access.id, detail: { grant: 'authorization_code', scope: response.scope, resource: access.resource, refresh: refresh !== undefined } });
   return response;
@@ -150,7 +155,7 @@ export async function exchangeAuthorizationCode(
  */
 export async function refreshAccessToken(
   client: ClientRecord,
-  params: { refreshToken?: string | undefined; scope?: string | undefined; resource?: string | undefined },
+  params: { refreshToken?: string | undefined; scope?: string | undefined; resource?: string | undefined; authMethod?: TokenEndpointAuthMethod | undefined },
   deps: OAuthDeps,
   meta: RequestMeta,
 ): Promise<TokenResponse> {
@@ -161,6 +166,10 @@ export async function refreshAccessToken(
   const hash = hashSecret(params.refreshToken);
   const current = params.refreshToken.length <= 512 ? await deps.store.findRefreshToken(hash) : undefined;
   if (!current || current.clientId !== client.clientId) throw new InvalidGrantError('invalid refresh token');
+  // RFC 6749 §6: the client authenticates as it did when the grant was issued.
+  if (current.clientAuthMethod === 'private_key_jwt' && params.authMethod !== 'private_key_jwt') {
+    throw new InvalidClientError('this grant was issued to the client authenticated with private_key_jwt: refresh it with a client assertion (RFC 6749 section 6)');
+  }
 
   // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
   let scopes = current.scopes;

@@ -244,11 +244,12 @@ export class DocumentStore implements Store {
     return result;
   }
 
-  async useAssertionId(key: string, clientId: string, expiresAt: number, at: number): Promise<boolean> {
+  async useAssertionId(key: string, expiresAt: number, at: number): Promise<boolean> {
     return this.backend.transact((data) => {
       const seen = Object.hasOwn(data.assertions, key) ? data.assertions[key] : undefined;
       if (seen && seen.expiresAt >= at) return false;
-      data.assertions[key] = { clientId, expiresAt };
+      for (const [old, assertion] of Object.entries(data.assertions)) if (assertion.expiresAt < at) delete data.assertions[old];
+      data.assertions[key] = { expiresAt };
       return true;
     });
   }

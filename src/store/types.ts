@@ -91,11 +91,15 @@ export interface RefreshTokenRecord {
   /** When this token was exchanged for a newer one; it stays usable for the grace window after. */
   rotatedAt: number | null;
   revokedAt: number | null;
+  /**
+   * How the client authenticated when this grant was issued, when it proved itself with a key
+   * (RFC 7523): refreshing it takes the same proof. Absent for grants of public and secret clients.
+   */
+  clientAuthMethod?: 'private_key_jwt';
 }
 
-/** A client assertion that was used once (RFC 7523 §3): remembered until it expires. */
+/** A client assertion id that was used once (RFC 7523 §3): remembered until it expires, and no longer. */
 export interface AssertionRecord {
-  clientId: string;
   expiresAt: number;
 }
 
@@ -209,9 +213,10 @@ export interface Store {
   /**
    * Records the use of a client assertion id (`key`: a hash of client id and `jti`) until
    * `expiresAt`. Atomic across processes: of any number of calls with one key while it is
-   * remembered, exactly one answers true (RFC 7523 §3 item 7: a `jti` is used once).
+   * remembered, exactly one answers true (RFC 7523 §3 item 7: a `jti` is used once). Ids that
+   * expired before `at` are forgotten at once: they are only ever as many as the live assertions.
    */
-  useAssertionId(key: string, clientId: string, expiresAt: number, at: number): Promise<boolean>;
+  useAssertionId(key: string, expiresAt: number, at: number): Promise<boolean>;
 
   /** Deletes codes, tokens and assertion ids that expired before `before`. Returns how many records went. */
   purgeExpired(before: number): Promise<number>;

@@ -33,6 +33,16 @@ describe('one db.json shared by several OS processes', () => {
     }
   });
 
+  it('RFC 7523 §3 item 7: two processes racing to use the same 100 assertion ids accept each exactly once', async () => {
+    const dataDir = await tmp();
+    const workers = [1, 2].map(() => spawnStoreWorker(['jti', dataDir, 'jti', '100']));
+    await Promise.all(workers.map((w) => w.line(/^ready$/, 20_000)));
+    for (const w of workers) w.send('go\n');
+    expect(await Promise.all(workers.map((w) => w.exited))).toEqual([0, 0]);
+    const accepted = await Promise.all(workers.map(async (w) => Number((await w.line(/^used \d+$/)).split(' ')[1])));
+    expect(accepted[0]! + accepted[1]!).toBe(100);
+  });
+
   it('DESIGN §6: a serving process sees a revocation written by a CLI process within 1 s', async () => {
     const dataDir = await tmp();
     const cli = await openFileStore({ dataDir });

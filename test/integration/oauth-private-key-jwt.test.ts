@@ -137,6 +137,9 @@ describe('private_key_jwt client authentication (RFC 7523 §2.2, RFC 7521 §4.2)
       ['sub is not the client_id', () => signAssertion(key, { clientId, audience: tokenEndpoint, claims: { sub: 'someone' } }), /sub must be the client_id/],
       ['valid for an hour', () => signAssertion(key, { clientId, audience: tokenEndpoint, lifetimeSeconds: 3_600 }), /more than 10 minutes/],
       ['without a jti', () => signAssertion(key, { clientId, audience: tokenEndpoint, claims: { jti: undefined } }), /jti claim is missing/],
+      ['a jti that is not a string', () => signAssertion(key, { clientId, audience: tokenEndpoint, claims: { jti: 12345 } }), /jti must be a string/],
+      ['without an iss (the client named by client_id alone)', () => signAssertion(key, { clientId, audience: tokenEndpoint, claims: { iss: undefined } }), /iss must be the client_id/],
+      ['typed as an access token (at+jwt)', () => signAssertion(key, { clientId, audience: tokenEndpoint, header: { typ: 'at+jwt' } }), /typ .at\+jwt. is not a client assertion/],
       ['a kid the client never published', () => signAssertion(key, { clientId, audience: tokenEndpoint, header: { kid: 'unknown-kid' } }), /no key in the client's jwks_uri matches/],
       ['not a JWT at all', async () => 'not-a-jwt', /not a signed JWT/],
     ];
@@ -153,6 +156,15 @@ describe('private_key_jwt client authentication (RFC 7523 §2.2, RFC 7521 §4.2)
       // The code was not spent: the real client can still use it.
       const retry = await tokenRequest(code, verifier, await signAssertion(key, { clientId, audience: tokenEndpoint }));
       expect(retry.status, retry.text).toBe(200);
+    });
+
+    it('RFC 7523 §3 item 7: an assertion used at /revoke cannot be used again at /token', async () => {
+      const assertion = await signAssertion(key, { clientId, audience: [tokenEndpoint, `${server.url}/revoke`] });
+      expect((await http.postForm('/revoke', { token: 'mcp_00000000000000000000000000000000', client_assertion_type: ASSERTION_TYPE, client_assertion: assertion })).status).toBe(200);
+      const { code, verifier } = await authorizeChatGpt();
+      const replay = await tokenRequest(code, verifier, assertion);
+      expect(replay.status).toBe(401);
+      expect(replay.json().error_description).toMatch(/already used/);
     });
 
     it('RFC 7523 §3 item 7: a jti is accepted once; the replay is refused even for a fresh code', async () => {
@@ -260,6 +272,58 @@ describe('private_key_jwt client authentication (RFC 7523 §2.2, RFC 7521 §4.2)
       expect(response.status).toBe(400);
       expect(response.json().error).toBe('invalid_client_metadata');
     }
+  });
+});
+
+describe('refresh tokens of a grant issued with private_key_jwt', () => {
+  let ca: TestCa;
+  let docs: DocumentServer;
+  let server: TestServer;
+  let http: RecordingHttp;
+  let key: SigningKey;
+  let clientId: string;
+
+  beforeAll(async () => {
+    ca = createTestCa();
+    docs = await startDocumentServer(ca);
+    key = await createSigningKey('RS256');
+    docs.json('/jwks.json', jwksOf(key));
+    clientId = docs.url('/chatgpt/client.json');
+    docs.json('/chatgpt/client.json', chatGptDocument(clientId, docs.url('/jwks.json')));
+    server = await startTestServer({ clientMetadataFetcher: testFetcher(ca), config: { auth: { refreshTokens: true } } });
+    http = new RecordingHttp(server.url);
+  });
+  afterAll(async () => {
+    await server?.close();
+    await docs?.close();
+  });
+
+  it('RFC 6749 §6: are refreshed only with an assertion, even when the document also allows none', async () => {
+    const { code, verifier } = await authorize(http, { client_id: clientId, redirect_uri: CHATGPT_REDIRECT });
+    const assertion = () => signAssertion(key, { clientId, audience: `${server.url}/token` });
+    const issued = await http.postForm('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: CHATGPT_REDIRECT, client_assertion_type: ASSERTION_TYPE, client_assertion: await assertion() });
+    expect(issued.status, issued.text).toBe(200);
+    const { refresh_token } = issued.json();
+    expect(refresh_token).toEqual(expect.any(String));
+
+    // A stolen refresh token alone, presented as the public side of the same client, is refused.
+    const bare = await http.postForm('/token', { grant_type: 'refresh_token', refresh_token, client_id: clientId });
+    expect(bare.status).toBe(401);
+    expect(bare.json()).toMatchObject({ error: 'invalid_client', error_description: expect.stringMatching(/refresh it with a client assertion/) });
+
+    const refreshed = await http.postForm('/token', { grant_type: 'refresh_token', refresh_token, client_assertion_type: ASSERTION_TYPE, client_assertion: await assertion() });
+    expect(refreshed.status, refreshed.text).toBe(200);
+    // The rule follows the grant through rotation.
+    const next = await http.postForm('/token', { grant_type: 'refresh_token', refresh_token: refreshed.json().refresh_token, client_id: clientId });
+    expect(next.status).toBe(401);
+  });
+
+  it('a grant the same client obtained as a public client (no assertion) refreshes as a public client', async () => {
+    const { code, verifier } = await authorize(http, { client_id: clientId, redirect_uri: CHATGPT_REDIRECT });
+    const issued = await http.postForm('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: CHATGPT_REDIRECT, client_id: clientId });
+    expect(issued.status, issued.text).toBe(200);
+    const refreshed = await http.postForm('/token', { grant_type: 'refresh_token', refresh_token: issued.json().refresh_token, client_id: clientId });
+    expect(refreshed.status, refreshed.text).toBe(200);
   });
 });
 

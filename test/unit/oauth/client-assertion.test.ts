@@ -14,21 +14,25 @@ const JWKS_URI = 'https://client.example/oauth/jwks.json';
 const settings = testSettings();
 const TOKEN_ENDPOINT = `${settings.issuer}/token`;
 
-/** A jwks_uri whose content the test changes, counting fetches (the network is not under test here). */
+/** A jwks_uri whose content (or HTTP status) the test changes, counting fetches (the network is not under test here). */
 function jwksServer(initial: SigningKey[]) {
   let keys = initial;
+  let status = 200;
   let fetches = 0;
   const fetcher: ClientMetadataFetcher = {
     async fetch(url): Promise<FetchedDocument> {
       expect(url).toBe(JWKS_URI);
       fetches++;
-      return { status: 200, contentType: 'application/jwk-set+json', cacheControl: 'max-age=3600', age: undefined, body: JSON.stringify(jwksOf(...keys)) };
+      return { status, contentType: 'application/jwk-set+json', cacheControl: 'max-age=3600', age: undefined, body: status === 200 ? JSON.stringify(jwksOf(...keys)) : '' };
     },
   };
   return {
     fetcher,
     publish: (...next: SigningKey[]) => {
       keys = next;
+    },
+    answer: (next: number) => {
+      status = next;
     },
     fetches: () => fetches,
   };
@@ -94,6 +98,29 @@ describe('RFC 7523 client assertions', () => {
     // A known kid is served from the cached copy.
     await verify(await sign(first));
     expect(server.fetches()).toBe(2);
+  });
+
+  it('a failed refetch (forced by an unknown kid) keeps the keys that were good: an attacker cannot lock the client out', async () => {
+    const key = await createSigningKey('RS256');
+    const { clock, server, sign, verify } = await setup([key]);
+    await verify(await sign(key));
+    server.answer(403);
+    clock.advance(31_000);
+    // A forged header with an unknown kid forces a refetch, which fails…
+    expect(await reason(verify(await sign(key, { header: { kid: 'forged' } })))).toMatch(/no key in the client's jwks_uri matches/);
+    expect(server.fetches()).toBe(2);
+    // …and the real client's assertions still verify with the keys fetched before.
+    await verify(await sign(key));
+    clock.advance(3_600_000);
+    await verify(await sign(key));
+  });
+
+  it('RFC 7517 §4.5: without a kid, each key of the right type is tried', async () => {
+    const [a, b] = [await createSigningKey('ES256'), await createSigningKey('ES256')];
+    const { sign, verify } = await setup([a, b]);
+    await expect(verify(await sign(b, { header: { kid: undefined } }))).resolves.toBeUndefined();
+    const stranger = await createSigningKey('ES256');
+    expect(await reason(verify(await sign(stranger, { header: { kid: undefined } })))).toMatch(/signature does not verify/);
   });
 
   it('OpenID Connect Registration §2: a registered token_endpoint_auth_signing_alg is the only one accepted', async () => {

@@ -263,22 +263,30 @@ function storeContract(name: string, open: () => Promise<Store>): void {
 
     describe('client assertion ids', () => {
       it('RFC 7523 §3 item 7: an assertion id is accepted once while it is remembered, and again only after it expired', async () => {
-        expect(await store.useAssertionId('k1', 'c1', T0 + HOUR, T0)).toBe(true);
-        expect(await store.useAssertionId('k1', 'c1', T0 + HOUR, T0 + 1000)).toBe(false);
-        expect(await store.useAssertionId('k2', 'c1', T0 + HOUR, T0 + 1000)).toBe(true);
-        expect(await store.useAssertionId('k1', 'c1', T0 + 2 * HOUR, T0 + HOUR + 1)).toBe(true);
+        expect(await store.useAssertionId('k1', T0 + HOUR, T0)).toBe(true);
+        expect(await store.useAssertionId('k1', T0 + HOUR, T0 + 1000)).toBe(false);
+        expect(await store.useAssertionId('k2', T0 + HOUR, T0 + 1000)).toBe(true);
+        expect(await store.useAssertionId('k1', T0 + 2 * HOUR, T0 + HOUR + 1)).toBe(true);
       });
 
       it('of simultaneous uses of one id exactly one is accepted', async () => {
-        const outcomes = await Promise.all([1, 2, 3, 4, 5].map((i) => store.useAssertionId('same', 'c1', T0 + HOUR, T0 + i)));
+        const outcomes = await Promise.all([1, 2, 3, 4, 5].map((i) => store.useAssertionId('same', T0 + HOUR, T0 + i)));
         expect(outcomes.filter(Boolean)).toHaveLength(1);
       });
 
       it('purging forgets only the ids that expired', async () => {
-        await store.useAssertionId('old', 'c1', T0 + 1, T0);
-        await store.useAssertionId('new', 'c1', T0 + HOUR, T0);
+        await store.useAssertionId('old', T0 + 1, T0);
+        await store.useAssertionId('new', T0 + HOUR, T0);
         expect(await store.purgeExpired(T0 + 2)).toBe(1);
-        expect(await store.useAssertionId('new', 'c1', T0 + HOUR, T0 + 3)).toBe(false);
+        expect(await store.useAssertionId('new', T0 + HOUR, T0 + 3)).toBe(false);
+      });
+
+      it('a new id forgets every id that already expired (the set never outgrows the live assertions)', async () => {
+        for (let i = 0; i < 5; i++) await store.useAssertionId(`old-${i}`, T0 + 10, T0);
+        await store.useAssertionId('live', T0 + HOUR, T0);
+        await store.useAssertionId('next', T0 + HOUR, T0 + 11);
+        expect(await store.purgeExpired(T0 + 12)).toBe(0);
+        expect(await store.useAssertionId('live', T0 + HOUR, T0 + 12)).toBe(false);
       });
     });
 

@@ -55,10 +55,10 @@ describe('file store (lowdb)', () => {
   it('used assertion ids survive a reopen; a db.json written before they existed opens with none', async () => {
     const dataDir = await tmp();
     const store = await open(dataDir);
-    await store.useAssertionId('k1', 'c1', T0 + HOUR, T0);
+    await store.useAssertionId('k1', T0 + HOUR, T0);
     await store.close();
     const again = await open(dataDir);
-    expect(await again.useAssertionId('k1', 'c1', T0 + HOUR, T0 + 1)).toBe(false);
+    expect(await again.useAssertionId('k1', T0 + HOUR, T0 + 1)).toBe(false);
     await again.close();
 
     const older = await tmp();
@@ -66,9 +66,9 @@ describe('file store (lowdb)', () => {
     await writeFile(join(older, DB_FILE), JSON.stringify(before), { mode: 0o600 });
     const upgraded = await open(older);
     expect(await upgraded.listClients()).toEqual([]);
-    expect(await upgraded.useAssertionId('k1', 'c1', T0 + HOUR, T0 + 1)).toBe(true);
+    expect(await upgraded.useAssertionId('k1', T0 + HOUR, T0 + 1)).toBe(true);
     await upgraded.close();
-    expect((await readDb(older)).assertions).toEqual({ k1: { clientId: 'c1', expiresAt: T0 + HOUR } });
+    expect((await readDb(older)).assertions).toEqual({ k1: { expiresAt: T0 + HOUR } });
   });
 
   it('DESIGN §6: the data dir is 0700 and db.json 0600, also after writes', async () => {
