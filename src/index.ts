@@ -11,7 +11,6 @@ import { dirname, resolve } from 'node:path';
 import { baseUrlFollowsPort, loadConfig, parseConfig } from './config/load.js';
 import type { Config, ConfigInput } from './config/schema.js';
 import { ToolRegistry } from './mcp/tool-registry.js';
-import { hashPassword } from './oauth/secrets.js';
 import { launchServer, type LaunchedServer } from './server/launch.js';
 import { silentLogger, type Logger } from './shared/logger.js';
 
@@ -26,7 +25,10 @@ export interface CupcakeServerOptions {
    * path of such a file. Default: the embedded default (port 8787, data dir `./.cupcake`).
    */
   config?: ConfigInput | string;
-  /** Sets the owner password when the data dir has none yet (as `cupcake-mcp init` would). */
+  /**
+   * Sets the owner password when the data dir has none yet (as `cupcake-mcp init` would). Like
+   * `serve`, a server claims its data dir: a second server (or a `serve`) on it is refused.
+   */
   ownerPassword?: string;
   /** Folder that relative paths of an object config resolve against; default: the current directory. */
   cwd?: string;
@@ -69,14 +71,7 @@ export function createCupcakeServer(options: CupcakeServerOptions = {}): Cupcake
         baseUrlFollowsPort: followsPort,
         logger,
         registry,
-        prepare: async (store) => {
-          if ((await store.getOwner()).passwordHash) return;
-          if (!options.ownerPassword) {
-            throw new Error(`no owner password in ${config.dataDir}: run "npx cupcake-mcp init" there, or pass ownerPassword`);
-          }
-          if (options.ownerPassword.length < 8) throw new Error('ownerPassword needs at least 8 characters');
-          await store.setOwnerPasswordHash(await hashPassword(options.ownerPassword), Date.now());
-        },
+        firstPassword: { password: options.ownerPassword, source: 'ownerPassword' },
       });
       return { url: launched.baseUrl, port: launched.port };
     },

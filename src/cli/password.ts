@@ -1,12 +1,9 @@
+import { ownerPasswordProblem } from '../oauth/secrets.js';
 import { CliError } from './errors.js';
 import { readStdin, type CliContext } from './context.js';
 
-export const MIN_PASSWORD_LENGTH = 8;
-
 export function checkPassword(password: string): string | true {
-  if (password.length < MIN_PASSWORD_LENGTH) return `the owner password needs at least ${MIN_PASSWORD_LENGTH} characters`;
-  if (password.length > 1024) return 'the owner password is longer than 1024 characters';
-  return true;
+  return ownerPasswordProblem(password) ?? true;
 }
 
 /**

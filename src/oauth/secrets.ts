@@ -16,6 +16,16 @@ function scryptAsync(password: string, salt: Buffer, keylen: number, options: Sc
 }
 
 /** `scrypt$N$r$p$<salt b64url>$<hash b64url>`: self-describing, so parameters can grow later. */
+export const MIN_PASSWORD_LENGTH = 8;
+export const MAX_PASSWORD_LENGTH = 1024;
+
+/** What is wrong with a new owner password, or undefined: one rule for init, passwd, serve and the API. */
+export function ownerPasswordProblem(password: string): string | undefined {
+  if (password.length < MIN_PASSWORD_LENGTH) return `the owner password needs at least ${MIN_PASSWORD_LENGTH} characters`;
+  if (password.length > MAX_PASSWORD_LENGTH) return `the owner password is longer than ${MAX_PASSWORD_LENGTH} characters`;
+  return undefined;
+}
+
 export async function hashPassword(password: string): Promise<string> {
   const salt = randomBytes(16);
   const key = await scryptAsync(password, salt, SCRYPT.keylen, { N: SCRYPT.N, r: SCRYPT.r, p: SCRYPT.p, maxmem: MAXMEM });

@@ -6,6 +6,8 @@ import { createToolset } from '../mcp/toolset.js';
 import { parseConfiguredDocuments } from '../oauth/client-metadata-document.js';
 import { ensureFirstPartyClient } from '../oauth/first-party.js';
 import { createOAuthSettings } from '../oauth/settings.js';
+import { generatePassword, hashPassword, ownerPasswordProblem } from '../oauth/secrets.js';
+import { claimDataDir } from '../store/data-dir-claim.js';
 import { createFileEventLog, EVENTS_FILE, type EventLog } from '../store/event-log.js';
 import { openFileStore } from '../store/file-store.js';
 import type { Store } from '../store/types.js';
@@ -22,10 +24,11 @@ export interface LaunchOptions {
   /** Tools registered before launch (programmatic API); the config's tools are added to it. */
   registry?: ToolRegistry;
   /**
-   * Runs once the store is open and before listening (claim the data dir, check the owner
-   * password). What it returns runs at close, after the store is closed.
+   * First start (no owner password in the data dir yet): the password to set, and where it came
+   * from (named in errors); or, with `onGenerated`, a generated one handed over to be shown once.
+   * With neither, launch fails saying how to set one.
    */
-  prepare?: (store: Store) => Promise<(() => Promise<void>) | void>;
+  firstPassword?: { password?: string; source: string; onGenerated?: (password: string) => void };
 }
 
 export interface LaunchedServer {
@@ -47,6 +50,27 @@ function withPort(baseUrl: string, port: number): string {
   return url.origin;
 }
 
+/** A launch refused before listening, with a message that says what to do. */
+export class LaunchError extends Error {
+  override name = 'LaunchError';
+}
+
+/** Sets the owner password on first start; the same rule whether the CLI or the API launches. */
+async function bootstrapOwner(store: Store, dataDir: string, first: LaunchOptions['firstPassword']): Promise<void> {
+  if ((await store.getOwner()).passwordHash) return;
+  let password = first?.password;
+  if (password !== undefined) {
+    const problem = ownerPasswordProblem(password);
+    if (problem) throw new LaunchError(`${first!.source}: ${problem}`);
+  } else if (first?.onGenerated) {
+    password = generatePassword();
+    first.onGenerated(password);
+  } else {
+    throw new LaunchError(`no owner password in ${dataDir}: run "npx cupcake-mcp init" there${first ? `, or set ${first.source}` : ''}`);
+  }
+  await store.setOwnerPasswordHash(await hashPassword(password), Date.now());
+}
+
 /** Opens the data dir, builds the tools and the app, and listens: everything `serve` runs. */
 export async function launchServer(options: LaunchOptions): Promise<LaunchedServer> {
   const { config, logger } = options;
@@ -59,8 +83,10 @@ export async function launchServer(options: LaunchOptions): Promise<LaunchedServ
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((error) => logger.error('cleanup failed', error));
   };
   try {
-    const release = await options.prepare?.(store);
-    if (release) cleanups.unshift(release);
+    // One serve per data dir, claimed before anything is written; released after the store's last flush.
+    const claim = await claimDataDir(config.dataDir);
+    cleanups.unshift(() => claim.release());
+    await bootstrapOwner(store, config.dataDir, options.firstPassword);
     const events = createFileEventLog(join(config.dataDir, EVENTS_FILE), { onError: (error) => logger.error('could not write the event log', error) });
     cleanups.push(() => events.close());
     const toolset = await createToolset(config, logger, options.registry);
@@ -82,11 +108,13 @@ export async function launchServer(options: LaunchOptions): Promise<LaunchedServ
     });
     // First start creates the first-party client; a new base URL moves its redirect along.
     await ensureFirstPartyClient(app.context, {}, 'serve');
+    const listening = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${running.port}`;
+    await claim.publish({ url: baseUrl, listening });
     let closing: Promise<void> | undefined;
     return {
       baseUrl,
       port: running.port,
-      listening: `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${running.port}`,
+      listening,
       store,
       events,
       app,

@@ -67,11 +67,22 @@ async function readOwner(path: string): Promise<OwnerRecord | undefined> {
   }
 }
 
+/**
+ * The one liveness rule for every lock and claim of the data dir: a holder is known to be gone
+ * only when its pid belongs to our host and pid namespace and no such process exists. A holder
+ * of another namespace (a container sharing the data dir and the host's name) may be alive
+ * there: only a stale time may decide for it. Our own pid is left to the caller (a container's
+ * pid 1 restarted on the same data dir is us, and not the holder).
+ */
+export function isHolderGone(holder: { pid: number; host: string }): boolean {
+  return holder.host === PID_SPACE && holder.pid !== process.pid && !isProcessAlive(holder.pid);
+}
+
 /** Whether the lock directory `st` was made by a process of this machine that has gone. */
 async function holderIsGone(ownerPath: string, st: fs.Stats): Promise<boolean> {
   const owner = await readOwner(ownerPath);
-  if (!owner || owner.host !== PID_SPACE || owner.lock !== identity(st)) return false;
-  return owner.pid !== process.pid && !isProcessAlive(owner.pid);
+  if (!owner || owner.lock !== identity(st)) return false;
+  return isHolderGone(owner);
 }
 
 const elocked = (message: string) => Object.assign(new Error(message), { code: 'ELOCKED' });

@@ -6,12 +6,14 @@ import { join } from 'node:path';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { UnauthorizedError } from '@modelcontextprotocol/sdk/client/auth.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { assertBuilt, ROOT } from '../helpers/cli.js';
+import { assertBuilt, killChildrenAfterEach, ROOT, runCli, startServe } from '../helpers/cli.js';
+import { createCupcakeServer } from '../../src/index.js';
 import { HeadlessOAuthClientProvider } from '../helpers/oauth-client.js';
 
 const PASSWORD = 'readme example password';
 let child: ChildProcess | undefined;
 const cleanup: string[] = [];
+killChildrenAfterEach();
 
 afterEach(async () => {
   child?.kill('SIGKILL');
@@ -67,5 +69,35 @@ describe('programmatic API', () => {
     const invalid = await client.callTool({ name: 'forecast', arguments: { city: 42 } }).catch((error: Error) => error);
     expect(String(invalid)).toMatch(/city/);
     await client.close();
+  });
+
+  it('createCupcakeServer claims its data dir like serve: a second server or a serve on it is refused naming this process, and it is free again after close()', async () => {
+    assertBuilt();
+    const work = await mkdtemp(join(tmpdir(), 'cupcake-api-claim-'));
+    cleanup.push(work);
+    const config = { port: 0, dataDir: join(work, '.cupcake') };
+    const first = createCupcakeServer({ config, ownerPassword: PASSWORD, cwd: work });
+    await first.listen();
+    try {
+      const second = createCupcakeServer({ config, ownerPassword: PASSWORD, cwd: work });
+      await expect(second.listen()).rejects.toThrow(`already using ${config.dataDir} (pid ${process.pid}`);
+      const serve = await runCli(['serve', '--port', '0'], { cwd: work, env: { CUPCAKE_DATA_DIR: config.dataDir } });
+      expect(serve.code).toBe(1);
+      expect(serve.stderr).toContain(`already using ${config.dataDir} (pid ${process.pid}`);
+    } finally {
+      await first.close();
+    }
+    const serve = await startServe(['--port', '0'], { cwd: work, env: { CUPCAKE_DATA_DIR: config.dataDir } });
+    expect((await serve.stop()).code).toBe(0);
+  });
+
+  it('the first-start password rule is the same for the API and serve: too short is refused before anything is stored', async () => {
+    const work = await mkdtemp(join(tmpdir(), 'cupcake-api-pw-'));
+    cleanup.push(work);
+    const server = createCupcakeServer({ config: { port: 0, dataDir: join(work, '.cupcake') }, ownerPassword: 'short', cwd: work });
+    await expect(server.listen()).rejects.toThrow('ownerPassword: the owner password needs at least 8 characters');
+    const serve = await runCli(['serve', '--port', '0'], { cwd: work, env: { CUPCAKE_OWNER_PASSWORD: 'short' } });
+    expect(serve.stderr).toContain('CUPCAKE_OWNER_PASSWORD: the owner password needs at least 8 characters');
+    expect(serve.code).toBe(1);
   });
 });

@@ -4,7 +4,7 @@ import { formatDistance, parseDuration } from '../../shared/durations.js';
 import { relativeTime, shortIdLength, withAdminSession } from '../admin.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { findRunningServer } from '../instance.js';
+import { findRunningServer } from '../../store/data-dir-claim.js';
 import { formatTable, printJson, println, truncate } from '../output.js';
 
 export interface ClientsPruneOptions {

@@ -5,7 +5,7 @@ import { groupIdenticalClients } from '../client-groups.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { formatTable, printJson, println, truncate, type Output } from '../output.js';
-import { findRunningServer } from '../instance.js';
+import { findRunningServer } from '../../store/data-dir-claim.js';
 import { tokenJson } from './tokens.js';
 
 export interface ClientJson {

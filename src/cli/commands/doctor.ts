@@ -4,7 +4,7 @@ import { DOCTOR_CLIENT_NAME, runDoctor, type DoctorCheck } from '../../doctor/ch
 import { dataDirExists, withAdminSession } from '../admin.js';
 import { readStdin, type CliContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { findRunningServer } from '../instance.js';
+import { findRunningServer } from '../../store/data-dir-claim.js';
 import { printJson, println, type Output } from '../output.js';
 
 export interface DoctorOptions {

@@ -3,7 +3,7 @@ import { systemClock, type Clock } from '../../shared/clock.js';
 import { dataDirExists, loadAdminConfig, missingDataDirError, withAdminSession } from '../admin.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { findRunningServer } from '../instance.js';
+import { findRunningServer } from '../../store/data-dir-claim.js';
 import { println } from '../output.js';
 import { checkPassword, obtainPassword } from '../password.js';
 

@@ -1,13 +1,11 @@
 import { loadConfig } from '../../config/load.js';
-import { generatePassword, hashPassword } from '../../oauth/secrets.js';
-import { launchServer } from '../../server/launch.js';
+import { LaunchError, launchServer } from '../../server/launch.js';
+import { AlreadyRunningError } from '../../store/data-dir-claim.js';
 import { StoreCorruptError, StoreWriteError } from '../../store/file-store.js';
 import { describeError, type Logger } from '../../shared/logger.js';
 import { VERSION } from '../../shared/version.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { AlreadyRunningError, claimDataDir } from '../instance.js';
-import { checkPassword } from '../password.js';
 import { println } from '../output.js';
 
 export interface ServeOptions {
@@ -35,38 +33,23 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
   });
   const logger = createLogger(ctx);
 
-  let claim: Awaited<ReturnType<typeof claimDataDir>> | undefined;
   let server;
   try {
     server = await launchServer({
       config,
       baseUrlFollowsPort,
       logger,
-      prepare: async (store) => {
-        claim = await claimDataDir(config.dataDir);
-        try {
-          const owner = await store.getOwner();
-          if (!owner.passwordHash) {
-            let password = ctx.env.CUPCAKE_OWNER_PASSWORD;
-            if (password) {
-              const ok = checkPassword(password);
-              if (ok !== true) throw new CliError(`CUPCAKE_OWNER_PASSWORD: ${ok}`);
-            } else {
-              password = generatePassword();
-              println(ctx.output, `Owner password (generated, shown once; change it with "cupcake-mcp passwd"): ${ctx.output.color.bold(password)}`);
-            }
-            await store.setOwnerPasswordHash(await hashPassword(password), Date.now());
-          }
-        } catch (error) {
-          await claim.release();
-          throw error;
-        }
-        // Even when the last flush fails, the data dir is handed back for the next serve.
-        return () => claim!.release();
+      firstPassword: {
+        password: ctx.env.CUPCAKE_OWNER_PASSWORD || undefined,
+        source: 'CUPCAKE_OWNER_PASSWORD',
+        onGenerated: (password) =>
+          println(ctx.output, `Owner password (generated, shown once; change it with "cupcake-mcp passwd"): ${ctx.output.color.bold(password)}`),
       },
     });
   } catch (error) {
-    if (error instanceof StoreCorruptError || error instanceof StoreWriteError || error instanceof AlreadyRunningError) throw new CliError(error.message);
+    if (error instanceof StoreCorruptError || error instanceof StoreWriteError || error instanceof AlreadyRunningError || error instanceof LaunchError) {
+      throw new CliError(error.message);
+    }
     const { code, syscall, path: where } = error as NodeJS.ErrnoException;
     if (syscall === 'listen' && code === 'EADDRINUSE') throw new CliError(`port ${config.port} on ${config.host} is already in use; choose another with --port`);
     if (syscall === 'listen' && (code === 'EACCES' || code === 'EPERM')) throw new CliError(`not allowed to listen on ${config.host}:${config.port}; choose a port above 1024 with --port`);
@@ -77,7 +60,6 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
     throw error;
   }
   const { baseUrl, listening } = server;
-  await claim!.publish({ url: baseUrl, listening, started_at: new Date().toISOString() });
 
   const { color } = ctx.output;
   println(ctx.output, `cupcake-mcp ${VERSION} listening on ${listening}`);

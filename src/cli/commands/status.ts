@@ -1,7 +1,7 @@
 import { systemClock, type Clock } from '../../shared/clock.js';
 import { dataDirExists, loadAdminConfig, tokenStatus, withAdminSession } from '../admin.js';
 import type { CliContext } from '../context.js';
-import { findRunningServer, readServeInfo } from '../instance.js';
+import { findRunningServer, readServeClaim } from '../../store/data-dir-claim.js';
 import { printJson, println } from '../output.js';
 
 export interface StatusJson {
@@ -47,7 +47,7 @@ export async function runStatus(ctx: CliContext, options: { json?: boolean }, cl
   } else {
     server = color.dim('not running');
     // serve.json left behind by a server that died without cleaning up.
-    const stale = exists ? await readServeInfo(admin.dataDir) : undefined;
+    const stale = exists ? await readServeClaim(admin.dataDir) : undefined;
     if (stale) server += color.dim(` (stale serve.json from pid ${stale.pid}, which is gone)`);
   }
   const rows: Array<[string, string]> = [

@@ -4,7 +4,7 @@ import type { AccessTokenRecord, ClientRecord } from '../../store/types.js';
 import { relativeTime, resolveById, resolveToken, tokenStatus, withAdminSession, type TokenStatus } from '../admin.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { findRunningServer } from '../instance.js';
+import { findRunningServer } from '../../store/data-dir-claim.js';
 import { formatTable, printErr, printJson, println, truncate, type Output } from '../output.js';
 
 export interface TokenJson {
