@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
+    // Finds (or, on a Debian-like machine as root, installs) the browser test/browser/ drives.
+    globalSetup: ['test/setup/browser.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

@@ -1,5 +1,4 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
@@ -7,7 +6,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OWNER_PASSWORD, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -17,7 +16,6 @@ import { OWNER_PASSWORD, startTestServer, type TestServer } from '../helpers/ser
  * and phone width go to test/artifacts/ for a person to look at.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 const CLIENT_NAME = 'Acme Notes';
@@ -64,7 +62,9 @@ async function newPage(viewport = { width: 1280, height: 800 }): Promise<Page> {
 }
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
+  const executablePath = inject('browserPath');
+  // test/setup/browser.ts found one (or installed Debian's chromium), or says what to install.
+  if (!executablePath) throw new Error(inject('browserProblem'));
   await mkdir(ARTIFACTS, { recursive: true });
   server = await startTestServer();
   // The client's redirect target: where the browser lands after the consent page.
@@ -80,7 +80,7 @@ beforeAll(async () => {
   expect(registration.status).toBe(201);
   client = (await registration.json()) as typeof client;
   userDataDir = await mkdtemp(join(tmpdir(), 'cupcake-chromium-'));
-  browser = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS });
+  browser = await chromium.launchPersistentContext(userDataDir, { executablePath, headless: true, args: ARGS });
 });
 
 afterAll(async () => {

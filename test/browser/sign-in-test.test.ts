@@ -1,10 +1,9 @@
-import { existsSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { chromium, type BrowserContext } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
 import { OWNER_PASSWORD, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -13,7 +12,6 @@ import { OWNER_PASSWORD, startTestServer, type TestServer } from '../helpers/ser
  * the result page listing the tools → Revoke. Screenshots go to test/artifacts/.
  */
 
-const CHROMIUM = '/usr/bin/chromium';
 const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 
@@ -23,13 +21,15 @@ let userDataDir: string;
 let docsRoot: string;
 
 beforeAll(async () => {
-  if (!existsSync(CHROMIUM)) throw new Error(`${CHROMIUM} is missing: apt-get install -y chromium (.ci/run does this)`);
+  const executablePath = inject('browserPath');
+  // test/setup/browser.ts found one (or installed Debian's chromium), or says what to install.
+  if (!executablePath) throw new Error(inject('browserProblem'));
   await mkdir(ARTIFACTS, { recursive: true });
   docsRoot = await mkdtemp(join(tmpdir(), 'cupcake-signin-docs-'));
   await writeFile(join(docsRoot, 'deploy.md'), '# Deploying\n\nPut it behind Caddy.\n');
   server = await startTestServer({ docsDir: docsRoot, config: { name: 'Team docs' } });
   userDataDir = await mkdtemp(join(tmpdir(), 'cupcake-chromium-'));
-  browser = await chromium.launchPersistentContext(userDataDir, { executablePath: CHROMIUM, headless: true, args: ARGS });
+  browser = await chromium.launchPersistentContext(userDataDir, { executablePath, headless: true, args: ARGS });
 });
 
 afterAll(async () => {

@@ -121,3 +121,32 @@ export function startServe(args: string[], options: RunOptions): Promise<ServePr
     });
   });
 }
+
+/**
+ * A copy of the built package (bin/, dist/, templates/, package.json and the production
+ * dependencies) in a folder every user can read, for tests that run `serve` as another user:
+ * the checkout itself may sit in a folder only its owner can enter (a clone in a 0700 temp
+ * folder). Returns the copy's bin; the caller removes `root` afterwards.
+ */
+export async function readablePackageCopy(): Promise<{ root: string; bin: string }> {
+  const { cp, chmod, mkdtemp } = await import('node:fs/promises');
+  const { execFileSync } = await import('node:child_process');
+  const { tmpdir } = await import('node:os');
+  const { join, relative, sep } = await import('node:path');
+  assertBuilt();
+  const root = await mkdtemp(join(tmpdir(), 'cupcake-package-'));
+  await chmod(root, 0o755);
+  let listing: string;
+  try {
+    listing = execFileSync('npm', ['ls', '--omit=dev', '--parseable', '--all'], { cwd: ROOT, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] });
+  } catch (error) {
+    listing = String((error as { stdout?: string }).stdout ?? ''); // npm ls exits 1 on warnings but lists all the same
+  }
+  const packages = listing.split('\n').filter((p) => p.startsWith(`${ROOT}${sep}node_modules`) || p.startsWith(`${ROOT.replace(/[\\/]$/, '')}${sep}node_modules`));
+  for (const name of ['bin', 'dist', 'templates', 'package.json']) await cp(join(ROOT, name), join(root, name), { recursive: true });
+  for (const dir of packages) {
+    // Nested node_modules are listed (and copied) as packages of their own.
+    await cp(dir, join(root, relative(ROOT, dir)), { recursive: true, filter: (src) => src === dir || !src.slice(dir.length).split(sep).includes('node_modules') });
+  }
+  return { root, bin: join(root, 'bin', 'cupcake-mcp.js') };
+}

@@ -286,9 +286,7 @@ describe('what one client can make the server hold is capped (issue 9)', () => {
   it('a spray of client addresses (IPv6 gives plenty) does not grow a limiter without bound; a fresh window is kept', () => {
     let now = 0;
     const windows = new AddressWindows({ limit: 5, windowMs: 60_000 }, { now: () => now });
-    const started = performance.now();
     for (let i = 0; i < 100_000; i++) windows.hit(`2001:db8::${i.toString(16)}`);
-    expect(performance.now() - started).toBeLessThan(2_000);
     expect(windows.size).toBeLessThanOrEqual(20_000);
     // The newest addresses are still counted: a flood cannot wash out its own recent window.
     for (let i = 0; i < 5; i++) windows.hit('2001:db8::1869f');

@@ -71,9 +71,9 @@ describe('crash safety (issue 9)', () => {
     }
     expect((await server.stop()).code).toBe(0);
     expect(server.stderr()).not.toMatch(STACK_LINE);
-  });
+  }, 120_000);
 
-  it('a CLI process killed while holding the store lock: the next writer takes the lock over within a second (its holder is gone)', async () => {
+  it('a CLI process killed while holding the store lock: the next writer takes the lock over without waiting for it to turn stale (its holder is gone)', async () => {
     const dir = await tmp();
     const { dataDir } = await initDataDir(dir);
     // Big enough that a transaction holds the lock for milliseconds: the kill can land inside.
@@ -97,18 +97,17 @@ describe('crash safety (issue 9)', () => {
     // What the dead CLI left: its lock, naming it as the owner.
     expect(JSON.parse(await readFile(`${lockPath}.owner`, 'utf8'))).toMatchObject({ pid: expect.any(Number) });
 
-    const started = Date.now();
-    const next = await runCli(['tokens', 'revoke', ids[20]!], { cwd: dir, timeoutMs: 15_000 });
-    const took = Date.now() - started;
+    // The lock's mtime an hour ahead: it never turns stale, so only "its holder is gone" can free it.
+    const future = new Date(Date.now() + 3_600_000);
+    await utimes(lockPath, future, future);
+    const next = await runCli(['tokens', 'revoke', ids[20]!], { cwd: dir, timeoutMs: 60_000 });
     expect(next.code, next.stderr).toBe(0);
     expect(next.stdout).toContain(`revoked ${ids[20]}`);
-    // CLI start-up included; the 5 s stale time was not waited for.
-    expect(took).toBeLessThan(2_500);
     expect(await exists(lockPath)).toBe(false);
     expectWholeRecords(await readDb(dataDir));
-  });
+  }, 120_000);
 
-  it('a lock whose holder cannot be checked (another machine or pid namespace, or killed before naming itself) is taken over once stale, within seconds', async () => {
+  it('a lock whose holder cannot be checked (another machine or pid namespace, or killed before naming itself) is waited for while fresh and taken over once stale', async () => {
     const dir = await tmp();
     const { dataDir } = await initDataDir(dir);
     await seedTokens(dataDir, 3);
@@ -123,15 +122,21 @@ describe('crash safety (issue 9)', () => {
     const st = await stat(lockPath);
     await writeFile(`${lockPath}.owner`, JSON.stringify({ pid: 999_999, host: `${hostname()} pid:[1]`, lock: `${st.ino}:${st.birthtimeMs}` }));
 
-    const started = Date.now();
-    const next = await runCli(['tokens', 'revoke', id], { cwd: dir, timeoutMs: 20_000 });
-    const took = Date.now() - started;
+    // While the lock is kept fresh the writer waits, whatever its owner record says; once no one
+    // refreshes it, it turns stale and is taken over. Ordering, not durations, is asserted.
+    let exited = false;
+    const pending = runCli(['tokens', 'revoke', id], { cwd: dir, timeoutMs: 90_000 }).finally(() => (exited = true));
+    for (let i = 0; i < 8; i++) {
+      const t = new Date();
+      await utimes(lockPath, t, t);
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+    expect(exited, 'the writer took a fresh lock of another pid namespace').toBe(false);
+    expect(await exists(lockPath)).toBe(true);
+    const next = await pending;
     expect(next.code, next.stderr).toBe(0);
-    // Waited for the stale time (5 s), not a moment less, and not much more.
-    expect(took).toBeGreaterThan(4_000);
-    expect(took).toBeLessThan(8_000);
     expect(await exists(lockPath)).toBe(false);
-  });
+  }, 120_000);
 
   it('a live holder is never taken over: a second writer waits for it', async () => {
     const dir = await tmp();
@@ -141,14 +146,14 @@ describe('crash safety (issue 9)', () => {
     const { FileLock } = await import('../../src/store/file-lock.js');
     // This test process holds the lock for 1.5 s: alive, and refreshing it.
     const release = await new FileLock({ lockPath: join(dataDir, LOCK) }).acquire();
-    const started = Date.now();
-    const pending = runCli(['tokens', 'revoke', id], { cwd: dir, timeoutMs: 20_000 });
+    let exited = false;
+    const pending = runCli(['tokens', 'revoke', id], { cwd: dir, timeoutMs: 60_000 }).finally(() => (exited = true));
     await new Promise((resolve) => setTimeout(resolve, 1_500));
+    expect(exited, 'the second writer finished while the lock was held').toBe(false);
     await release();
     const next = await pending;
     expect(next.code, next.stderr).toBe(0);
-    expect(Date.now() - started).toBeGreaterThanOrEqual(1_500);
-  });
+  }, 120_000);
 
   it('the event log’s rotation lock left by a process that died is taken over at once, and rotation happens', async () => {
     const dir = await tmp();
@@ -158,11 +163,12 @@ describe('crash safety (issue 9)', () => {
     await mkdir(`${path}.lock`);
     const st = await stat(`${path}.lock`);
     await writeFile(`${path}.lock.owner`, JSON.stringify({ pid: 999_999, host: PID_SPACE, lock: `${st.ino}:${st.birthtimeMs}` }));
+    // An hour ahead: never stale, so only "its holder is gone" can free it.
+    const future = new Date(Date.now() + 3_600_000);
+    await utimes(`${path}.lock`, future, future);
     const log = createFileEventLog(path, { rotateBytes: 1_000 });
-    const started = Date.now();
     log.record({ type: 'server.stopped' });
     await log.close();
-    expect(Date.now() - started).toBeLessThan(1_000);
     expect(await exists(`${path}.1`)).toBe(true);
     expect(await exists(`${path}.lock`)).toBe(false);
     expect((await readFile(path, 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type)).toEqual(['server.stopped']);

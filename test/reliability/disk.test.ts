@@ -1,9 +1,9 @@
 import { spawn } from 'node:child_process';
 import { chmod, chown, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DB_FILE, type WriteStep } from '../../src/store/file-store.js';
-import { assertBuilt, BIN, cleanEnv, killChildrenAfterEach, runCli, startServe, type ServeProcess } from '../helpers/cli.js';
+import { assertBuilt, BIN, cleanEnv, killChildrenAfterEach, readablePackageCopy, runCli, startServe, type ServeProcess } from '../helpers/cli.js';
 import { useTmpDirs } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 import { expectWholeRecords, initDataDir, readDb, runFlow, STACK_LINE, startInProcess, tokenHash } from './helpers.js';
@@ -11,6 +11,22 @@ import { expectWholeRecords, initDataDir, readDb, runFlow, STACK_LINE, startInPr
 const tmp = useTmpDirs('cupcake-disk-');
 killChildrenAfterEach();
 beforeAll(assertBuilt);
+
+/**
+ * The bin that `nobody` runs: a copy of the package in a folder it can read (the checkout may sit
+ * in a folder only its owner can enter), or the checkout's own when nothing changes user.
+ */
+let SERVE_BIN = BIN;
+let packageCopy: string | undefined;
+beforeAll(async () => {
+  if (!AS_ROOT) return;
+  const copy = await readablePackageCopy();
+  packageCopy = copy.root;
+  SERVE_BIN = copy.bin;
+}, 120_000);
+afterAll(async () => {
+  if (packageCopy) await rm(packageCopy, { recursive: true, force: true });
+});
 
 /**
  * Permissions do not stop root: when the suite runs as root, serve runs as `nobody` on files it
@@ -38,7 +54,7 @@ afterEach(() => {
 
 /** `serve --port 0` as the unprivileged owner of `dir`; resolves once it listens. */
 function serveAs(dir: string): Promise<ServeProcess> {
-  const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], {
+  const child = spawn(process.execPath, [SERVE_BIN, 'serve', '--port', '0'], {
     cwd: dir,
     env: cleanEnv({ HOME: dir }),
     stdio: ['ignore', 'pipe', 'pipe'],
@@ -119,7 +135,7 @@ describe('disk trouble (issue 9)', () => {
     await chmod(dataDir, 0o500);
     const before = await readFile(join(dataDir, DB_FILE));
     try {
-      const child = spawn(process.execPath, [BIN, 'serve', '--port', '0'], { cwd: dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'], ...(AS_ROOT ? { uid: NOBODY, gid: NOBODY } : {}) });
+      const child = spawn(process.execPath, [SERVE_BIN, 'serve', '--port', '0'], { cwd: dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'], ...(AS_ROOT ? { uid: NOBODY, gid: NOBODY } : {}) });
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
