@@ -162,7 +162,7 @@ export function buildProgram(ctx: Omit<CliContext, 'configPath'>): Command {
     .description('check a deployment from the outside as ChatGPT and Claude do')
     .option('--url <base>', 'base URL to check (default: the running server’s, else the config’s)')
     .option('--password-stdin', 'read the owner password from standard input (to check sign-in and streams)')
-    .option('--json', 'machine-readable output: [{check, ok, detail, fix}]')
+    .option('--json', 'machine-readable output: [{check, ok, status, detail, fix}]')
     .action(async (options) => {
       const { runDoctorCommand } = await import('./commands/doctor.js');
       await runDoctorCommand(context(), options);

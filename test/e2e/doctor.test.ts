@@ -1,6 +1,6 @@
 import { createServer, request, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { writeFile } from 'node:fs/promises';
+import { readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, beforeAll, describe, expect, it } from 'vitest';
 import type { DoctorCheck } from '../../src/doctor/checks.js';
@@ -32,7 +32,7 @@ async function serveWith(config: Record<string, unknown>, args: string[] = []): 
 function parseChecks(stdout: string): DoctorCheck[] {
   const checks = JSON.parse(stdout) as DoctorCheck[];
   expect(Array.isArray(checks)).toBe(true);
-  for (const c of checks) expect(Object.keys(c).sort()).toEqual(['check', 'detail', 'fix', 'ok']);
+  for (const c of checks) expect(Object.keys(c).sort()).toEqual(['check', 'detail', 'fix', 'ok', 'status']);
   return checks;
 }
 
@@ -110,14 +110,50 @@ describe('cupcake-mcp doctor', () => {
     expect(await doctorClients(dir)).toEqual([]);
   });
 
-  it('without the owner password the sign-in and stream checks fail as "not checked", with how to give it', async () => {
+  it('without the owner password the sign-in and stream checks are reported as skipped, with how to give them, and are not failures', async () => {
     const { dir } = await serveWith({});
     const result = await runCli(['doctor', '--json'], { cwd: dir, timeoutMs: 30_000 });
-    expect(result.code).toBe(1);
-    const failed = parseChecks(result.stdout).filter((c) => !c.ok);
-    expect(failed.map((c) => c.check)).toEqual(['sign-in and token exchange (ChatGPT flow)', 'SSE first byte within 2000 ms', 'Streamable HTTP session /mcp']);
-    expect(failed[0]!.fix).toMatch(/CUPCAKE_OWNER_PASSWORD|--password-stdin/);
-    expect(result.stderr).toMatch(/3 of \d+ checks failed/);
+    expect(result.code, result.stderr).toBe(0);
+    const checks = parseChecks(result.stdout);
+    expect(checks.filter((c) => c.status === 'fail')).toEqual([]);
+    const skipped = checks.filter((c) => c.status === 'skip');
+    expect(skipped.map((c) => c.check)).toEqual(['sign-in and token exchange (ChatGPT flow)', 'SSE first byte within 2000 ms', 'Streamable HTTP session /mcp']);
+    expect(skipped[0]!.fix).toMatch(/CUPCAKE_OWNER_PASSWORD|--password-stdin/);
+
+    const text = await runCli(['doctor'], { cwd: dir, timeoutMs: 30_000 });
+    expect(text.code).toBe(0);
+    expect(text.stdout.split('\n').filter((l) => l.startsWith('- skip'))).toHaveLength(3);
+    expect(text.stdout).toMatch(/\d+ passed, 0 failed, 3 skipped \(of \d+ checks\)\./);
+    // The same "how to" is printed once, then referred to.
+    expect(text.stdout.match(/fix the sign-in above/g)).toHaveLength(1);
+  });
+
+  it('doctor --url http://127.0.0.1:PORT on a healthy local server whose base URL says localhost: says once that hosted clients cannot reach it, and everything passes', async () => {
+    const { dir, serve } = await serveWith({});
+    const reached = serve.url.replace('localhost', '127.0.0.1');
+    expect(reached).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+    const result = await runCli(['doctor', '--url', reached], { cwd: dir, env: { CUPCAKE_OWNER_PASSWORD: PASSWORD }, timeoutMs: 30_000 });
+    expect(result.code, result.stdout).toBe(0);
+    expect(result.stdout.match(/hosted clients \(ChatGPT, Claude\) cannot reach a local address/g)).toHaveLength(1);
+    expect(result.stdout).toContain(`the server calls itself http://localhost:${new URL(reached).port}`);
+    expect(result.stdout).toMatch(/All \d+ checks passed\./);
+    expect(await doctorClients(dir)).toEqual([]);
+  });
+
+  it('the owner’s own doctor never locks them out: a wrong password is checked against the local data dir and not sent', async () => {
+    const { dir, serve } = await serveWith({});
+    for (let i = 0; i < 6; i++) {
+      const result = await runCli(['doctor', '--json'], { cwd: dir, env: { CUPCAKE_OWNER_PASSWORD: 'not the owner password' }, timeoutMs: 30_000 });
+      const signIn = parseChecks(result.stdout).find((c) => c.check.startsWith('sign-in'))!;
+      expect(signIn).toMatchObject({ status: 'skip' });
+      expect(signIn.detail).toContain('not sent');
+    }
+    const events = (await readFile(join(dir, '.cupcake', 'events.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string });
+    expect(events.filter((e) => e.type.startsWith('login.'))).toEqual([]);
+    // And the right password still signs in from this address.
+    const ok = await runCli(['doctor', '--json'], { cwd: dir, env: { CUPCAKE_OWNER_PASSWORD: PASSWORD }, timeoutMs: 30_000 });
+    expect(parseChecks(ok.stdout).find((c) => c.check.startsWith('sign-in'))).toMatchObject({ status: 'pass' });
+    expect(serve.url).toBeDefined();
   });
 
   it('a baseUrl that does not match where the server is reached fails the issuer and resource checks, with the baseUrl to set', async () => {
@@ -153,12 +189,12 @@ describe('cupcake-mcp doctor', () => {
     const elsewhere = await tmp();
     const result = await runCli(['doctor', '--url', proxy.url], { cwd: elsewhere, env: { CUPCAKE_OWNER_PASSWORD: PASSWORD }, timeoutMs: 30_000 });
     expect(result.code).toBe(1);
-    const lines = result.stdout.split('\n').filter((l) => /^[✓✗] /.test(l));
+    const lines = result.stdout.split('\n').filter((l) => /^[✓✗-] /.test(l));
     const failedLines = lines.filter((l) => l.startsWith('✗ FAIL'));
     expect(failedLines).toHaveLength(1);
     expect(failedLines[0]).toMatch(/^✗ FAIL {2}SSE first byte within 2000 ms: no byte of the \/sse stream arrived within 2000 ms — fix: .*proxy_buffering off.*flush_interval -1/);
     expect(lines.length).toBeGreaterThan(15);
-    expect(result.stdout).toMatch(/\d+ of \d+ checks passed\./);
+    expect(result.stdout).toMatch(/\d+ passed, 1 failed \(of \d+ checks\)\./);
 
     const cleanup = lines.find((l) => l.includes('test clients removed'))!;
     const left = await doctorClients(dir);

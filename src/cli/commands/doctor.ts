@@ -1,6 +1,8 @@
 import { ConfigError, loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { DOCTOR_CLIENT_NAME, runDoctor, type DoctorCheck } from '../../doctor/checks.js';
+import { isLoopbackHost } from '../../doctor/context.js';
+import { verifyPassword as verifyOwnerPassword } from '../../oauth/secrets.js';
 import { dataDirExists, withAdminSession } from '../admin.js';
 import { readStdin, type CliContext } from '../context.js';
 import { CliError } from '../errors.js';
@@ -13,11 +15,23 @@ export interface DoctorOptions {
   passwordStdin?: boolean;
 }
 
-function formatCheck(output: Output, check: DoctorCheck): string {
+const MARKS = { pass: ['green', '✓ pass'], fail: ['red', '✗ FAIL'], skip: ['yellow', '- skip'] } as const;
+
+/** Prints checks as they come; a fix already printed is referred to, not repeated. */
+function checkPrinter(output: Output): (check: DoctorCheck) => void {
   const { color } = output;
-  const mark = check.ok ? color.green('✓ pass') : color.red('✗ FAIL');
-  const fix = check.fix ? ` ${check.ok ? color.dim('—') : color.yellow('— fix:')} ${check.fix}` : '';
-  return `${mark}  ${color.bold(check.check)}: ${check.detail}${fix}`;
+  const fixes = new Map<string, string>();
+  return (check) => {
+    const [colour, label] = MARKS[check.status];
+    let fix = '';
+    if (check.fix) {
+      const earlier = fixes.get(check.fix);
+      if (!earlier) fixes.set(check.fix, check.check);
+      const lead = check.status === 'pass' ? color.dim('—') : color.yellow(check.status === 'skip' ? '— to check it:' : '— fix:');
+      fix = ` ${lead} ${earlier ? color.dim(`as for "${earlier}" above`) : check.fix}`;
+    }
+    println(output, `${color[colour](label)}  ${color.bold(check.check)}: ${check.detail}${fix}`);
+  };
 }
 
 /** The config, when there is one to read; with --url a broken or missing one is no obstacle. */
@@ -73,19 +87,30 @@ export async function runDoctorCommand(ctx: CliContext, options: DoctorOptions):
         })
     : undefined;
 
+  // The password is checked against this data dir before it is sent when doctor checks the local
+  // server, so that a wrong one never counts towards the consent lockout of the owner's address.
+  const checksLocalServer = local !== undefined && (!options.url || isLoopbackHost(URL.canParse(baseUrl) ? new URL(baseUrl).hostname : ''));
+  const verifyPassword = checksLocalServer
+    ? (candidate: string) => withAdminSession(ctx, async ({ store }) => verifyOwnerPassword(candidate, (await store.getOwner()).passwordHash))
+    : undefined;
+
   if (!options.json) println(ctx.output, `Checking ${baseUrl} the way ChatGPT and Claude meet it…`);
   const checks = await runDoctor({
     baseUrl,
     password,
     ...(removeTestClients ? { removeTestClients } : {}),
-    ...(options.json ? {} : { onCheck: (check: DoctorCheck) => println(ctx.output, formatCheck(ctx.output, check)) }),
+    ...(verifyPassword ? { verifyPassword } : {}),
+    ...(options.json ? {} : { onCheck: checkPrinter(ctx.output) }),
   });
 
-  const failed = checks.filter((c) => !c.ok);
+  const failed = checks.filter((c) => c.status === 'fail');
+  const skipped = checks.filter((c) => c.status === 'skip');
+  const passed = checks.length - failed.length - skipped.length;
   if (options.json) printJson(ctx.output, checks);
   else {
     println(ctx.output);
-    println(ctx.output, failed.length === 0 ? ctx.output.color.green(`All ${checks.length} checks passed.`) : `${checks.length - failed.length} of ${checks.length} checks passed.`);
+    const skips = skipped.length > 0 ? `, ${skipped.length} skipped` : '';
+    println(ctx.output, failed.length === 0 && skipped.length === 0 ? ctx.output.color.green(`All ${checks.length} checks passed.`) : `${passed} passed, ${failed.length} failed${skips} (of ${checks.length} checks).`);
   }
   if (failed.length > 0) throw new CliError(`${failed.length} of ${checks.length} checks failed${options.json ? '' : ' (see the fixes above)'}`);
 }
