@@ -26,6 +26,14 @@ function parsePort(text: string): number | string {
   return /^\d+$/.test(text) && Number(text) <= 65535 ? Number(text) : 'expected a port number between 0 and 65535';
 }
 
+/** A prompt validator from the config schema's rule for `field`: the answer is checked when given. */
+function fieldCheck(field: 'baseUrl' | 'host' | 'name'): (value: string) => string | true {
+  return (value) => {
+    const result = ConfigSchema.shape[field].safeParse(value);
+    return result.success ? true : (result.error.issues[0]?.message ?? 'invalid value');
+  };
+}
+
 const CONFIG_FLAGS: Array<[keyof InitOptions, string]> = [
   ['baseUrl', '--base-url'],
   ['port', '--port'],
@@ -92,6 +100,8 @@ export async function runInit(ctx: CliContext, dirArg: string | undefined, optio
   const targets = [...new Set(options.deploy ?? [])] as DeployTarget[];
   const existingConfig = join(dir, DEFAULT_CONFIG_FILE);
   if (targets.length > 0 && existsSync(existingConfig)) return runDeployOnly(ctx, dir, existingConfig, targets, options);
+  // Refused before the first question, not after the last answer.
+  if (existsSync(existingConfig) && !options.force) throw new CliError(new InitExistsError(existingConfig).message);
   const prompt = ctx.interactive && !options.yes;
 
   let port = 8787;
@@ -106,20 +116,17 @@ export async function runInit(ctx: CliContext, dirArg: string | undefined, optio
   let docsDir = options.docs ?? 'docs';
 
   if (prompt) {
-    baseUrl = await ctx.prompts.input('Public base URL (https://…, or http://localhost for a local try)', baseUrl, (value) => {
-      try {
-        const url = new URL(value);
-        if (url.protocol === 'https:' || (url.protocol === 'http:' && isLoopbackHost(url.hostname))) return true;
-        return 'use https:// (http:// only for localhost)';
-      } catch {
-        return 'enter a URL like https://mcp.example.com';
-      }
-    });
-    const portText = await ctx.prompts.input('Port to listen on', String(port), (value) => (typeof parsePort(value) === 'number' ? true : 'enter a port between 0 and 65535'));
-    port = Number(portText);
-    host = await ctx.prompts.input('Address to listen on (127.0.0.1 behind a reverse proxy)', host);
-    name = await ctx.prompts.input('Server name (shown on the consent page)', name);
-    docsDir = await ctx.prompts.input('Folder of documents for the search/fetch tools', docsDir);
+    // Port first: the local base URL follows it. Each answer is checked as the config will be.
+    port = Number(await ctx.prompts.input('Port to listen on', String(port), (value) => (typeof parsePort(value) === 'number' ? true : 'enter a port between 0 and 65535')));
+    const suggested = options.baseUrl ?? `http://localhost:${port}`;
+    baseUrl = await ctx.prompts.input('Public base URL (https://…, or http://localhost:<port> for a local try)', suggested, fieldCheck('baseUrl'));
+    host = await ctx.prompts.input('Address to listen on (127.0.0.1 behind a reverse proxy)', host, fieldCheck('host'));
+    name = await ctx.prompts.input('Server name (shown on the consent page)', name, fieldCheck('name'));
+    docsDir = await ctx.prompts.input('Folder of documents for the search/fetch tools', docsDir, (value) => (value.trim() ? true : 'enter a folder name, e.g. docs'));
+  }
+  const local = URL.canParse(baseUrl) ? new URL(baseUrl) : undefined;
+  if (local && local.protocol === 'http:' && isLoopbackHost(local.hostname) && Number(local.port || 80) !== port && port !== 0) {
+    ctx.output.err.write(`note: the base URL ${baseUrl} names port ${local.port || 80}, but the server listens on ${port}; clients will be sent to ${baseUrl}\n`);
   }
 
   // Templates are rendered and checked before anything is written: no half-done init.
