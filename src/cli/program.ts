@@ -53,6 +53,8 @@ export function buildProgram(ctx: Omit<CliContext, 'configPath'>): Command {
     .option('--port <port>', 'port to listen on (0: any free port)')
     .option('--host <host>', 'address to listen on')
     .option('--base-url <url>', 'public base URL')
+    .option('-q, --quiet', 'no line per auth event (they are still in events.jsonl)')
+    .addOption(new Option('--log-format <format>', 'auth event lines: readable text, or the event objects as JSON').choices(['text', 'json']).default('text'))
     .action(async (options) => {
       const { runServe } = await import('./commands/serve.js');
       await runServe(context(), options, process);

@@ -8,7 +8,7 @@ import { ensureFirstPartyClient } from '../oauth/first-party.js';
 import { createOAuthSettings } from '../oauth/settings.js';
 import { generatePassword, hashPassword, ownerPasswordProblem } from '../oauth/secrets.js';
 import { claimDataDir } from '../store/data-dir-claim.js';
-import { createFileEventLog, EVENTS_FILE, type EventLog } from '../store/event-log.js';
+import { createFileEventLog, EVENTS_FILE, type AuthEvent, type EventLog } from '../store/event-log.js';
 import { openFileStore } from '../store/file-store.js';
 import type { Store } from '../store/types.js';
 import type { Logger } from '../shared/logger.js';
@@ -28,6 +28,8 @@ export interface LaunchOptions {
    * from (named in errors); or, with `onGenerated`, a generated one handed over to be shown once.
    * With neither, launch fails saying how to set one.
    */
+  /** Each auth event as it is recorded (serve prints them). */
+  onEvent?: (event: AuthEvent) => void;
   firstPassword?: { password?: string; source: string; onGenerated?: (password: string) => void };
 }
 
@@ -87,7 +89,10 @@ export async function launchServer(options: LaunchOptions): Promise<LaunchedServ
     const claim = await claimDataDir(config.dataDir);
     cleanups.unshift(() => claim.release());
     await bootstrapOwner(store, config.dataDir, options.firstPassword);
-    const events = createFileEventLog(join(config.dataDir, EVENTS_FILE), { onError: (error) => logger.error('could not write the event log', error) });
+    const events = createFileEventLog(join(config.dataDir, EVENTS_FILE), {
+      onError: (error) => logger.error('could not write the event log', error),
+      ...(options.onEvent ? { onRecord: options.onEvent } : {}),
+    });
     cleanups.push(() => events.close());
     const toolset = await createToolset(config, logger, options.registry);
     cleanups.push(() => toolset.close());

@@ -105,7 +105,10 @@ function stamp(event: NewEvent, clock: Clock): AuthEvent {
 }
 
 /** JSONL event log in `path`, rotated to `path.1` at 10 MB. */
-export function createFileEventLog(path: string, options: { clock?: Clock; onError?: (error: unknown) => void; rotateBytes?: number } = {}): EventLog {
+export function createFileEventLog(
+  path: string,
+  options: { clock?: Clock; onError?: (error: unknown) => void; rotateBytes?: number; /** Each event as recorded, in this process (serve's log). */ onRecord?: (event: AuthEvent) => void } = {},
+): EventLog {
   const clock = options.clock ?? systemClock;
   const rotateBytes = options.rotateBytes ?? ROTATE_BYTES;
   let pending: string[] = [];
@@ -154,7 +157,15 @@ export function createFileEventLog(path: string, options: { clock?: Clock; onErr
 
   return {
     record(event) {
-      pending.push(`${JSON.stringify(stamp(event, clock))}\n`);
+      const stamped = stamp(event, clock);
+      pending.push(`${JSON.stringify(stamped)}\n`);
+      if (options.onRecord) {
+        try {
+          options.onRecord(stamped);
+        } catch {
+          /* a listener never breaks recording */
+        }
+      }
       if (pending.length === 1) writing = writing.then(drain);
     },
     async flush() {

@@ -7,11 +7,39 @@ import { VERSION } from '../../shared/version.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { println } from '../output.js';
+import { describeEvent } from '../event-lines.js';
+import type { AuthEvent } from '../../store/event-log.js';
 
 export interface ServeOptions {
   port?: string;
   host?: string;
   baseUrl?: string;
+  /** No line per auth event. */
+  quiet?: boolean;
+  logFormat?: 'text' | 'json';
+}
+
+/**
+ * One line per auth event on stdout as it happens: a readable sentence after its time, or with
+ * `--log-format json` the event object as stored. Never a secret: events hold none (DESIGN.md §7).
+ */
+function createEventPrinter(ctx: CliContext, options: ServeOptions): { print(event: AuthEvent): void; learnNames(clients: Array<{ clientId: string; clientName?: string | null }>): void } {
+  const names = new Map<string, string>();
+  const nameOf = (id: string) => names.get(id);
+  return {
+    print(event) {
+      if (options.quiet) return;
+      if (event.type === 'client.registered' && typeof event.detail === 'object' && typeof event.detail.client_name === 'string' && event.client_id) {
+        names.set(event.client_id, event.detail.client_name);
+      }
+      if (options.logFormat === 'json') return println(ctx.output, JSON.stringify(event));
+      const line = describeEvent(event, nameOf);
+      if (line) println(ctx.output, `${ctx.output.color.dim(event.ts)}  ${line}`);
+    },
+    learnNames(clients) {
+      for (const c of clients) if (c.clientName) names.set(c.clientId, c.clientName);
+    },
+  };
 }
 
 function createLogger(ctx: CliContext): Logger {
@@ -32,6 +60,11 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
     overrides: { port: options.port, host: options.host, baseUrl: options.baseUrl },
   });
   const logger = createLogger(ctx);
+  if (options.logFormat !== undefined && options.logFormat !== 'text' && options.logFormat !== 'json') throw new CliError('--log-format: expected "text" or "json"', 2);
+  const events = createEventPrinter(ctx, options);
+  // Events of the start-up itself (server.started) wait for the banner.
+  const early: AuthEvent[] = [];
+  let started = false;
 
   let server;
   try {
@@ -39,6 +72,7 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
       config,
       baseUrlFollowsPort,
       logger,
+      onEvent: (event) => (started ? events.print(event) : early.push(event)),
       firstPassword: {
         password: ctx.env.CUPCAKE_OWNER_PASSWORD || undefined,
         source: 'CUPCAKE_OWNER_PASSWORD',
@@ -69,6 +103,10 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
   println(ctx.output, `  Streamable HTTP: ${color.cyan(`${baseUrl}/mcp`)}`);
   println(ctx.output, `  SSE (legacy):    ${color.cyan(`${baseUrl}/sse`)}`);
   println(ctx.output, `Home page (URLs, discovery check, test sign-in): ${color.cyan(`${baseUrl}/`)}`);
+  if (!options.quiet) println(ctx.output, color.dim('Auth events follow, one line each (--quiet turns them off; also in events.jsonl).'));
+  events.learnNames(await server.store.listClients());
+  started = true;
+  for (const event of early.splice(0)) events.print(event);
 
   await new Promise<void>((resolve) => {
     let stopping = false;

@@ -2,13 +2,14 @@ import type Router from '@koa/router';
 import { InvalidRequestError, UnsupportedGrantTypeError } from '../../oauth/errors.js';
 import { exchangeAuthorizationCode, refreshAccessToken } from '../../oauth/tokens.js';
 import { param, requestMeta, type ServerContext } from '../context.js';
+import { auditRefusals } from '../middleware/audit-refusals.js';
 import { parseBody } from '../middleware/body.js';
 import { clientAuthentication } from '../middleware/client-auth.js';
 import { rateLimit } from '../middleware/rate-limit.js';
 
 /** POST /token (RFC 6749 §3.2). */
 export function mountTokenRoute(router: Router, server: ServerContext): void {
-  router.post('/token', rateLimit({ ...server.limits.token, clock: server.clock, name: 'token' }), parseBody(), clientAuthentication(server, '/token'), async (ctx) => {
+  router.post('/token', rateLimit({ ...server.limits.token, clock: server.clock, name: 'token' }), parseBody(), clientAuthentication(server, '/token'), auditRefusals(server, '/token'), async (ctx) => {
     const body = ctx.state.params;
     const { record: client, method: authMethod } = ctx.state.client!;
     const meta = requestMeta(ctx);

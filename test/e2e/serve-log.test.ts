@@ -1,0 +1,87 @@
+import { beforeAll, describe, expect, it } from 'vitest';
+import { assertBuilt, killChildrenAfterEach, startServe } from '../helpers/cli.js';
+import { useTmpDirs } from '../helpers/tmp.js';
+import { waitFor } from '../helpers/wait.js';
+import { initDataDir, PASSWORD, runFlow } from '../reliability/helpers.js';
+
+const tmp = useTmpDirs('cupcake-serve-log-');
+killChildrenAfterEach();
+beforeAll(assertBuilt);
+
+const TS = /^\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{3}Z {2}/;
+
+/** A client that fails its first password, then connects, uses a tool that fails, and has a bad token. */
+async function trafficFrom(base: string, clientName: string) {
+  const wrong = await runFlow(base, { clientName, password: 'not the owner password' });
+  const flow = await runFlow(base, { client: { clientId: wrong.clientId!, clientSecret: wrong.clientSecret! } });
+  // A refused token request: a secret that is not this client's.
+  const basic = Buffer.from(`${wrong.clientId}:0000`).toString('base64');
+  await fetch(`${base}/token`, { method: 'POST', headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=authorization_code&code=x&code_verifier=y' });
+  // A session opened on the legacy transport, then closed.
+  const sse = await fetch(`${base}/sse`, { headers: { authorization: `Bearer ${flow.accessToken}`, accept: 'text/event-stream' } });
+  const reader = sse.body!.getReader();
+  await reader.read();
+  await reader.cancel();
+  await fetch(`${base}/tools/fetch`, { method: 'POST', headers: { authorization: `Bearer ${flow.accessToken}`, 'content-type': 'application/json' }, body: '{"id": 42}' });
+  await fetch(`${base}/tools`, { headers: { authorization: 'Bearer mcp_00000000000000000000000000000000' } });
+  return { ...flow, clientId: wrong.clientId! };
+}
+
+describe('serve prints one line per auth step', () => {
+  it('registration, consent, a wrong password, tokens issued and refused, sessions and a failed tool each get one timestamped line; no secret is printed', async () => {
+    const dir = await tmp();
+    await initDataDir(dir);
+    const serve = await startServe(['--port', '0'], { cwd: dir });
+    const flow = await trafficFrom(serve.url, 'Acme Notes');
+    await waitFor(() => serve.stdout().includes('session closed'), { what: 'the session to close' });
+    const lines = serve.stdout().split('\n').filter((l) => TS.test(l)).map((l) => l.replace(TS, ''));
+    const expected = [
+      `client registered: "Acme Notes" (${flow.clientId}), redirects to chatgpt.com, authenticates with client_secret_basic from `,
+      `wrong owner password on the consent page for "Acme Notes" (${flow.clientId}) from `,
+      `consent approved for "Acme Notes" (${flow.clientId})`,
+      `authorization code issued to "Acme Notes" (${flow.clientId})`,
+      `token issued to "Acme Notes" (${flow.clientId}) (tok_`,
+      `token request refused for "Acme Notes" (${flow.clientId}) at /token: invalid_client`,
+      `session opened (sse) by "Acme Notes" (${flow.clientId})`,
+      `tool fetch failed for "Acme Notes" (${flow.clientId})`,
+      'request refused at /tools: unknown token from 127.0.0.1',
+      `session closed (sse) for "Acme Notes" (${flow.clientId})`,
+    ];
+    // Two sign-ins: the one with the wrong password, then the good one.
+    expect(lines.filter((l) => l.startsWith(`consent page shown for "Acme Notes" (${flow.clientId}): redirect to chatgpt.com, scope mcp from `))).toHaveLength(2);
+    for (const start of expected) expect(lines.filter((l) => l.startsWith(start)), `${start}\n${lines.join('\n')}`).toHaveLength(1);
+    for (const secret of [PASSWORD, 'not the owner password', flow.accessToken!, flow.clientSecret!, flow.code!]) expect(serve.stdout()).not.toContain(secret);
+    expect((await serve.stop()).code).toBe(0);
+  });
+
+  it('--quiet prints no event line; --log-format json prints the event objects, one per line', async () => {
+    const dir = await tmp();
+    await initDataDir(dir);
+    const quiet = await startServe(['--port', '0', '--quiet'], { cwd: dir });
+    await runFlow(quiet.url);
+    expect(quiet.stdout().split('\n').filter((l) => TS.test(l))).toEqual([]);
+    expect((await quiet.stop()).code).toBe(0);
+
+    const json = await startServe(['--port', '0', '--log-format', 'json'], { cwd: dir });
+    const flow = await runFlow(json.url);
+    await waitFor(() => json.stdout().includes('"token.issued"'), { what: 'the token.issued event' });
+    const events = json.stdout().split('\n').filter((l) => l.startsWith('{')).map((l) => JSON.parse(l) as { type: string; client_id?: string; ts: string });
+    expect(events.map((e) => e.type)).toEqual(expect.arrayContaining(['server.started', 'client.registered', 'authorization.requested', 'authorization.approved', 'code.issued', 'token.issued']));
+    expect(events.find((e) => e.type === 'token.issued')).toMatchObject({ client_id: flow.clientId, ts: expect.stringMatching(/Z$/) });
+    expect(json.stdout()).not.toContain(flow.accessToken!);
+    expect((await json.stop()).code).toBe(0);
+  });
+
+  it('control characters in what a client sends (a claimed client id) are shown escaped, never sent to the terminal', async () => {
+    const dir = await tmp();
+    await initDataDir(dir);
+    const serve = await startServe(['--port', '0'], { cwd: dir });
+    const evil = 'Evil\u001b[2J\u001b]0;pwned\u0007\u202eName';
+    const refused = await fetch(`${serve.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'authorization_code', client_id: evil, code: 'x' }) });
+    expect(refused.status).toBe(401);
+    await waitFor(() => serve.stdout().includes('token request refused'), { what: 'the refusal line' });
+    expect(serve.stdout()).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
+    expect(serve.stdout()).toContain('token request refused for Evil\\u001b[2J\\u001b]0;pwned\\u0007\\u202eName at /token: invalid_client');
+    expect((await serve.stop()).code).toBe(0);
+  });
+});
