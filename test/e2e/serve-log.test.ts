@@ -1,5 +1,5 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, killChildrenAfterEach, startServe } from '../helpers/cli.js';
+import { assertBuilt, killChildrenAfterEach, runCli, startServe } from '../helpers/cli.js';
 import { useTmpDirs } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
 import { initDataDir, PASSWORD, runFlow } from '../reliability/helpers.js';
@@ -82,6 +82,30 @@ describe('serve prints one line per auth step', () => {
     await waitFor(() => serve.stdout().includes('token request refused'), { what: 'the refusal line' });
     expect(serve.stdout()).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
     expect(serve.stdout()).toContain('token request refused for Evil\\u001b[2J\\u001b]0;pwned\\u0007\\u202eName at /token: invalid_client');
+    expect((await serve.stop()).code).toBe(0);
+  });
+
+  it('clients show <id> tells the client’s sign-in from the event log: registered, consent, tokens issued or refused and why, first MCP request, last error', async () => {
+    const dir = await tmp();
+    await initDataDir(dir);
+    const serve = await startServe(['--port', '0', '--quiet'], { cwd: dir });
+    const flow = await trafficFrom(serve.url, 'Acme Notes');
+    // A later refusal is the last error.
+    await fetch(`${serve.url}/token`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`${flow.clientId}:wrong`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=authorization_code&code=x' });
+    await waitFor(async () => (await runCli(['events', 'tail', '--client', flow.clientId, '--json', '-n', '100'], { cwd: dir })).stdout.split('\n').filter(Boolean).length >= 10, { what: 'the events on disk' });
+    const shown = await runCli(['clients', 'show', flow.clientId.slice(0, 8)], { cwd: dir });
+    expect(shown.code, shown.stderr).toBe(0);
+    const timeline = shown.stdout.slice(shown.stdout.indexOf('sign-in timeline'));
+    const order = ['client registered: "Acme Notes"', 'consent page shown', 'wrong owner password', 'consent approved', 'token issued', 'token request refused', 'session opened (sse)'].map((s) => timeline.indexOf(s));
+    expect(order.every((i) => i > 0), timeline).toBe(true);
+    expect([...order].sort((a, b) => a - b)).toEqual(order);
+    expect(shown.stdout).toMatch(/first MCP request +\S+ {2}session opened \(sse\)/);
+    expect(shown.stdout).toMatch(/last error +\S+ {2}token request refused for "Acme Notes" .* at \/token: invalid_client/);
+
+    const json = JSON.parse((await runCli(['clients', 'show', flow.clientId, '--json'], { cwd: dir })).stdout) as { sign_in: { steps: Array<{ type: string }>; first_mcp_request: { type: string }; last_error: { type: string; detail: { error: string } } } };
+    expect(json.sign_in.first_mcp_request.type).toBe('session.opened');
+    expect(json.sign_in.last_error).toMatchObject({ type: 'token.rejected', detail: { error: 'invalid_client' } });
+    expect(json.sign_in.steps[0]!.type).toBe('client.registered');
     expect((await serve.stop()).code).toBe(0);
   });
 });

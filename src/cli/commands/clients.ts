@@ -7,6 +7,8 @@ import { CliError } from '../errors.js';
 import { formatTable, printJson, println, truncate, type Output } from '../output.js';
 import { findRunningServer } from '../../store/data-dir-claim.js';
 import { tokenJson } from './tokens.js';
+import { describeEvent } from '../event-lines.js';
+import type { AuthEvent } from '../../store/event-log.js';
 
 export interface ClientJson {
   client_id: string;
@@ -103,10 +105,27 @@ export async function runClientsList(ctx: CliContext, options: { json?: boolean 
   });
 }
 
+const ERRORS = new Set(['authorization.denied', 'login.failed', 'login.locked', 'token.rejected', 'token.reuse_detected', 'code.replayed', 'tool.failed']);
+const MCP_USE = new Set(['session.opened', 'tool.called']);
+
+/**
+ * The client's sign-in as the event log tells it, for "why does this client not connect": the
+ * steps (registered, consent, tokens issued or refused and why), its first MCP request and its
+ * last error. Tool calls are summed up, not listed.
+ */
+export function signInTimeline(events: AuthEvent[]): { steps: AuthEvent[]; firstMcpRequest: AuthEvent | null; lastError: AuthEvent | null } {
+  const firstMcpRequest = events.find((e) => MCP_USE.has(e.type)) ?? null;
+  const lastError = [...events].reverse().find((e) => ERRORS.has(e.type)) ?? null;
+  const steps = events.filter((e) => e.type !== 'tool.called' && e.type !== 'session.closed').slice(-TIMELINE_STEPS);
+  return { steps, firstMcpRequest, lastError };
+}
+const TIMELINE_STEPS = 20;
+
 export async function runClientsShow(ctx: CliContext, id: string, options: { json?: boolean }, clock: Clock = systemClock): Promise<void> {
-  await withAdminSession(ctx, async ({ store }) => {
+  await withAdminSession(ctx, async ({ store, events: eventLog }) => {
     const [clients, tokens] = await Promise.all([store.listClients(), store.listAccessTokens()]);
     const client = resolveClient(id, clients);
+    const timeline = signInTimeline(await eventLog().readLast(1_000, { clientId: client.clientId }));
     const now = clock.now();
     const own = tokens.filter((t) => t.clientId === client.clientId).sort((a, b) => a.createdAt - b.createdAt);
     const names = new Map([[client.clientId, client.clientName]]);
@@ -119,6 +138,7 @@ export async function runClientsShow(ctx: CliContext, id: string, options: { jso
         scope: client.scope,
         metadata: { ...client.extraMetadata },
         tokens: own.map((t) => tokenJson(t, names, now)),
+        sign_in: { steps: timeline.steps, first_mcp_request: timeline.firstMcpRequest, last_error: timeline.lastError },
       });
       return;
     }
@@ -143,6 +163,14 @@ export async function runClientsShow(ctx: CliContext, id: string, options: { jso
     for (const t of active) {
       println(ctx.output, `${' '.repeat(width)}  ${t.id}  created ${relativeTime(t.createdAt, now)}, expires ${relativeTime(t.expiresAt, now)}, last used ${relativeTime(t.lastUsedAt, now)}`);
     }
+    const nameOf = (clientId: string) => (clientId === client.clientId ? (client.clientName ?? undefined) : undefined);
+    const line = (event: AuthEvent) => `${color.dim(event.ts)}  ${describeEvent(event, nameOf) ?? event.type}`;
+    println(ctx.output);
+    println(ctx.output, color.bold('sign-in timeline (events.jsonl)'));
+    if (timeline.steps.length === 0) println(ctx.output, color.dim('  no events for this client (registered before the log began, or the log was rotated away)'));
+    for (const event of timeline.steps) println(ctx.output, `  ${line(event)}`);
+    println(ctx.output, `${color.bold('first MCP request'.padEnd(width))}  ${timeline.firstMcpRequest ? line(timeline.firstMcpRequest) : 'none yet'}`);
+    println(ctx.output, `${color.bold('last error'.padEnd(width))}  ${timeline.lastError ? line(timeline.lastError) : 'none'}`);
   });
 }
 
