@@ -152,6 +152,13 @@ export function buildProgram(ctx: Omit<CliContext, 'configPath'>): Command {
       await runPasswd(context(), options);
     });
   program
+    .command('unlock')
+    .description('lift the consent form lockout after too many wrong passwords (passwd lifts it too)')
+    .action(async () => {
+      const { runUnlock } = await import('./commands/unlock.js');
+      await runUnlock(context());
+    });
+  program
     .command('status')
     .description('is a server running, and what does it hold')
     .option('--json', 'machine-readable output')

@@ -223,6 +223,22 @@ export class LoginThrottle {
 
   constructor(private readonly clock: Clock) {}
 
+  /**
+   * Failures at or before `at` stop counting: the owner lifted the lockouts (`cupcake-mcp unlock`)
+   * or changed the password (`passwd`), possibly from another process.
+   */
+  forgetBefore(at: number): void {
+    if (at <= this.forgottenBefore) return;
+    this.forgottenBefore = at;
+    for (const [key, list] of this.failures) {
+      const kept = list.filter((t) => t > at);
+      if (kept.length === 0) this.failures.delete(key);
+      else this.failures.set(key, kept);
+    }
+  }
+
+  private forgottenBefore = 0;
+
   isLocked(address: string): boolean {
     return this.recent(rateLimitKey(address)).length >= LoginThrottle.LIMIT;
   }
@@ -265,6 +281,10 @@ export class LoginThrottle {
     for (const key of this.failures.keys()) if (this.recent(key).length === 0) this.failures.delete(key);
   }
 }
+
+/** What the consent page says when the form is locked: how to get back in. */
+export const LOCKED_MESSAGE =
+  'Too many wrong passwords from this address. Wait 15 minutes and start again — or, if you are the owner, run "cupcake-mcp unlock" on the server (changing the password with "cupcake-mcp passwd" also lifts the lock).';
 
 export function checkOwnerPassword(password: string, store: Store): Promise<boolean> {
   return store.getOwner().then((owner) => verifyPassword(password, owner.passwordHash));

@@ -50,7 +50,13 @@ export class DocumentStore implements Store {
 
   async setOwnerPasswordHash(passwordHash: string, at: number): Promise<void> {
     await this.backend.transact((data) => {
-      data.owner = { passwordHash, passwordChangedAt: at };
+      data.owner = { ...data.owner, passwordHash, passwordChangedAt: at };
+    });
+  }
+
+  async clearLoginLockouts(at: number): Promise<void> {
+    await this.backend.transact((data) => {
+      data.owner = { ...data.owner, lockoutsClearedAt: at };
     });
   }
 

@@ -107,6 +107,8 @@ export interface OwnerRecord {
   /** scrypt hash of the owner password (see oauth/secrets.ts), null until one is set. */
   passwordHash: string | null;
   passwordChangedAt: number | null;
+  /** When the owner last lifted the consent lockouts (`cupcake-mcp unlock`); failures before it no longer count. */
+  lockoutsClearedAt?: number | null;
 }
 
 export interface AbandonedClient {
@@ -157,6 +159,8 @@ export interface StoreChange {
 export interface Store {
   getOwner(): Promise<OwnerRecord>;
   setOwnerPasswordHash(passwordHash: string, at: number): Promise<void>;
+  /** Lifts every consent lockout: failed password attempts before `at` stop counting, in every process serving this store. */
+  clearLoginLockouts(at: number): Promise<void>;
 
   createClient(client: ClientRecord): Promise<void>;
   getClient(clientId: string): Promise<ClientRecord | undefined>;

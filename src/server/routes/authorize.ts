@@ -6,6 +6,7 @@ import {
   checkOwnerPassword,
   errorRedirect,
   issueAuthorizationCode,
+  LOCKED_MESSAGE,
   LoginThrottle,
   validateAuthorizationRequest,
   type PendingAuthorization,
@@ -133,9 +134,11 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
     if (decision !== 'approve') return showConsent(ctx, server, entry, 400, 'Choose Approve or Deny.');
 
     const address = meta.ip ?? 'unknown';
+    const owner = await server.store.getOwner();
+    server.loginThrottle.forgetBefore(Math.max(owner.passwordChangedAt ?? 0, owner.lockoutsClearedAt ?? 0));
     if (!server.loginThrottle.begin(address)) {
       ctx.set('Retry-After', String(server.loginThrottle.retryAfterSeconds(address)));
-      return showError(ctx, server, 429, 'Too many attempts', 'Too many wrong passwords from this address. Wait 15 minutes and start again.');
+      return showError(ctx, server, 429, 'Too many attempts', LOCKED_MESSAGE);
     }
     const password = param(body, 'password') ?? '';
     let correct: boolean;
@@ -151,7 +154,7 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
       if (locked) {
         audit(server, meta, { type: 'login.locked', client_id: clientId, detail: `${LoginThrottle.LIMIT} failed attempts in 15 minutes` });
         ctx.set('Retry-After', String(server.loginThrottle.retryAfterSeconds(address)));
-        return showError(ctx, server, 429, 'Too many attempts', 'Too many wrong passwords from this address. Wait 15 minutes and start again.');
+        return showError(ctx, server, 429, 'Too many attempts', LOCKED_MESSAGE);
       }
       return showConsent(ctx, server, entry, 401, 'Wrong password. Try again.');
     }

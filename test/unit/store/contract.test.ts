@@ -36,6 +36,17 @@ function storeContract(name: string, open: () => Promise<Store>): void {
       });
     });
 
+    describe('consent lockouts', () => {
+      it('remembers when the owner lifted the lockouts, and keeps the password while doing so', async () => {
+        await store.setOwnerPasswordHash('hash', T0);
+        expect((await store.getOwner()).lockoutsClearedAt ?? null).toBeNull();
+        await store.clearLoginLockouts(T0 + 5);
+        expect(await store.getOwner()).toMatchObject({ passwordHash: 'hash', passwordChangedAt: T0, lockoutsClearedAt: T0 + 5 });
+        await store.setOwnerPasswordHash('other', T0 + 9);
+        expect(await store.getOwner()).toMatchObject({ passwordHash: 'other', passwordChangedAt: T0 + 9, lockoutsClearedAt: T0 + 5 });
+      });
+    });
+
     describe('clients', () => {
       it('creates, gets and lists clients', async () => {
         const a = makeClient({ clientName: 'ChatGPT' }).client;
