@@ -58,6 +58,17 @@ export class SessionManager {
     return this.sessions.size;
   }
 
+  /** Live sessions counted per transport and per client (for `status`). */
+  summary(): { byTransport: Record<string, number>; byClient: Record<string, number> } {
+    const byTransport: Record<string, number> = {};
+    const byClient: Record<string, number> = {};
+    for (const session of this.sessions.values()) {
+      byTransport[session.transport] = (byTransport[session.transport] ?? 0) + 1;
+      byClient[session.clientId] = (byClient[session.clientId] ?? 0) + 1;
+    }
+    return { byTransport, byClient };
+  }
+
   open(id: string, transport: SessionTransport, token: SessionToken, end: () => Promise<void>): Session {
     const session: Session = {
       id,

@@ -52,6 +52,8 @@ function withPort(baseUrl: string, port: number): string {
   return url.origin;
 }
 
+const SESSIONS_PUBLISH_MS = 1_000;
+
 /** A launch refused before listening, with a message that says what to do. */
 export class LaunchError extends Error {
   override name = 'LaunchError';
@@ -114,7 +116,19 @@ export async function launchServer(options: LaunchOptions): Promise<LaunchedServ
     // First start creates the first-party client; a new base URL moves its redirect along.
     await ensureFirstPartyClient(app.context, {}, 'serve');
     const listening = `http://${config.host.includes(':') ? `[${config.host}]` : config.host}:${running.port}`;
-    await claim.publish({ url: baseUrl, listening });
+    await claim.publish({ url: baseUrl, listening, version: VERSION });
+    // Live sessions for `status`, written when they change (at most every SESSIONS_PUBLISH_MS).
+    let published = '';
+    const publishSessions = setInterval(() => {
+      const { byTransport, byClient } = app.mcp.sessions.summary();
+      const snapshot = JSON.stringify([byTransport, byClient]);
+      if (snapshot === published) return;
+      published = snapshot;
+      const total = Object.values(byTransport).reduce((a, b) => a + b, 0);
+      claim.publish({ sessions: { total, by_transport: byTransport, by_client: byClient, at: new Date().toISOString() } }).catch(() => undefined);
+    }, SESSIONS_PUBLISH_MS);
+    publishSessions.unref();
+    cleanups.push(async () => clearInterval(publishSessions));
     let closing: Promise<void> | undefined;
     return {
       baseUrl,

@@ -30,6 +30,9 @@ export interface ServeClaim {
   /** Set once the server listens. */
   url?: string;
   listening?: string;
+  version?: string;
+  /** Live sessions, refreshed while the server runs (`status` shows them). */
+  sessions?: { total: number; by_transport: Record<string, number>; by_client: Record<string, number>; at: string };
 }
 
 export class AlreadyRunningError extends Error {
@@ -93,8 +96,8 @@ export async function findRunningServer(dataDir: string): Promise<ServeClaim | u
 
 export interface DataDirClaim {
   readonly claim: ServeClaim;
-  /** Adds the URLs once the server listens (replaces the file atomically). */
-  publish(info: { url: string; listening: string }): Promise<void>;
+  /** Adds what the server wants `status` to see (replaces the file atomically; the claim stays). */
+  publish(info: Partial<Omit<ServeClaim, 'pid' | 'host' | 'started_at'>>): Promise<void>;
   /** Removes the claim if it is still ours. */
   release(): Promise<void>;
 }

@@ -13,6 +13,9 @@ import { HOUR, makeAccessToken, makeClient } from '../helpers/records.js';
 import { useTmpDirs } from '../helpers/tmp.js';
 import { SseReader } from '../helpers/sse.js';
 import { waitFor } from '../helpers/wait.js';
+import { mintToken } from '../helpers/tokens.js';
+import type { StatusJson } from '../../src/cli/commands/status.js';
+import { VERSION } from '../../src/shared/version.js';
 
 const MINUTE = 60_000;
 const ANSI = /\u001b\[/;
@@ -143,10 +146,11 @@ describe('without a data dir', () => {
     const result = await runCli(['status', '--json'], { cwd: dir });
     expect(result.code).toBe(0);
     expect(JSON.parse(result.stdout)).toEqual({
+      version: VERSION,
       config: null,
       base_url: 'http://localhost:8787',
       data_dir: join(dir, '.cupcake'),
-      server: { running: false, pid: null, url: null },
+      server: { running: false, pid: null, url: null, version: null, started_at: null, uptime_seconds: null, sessions: null },
       clients: 0,
       active_tokens: 0,
     });
@@ -533,10 +537,11 @@ describe('with a running serve', () => {
     const seed = await seedProject();
     const before = JSON.parse((await runCli(['status', '--json'], { cwd: seed.dir })).stdout) as Record<string, unknown>;
     expect(before).toEqual({
+      version: VERSION,
       config: join(seed.dir, 'cupcake.config.json'),
       base_url: 'http://localhost:8787',
       data_dir: seed.dataDir,
-      server: { running: false, pid: null, url: null },
+      server: { running: false, pid: null, url: null, version: null, started_at: null, uptime_seconds: null, sessions: null },
       clients: 3,
       active_tokens: 3,
     });
@@ -547,13 +552,38 @@ describe('with a running serve', () => {
     // The first start added the first-party client (home page sign-in, tokens create).
     // The local base URL of the config follows the port actually bound (loadConfig: baseUrlFollowsPort).
     const url = `http://localhost:${new URL(serve.url).port}`;
-    expect(JSON.parse(during.stdout)).toEqual({ ...before, clients: 4, server: { running: true, pid: serve.child.pid, url } });
+    const running = JSON.parse(during.stdout) as StatusJson;
+    expect(running).toEqual({
+      ...before,
+      clients: 4,
+      server: { running: true, pid: serve.child.pid, url, version: VERSION, started_at: expect.any(String), uptime_seconds: expect.any(Number), sessions: { total: 0, by_transport: {}, by_client: [] } },
+    });
+
+    // Live sessions per transport and per client, as the server publishes them.
+    const store = await openFileStore({ dataDir: seed.dataDir });
+    const { token } = await mintToken(store, { baseUrl: url, clientId: seed.chatgpt.clientId, resource: `${url}/sse` });
+    await store.close();
+    const sse = await waitFor(async () => {
+      const response = await fetch(`${serve.url}/sse`, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } });
+      if (response.status === 200) return response;
+      await response.text();
+      return undefined;
+    }, { timeoutMs: 10_000, what: 'serve to see the new token' });
+    const reader = sse.body!.getReader();
+    await reader.read();
+    const live = await waitFor(async () => {
+      const s = JSON.parse((await runCli(['status', '--json'], { cwd: seed.dir })).stdout) as StatusJson;
+      return s.server.sessions?.total === 1 ? s : undefined;
+    }, { timeoutMs: 10_000, what: 'status to show the SSE session' });
+    expect(live.server.sessions).toEqual({ total: 1, by_transport: { sse: 1 }, by_client: [{ client_id: seed.chatgpt.clientId, client_name: 'ChatGPT', sessions: 1 }] });
     const text = await runCli(['status'], { cwd: seed.dir });
-    expect(text.stdout).toMatch(new RegExp(`server +running \\(pid ${serve.child.pid}\\) at ${url}`));
+    expect(text.stdout).toMatch(new RegExp(`server +running \\(pid ${serve.child.pid}, cupcake-mcp ${VERSION.replace(/\./g, '\\.')}, up \\d+s\\) at ${url}`));
+    expect(text.stdout).toMatch(/sessions +1 live \(1 sse\)\n +1 {2}ChatGPT /);
+    await reader.cancel();
 
     expect(await serve.stop('SIGTERM'), serve.stderr()).toEqual({ code: 0, signal: null });
     const after = JSON.parse((await runCli(['status', '--json'], { cwd: seed.dir })).stdout) as Record<string, unknown>;
-    expect(after.server).toEqual({ running: false, pid: null, url: null });
+    expect(after.server).toEqual({ running: false, pid: null, url: null, version: null, started_at: null, uptime_seconds: null, sessions: null });
   });
 
   it('a stale serve.json (its process gone) is reported as not running', async () => {
@@ -561,7 +591,7 @@ describe('with a running serve', () => {
     // A pid that cannot exist on Linux (pid_max is at most 2^22).
     await writeFile(join(seed.dataDir, 'serve.json'), JSON.stringify({ pid: 2 ** 22 + 1, url: 'http://localhost:8787', listening: 'http://127.0.0.1:8787', started_at: new Date().toISOString() }));
     const json = JSON.parse((await runCli(['status', '--json'], { cwd: seed.dir })).stdout) as { server: unknown };
-    expect(json.server).toEqual({ running: false, pid: null, url: null });
+    expect(json.server).toMatchObject({ running: false, pid: null, url: null });
     const text = await runCli(['status'], { cwd: seed.dir });
     expect(text.stdout).toContain('not running (stale serve.json');
   });
