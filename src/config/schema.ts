@@ -75,6 +75,40 @@ const remoteServer = z
   })
   .strict();
 
+/** A request window of the abuse limits: at most `limit` per `window`. */
+export const rateWindow = (limit: number, window: string, windowMs: number) =>
+  z
+    .object({
+      limit: z.number({ error: 'expected a whole number of at least 1' }).int('expected a whole number of at least 1').min(1, 'expected a whole number of at least 1').default(limit),
+      window: duration(window).default(windowMs),
+    })
+    .strict()
+    .prefault({});
+
+/**
+ * Abuse limits (DESIGN.md §3, SECURITY.md): per client address unless said otherwise. The
+ * defaults are the values the code has always used; add a limit here with its default.
+ */
+export const LimitsSchema = z
+  .object({
+    /** POST /register: each request is a client record on disk. */
+    register: rateWindow(300, '1h', 3_600_000),
+    token: rateWindow(1_200, '1h', 3_600_000),
+    revoke: rateWindow(1_200, '1h', 3_600_000),
+    /** GET /authorize: each request is a pending consent form in memory. */
+    authorizePage: rateWindow(600, '15m', 900_000),
+    /** POST /authorize (wrong passwords have their own lock, loginFailures). */
+    authorizeForm: rateWindow(300, '15m', 900_000),
+    /** Requests with an unknown or malformed bearer token. */
+    failedBearer: rateWindow(60, '15m', 900_000),
+    /** Wrong owner passwords on the consent form before it locks for that address (DESIGN.md §4: 5 in 15 minutes). */
+    loginFailures: rateWindow(5, '15m', 900_000),
+    /** Open MCP sessions (both transports) of one client; past it, its least recently used one closes. */
+    sessionsPerClient: z.number({ error: 'expected a whole number of at least 1' }).int('expected a whole number of at least 1').min(1, 'expected a whole number of at least 1').default(100),
+  })
+  .strict()
+  .prefault({});
+
 export const ConfigSchema = z
   .object({
     name: z.string().min(1, 'expected a non-empty name').max(100, 'expected at most 100 characters').default('cupcake'),
@@ -130,6 +164,7 @@ export const ConfigSchema = z
       })
       .strict()
       .prefault({}),
+    limits: LimitsSchema,
     tools: z
       .object({
         docs: z

@@ -218,10 +218,19 @@ export class PendingAuthorizations {
 export class LoginThrottle {
   private readonly failures = new Map<string, number[]>();
   private readonly inFlight = new Map<string, number>();
+  /** DESIGN.md §4: 5 wrong passwords in 15 minutes (config `limits.loginFailures`). */
   static readonly LIMIT = 5;
   static readonly WINDOW_MS = 15 * 60_000;
+  readonly limit: number;
+  readonly windowMs: number;
 
-  constructor(private readonly clock: Clock) {}
+  constructor(
+    private readonly clock: Clock,
+    window: { limit: number; windowMs: number } = { limit: LoginThrottle.LIMIT, windowMs: LoginThrottle.WINDOW_MS },
+  ) {
+    this.limit = window.limit;
+    this.windowMs = window.windowMs;
+  }
 
   /**
    * Failures at or before `at` stop counting: the owner lifted the lockouts (`cupcake-mcp unlock`)
@@ -240,14 +249,14 @@ export class LoginThrottle {
   private forgottenBefore = 0;
 
   isLocked(address: string): boolean {
-    return this.recent(rateLimitKey(address)).length >= LoginThrottle.LIMIT;
+    return this.recent(rateLimitKey(address)).length >= this.limit;
   }
 
   /** Reserves an attempt; false when failures plus attempts in flight already reach the limit. */
   begin(address: string): boolean {
     const key = rateLimitKey(address);
     const pending = this.inFlight.get(key) ?? 0;
-    if (this.recent(key).length + pending >= LoginThrottle.LIMIT) return false;
+    if (this.recent(key).length + pending >= this.limit) return false;
     this.inFlight.set(key, pending + 1);
     return true;
   }
@@ -263,17 +272,17 @@ export class LoginThrottle {
     list.push(this.clock.now());
     this.failures.set(key, list);
     if (this.failures.size > 100_000) this.sweep();
-    return list.length === LoginThrottle.LIMIT;
+    return list.length === this.limit;
   }
 
   retryAfterSeconds(address: string): number {
     const list = this.recent(rateLimitKey(address));
     if (list.length === 0) return 1;
-    return Math.max(1, Math.ceil((list[0]! + LoginThrottle.WINDOW_MS - this.clock.now()) / 1000));
+    return Math.max(1, Math.ceil((list[0]! + this.windowMs - this.clock.now()) / 1000));
   }
 
   private recent(key: string): number[] {
-    const cutoff = this.clock.now() - LoginThrottle.WINDOW_MS;
+    const cutoff = this.clock.now() - this.windowMs;
     return (this.failures.get(key) ?? []).filter((t) => t > cutoff);
   }
 
@@ -283,8 +292,13 @@ export class LoginThrottle {
 }
 
 /** What the consent page says when the form is locked: how to get back in. */
-export const LOCKED_MESSAGE =
-  'Too many wrong passwords from this address. Wait 15 minutes and start again — or, if you are the owner, run "cupcake-mcp unlock" on the server (changing the password with "cupcake-mcp passwd" also lifts the lock).';
+export function lockedMessage(retryAfterSeconds: number): string {
+  const minutes = Math.max(1, Math.ceil(retryAfterSeconds / 60));
+  return (
+    `Too many wrong passwords from this address. Wait ${minutes} minute${minutes === 1 ? '' : 's'} and start again — or, if you are the owner, ` +
+    'run "cupcake-mcp unlock" on the server (changing the password with "cupcake-mcp passwd" also lifts the lock).'
+  );
+}
 
 export function checkOwnerPassword(password: string, store: Store): Promise<boolean> {
   return store.getOwner().then((owner) => verifyPassword(password, owner.passwordHash));

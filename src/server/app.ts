@@ -18,7 +18,7 @@ import { ToolRegistry } from '../mcp/tool-registry.js';
 import type { Toolset } from '../mcp/toolset.js';
 import { createClientMetadataFetcher } from './client-metadata-fetcher.js';
 import type { ServerContext } from './context.js';
-import { resolveLimits, type AbuseLimits } from './limits.js';
+import { limitsFromConfig, resolveLimits, type AbuseLimits } from './limits.js';
 import { AddressWindows, rateLimit } from './middleware/rate-limit.js';
 import { cors } from './middleware/cors.js';
 import { deploymentWarnings } from './middleware/deployment-warnings.js';
@@ -78,7 +78,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
   const logger = deps.logger ?? silentLogger;
   const clock = deps.clock ?? systemClock;
   const settings = createOAuthSettings(deps.config);
-  const limits = resolveLimits(deps.limits);
+  const limits = resolveLimits(deps.config.limits ? limitsFromConfig(deps.config.limits) : undefined, deps.limits);
   const fetcher = deps.clientMetadataFetcher ?? createClientMetadataFetcher();
   const server: ServerContext = {
     config: deps.config,
@@ -88,7 +88,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
     clock,
     logger,
     pending: new PendingAuthorizations(clock, settings.authorizationCodeTtlMs),
-    loginThrottle: new LoginThrottle(clock),
+    loginThrottle: new LoginThrottle(clock, limits.loginFailures),
     clientDocuments: new ClientMetadataDocuments(fetcher, {
       clock,
       settings,

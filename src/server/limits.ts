@@ -5,6 +5,8 @@
  * floods, not people. A valid bearer token is never refused by them.
  */
 
+import { LimitsSchema, type Config } from '../config/schema.js';
+
 export interface RateWindow {
   limit: number;
   windowMs: number;
@@ -19,27 +21,35 @@ export interface AbuseLimits {
   revoke: RateWindow;
   /** GET /authorize: each request is a pending consent form in memory. */
   authorizePage: RateWindow;
-  /** POST /authorize (wrong passwords have their own, stricter lock: 5 in 15 minutes). */
+  /** POST /authorize (wrong passwords have their own, stricter lock: loginFailures). */
   authorizeForm: RateWindow;
   /** Requests with an unknown or malformed bearer token: guessing, or a client gone wrong. */
   failedBearer: RateWindow;
+  /** Wrong owner passwords from one address before the consent form locks for it. */
+  loginFailures: RateWindow;
   /** Open MCP sessions (both transports) of one client; past it, its least recently used one closes. */
   sessionsPerClient: number;
 }
 
-const MINUTE = 60_000;
-const HOUR = 60 * MINUTE;
+/** The limits a config sets (`limits`, with the defaults of config/schema.ts for what it leaves out). */
+export function limitsFromConfig(limits: Config['limits']): AbuseLimits {
+  const window = (w: { limit: number; window: number }): RateWindow => ({ limit: w.limit, windowMs: w.window });
+  return {
+    register: window(limits.register),
+    token: window(limits.token),
+    revoke: window(limits.revoke),
+    authorizePage: window(limits.authorizePage),
+    authorizeForm: window(limits.authorizeForm),
+    failedBearer: window(limits.failedBearer),
+    loginFailures: window(limits.loginFailures),
+    sessionsPerClient: limits.sessionsPerClient,
+  };
+}
 
-export const DEFAULT_LIMITS: AbuseLimits = {
-  register: { limit: 300, windowMs: HOUR },
-  token: { limit: 1_200, windowMs: HOUR },
-  revoke: { limit: 1_200, windowMs: HOUR },
-  authorizePage: { limit: 600, windowMs: 15 * MINUTE },
-  authorizeForm: { limit: 300, windowMs: 15 * MINUTE },
-  failedBearer: { limit: 60, windowMs: 15 * MINUTE },
-  sessionsPerClient: 100,
-};
+/** Today's values: what a config without `limits` gets. */
+export const DEFAULT_LIMITS: AbuseLimits = limitsFromConfig(LimitsSchema.parse({}));
 
-export function resolveLimits(overrides: Partial<AbuseLimits> = {}): AbuseLimits {
-  return { ...DEFAULT_LIMITS, ...overrides };
+/** The config's limits, with overrides (tests narrow them to see a limit bite). */
+export function resolveLimits(configured: AbuseLimits = DEFAULT_LIMITS, overrides: Partial<AbuseLimits> = {}): AbuseLimits {
+  return { ...configured, ...overrides };
 }

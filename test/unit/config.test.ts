@@ -47,8 +47,39 @@ describe('loadConfig', () => {
       },
       transports: { streamableHttp: true, sse: true },
       cors: { origins: ['*'] },
+      limits: {
+        register: { limit: 300, window: 3_600_000 },
+        token: { limit: 1_200, window: 3_600_000 },
+        revoke: { limit: 1_200, window: 3_600_000 },
+        authorizePage: { limit: 600, window: 900_000 },
+        authorizeForm: { limit: 300, window: 900_000 },
+        failedBearer: { limit: 60, window: 900_000 },
+        loginFailures: { limit: 5, window: 900_000 },
+        sessionsPerClient: 100,
+      },
       tools: { docs: { dir: join(cwd, 'docs') }, servers: {} },
     });
+  });
+
+  it('DESIGN §3: limits are today\'s code defaults unless set; a limit set alone keeps the others', async () => {
+    const { DEFAULT_LIMITS, limitsFromConfig } = await import('../../src/server/limits.js');
+    expect(limitsFromConfig(loadConfig({ cwd: await tmp(), env: {} }).config.limits)).toEqual(DEFAULT_LIMITS);
+    const { dir, path } = await withConfig({ limits: { token: { limit: 10, window: '1m' }, loginFailures: { limit: 3 }, sessionsPerClient: 4 } });
+    const limits = limitsFromConfig(loadConfig({ path, cwd: dir, env: {} }).config.limits);
+    expect(limits).toEqual({ ...DEFAULT_LIMITS, token: { limit: 10, windowMs: 60_000 }, loginFailures: { limit: 3, windowMs: 900_000 }, sessionsPerClient: 4 });
+  });
+
+  it('invalid limits get one line each, naming the field', async () => {
+    const { dir, path } = await withConfig({ limits: { token: { limit: 0 }, register: { window: 'soon' }, sessionsPerClient: 1.5, unknown: 1 } });
+    const problems = problemsOf({ path, cwd: dir, env: {} });
+    expect(problems).toEqual(
+      expect.arrayContaining([
+        expect.stringMatching(/^limits\.token\.limit: expected a whole number of at least 1/),
+        expect.stringMatching(/^limits\.register\.window: expected a duration like "1h"/),
+        expect.stringMatching(/^limits\.sessionsPerClient: expected a whole number/),
+        expect.stringMatching(/^limits.*unknown/),
+      ]),
+    );
   });
 
   it('finds ./cupcake.config.json, then $CUPCAKE_CONFIG, then --config', async () => {

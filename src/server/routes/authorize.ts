@@ -6,8 +6,7 @@ import {
   checkOwnerPassword,
   errorRedirect,
   issueAuthorizationCode,
-  LOCKED_MESSAGE,
-  LoginThrottle,
+  lockedMessage,
   validateAuthorizationRequest,
   type PendingAuthorization,
 } from '../../oauth/authorization.js';
@@ -137,8 +136,9 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
     const owner = await server.store.getOwner();
     server.loginThrottle.forgetBefore(Math.max(owner.passwordChangedAt ?? 0, owner.lockoutsClearedAt ?? 0));
     if (!server.loginThrottle.begin(address)) {
-      ctx.set('Retry-After', String(server.loginThrottle.retryAfterSeconds(address)));
-      return showError(ctx, server, 429, 'Too many attempts', LOCKED_MESSAGE);
+      const retryAfter = server.loginThrottle.retryAfterSeconds(address);
+      ctx.set('Retry-After', String(retryAfter));
+      return showError(ctx, server, 429, 'Too many attempts', lockedMessage(retryAfter));
     }
     const password = param(body, 'password') ?? '';
     let correct: boolean;
@@ -152,9 +152,11 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
     if (!correct) {
       audit(server, meta, { type: 'login.failed', client_id: clientId });
       if (locked) {
-        audit(server, meta, { type: 'login.locked', client_id: clientId, detail: `${LoginThrottle.LIMIT} failed attempts in 15 minutes` });
-        ctx.set('Retry-After', String(server.loginThrottle.retryAfterSeconds(address)));
-        return showError(ctx, server, 429, 'Too many attempts', LOCKED_MESSAGE);
+        const { limit, windowMs } = server.loginThrottle;
+        audit(server, meta, { type: 'login.locked', client_id: clientId, detail: `${limit} failed attempts in ${Math.round(windowMs / 60_000)} minutes` });
+        const retryAfter = server.loginThrottle.retryAfterSeconds(address);
+        ctx.set('Retry-After', String(retryAfter));
+        return showError(ctx, server, 429, 'Too many attempts', lockedMessage(retryAfter));
       }
       return showConsent(ctx, server, entry, 401, 'Wrong password. Try again.');
     }
