@@ -26,6 +26,7 @@ import { errorHandler } from './middleware/errors.js';
 import { mountAuthorizeRoutes } from './routes/authorize.js';
 import { mountDocsRoute } from './routes/docs.js';
 import { mountHomeRoute } from './routes/home.js';
+import { mountFaviconRoute } from './routes/favicon.js';
 import { mountMcpRoutes } from './routes/mcp.js';
 import { mountMetadataRoutes } from './routes/metadata.js';
 import { mountRegisterRoute } from './routes/register.js';
@@ -133,6 +134,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
   mountToolRoutes(router, server, mcp);
   if (docs) mountDocsRoute(router, server, docs);
   mountHomeRoute(router, server);
+  mountFaviconRoute(router);
   mountSignInTestRoutes(router, server, mcp);
 
   koa.use(errorHandler(logger));
