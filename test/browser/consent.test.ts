@@ -221,4 +221,45 @@ describe('consent page in Chromium', () => {
     expect(consentFrame.url().startsWith(server.url)).toBe(false); // Chromium shows its error page instead
     await page.close();
   });
+
+  it('a registered name is shown as the client’s own claim unless its redirect is a preset’s; a long unbroken name wraps on a phone', async () => {
+    const registerAs = async (name: string, redirectUri: string) => {
+      const response = await fetch(`${server.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_name: name, redirect_uris: [redirectUri], token_endpoint_auth_method: 'none' }) });
+      expect(response.status).toBe(201);
+      return ((await response.json()) as { client_id: string }).client_id;
+    };
+    const consentUrl = (clientId: string, redirectUri: string) =>
+      `${server.url}/authorize?${new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: redirectUri, code_challenge: pkce().challenge, code_challenge_method: 'S256' })}`;
+
+    const page = await newPage({ width: 390, height: 844 });
+    // "ChatGPT" sending the answer to some other host: the name is its claim, said so.
+    const impostor = await registerAs('ChatGPT', callbackUrl);
+    await page.goto(consentUrl(impostor, callbackUrl));
+    expect(await page.locator('h1').innerText()).toBe(`An application that calls itself “ChatGPT” wants to connect to ${server.config.name}`);
+    await expect(page.title()).resolves.toContain('calls itself “ChatGPT”');
+    expect(await page.locator('body').innerText()).toContain('Any application can give itself any name');
+    await page.screenshot({ path: join(ARTIFACTS, 'consent-phone-claimed-name.png'), fullPage: true });
+
+    // The same name with ChatGPT's own redirect URI: the answer can only go to chatgpt.com.
+    const chatgptRedirect = 'https://chatgpt.com/connector_platform_oauth_redirect';
+    const chatgpt = await registerAs('ChatGPT', chatgptRedirect);
+    await page.goto(consentUrl(chatgpt, chatgptRedirect));
+    expect(await page.locator('h1').innerText()).toBe(`ChatGPT wants to connect to ${server.config.name}`);
+    expect(await page.locator('body').innerText()).not.toContain('calls itself');
+
+    // A name of 300 characters without a space: everything stays within the phone's width.
+    const long = `Acme${'W'.repeat(296)}`;
+    const wide = await registerAs(long, callbackUrl);
+    await page.goto(consentUrl(wide, callbackUrl));
+    await page.locator('details summary').click();
+    expect(await page.evaluate<number>('document.documentElement.scrollWidth')).toBeLessThanOrEqual(390);
+    for (const selector of ['h1', '.notice', 'details dd']) {
+      const box = (await page.locator(selector).first().boundingBox())!;
+      expect(box.x + box.width, selector).toBeLessThanOrEqual(390);
+    }
+    const approve = (await page.getByRole('button', { name: 'Approve' }).boundingBox())!;
+    expect(approve.x + approve.width).toBeLessThanOrEqual(390);
+    await page.screenshot({ path: join(ARTIFACTS, 'consent-phone-long-name.png'), fullPage: true });
+    await page.close();
+  });
 });

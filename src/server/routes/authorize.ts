@@ -11,6 +11,7 @@ import {
   type PendingAuthorization,
 } from '../../oauth/authorization.js';
 import { isUrlClientId, metadataDocumentHost } from '../../oauth/client-metadata-document.js';
+import { clientNameIsVouched } from '../../oauth/client-name.js';
 import { AccessDeniedError } from '../../oauth/errors.js';
 import { audit } from '../../oauth/tokens.js';
 import { renderConsentPage, redirectTarget } from '../views/consent.js';
@@ -65,6 +66,7 @@ function showConsent(ctx: Context, server: ServerContext, entry: PendingAuthoriz
     csrfToken: entry.csrfToken,
     formAction: authorizePath(server),
     verifiedHost: metadataDocumentHost(request.client.clientId),
+    nameVouched: clientNameIsVouched(request.client, request.redirectUri),
     ...(error ? { error } : {}),
   });
 }

@@ -13,6 +13,11 @@ export interface ConsentView {
   formAction: string;
   /** For a client identified by a metadata document (CIMD): the host that served it, its verified identity. */
   verifiedHost?: string | undefined;
+  /**
+   * Whether the name is vouched for (oauth/client-name.ts); otherwise it is shown as the client's
+   * own claim ("calls itself …"). Absent counts as not vouched.
+   */
+  nameVouched?: boolean;
   error?: string;
 }
 
@@ -57,13 +62,17 @@ const ARROW_ICON = new SafeHtml('<svg width="22" height="22" viewBox="0 0 24 24"
 export function renderConsentPage(view: ConsentView): string {
   const named = view.clientName !== null && view.clientName.trim() !== '';
   const name = named ? view.clientName! : 'An application without a name';
+  // A name nothing vouches for is the client's claim, said as such (RFC 7591 §5).
+  const claimed = named && !view.nameVouched;
+  const who = claimed ? html`An application that calls itself <strong class="claimed">“${name}”</strong>` : html`<strong>${name}</strong>`;
   const target = describeTarget(view.redirectUri);
   const grants = view.scopes.map((scope) => describeScope(scope, view.serverName));
   return page(
-    `Connect ${name} to ${view.serverName}`,
+    claimed ? `Connect an application that calls itself “${name}” to ${view.serverName}` : `Connect ${name} to ${view.serverName}`,
     html`<div class="brand">${LOCK_ICON}<span>${view.serverName}</span></div>
-<h1><strong>${name}</strong> wants to connect to ${view.serverName}</h1>
-<p class="lead">Enter your owner password to approve. You can take access back at any time with <code>cupcake-mcp tokens revoke</code>.</p>
+<h1>${who} wants to connect to ${view.serverName}</h1>
+${claimed ? html`<p class="claim-note">Any application can give itself any name: check below where your answer goes.</p>
+` : ''}<p class="lead">Enter your owner password to approve. You can take access back at any time with <code>cupcake-mcp tokens revoke</code>.</p>
 ${view.verifiedHost ? html`<div class="target verified">${CHECK_ICON}<div><span class="target-label">Identity verified: its metadata document is published by</span><span class="target-host">${view.verifiedHost}</span></div></div>
 ` : ''}<div class="target">${ARROW_ICON}<div><span class="target-label">After you answer, you go back to</span><span class="target-host">${target.host}${target.note ? html` <span class="target-note">(${target.note})</span>` : ''}</span></div></div>
 <h2>It will be able to</h2>
@@ -71,7 +80,7 @@ ${view.verifiedHost ? html`<div class="target verified">${CHECK_ICON}<div><span 
 ${grants.map((g) => html`<li>${CHECK_ICON}<span>${g.title}<span class="grant-detail">${g.detail}</span></span></li>`)}
 <li>${CHECK_ICON}<span>Only on this server<span class="grant-detail">${view.resource}</span></span></li>
 </ul>
-<p class="notice">Only approve a connection you started yourself just now${named ? html` from ${name}` : ''}. If you did not, choose Deny.</p>
+<p class="notice">Only approve a connection you started yourself just now${named ? html` from <span class="name">${name}</span>` : ''}. If you did not, choose Deny.</p>
 <form method="post" action="${view.formAction}" autocomplete="off">
   <input type="hidden" name="request_id" value="${view.requestId}">
   <input type="hidden" name="csrf_token" value="${view.csrfToken}">
@@ -88,7 +97,7 @@ ${grants.map((g) => html`<li>${CHECK_ICON}<span>${g.title}<span class="grant-det
 <details>
   <summary>Details</summary>
   <dl>
-    <dt>Application</dt><dd>${name}</dd>
+    <dt>Application</dt><dd>${name}${claimed ? ' (the name it gave itself, not verified)' : ''}</dd>
     <dt>Client ID</dt><dd><code>${view.clientId}</code></dd>
     <dt>Redirect URI</dt><dd><code>${view.redirectUri}</code></dd>
     <dt>Access</dt><dd>${view.scopes.join(' ')}</dd>

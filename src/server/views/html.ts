@@ -71,7 +71,9 @@ const STYLE = `
   ul.grants li { display: flex; gap: 10px; align-items: flex-start; padding: 6px 0; }
   ul.grants svg { flex: none; margin-top: 3px; color: var(--ok); }
   .grant-detail { display: block; color: var(--faint); font-size: .875rem; overflow-wrap: anywhere; }
-  .notice { margin: 20px 0 0; padding: 12px 14px; border-radius: 12px; border: 1px solid var(--warn-line); background: var(--warn-bg); color: var(--warn-text); font-size: .925rem; }
+  .notice { margin: 20px 0 0; padding: 12px 14px; border-radius: 12px; border: 1px solid var(--warn-line); background: var(--warn-bg); color: var(--warn-text); font-size: .925rem; overflow-wrap: anywhere; }
+  .claim-note { margin: -2px 0 10px; color: var(--warn-text); font-size: .9rem; overflow-wrap: anywhere; }
+  h1 strong.claimed { font-weight: 650; }
   .error { margin: 20px 0 0; padding: 12px 14px; border-radius: 12px; border: 1px solid var(--error-line); background: var(--error-bg); color: var(--error-text); font-weight: 600; }
   form { margin: 0; }
   label { display: block; font-weight: 600; margin: 24px 0 6px; }
@@ -89,7 +91,7 @@ const STYLE = `
   summary { cursor: pointer; color: var(--faint); }
   dl { display: grid; grid-template-columns: max-content 1fr; gap: 6px 14px; margin: 12px 0 0; }
   dt { color: var(--faint); }
-  dd { margin: 0; overflow-wrap: anywhere; }
+  dd { margin: 0; overflow-wrap: anywhere; min-width: 0; }
   code { font-family: ui-monospace, SFMono-Regular, Menlo, Consolas, monospace; font-size: .85em; }
   footer { margin-top: 20px; color: var(--faint); font-size: .8rem; text-align: center; }
   .icon-error { color: var(--error-text); }
