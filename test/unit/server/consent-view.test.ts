@@ -30,7 +30,7 @@ describe('consent page markup', () => {
   });
 
   it('names the client and the redirect host, and says the scopes in words', () => {
-    const page = renderConsentPage(view({ scopes: ['mcp', 'offline_access'] }));
+    const page = renderConsentPage(view({ scopes: ['mcp', 'offline_access'], nameVouched: true }));
     expect(page).toContain('<h1><strong>ChatGPT</strong> wants to connect to Team docs</h1>');
     expect(page).toContain('<span class="target-host">chatgpt.com</span>');
     expect(page).toContain('Use the tools of Team docs');
@@ -38,6 +38,14 @@ describe('consent page markup', () => {
     expect(page).toContain('https://mcp.example.com/mcp');
     expect(renderConsentPage(view({ redirectUri: 'http://127.0.0.1:6274/callback' }))).toContain('(an app on this computer)');
     expect(renderConsentPage(view({ redirectUri: 'cursor://anysphere.cursor-mcp/oauth/callback' }))).toContain('(an app on your device)');
+  });
+
+  it('RFC 7591 §5: a name nothing vouches for is shown as the client’s own claim, in the heading, the title and the details', () => {
+    const page = renderConsentPage(view({ redirectUri: 'https://evil.example.net/cb' }));
+    expect(page).toContain('<h1>An application that calls itself <strong class="claimed">“ChatGPT”</strong> wants to connect to Team docs</h1>');
+    expect(page).toContain('<title>Connect an application that calls itself “ChatGPT” to Team docs</title>');
+    expect(page).toContain('Any application can give itself any name');
+    expect(page).toContain('<dd>ChatGPT (the name it gave itself, not verified)</dd>');
   });
 
   it('no script, no external asset: nothing is loaded from anywhere', () => {
