@@ -1,5 +1,5 @@
 import { Command, CommanderError, InvalidArgumentError, Option } from 'commander';
-import { ConfigError } from '../config/load.js';
+import { ConfigError } from '../config/errors.js';
 import { VERSION } from '../shared/version.js';
 import type { CliContext } from './context.js';
 import { CancelledError, CliError } from './errors.js';

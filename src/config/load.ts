@@ -1,17 +1,12 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { dirname, isAbsolute, resolve } from 'node:path';
 import type { z } from 'zod';
+import { ConfigError } from './errors.js';
 import { ConfigSchema, isLoopbackHost, type Config } from './schema.js';
 
 export const DEFAULT_CONFIG_FILE = 'cupcake.config.json';
 
-/** An invalid or unreadable configuration: one line per problem, never a stack trace. */
-export class ConfigError extends Error {
-  constructor(readonly problems: string[]) {
-    super(problems.join('\n'));
-    this.name = 'ConfigError';
-  }
-}
+export { ConfigError };
 
 export interface LoadConfigOptions {
   /** `--config`, else `$CUPCAKE_CONFIG`; when neither is given, `./cupcake.config.json` if present. */
