@@ -42,6 +42,10 @@ export function describeEvent(event: AuthEvent, nameOf: ClientNamer = () => unde
       const via = d.via ? ` via ${String(d.via)}` : d.first_party ? ' (first-party: home page sign-in, personal tokens)' : '';
       return `client registered: ${client}${via}${hosts ? `, redirects to ${hosts}` : ''}${d.token_endpoint_auth_method ? `, authenticates with ${String(d.token_endpoint_auth_method)}` : ''}${from(event)}`;
     }
+    case 'client.authentication_failed':
+      return `client authentication failed for ${client} at ${str(d.endpoint) ?? '?'}${d.method ? ` (${String(d.method)})` : ''}${reason ? `: ${reason}` : ''}${from(event)}`;
+    case 'client.pinned_document_used':
+      return `the metadata document of ${client} could not be fetched${reason ? ` (${reason})` : ''}: using the copy shipped with cupcake-mcp`;
     case 'client.updated':
       return `client updated: ${client}`;
     case 'client.removed':

@@ -15,8 +15,7 @@ async function trafficFrom(base: string, clientName: string) {
   const wrong = await runFlow(base, { clientName, password: 'not the owner password' });
   const flow = await runFlow(base, { client: { clientId: wrong.clientId!, clientSecret: wrong.clientSecret! } });
   // A refused token request: a secret that is not this client's.
-  const basic = Buffer.from(`${wrong.clientId}:0000`).toString('base64');
-  await fetch(`${base}/token`, { method: 'POST', headers: { authorization: `Basic ${basic}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=authorization_code&code=x&code_verifier=y' });
+  await fetch(`${base}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'authorization_code', code: 'x', code_verifier: 'y', client_id: wrong.clientId!, client_secret: '0000' }) });
   // A session opened on the legacy transport, then closed.
   const sse = await fetch(`${base}/sse`, { headers: { authorization: `Bearer ${flow.accessToken}`, accept: 'text/event-stream' } });
   const reader = sse.body!.getReader();
@@ -41,7 +40,7 @@ describe('serve prints one line per auth step', () => {
       `consent approved for "Acme Notes" (${flow.clientId})`,
       `authorization code issued to "Acme Notes" (${flow.clientId})`,
       `token issued to "Acme Notes" (${flow.clientId}) (tok_`,
-      `token request refused for "Acme Notes" (${flow.clientId}) at /token: invalid_client`,
+      `client authentication failed for "Acme Notes" (${flow.clientId}) at /token`,
       `session opened (sse) by "Acme Notes" (${flow.clientId})`,
       `tool fetch failed for "Acme Notes" (${flow.clientId})`,
       'request refused at /tools: unknown token from 127.0.0.1',
@@ -79,9 +78,9 @@ describe('serve prints one line per auth step', () => {
     const evil = 'Evil\u001b[2J\u001b]0;pwned\u0007\u202eName';
     const refused = await fetch(`${serve.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'authorization_code', client_id: evil, code: 'x' }) });
     expect(refused.status).toBe(401);
-    await waitFor(() => serve.stdout().includes('token request refused'), { what: 'the refusal line' });
+    await waitFor(() => serve.stdout().includes('client authentication failed'), { what: 'the refusal line' });
     expect(serve.stdout()).not.toMatch(/[\u0000-\u0009\u000b-\u001f\u007f-\u009f\u202a-\u202e]/);
-    expect(serve.stdout()).toContain('token request refused for Evil\\u001b[2J\\u001b]0;pwned\\u0007\\u202eName at /token: invalid_client');
+    expect(serve.stdout()).toContain('client authentication failed for Evil\\u001b[2J\\u001b]0;pwned\\u0007\\u202eName at /token');
     expect((await serve.stop()).code).toBe(0);
   });
 
@@ -90,21 +89,22 @@ describe('serve prints one line per auth step', () => {
     await initDataDir(dir);
     const serve = await startServe(['--port', '0', '--quiet'], { cwd: dir });
     const flow = await trafficFrom(serve.url, 'Acme Notes');
-    // A later refusal is the last error.
-    await fetch(`${serve.url}/token`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`${flow.clientId}:wrong`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' }, body: 'grant_type=authorization_code&code=x' });
+    // A later refusal is the last error: the client authenticates, its code does not exist.
+    const refused = await fetch(`${serve.url}/token`, { method: 'POST', headers: { authorization: `Basic ${Buffer.from(`${flow.clientId}:${flow.clientSecret}`).toString('base64')}`, 'content-type': 'application/x-www-form-urlencoded' }, body: `grant_type=authorization_code&code=x&code_verifier=${'y'.repeat(43)}` });
+    expect(refused.status).toBe(400);
     await waitFor(async () => (await runCli(['events', 'tail', '--client', flow.clientId, '--json', '-n', '100'], { cwd: dir })).stdout.split('\n').filter(Boolean).length >= 10, { what: 'the events on disk' });
     const shown = await runCli(['clients', 'show', flow.clientId.slice(0, 8)], { cwd: dir });
     expect(shown.code, shown.stderr).toBe(0);
     const timeline = shown.stdout.slice(shown.stdout.indexOf('sign-in timeline'));
-    const order = ['client registered: "Acme Notes"', 'consent page shown', 'wrong owner password', 'consent approved', 'token issued', 'token request refused', 'session opened (sse)'].map((s) => timeline.indexOf(s));
+    const order = ['client registered: "Acme Notes"', 'consent page shown', 'wrong owner password', 'consent approved', 'token issued', 'client authentication failed', 'session opened (sse)'].map((s) => timeline.indexOf(s));
     expect(order.every((i) => i > 0), timeline).toBe(true);
     expect([...order].sort((a, b) => a - b)).toEqual(order);
     expect(shown.stdout).toMatch(/first MCP request +\S+ {2}session opened \(sse\)/);
-    expect(shown.stdout).toMatch(/last error +\S+ {2}token request refused for "Acme Notes" .* at \/token: invalid_client/);
+    expect(shown.stdout).toMatch(/last error +\S+ {2}token request refused for "Acme Notes" .* at \/token: invalid_grant/);
 
     const json = JSON.parse((await runCli(['clients', 'show', flow.clientId, '--json'], { cwd: dir })).stdout) as { sign_in: { steps: Array<{ type: string }>; first_mcp_request: { type: string }; last_error: { type: string; detail: { error: string } } } };
     expect(json.sign_in.first_mcp_request.type).toBe('session.opened');
-    expect(json.sign_in.last_error).toMatchObject({ type: 'token.rejected', detail: { error: 'invalid_client' } });
+    expect(json.sign_in.last_error).toMatchObject({ type: 'token.rejected', detail: { error: 'invalid_grant' } });
     expect(json.sign_in.steps[0]!.type).toBe('client.registered');
     expect((await serve.stop()).code).toBe(0);
   });

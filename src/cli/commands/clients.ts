@@ -105,7 +105,7 @@ export async function runClientsList(ctx: CliContext, options: { json?: boolean 
   });
 }
 
-const ERRORS = new Set(['authorization.denied', 'login.failed', 'login.locked', 'token.rejected', 'token.reuse_detected', 'code.replayed', 'tool.failed']);
+const ERRORS = new Set(['client.authentication_failed', 'authorization.denied', 'login.failed', 'login.locked', 'token.rejected', 'token.reuse_detected', 'code.replayed', 'tool.failed']);
 const MCP_USE = new Set(['session.opened', 'tool.called']);
 
 /**
