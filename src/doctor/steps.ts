@@ -32,6 +32,15 @@ export interface DoctorStep {
 
 const sleep = (ms: number) => new Promise((resolve) => setTimeout(resolve, ms));
 
+/** A discovery document at `path` of the origin, or undefined after recording why the check `name` failed. */
+async function discoveryDocument(ctx: DoctorContext, name: string, path: string): Promise<Record<string, unknown> | undefined> {
+  const r = await ctx.http(`${ctx.origin}${path}`, { headers: { accept: 'application/json' } });
+  const doc = parseJson(r.text);
+  if (r.status === 200 && isObject(doc)) return doc;
+  ctx.record(name, false, ctx.answered(r), ctx.unexpectedFix(r, path));
+  return undefined;
+}
+
 const transportSecurity: DoctorStep = {
   name: 'transport security',
   async run(ctx) {
@@ -117,12 +126,8 @@ const authorizationServerMetadata: DoctorStep = {
       `/.well-known/openid-configuration${prefix}`,
     ]) {
       const name = `authorization server metadata ${path}`;
-      const r = await ctx.http(`${ctx.origin}${path}`, { headers: { accept: 'application/json' } });
-      const doc = parseJson(r.text);
-      if (r.status !== 200 || !isObject(doc)) {
-        ctx.record(name, false, ctx.answered(r), ctx.unexpectedFix(r, path));
-        continue;
-      }
+      const doc = await discoveryDocument(ctx, name, path);
+      if (!doc) continue;
       const problems: string[] = [];
       let fix: string | null = null;
       if (doc.issuer !== issuer) {
@@ -164,12 +169,8 @@ const protectedResourceMetadata: DoctorStep = {
       const resource = `${issuer}${suffix}`;
       const path = `/.well-known/oauth-protected-resource${ctx.prefix}${suffix}`;
       const name = `protected resource metadata ${path}`;
-      const r = await ctx.http(`${ctx.origin}${path}`, { headers: { accept: 'application/json' } });
-      const doc = parseJson(r.text);
-      if (r.status !== 200 || !isObject(doc)) {
-        ctx.record(name, false, ctx.answered(r), ctx.unexpectedFix(r, path));
-        continue;
-      }
+      const doc = await discoveryDocument(ctx, name, path);
+      if (!doc) continue;
       const problems: string[] = [];
       if (doc.resource !== resource) problems.push(`resource is ${JSON.stringify(doc.resource)}, not "${resource}"`);
       const servers = doc.authorization_servers;
