@@ -160,6 +160,35 @@ const authorizationServerMetadata: DoctorStep = {
   },
 };
 
+/**
+ * How ChatGPT, Claude and Claude Code sign in today: with their client metadata documents when the
+ * server offers them, dynamic registration only as the fallback. ChatGPT's document asks for
+ * private_key_jwt (RS256 assertions, RFC 7523); Claude uses its document only when `none` is offered.
+ */
+const clientMetadataDocuments: DoctorStep = {
+  name: 'client metadata documents',
+  async run(ctx) {
+    const name = 'client metadata documents (how ChatGPT and Claude sign in)';
+    const doc = await discoveryDocument(ctx, name, `/.well-known/oauth-authorization-server${ctx.prefix}`);
+    if (!doc) return;
+    const list = (field: string) => (Array.isArray(doc[field]) ? (doc[field] as unknown[]) : []);
+    const problems: string[] = [];
+    if (doc.client_id_metadata_document_supported !== true) problems.push('client_id_metadata_document_supported is not true: ChatGPT, Claude and Claude Code fall back to registering a new client on every connection');
+    if (!list('token_endpoint_auth_methods_supported').includes('none')) problems.push('token_endpoint_auth_methods_supported lacks "none": Claude does not use its metadata document without it');
+    if (!list('token_endpoint_auth_methods_supported').includes('private_key_jwt')) problems.push('token_endpoint_auth_methods_supported lacks "private_key_jwt": ChatGPT\'s document asks for it');
+    else if (!list('token_endpoint_auth_signing_alg_values_supported').includes('RS256')) problems.push('token_endpoint_auth_signing_alg_values_supported lacks RS256, the algorithm ChatGPT signs with');
+    if (problems.length > 0) {
+      ctx.record(name, false, problems.join('; '), 'upgrade cupcake-mcp, or stop the proxy from rewriting /.well-known/oauth-authorization-server');
+      return;
+    }
+    ctx.record(
+      name,
+      true,
+      'offered: ChatGPT signs in with its document and RS256 client assertions (private_key_jwt), Claude and Claude Code with theirs as public clients; registration at /register stays the fallback',
+    );
+  },
+};
+
 /** RFC 9728 protected resource metadata for the origin and both transports. */
 const protectedResourceMetadata: DoctorStep = {
   name: 'protected resource metadata',
@@ -530,6 +559,7 @@ export const DOCTOR_STEPS: readonly DoctorStep[] = [
   reachability,
   loopbackAlias,
   authorizationServerMetadata,
+  clientMetadataDocuments,
   protectedResourceMetadata,
   manifest,
   challenges,

@@ -46,6 +46,32 @@ async function findClient(clientId: string, deps: ClientAuthDeps): Promise<Clien
   return clientId.length <= 200 ? deps.store.getClient(clientId) : undefined;
 }
 
+/**
+ * For the audit log of a refused request: the client the request claims to be (body `client_id`,
+ * the Basic user name, or an assertion's unverified `iss`) and how it tried to authenticate.
+ * Never used to decide anything.
+ */
+export function claimedClient(credentials: ClientCredentials): { clientId: string | undefined; method: TokenEndpointAuthMethod } {
+  const basic = credentials.authorization && /^basic\b/i.test(credentials.authorization.trim()) ? credentials.authorization.trim() : undefined;
+  let clientId = credentials.clientId;
+  if (clientId === undefined && basic) {
+    try {
+      clientId = parseBasic(basic).id;
+    } catch {
+      /* malformed: no id to name */
+    }
+  }
+  if (clientId === undefined && credentials.clientAssertion) {
+    try {
+      clientId = assertionIssuer(credentials.clientAssertion);
+    } catch {
+      /* not a JWT: no id to name */
+    }
+  }
+  const method = credentials.clientAssertion !== undefined ? 'private_key_jwt' : basic ? 'client_secret_basic' : credentials.clientSecret !== undefined ? 'client_secret_post' : 'none';
+  return { clientId: clientId !== undefined && clientId.length <= 2_000 ? clientId : undefined, method };
+}
+
 /** RFC 6749 §2.3.1 / Appendix B: Basic credentials are form-urlencoded before base64. */
 function formDecode(text: string): string {
   return decodeURIComponent(text.replace(/\+/g, ' '));

@@ -181,7 +181,8 @@ describe('private_key_jwt client authentication (RFC 7523 §2.2, RFC 7521 §4.2)
       const assertion = await signAssertion(other, { clientId, audience: tokenEndpoint });
       const { code, verifier } = await authorizeChatGpt();
       expect((await tokenRequest(code, verifier, assertion)).status).toBe(401);
-      const failures = (await events(server)).filter((e) => e.type === 'client.authentication_failed' && e.client_id === undefined);
+      // Logged under the client the assertion claims to be (its unverified iss), for "clients show".
+      const failures = (await events(server)).filter((e) => e.type === 'client.authentication_failed' && e.client_id === clientId);
       expect(failures.at(-1)?.detail).toMatchObject({ endpoint: '/token', method: 'private_key_jwt', reason: expect.stringMatching(/signature does not verify/) });
       const log = await readFile(join(server.dataDir, 'events.jsonl'), 'utf8');
       expect(log).not.toContain(assertion.split('.')[2]);

@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import { authenticateClient } from '../../oauth/client-auth.js';
+import { authenticateClient, claimedClient } from '../../oauth/client-auth.js';
 import { OAuthError } from '../../oauth/errors.js';
 import { audit } from '../../oauth/tokens.js';
 import type { ClientRecord, TokenEndpointAuthMethod } from '../../store/types.js';
@@ -25,28 +25,24 @@ export function clientAuthentication(server: ServerContext, endpointPath: '/toke
   return async function authenticate(ctx: Context, next: Next): Promise<void> {
     noStore(ctx);
     const body = readParams(ctx);
-    const clientId = param(body, 'client_id');
-    const assertion = param(body, 'client_assertion');
+    const credentials = {
+      authorization: ctx.get('Authorization') || undefined,
+      clientId: param(body, 'client_id'),
+      clientSecret: param(body, 'client_secret'),
+      clientAssertion: param(body, 'client_assertion'),
+      clientAssertionType: param(body, 'client_assertion_type'),
+    };
     try {
-      const { client, method } = await authenticateClient(
-        {
-          authorization: ctx.get('Authorization') || undefined,
-          clientId,
-          clientSecret: param(body, 'client_secret'),
-          clientAssertion: assertion,
-          clientAssertionType: param(body, 'client_assertion_type'),
-        },
-        endpoint,
-        server,
-      );
+      const { client, method } = await authenticateClient(credentials, endpoint, server);
       ctx.state.client = { record: client, method };
       ctx.state.params = body;
     } catch (error) {
       if (error instanceof OAuthError && error.status === 401) {
+        const { clientId, method } = claimedClient(credentials);
         audit(server, requestMeta(ctx), {
           type: 'client.authentication_failed',
-          ...(clientId && clientId.length <= 2_000 ? { client_id: clientId } : {}),
-          detail: { endpoint: endpointPath, method: assertion !== undefined ? 'private_key_jwt' : ctx.get('Authorization') ? 'client_secret_basic' : 'other', reason: (error.detail ?? error.message).slice(0, 300) },
+          ...(clientId ? { client_id: clientId } : {}),
+          detail: { endpoint: endpointPath, method, reason: (error.detail ?? error.message).slice(0, 300) },
         });
       }
       throw error;
