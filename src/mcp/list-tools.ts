@@ -1,14 +1,14 @@
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
   isJSONRPCErrorResponse,
   isJSONRPCResultResponse,
   LATEST_PROTOCOL_VERSION,
-  ListToolsResultSchema,
+  specTypeSchemas,
+  type AuthInfo,
   type JSONRPCMessage,
+  type Server,
   type Tool,
-} from '@modelcontextprotocol/sdk/types.js';
+  type Transport,
+} from '@modelcontextprotocol/server';
 
 /**
  * A transport that talks to one session server inside this process: each request is handed to
@@ -77,7 +77,9 @@ export async function listToolsAs(createServer: () => Server, authInfo: AuthInfo
     let cursor: string | undefined;
     // tools/list may be paginated (MCP "Pagination"); a bounded loop reads every page.
     for (let page = 0; page < 100; page++) {
-      const result = ListToolsResultSchema.parse(await transport.request('tools/list', cursor ? { cursor } : {}));
+      const checked = specTypeSchemas.ListToolsResult['~standard'].validate(await transport.request('tools/list', cursor ? { cursor } : {}));
+      if (checked.issues !== undefined) throw new Error('tools/list answered with a result that is not a ListToolsResult');
+      const result = checked.value;
       tools.push(...result.tools);
       cursor = result.nextCursor;
       if (!cursor) break;

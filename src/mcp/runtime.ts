@@ -1,21 +1,22 @@
-import type { Server } from '@modelcontextprotocol/sdk/server/index.js';
+import type { Server } from '@modelcontextprotocol/server';
 import type { EventLog } from '../store/event-log.js';
 import type { Store } from '../store/types.js';
 import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
 import { VERSION } from '../shared/version.js';
-import { createSessionServer, type ToolAudit } from './session-server.js';
+import { ModernEndpoint } from './modern-endpoint.js';
+import { createSessionServer, followToolChanges, type ToolAudit } from './session-server.js';
 import { SessionManager } from './sessions.js';
-import type { SseServerTransport } from './sse-transport.js';
-import type { StreamableHttpSessionTransport } from './streamable-transport.js';
 import type { ToolRegistry } from './tool-registry.js';
 
-/** The MCP side of a running app: tools, open sessions and their transports. */
+/** The MCP side of a running app: tools, 2025 sessions and the stateless 2026-07-28 endpoint. */
 export interface McpRuntime {
   tools: ToolRegistry;
+  /** 2025-era sessions (Streamable HTTP and SSE): the one owner of their life. */
   sessions: SessionManager;
-  streamable: Map<string, StreamableHttpSessionTransport>;
-  sse: Map<string, SseServerTransport>;
-  /** A new MCP server for one session. */
+  /** 2026-07-28 requests on /mcp: stateless, served per request. */
+  modern: ModernEndpoint;
+  /** A new MCP server (SDK v2) from the factory both eras share. */
   createServer(): Server;
   toolAudit: ToolAudit;
   /** Tool calls running now, over MCP on any transport. */
@@ -23,7 +24,7 @@ export interface McpRuntime {
   close(): Promise<void>;
 }
 
-export function createMcpRuntime(deps: { name: string; tools: ToolRegistry; store: Store; events: EventLog; clock: Clock; sessionsPerClient?: number }): McpRuntime {
+export function createMcpRuntime(deps: { name: string; tools: ToolRegistry; store: Store; events: EventLog; clock: Clock; logger: Logger; sessionsPerClient?: number }): McpRuntime {
   let callsInFlight = 0;
   const toolAudit: ToolAudit = {
     begin() {
@@ -41,25 +42,29 @@ export function createMcpRuntime(deps: { name: string; tools: ToolRegistry; stor
       deps.events.record({ type: 'tool.failed', client_id: caller.clientId, token_id: caller.tokenId, detail: { tool, reason: reason.slice(0, 200) } });
     },
   };
-  const sessions = new SessionManager(
-    deps.store,
-    deps.clock,
-    (session, reason) => {
-      deps.events.record({ type: 'session.closed', client_id: session.clientId, detail: { transport: session.transport, session_id: session.id, reason } });
-    },
-    1_000,
-    deps.sessionsPerClient,
-  );
+  const info = { name: deps.name, version: VERSION };
+  const createServer = () => createSessionServer(deps.tools, info, toolAudit);
+  const sessions = new SessionManager({
+    store: deps.store,
+    clock: deps.clock,
+    events: deps.events,
+    createServer,
+    follow: (server) => followToolChanges(server, deps.tools),
+    maxPerClient: deps.sessionsPerClient,
+  });
+  const modern = new ModernEndpoint({ registry: deps.tools, info, audit: toolAudit, createServer, logger: deps.logger });
   return {
     tools: deps.tools,
     sessions,
-    streamable: new Map(),
-    sse: new Map(),
+    modern,
     toolAudit,
     get callsInFlight() {
       return callsInFlight;
     },
-    createServer: () => createSessionServer(deps.tools, { name: deps.name, version: VERSION }, toolAudit),
-    close: () => sessions.closeAll('server shutdown'),
+    createServer,
+    async close() {
+      await sessions.closeAll('server shutdown');
+      await modern.close();
+    },
   };
 }

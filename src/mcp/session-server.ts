@@ -1,7 +1,5 @@
-import { Server } from '@modelcontextprotocol/sdk/server/index.js';
-import { CallToolRequestSchema, ErrorCode, ListToolsRequestSchema, McpError, type CallToolResult } from '@modelcontextprotocol/sdk/types.js';
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
-import { ToolInputError, type ToolCaller, type ToolRegistry } from './tool-registry.js';
+import { ProtocolError, ProtocolErrorCode, Server, type AuthInfo, type CallToolResult } from '@modelcontextprotocol/server';
+import { ToolInputError, UnknownToolError, type ToolCaller, type ToolRegistry } from './tool-registry.js';
 
 export interface ToolAudit {
   called(caller: ToolCaller, tool: string, ms: number): void;
@@ -21,50 +19,75 @@ export function callerFromAuth(auth: AuthInfo | undefined, sessionId: string | u
 }
 
 /**
- * One MCP server per session (the SDK's Server connects to one transport). Tools come from the
- * shared registry through the low-level handlers, so registry tools with plain JSON schemas
- * (upstream servers) and zod tools are served alike.
+ * Runs one `tools/call` for an MCP client, whichever era and path it came by, and records it.
+ * An unknown tool is a protocol error (-32602, MCP 2025-11-25 "Tools" §Error Handling); invalid
+ * arguments and a tool's own failure are a result with `isError: true`, so that the model sees
+ * the message and can correct itself (what the SDK's `McpServer` answers too).
  */
-export function createSessionServer(registry: ToolRegistry, info: { name: string; version: string }, audit: ToolAudit): Server {
+export async function callToolFor(
+  registry: ToolRegistry,
+  audit: ToolAudit,
+  caller: ToolCaller,
+  name: string,
+  args: unknown,
+  signal: AbortSignal,
+): Promise<CallToolResult> {
+  const started = Date.now();
+  const end = audit.begin?.();
+  try {
+    const result = await registry.call(name, args, { caller, signal });
+    if (result.isError) audit.failed(caller, name, 'tool reported an error');
+    else audit.called(caller, name, Date.now() - started);
+    return result;
+  } catch (error) {
+    if (error instanceof UnknownToolError) {
+      audit.failed(caller, name, error.message);
+      throw new ProtocolError(ProtocolErrorCode.InvalidParams, `Unknown tool: ${error.toolName.slice(0, 100)}`);
+    }
+    const message = error instanceof Error ? error.message : String(error);
+    audit.failed(caller, name, message);
+    if (error instanceof ToolInputError) return { content: [{ type: 'text', text: message }], isError: true };
+    return { content: [{ type: 'text', text: `Tool ${name} failed: ${message}` }], isError: true };
+  } finally {
+    // After the handler returns the SDK sends the result; let it reach the transport first.
+    if (end) setImmediate(end);
+  }
+}
+
+export interface McpServerInfo {
+  name: string;
+  version: string;
+}
+
+export const serverInstructions = (name: string) => `Tools of ${name}, served by cupcake-mcp.`;
+
+/**
+ * One MCP server (SDK v2) for one serving unit: a 2025 session (Streamable HTTP or SSE), or one
+ * 2026-07-28 request. The same factory serves both eras, so what a client sees cannot differ by
+ * era. Tools come from the shared registry through the low-level handlers, so registry tools with
+ * plain JSON schemas (upstream servers) and zod tools are served alike.
+ */
+export function createSessionServer(registry: ToolRegistry, info: McpServerInfo, audit: ToolAudit): Server {
   const server = new Server(
     { name: info.name, version: info.version },
     {
       capabilities: { tools: { listChanged: true } },
-      instructions: `Tools of ${info.name}, served by cupcake-mcp.`,
+      instructions: serverInstructions(info.name),
     },
   );
-  server.setRequestHandler(ListToolsRequestSchema, () => ({ tools: registry.list() }));
-  server.setRequestHandler(CallToolRequestSchema, async (request, extra): Promise<CallToolResult> => {
-    const caller = callerFromAuth(extra.authInfo, extra.sessionId);
-    const name = request.params.name;
-    const started = Date.now();
-    const end = audit.begin?.();
-    try {
-      const result = await registry.call(name, request.params.arguments, { caller, signal: extra.signal });
-      if (result.isError) audit.failed(caller, name, 'tool reported an error');
-      else audit.called(caller, name, Date.now() - started);
-      return result;
-    } catch (error) {
-      if (error instanceof ToolInputError) {
-        audit.failed(caller, name, error.message);
-        throw new McpError(ErrorCode.InvalidParams, error.message);
-      }
-      const message = error instanceof Error ? error.message : String(error);
-      audit.failed(caller, name, message);
-      // MCP: a tool's own failure is a result with isError, so the model can see and react to it.
-      return { content: [{ type: 'text', text: `Tool ${name} failed: ${message}` }], isError: true };
-    } finally {
-      // After the handler returns the SDK sends the result; let it reach the transport first.
-      if (end) setImmediate(end);
-    }
-  });
-  const unsubscribe = registry.onChange(() => {
+  server.setRequestHandler('tools/list', () => ({ tools: registry.list() }));
+  server.setRequestHandler('tools/call', (request, ctx) =>
+    callToolFor(registry, audit, callerFromAuth(ctx.http?.authInfo, ctx.sessionId), request.params.name, request.params.arguments, ctx.mcpReq.signal),
+  );
+  return server;
+}
+
+/**
+ * Follows registry changes for a session server (2025 era: `notifications/tools/list_changed` on
+ * the session); returns the function that stops following.
+ */
+export function followToolChanges(server: Server, registry: ToolRegistry): () => void {
+  return registry.onChange(() => {
     server.sendToolListChanged().catch(() => undefined);
   });
-  const previous = server.onclose;
-  server.onclose = () => {
-    unsubscribe();
-    previous?.();
-  };
-  return server;
 }

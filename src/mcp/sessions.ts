@@ -1,5 +1,11 @@
+import { randomUUID } from 'node:crypto';
+import type { ServerResponse } from 'node:http';
+import type { Server } from '@modelcontextprotocol/server';
+import type { EventLog } from '../store/event-log.js';
 import type { Store, StoreChange } from '../store/types.js';
 import type { Clock } from '../shared/clock.js';
+import { SseServerTransport } from './sse-transport.js';
+import { StreamableHttpSessionTransport } from './streamable-transport.js';
 
 export type SessionTransport = 'streamable-http' | 'sse';
 
@@ -12,10 +18,17 @@ export interface SessionToken {
   expiresAt: number;
 }
 
-export interface Session {
+/** Who opened a session, for the audit log. */
+export interface SessionOpener {
+  ip?: string | undefined;
+  userAgent?: string | undefined;
+}
+
+interface SessionBase {
   id: string;
-  transport: SessionTransport;
   clientId: string;
+  /** The token that opened the session (its id only), for the audit log. */
+  tokenId: string;
   /** The token family (grant) that opened the session: MCP security best practices bind sessions to it. */
   grantId: string;
   /** Token hashes that have been used on this session (opening one first). */
@@ -25,32 +38,47 @@ export interface Session {
   openedAt: number;
   /** The last request on the session: the least recently used one is closed first at the per-client cap. */
   lastActiveAt: number;
-  /** Ends the transport; the manager records the close once. */
-  end(): Promise<void>;
+  /** The MCP server serving the session (SDK v2, bound to the 2025 era by `initialize`). */
+  server: Server;
+  opener: SessionOpener;
 }
+
+export type StreamableSession = SessionBase & { transport: 'streamable-http'; channel: StreamableHttpSessionTransport };
+export type SseSession = SessionBase & { transport: 'sse'; channel: SseServerTransport };
+export type Session = StreamableSession | SseSession;
 
 export type CloseReason = 'client closed' | 'token revoked' | 'client removed' | 'token expired' | 'server shutdown' | 'session limit';
 
+export interface SessionManagerDeps {
+  store: Store;
+  clock: Clock;
+  events: EventLog;
+  /** A new MCP server for one session. */
+  createServer(): Server;
+  /** Starts following whatever a session server must hear about (tool list changes); returns the stop function. */
+  follow?(server: Server): () => void;
+  sweepMs?: number;
+  /** Open sessions one client may hold; opening one more closes its least recently used. */
+  maxPerClient?: number;
+}
+
 /**
- * Open MCP sessions of both transports. Closes sessions whose token is revoked (by this process
- * or, through the store's change feed, by another), whose client is removed, or whose token
- * expires; each within the sweep interval.
+ * The one owner of MCP sessions (2025 Streamable HTTP and legacy SSE): it creates each session's
+ * transport and server, wires the transport's close, records `session.opened` and
+ * `session.closed` with the same fields, and closes sessions whose token is revoked (by this
+ * process or, through the store's change feed, by another), whose client is removed, or whose
+ * token expires; each within the sweep interval. Routes only look sessions up.
  */
 export class SessionManager {
   private readonly sessions = new Map<string, Session>();
   private readonly unsubscribe: () => void;
   private readonly sweeper: NodeJS.Timeout;
+  private readonly maxPerClient: number;
 
-  constructor(
-    store: Store,
-    private readonly clock: Clock,
-    private readonly onClosed: (session: Session, reason: CloseReason) => void,
-    sweepMs = 1_000,
-    /** Open sessions one client may hold; opening one more closes its least recently used. */
-    private readonly maxPerClient = Number.POSITIVE_INFINITY,
-  ) {
-    this.unsubscribe = store.onChange((change) => this.applyChange(change));
-    this.sweeper = setInterval(() => this.sweepExpired(), sweepMs);
+  constructor(private readonly deps: SessionManagerDeps) {
+    this.maxPerClient = deps.maxPerClient ?? Number.POSITIVE_INFINITY;
+    this.unsubscribe = deps.store.onChange((change) => this.applyChange(change));
+    this.sweeper = setInterval(() => this.sweepExpired(), deps.sweepMs ?? 1_000);
     this.sweeper.unref();
   }
 
@@ -69,19 +97,45 @@ export class SessionManager {
     return { byTransport, byClient };
   }
 
-  open(id: string, transport: SessionTransport, token: SessionToken, end: () => Promise<void>): Session {
-    const session: Session = {
+  /** Opens a 2025 Streamable HTTP session; the caller then hands it the `initialize` POST. */
+  async openStreamable(token: SessionToken, opener: SessionOpener): Promise<StreamableSession> {
+    const channel = new StreamableHttpSessionTransport(randomUUID());
+    return this.open('streamable-http', channel, token, opener) as Promise<StreamableSession>;
+  }
+
+  /** Opens a legacy SSE session on `res` (the first event names the message endpoint). */
+  async openSse(res: ServerResponse, messagesPath: string, token: SessionToken, opener: SessionOpener): Promise<SseSession> {
+    const channel = new SseServerTransport(res, messagesPath);
+    return this.open('sse', channel, token, opener) as Promise<SseSession>;
+  }
+
+  private async open(transport: SessionTransport, channel: StreamableHttpSessionTransport | SseServerTransport, token: SessionToken, opener: SessionOpener): Promise<Session> {
+    const id = channel.sessionId;
+    const server = this.deps.createServer();
+    const now = this.deps.clock.now();
+    const session = {
       id,
       transport,
+      channel,
+      server,
       clientId: token.clientId,
+      tokenId: token.tokenId,
       grantId: token.grantId,
       tokenHashes: new Set([token.tokenHash]),
       expiresAt: token.expiresAt,
-      openedAt: this.clock.now(),
-      lastActiveAt: this.clock.now(),
-      end,
+      openedAt: now,
+      lastActiveAt: now,
+      opener,
+    } as Session;
+    const unfollow = this.deps.follow?.(server);
+    // Set before connect: the SDK chains the handler it finds, so its own cleanup still runs.
+    channel.onclose = () => {
+      unfollow?.();
+      this.release(id, 'client closed');
     };
     this.sessions.set(id, session);
+    this.record('session.opened', session);
+    await server.connect(channel);
     this.enforceCap(session.clientId, id);
     return session;
   }
@@ -98,9 +152,9 @@ export class SessionManager {
     for (const session of own.slice(0, excess)) void this.close(session.id, 'session limit');
   }
 
-  get(id: string, transport: SessionTransport): Session | undefined {
+  get<T extends SessionTransport>(id: string, transport: T): Extract<Session, { transport: T }> | undefined {
     const session = this.sessions.get(id);
-    return session?.transport === transport ? session : undefined;
+    return session?.transport === transport ? (session as Extract<Session, { transport: T }>) : undefined;
   }
 
   /**
@@ -109,7 +163,7 @@ export class SessionManager {
    */
   admit(session: Session, token: SessionToken): boolean {
     if (token.clientId !== session.clientId || token.grantId !== session.grantId) return false;
-    session.lastActiveAt = this.clock.now();
+    session.lastActiveAt = this.deps.clock.now();
     if (!session.tokenHashes.has(token.tokenHash)) {
       session.tokenHashes.add(token.tokenHash);
       session.expiresAt = Math.max(session.expiresAt, token.expiresAt);
@@ -117,25 +171,36 @@ export class SessionManager {
     return true;
   }
 
-  /** Forgets a session whose transport closed; returns whether it was still open. */
-  release(id: string, reason: CloseReason = 'client closed'): void {
+  /** Forgets a session whose transport closed and records why, once. */
+  private release(id: string, reason: CloseReason): void {
     const session = this.sessions.get(id);
     if (!session) return;
     this.sessions.delete(id);
-    this.onClosed(session, reason);
+    this.record('session.closed', session, reason);
   }
 
   async close(id: string, reason: CloseReason): Promise<void> {
     const session = this.sessions.get(id);
     if (!session) return;
     this.release(id, reason);
-    await session.end().catch(() => undefined);
+    await session.channel.close().catch(() => undefined);
   }
 
   async closeAll(reason: CloseReason = 'server shutdown'): Promise<void> {
     clearInterval(this.sweeper);
     this.unsubscribe();
     await Promise.all([...this.sessions.keys()].map((id) => this.close(id, reason)));
+  }
+
+  private record(type: 'session.opened' | 'session.closed', session: Session, reason?: CloseReason): void {
+    this.deps.events.record({
+      type,
+      client_id: session.clientId,
+      token_id: session.tokenId,
+      ...(session.opener.ip ? { ip: session.opener.ip } : {}),
+      ...(session.opener.userAgent ? { user_agent: session.opener.userAgent } : {}),
+      detail: { transport: session.transport, session_id: session.id, ...(reason ? { reason } : {}) },
+    });
   }
 
   private applyChange(change: StoreChange): void {
@@ -149,7 +214,7 @@ export class SessionManager {
   }
 
   private sweepExpired(): void {
-    const now = this.clock.now();
+    const now = this.deps.clock.now();
     for (const session of [...this.sessions.values()]) {
       if (session.expiresAt <= now) void this.close(session.id, 'token expired');
     }

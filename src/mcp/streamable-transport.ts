@@ -1,7 +1,5 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
-import type { Transport, TransportSendOptions } from '@modelcontextprotocol/sdk/shared/transport.js';
-import { SUPPORTED_PROTOCOL_VERSIONS, type JSONRPCMessage, type MessageExtraInfo, type RequestId } from '@modelcontextprotocol/sdk/types.js';
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import type { AuthInfo, JSONRPCMessage, MessageExtraInfo, RequestId, Transport, TransportSendOptions } from '@modelcontextprotocol/server';
 
 /** A transport-level refusal: HTTP status plus a JSON-RPC error body (no request id is known). */
 export interface TransportRefusal {
@@ -27,7 +25,7 @@ interface PendingPost {
 }
 
 /**
- * Streamable HTTP for one session (MCP 2025-06-18 "Transports"), answering POSTed requests with
+ * Streamable HTTP for one 2025 session (MCP 2025-11-25 "Transports"), answering POSTed requests with
  * `application/json` (the spec lets the server choose JSON or SSE per POST). Written for the hot
  * path: no conversion to web Request/Response objects, structural checks instead of schema
  * parsing (the MCP server validates each request's params itself), one write per response.
@@ -48,22 +46,10 @@ export class StreamableHttpSessionTransport implements Transport {
   async start(): Promise<void> {}
 
   /**
-   * Checks the headers every request on an established session must carry
-   * (MCP 2025-06-18 §Protocol Version Header).
-   */
-  static checkProtocolVersion(req: IncomingMessage): TransportRefusal | undefined {
-    const version = req.headers['mcp-protocol-version'];
-    if (version !== undefined && !SUPPORTED_PROTOCOL_VERSIONS.includes(String(version))) {
-      return refusal(400, -32000, `Bad Request: unsupported MCP-Protocol-Version ${String(version).slice(0, 40)} (supported: ${SUPPORTED_PROTOCOL_VERSIONS.join(', ')})`);
-    }
-    return undefined;
-  }
-
-  /**
    * POST: validates the JSON-RPC shape, hands each message to the MCP server, and answers 202 for
    * notifications and responses only, or 200 with the JSON response(s) once every request is answered.
    */
-  handlePost(req: IncomingMessage, res: ServerResponse, body: unknown, authInfo: AuthInfo | undefined): TransportRefusal | undefined {
+  handlePost(res: ServerResponse, body: unknown, authInfo: AuthInfo | undefined): TransportRefusal | undefined {
     if (this.closed) return refusal(404, -32001, 'Session not found');
     const batch = Array.isArray(body);
     const messages = (batch ? body : [body]) as unknown[];
@@ -77,9 +63,10 @@ export class StreamableHttpSessionTransport implements Transport {
       if (isRequest(m)) requests++;
       else if (!isNotification(m) && !isResponse(m)) return refusal(400, -32600, 'Invalid Request: not a JSON-RPC 2.0 message');
     }
-    const extra: MessageExtraInfo = { authInfo, requestInfo: { headers: req.headers } } as MessageExtraInfo;
+    const extra: MessageExtraInfo = { authInfo };
     if (requests === 0) {
-      res.writeHead(202).end();
+      // The reason phrase is given: Koa set 404 on the response before the route took it over.
+      res.writeHead(202, 'Accepted').end();
       for (const message of messages) this.onmessage?.(message as JSONRPCMessage, extra);
       return undefined;
     }
@@ -105,7 +92,7 @@ export class StreamableHttpSessionTransport implements Transport {
     const accept = String(req.headers.accept ?? '');
     if (!accept.includes('text/event-stream')) return refusal(406, -32000, 'Not Acceptable: GET needs Accept: text/event-stream');
     if (this.stream && !this.stream.writableEnded) return refusal(409, -32000, 'Conflict: this session already has an open stream');
-    res.writeHead(200, { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no', 'Mcp-Session-Id': this.sessionId });
+    res.writeHead(200, 'OK', { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no', 'Mcp-Session-Id': this.sessionId });
     res.flushHeaders();
     this.stream = res;
     res.once('close', () => {
@@ -144,7 +131,8 @@ export class StreamableHttpSessionTransport implements Transport {
   private reply(post: PendingPost): void {
     if (post.res.writableEnded || post.res.destroyed) return;
     const payload = JSON.stringify(post.batch ? post.responses : post.responses[0]);
-    post.res.writeHead(200, { 'Content-Type': 'application/json', 'Mcp-Session-Id': this.sessionId, 'Content-Length': Buffer.byteLength(payload) });
+    // The reason phrase is given: Koa set 404 on the response before the route took it over.
+    post.res.writeHead(200, 'OK', { 'Content-Type': 'application/json', 'Mcp-Session-Id': this.sessionId, 'Content-Length': Buffer.byteLength(payload) });
     post.res.end(payload);
   }
 

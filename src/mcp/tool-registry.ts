@@ -1,5 +1,5 @@
 import { z } from 'zod';
-import type { CallToolResult, Tool, ToolAnnotations } from '@modelcontextprotocol/sdk/types.js';
+import type { CallToolResult, Tool, ToolAnnotations } from '@modelcontextprotocol/server';
 
 /** Who is calling a tool: the verified token's client, never the token itself. */
 export interface ToolCaller {

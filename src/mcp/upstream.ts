@@ -19,7 +19,7 @@ import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../shared/logger.js';
 import { VERSION } from '../shared/version.js';
-import type { ToolCallContext, ToolRegistry } from './tool-registry.js';
+import type { RegisteredTool, ToolCallContext, ToolRegistry } from './tool-registry.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './upstream/backoff.js';
 import { exposeToolNames } from './upstream/tool-names.js';
 import { isProcessAlive } from '../shared/process.js';
@@ -443,7 +443,12 @@ class UpstreamServer {
         this.logOnce(`taken:${exposed}`, `upstream ${this.name}: tool ${JSON.stringify(original)} not exposed: another tool is already named ${exposed}`);
         continue;
       }
-      const remove = this.registry.add({ definition, run: (args, context) => this.forward(exposed, original, args, context) });
+      // The upstream side speaks through the v1 SDK client (see the note at forward()); its Tool and
+      // CallToolResult are the same wire shapes as v2's, checked by the v1 schemas on the way in.
+      const remove = this.registry.add({
+        definition: definition as unknown as RegisteredTool['definition'],
+        run: async (args, context) => (await this.forward(exposed, original, args, context)) as unknown as Awaited<ReturnType<RegisteredTool['run']>>,
+      });
       this.registered.set(exposed, { original, signature, remove });
     }
 

@@ -1,5 +1,5 @@
 import type { Context, Next } from 'koa';
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import type { AuthInfo } from '@modelcontextprotocol/server';
 import { TokenRejectedError, audit, verifyAccessToken, type VerifiedToken } from '../../oauth/tokens.js';
 import { requestMeta, type ServerContext } from '../context.js';
 import { rateLimitKey } from '../../shared/ip-address.js';

@@ -1,82 +1,185 @@
-import { randomUUID } from 'node:crypto';
+import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { ALL_PROTOCOL_VERSIONS, LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS, routeMcpRequest } from '../../mcp/modern-endpoint.js';
 import type { McpRuntime } from '../../mcp/runtime.js';
-import { StreamableHttpSessionTransport, type TransportRefusal } from '../../mcp/streamable-transport.js';
+import type { TransportRefusal } from '../../mcp/streamable-transport.js';
 import { audit } from '../../oauth/tokens.js';
 import { requestMeta, type ServerContext } from '../context.js';
 import { readJsonBody } from '../middleware/json-body.js';
 import { requireBearer } from '../middleware/bearer.js';
 
-/** JSON-RPC error body for transport-level refusals (no request id is known). */
-export function rpcError(ctx: Context, status: number, code: number, message: string): void {
+type RpcId = string | number | null;
+
+/** A JSON-RPC error body for refusals on the MCP endpoints; it carries the request's id when one is known. */
+export function rpcError(ctx: Context, status: number, code: number, message: string, id: RpcId = null, data?: unknown): void {
   ctx.status = status;
   ctx.set('Cache-Control', 'no-store');
-  ctx.body = { jsonrpc: '2.0', error: { code, message }, id: null };
+  ctx.body = { jsonrpc: '2.0', id, error: { code, message, ...(data === undefined ? {} : { data }) } };
 }
 
 function refuse(ctx: Context, refusal: TransportRefusal): void {
   rpcError(ctx, refusal.status, refusal.code, refusal.message);
 }
 
+function idOf(body: unknown): RpcId {
+  if (typeof body !== 'object' || body === null || Array.isArray(body)) return null;
+  const id = (body as { id?: unknown }).id;
+  return typeof id === 'string' || typeof id === 'number' ? id : null;
+}
+
+function header(ctx: Context, name: string): string | undefined {
+  const value = ctx.get(name);
+  return value === '' ? undefined : value;
+}
+
+/** Hop-by-hop and credential headers never handed on to the SDK's handler. */
+const NOT_FORWARDED = new Set(['authorization', 'cookie', 'host', 'connection', 'content-length', 'transfer-encoding', 'keep-alive', 'upgrade', 'expect']);
+
+/** Says once per client (bounded) that it sends a protocol version header its body contradicts. */
+class SkewLog {
+  private readonly seen = new Set<string>();
+  constructor(private readonly server: ServerContext) {}
+
+  note(clientId: string, what: string): void {
+    if (this.seen.has(clientId)) return;
+    if (this.seen.size >= 10_000) this.seen.clear();
+    this.seen.add(clientId);
+    this.server.logger.warn(`MCP client ${clientId} sends ${what} (a known client quirk; logged once per client)`);
+  }
+}
+
 /**
- * Streamable HTTP (MCP 2025-06-18 "Transports"): POST/GET/DELETE /mcp with stateful sessions.
- * Every request is authenticated and must come from the client and token family that opened the
- * session; unknown or ended sessions answer 404 so that clients start a new one.
+ * `/mcp`: MCP 2026-07-28 (stateless, per-request `_meta` envelope) and the 2025 revisions
+ * (`initialize`, sessions with `Mcp-Session-Id`) on one URL, told apart per request by the SDK's
+ * own classifier (DESIGN.md §4). Every request of either era passes the same bearer middleware
+ * first: a revoked or expired token is refused on the next request, whatever its era.
  */
 export function mountMcpRoutes(router: Router, server: ServerContext, mcp: McpRuntime): void {
+  const skews = new SkewLog(server);
+  const mcpUrl = `${server.settings.issuer}/mcp`;
+
   const handle = async (ctx: Context) => {
     const token = ctx.state.token!;
-    const sessionId = ctx.get('Mcp-Session-Id');
     if (ctx.method === 'POST' && !ctx.is('application/json')) return rpcError(ctx, 415, -32000, 'Unsupported Media Type: send application/json');
     const body: unknown = ctx.request.body;
+    const sessionId = header(ctx, 'Mcp-Session-Id');
+    const routing = routeMcpRequest(
+      { httpMethod: ctx.method, protocolVersion: header(ctx, 'MCP-Protocol-Version'), mcpMethod: header(ctx, 'Mcp-Method'), mcpName: header(ctx, 'Mcp-Name'), sessionId },
+      body,
+    );
+    if (routing.kind === 'reject') return rpcError(ctx, routing.status, routing.error.code, routing.error.message, routing.id, routing.error.data);
+    if (routing.kind === 'modern') {
+      if (routing.skew) skews.note(token.clientId, routing.skew);
+      return serveModern(ctx, routing.route, routing.protocolVersion);
+    }
+    return serveLegacy(ctx, sessionId, body, routing.skew);
+  };
 
+  /** MCP 2026-07-28: the hot path for plain tools/list and tools/call, the SDK's handler for the rest. */
+  const serveModern = async (ctx: Context, route: Parameters<McpRuntime['modern']['fast']>[0], protocolVersion: string) => {
+    const abort = new AbortController();
+    ctx.req.once('close', () => {
+      if (!ctx.res.writableEnded) abort.abort();
+    });
+    const fast = mcp.modern.fast(route, ctx.state.authInfo, abort.signal);
+    if (fast) {
+      const answer = await fast;
+      ctx.status = answer.status;
+      ctx.type = 'application/json';
+      ctx.body = answer.json;
+      return;
+    }
+    const headers = new Headers();
+    for (const [name, value] of Object.entries(ctx.req.headers)) {
+      if (value === undefined || NOT_FORWARDED.has(name)) continue;
+      headers.set(name, Array.isArray(value) ? value.join(', ') : value);
+    }
+    // The version the request is served at (the body's, when a client's header contradicts it).
+    headers.set('mcp-protocol-version', protocolVersion);
+    const request = new Request(mcpUrl, { method: ctx.method, headers, signal: abort.signal });
+    const response = await mcp.modern.serve(request, ctx.state.authInfo, ctx.request.body);
+    ctx.status = response.status;
+    response.headers.forEach((value, name) => {
+      if (name !== 'content-length') ctx.set(name, value);
+    });
+    if (!response.body) {
+      ctx.body = '';
+      return;
+    }
+    if ((response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
+      // subscriptions/listen and streamed results: proxies must not buffer the stream.
+      ctx.set('X-Accel-Buffering', 'no');
+      ctx.body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
+      return;
+    }
+    ctx.body = Buffer.from(await response.arrayBuffer());
+  };
+
+  /** The 2025 revisions: Streamable HTTP sessions (MCP 2025-11-25 "Transports"). */
+  const serveLegacy = async (ctx: Context, sessionId: string | undefined, body: unknown, skew: string | undefined) => {
+    const token = ctx.state.token!;
     if (sessionId) {
       const session = mcp.sessions.get(sessionId, 'streamable-http');
-      const transport = mcp.streamable.get(sessionId);
-      if (!session || !transport) return rpcError(ctx, 404, -32001, 'Session not found');
+      if (!session) return rpcError(ctx, 404, -32001, 'Session not found', idOf(body));
       if (!mcp.sessions.admit(session, token)) {
         audit(server, requestMeta(ctx), { type: 'token.rejected', client_id: token.clientId, token_id: token.tokenId, detail: { reason: 'wrong session owner', path: '/mcp' } });
-        return rpcError(ctx, 404, -32001, 'Session not found');
+        return rpcError(ctx, 404, -32001, 'Session not found', idOf(body));
       }
-      const versionProblem = StreamableHttpSessionTransport.checkProtocolVersion(ctx.req);
-      if (versionProblem) return refuse(ctx, versionProblem);
+      // MCP 2025-11-25 §Protocol Version Header: a version the server does not support is refused
+      // (400); any revision this endpoint speaks is served at the session's negotiated one.
+      const version = header(ctx, 'MCP-Protocol-Version');
+      if (version !== undefined && !ALL_PROTOCOL_VERSIONS.includes(version)) {
+        return rpcError(ctx, 400, -32022, `Unsupported protocol version: ${version.slice(0, 40)}`, idOf(body), { supported: ALL_PROTOCOL_VERSIONS, requested: version.slice(0, 40) });
+      }
+      if (skew) skews.note(token.clientId, skew);
+      else if (version !== undefined && version !== session.server.getNegotiatedProtocolVersion() && LEGACY_PROTOCOL_VERSIONS.includes(version)) {
+        skews.note(token.clientId, `MCP-Protocol-Version ${version} on a ${session.server.getNegotiatedProtocolVersion() ?? '2025'} session: served at the session's revision`);
+      }
       if (ctx.method === 'DELETE') {
         await mcp.sessions.close(sessionId, 'client closed');
         ctx.status = 200;
         ctx.body = '';
         return;
       }
-      const refusal = ctx.method === 'GET' ? transport.handleGet(ctx.req, ctx.res) : transport.handlePost(ctx.req, ctx.res, body, ctx.state.authInfo);
+      const refusal = ctx.method === 'GET' ? session.channel.handleGet(ctx.req, ctx.res) : session.channel.handlePost(ctx.res, body, ctx.state.authInfo);
       if (refusal) return refuse(ctx, refusal);
       ctx.respond = false;
       return;
     }
 
-    if (ctx.method !== 'POST' || !isInitializeRequest(body)) {
-      return rpcError(ctx, 400, -32000, 'Bad Request: send an initialize request without Mcp-Session-Id to open a session');
+    if (ctx.method !== 'POST') {
+      // Without a session there is no stream to open or end: MCP 2025-11-25 lets a server answer
+      // GET with 405, and 2026-07-28 has no GET or DELETE on the endpoint at all.
+      ctx.set('Allow', 'POST');
+      return rpcError(ctx, 405, -32000, 'Method not allowed: POST a request (2026-07-28), or initialize a session first (2025 revisions)');
     }
-    const id = randomUUID();
-    const transport = new StreamableHttpSessionTransport(id);
-    // Set before connect: the SDK chains the handler it finds, so its own cleanup (and the
-    // session server's unsubscribe from the tool registry) still runs when the session ends.
-    transport.onclose = () => {
-      mcp.streamable.delete(id);
-      mcp.sessions.release(id, 'client closed');
-    };
-    const session = mcp.createServer();
-    await session.connect(transport);
-    mcp.streamable.set(id, transport);
-    mcp.sessions.open(id, 'streamable-http', token, () => transport.close());
-    audit(server, requestMeta(ctx), { type: 'session.opened', client_id: token.clientId, token_id: token.tokenId, detail: { transport: 'streamable-http', session_id: id } });
-    const refusal = transport.handlePost(ctx.req, ctx.res, body, ctx.state.authInfo);
-    if (refusal) return refuse(ctx, refusal);
+    const message = (typeof body === 'object' && body !== null && !Array.isArray(body) ? body : {}) as { method?: unknown; params?: unknown };
+    if (message.method !== 'initialize') {
+      return rpcError(
+        ctx,
+        400,
+        -32000,
+        `Bad Request: send an initialize request without Mcp-Session-Id to open a session, or a ${MODERN_PROTOCOL_VERSIONS[0]} request with its _meta envelope`,
+        idOf(body),
+      );
+    }
+    const params = message.params as Record<string, unknown> | undefined;
+    const missing = ['protocolVersion', 'capabilities', 'clientInfo'].filter((key) => typeof params !== 'object' || params === null || params[key] === undefined);
+    if (missing.length > 0) {
+      return rpcError(ctx, 400, -32602, `Invalid params: initialize needs params with ${missing.join(', ')}`, idOf(body));
+    }
+    const session = await mcp.sessions.openStreamable(token, requestMeta(ctx));
+    const refusal = session.channel.handlePost(ctx.res, body, ctx.state.authInfo);
+    if (refusal) {
+      await mcp.sessions.close(session.id, 'client closed');
+      return refuse(ctx, refusal);
+    }
     ctx.respond = false;
   };
 
   const bearer = requireBearer(server, '/mcp');
-  router.post('/mcp', bearer, readJsonBody(), handle);
+  router.post('/mcp', bearer, readJsonBody({ jsonRpc: true }), handle);
   router.get('/mcp', bearer, handle);
   router.delete('/mcp', bearer, handle);
 }

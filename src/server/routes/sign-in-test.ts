@@ -1,6 +1,6 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import type { AuthInfo } from '@modelcontextprotocol/server';
 import { listToolsAs } from '../../mcp/list-tools.js';
 import type { McpRuntime } from '../../mcp/runtime.js';
 import { OAuthError } from '../../oauth/errors.js';

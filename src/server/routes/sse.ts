@@ -1,7 +1,6 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { JSONRPCMessageSchema, type JSONRPCMessage } from '@modelcontextprotocol/sdk/types.js';
-import { SseServerTransport } from '../../mcp/sse-transport.js';
+import { parseJSONRPCMessage, type JSONRPCMessage } from '@modelcontextprotocol/server';
 import type { McpRuntime } from '../../mcp/runtime.js';
 import { audit } from '../../oauth/tokens.js';
 import { requestMeta, type ServerContext } from '../context.js';
@@ -26,19 +25,8 @@ export function mountSseRoutes(router: Router, server: ServerContext, mcp: McpRu
       ctx.set('Cache-Control', 'no-cache, no-transform');
       return;
     }
-    const token = ctx.state.token!;
-    const transport = new SseServerTransport(ctx.res, messagesPath);
-    const id = transport.sessionId;
-    mcp.sse.set(id, transport);
-    mcp.sessions.open(id, 'sse', token, () => transport.close());
-    transport.onclose = () => {
-      mcp.sse.delete(id);
-      mcp.sessions.release(id, 'client closed');
-    };
     ctx.respond = false;
-    const session = mcp.createServer();
-    await session.connect(transport);
-    audit(server, requestMeta(ctx), { type: 'session.opened', client_id: token.clientId, token_id: token.tokenId, detail: { transport: 'sse', session_id: id } });
+    await mcp.sessions.openSse(ctx.res, messagesPath, ctx.state.token!, requestMeta(ctx));
   });
 
   // Clients that try Streamable HTTP first fall back to SSE on 405 (MCP backwards compatibility).
@@ -50,9 +38,8 @@ export function mountSseRoutes(router: Router, server: ServerContext, mcp: McpRu
   const postMessage = async (ctx: Context) => {
     const token = ctx.state.token!;
     const id = String(ctx.query.session_id ?? ctx.query.sessionId ?? '');
-    const transport = id ? mcp.sse.get(id) : undefined;
-    const session = transport ? mcp.sessions.get(id, 'sse') : undefined;
-    if (!transport || !session || transport.isClosed) return rpcError(ctx, 404, -32001, 'Session not found');
+    const session = id ? mcp.sessions.get(id, 'sse') : undefined;
+    if (!session || session.channel.isClosed) return rpcError(ctx, 404, -32001, 'Session not found');
     if (!mcp.sessions.admit(session, token)) {
       audit(server, requestMeta(ctx), { type: 'token.rejected', client_id: token.clientId, token_id: token.tokenId, detail: { reason: 'wrong session owner', path: '/messages' } });
       return rpcError(ctx, 404, -32001, 'Session not found');
@@ -62,15 +49,19 @@ export function mountSseRoutes(router: Router, server: ServerContext, mcp: McpRu
     const items = Array.isArray(body) ? body : [body];
     const messages: JSONRPCMessage[] = [];
     for (const item of items) {
-      const parsed = JSONRPCMessageSchema.safeParse(item);
-      if (!parsed.success) return rpcError(ctx, 400, -32600, 'Invalid Request: not a JSON-RPC 2.0 message');
-      messages.push(parsed.data);
+      let message: JSONRPCMessage;
+      try {
+        message = parseJSONRPCMessage(item);
+      } catch {
+        return rpcError(ctx, 400, -32600, 'Invalid Request: not a JSON-RPC 2.0 message');
+      }
+      messages.push(message);
     }
-    for (const message of messages) transport.receive(message, { authInfo: ctx.state.authInfo! });
+    for (const message of messages) session.channel.receive(message, { authInfo: ctx.state.authInfo! });
     ctx.status = 202;
     ctx.type = 'text/plain';
     ctx.body = 'Accepted';
   };
-  router.post('/messages', bearer, readJsonBody(), postMessage);
-  router.post('/messages/', bearer, readJsonBody(), postMessage);
+  router.post('/messages', bearer, readJsonBody({ jsonRpc: true }), postMessage);
+  router.post('/messages/', bearer, readJsonBody({ jsonRpc: true }), postMessage);
 }
