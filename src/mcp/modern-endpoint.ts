@@ -141,19 +141,23 @@ export class ModernEndpoint {
    * The hot path: a JSON answer for a plain `tools/list` or `tools/call`, or undefined when the
    * SDK must serve the request.
    */
-  fast(route: InboundModernRoute, authInfo: AuthInfo | undefined, signal: AbortSignal): Promise<FastAnswer> | FastAnswer | undefined {
+  fast(route: InboundModernRoute, headers: Pick<McpRequestHeaders, 'mcpMethod' | 'mcpName'>, authInfo: AuthInfo | undefined, signal: AbortSignal): Promise<FastAnswer> | FastAnswer | undefined {
     if (route.messageKind !== 'request') return undefined;
+    // The classifier checked the envelope's shape; the revision it names and the Mcp-Name header
+    // are checked later on the SDK's ladder (-32022, -32020): anything but the plain case goes there.
+    if (route.classification.revision === undefined || !MODERN_PROTOCOL_VERSIONS.includes(route.classification.revision)) return undefined;
     const request: JSONRPCRequest = route.message;
+    if (headers.mcpMethod !== request.method) return undefined;
     const params = (request.params ?? {}) as Record<string, unknown>;
     const meta = params._meta as Record<string, unknown> | undefined;
     if (meta !== undefined && 'progressToken' in meta) return undefined;
     if (request.method === 'tools/list') {
-      if (!onlyKeys(params, PLAIN_LIST_PARAMS)) return undefined;
+      if (headers.mcpName !== undefined || !onlyKeys(params, PLAIN_LIST_PARAMS)) return undefined;
       return { status: 200, json: `{"jsonrpc":"2.0","id":${JSON.stringify(request.id)},"result":${this.toolsListResult()}}` };
     }
     if (request.method === 'tools/call') {
       const args = params.arguments;
-      if (typeof params.name !== 'string' || !onlyKeys(params, PLAIN_CALL_PARAMS)) return undefined;
+      if (typeof params.name !== 'string' || headers.mcpName !== params.name || !onlyKeys(params, PLAIN_CALL_PARAMS)) return undefined;
       if (args !== undefined && (typeof args !== 'object' || args === null || Array.isArray(args))) return undefined;
       return this.call(request.id, params.name, args, authInfo, signal);
     }

@@ -82,7 +82,7 @@ export function mountMcpRoutes(router: Router, server: ServerContext, mcp: McpRu
     ctx.req.once('close', () => {
       if (!ctx.res.writableEnded) abort.abort();
     });
-    const fast = mcp.modern.fast(route, ctx.state.authInfo, abort.signal);
+    const fast = mcp.modern.fast(route, { mcpMethod: header(ctx, 'Mcp-Method'), mcpName: header(ctx, 'Mcp-Name') }, ctx.state.authInfo, abort.signal);
     if (fast) {
       const answer = await fast;
       ctx.status = answer.status;
