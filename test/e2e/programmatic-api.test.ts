@@ -66,8 +66,10 @@ describe('programmatic API', () => {
     expect(tools.find((t) => t.name === 'forecast')).toMatchObject({ description: 'Tomorrow’s weather for a city', annotations: { readOnlyHint: true } });
     const result = await client.callTool({ name: 'forecast', arguments: { city: 'Paris' } });
     expect(result.content).toEqual([{ type: 'text', text: 'Sunny in Paris' }]);
-    const invalid = await client.callTool({ name: 'forecast', arguments: { city: 42 } }).catch((error: Error) => error);
-    expect(String(invalid)).toMatch(/city/);
+    // Invalid arguments are a tool result with isError (what the SDK's McpServer answers), so the model sees why.
+    const invalid = await client.callTool({ name: 'forecast', arguments: { city: 42 } });
+    expect(invalid.isError).toBe(true);
+    expect((invalid.content as Array<{ text: string }>)[0]!.text).toMatch(/city/);
     await client.close();
   });
 
