@@ -14,6 +14,9 @@ import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
 import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { createMcpHandler, McpServer as McpServerV2 } from '@modelcontextprotocol/server';
+import { requireBearerAuth as requireBearerAuthV2 } from '@modelcontextprotocol/express';
+import { toNodeHandler } from '@modelcontextprotocol/node';
 import { ConfigSchema } from '../src/config/schema.js';
 import { createApp } from '../src/server/app.js';
 import { startServer } from '../src/server/start.js';
@@ -23,7 +26,7 @@ import { createFileEventLog } from '../src/store/event-log.js';
 import { generateAccessToken, hashPassword } from '../src/oauth/secrets.js';
 import { mintToken } from '../test/helpers/tokens.js';
 
-export type TargetName = 'cupcake' | 'cupcake-noauth' | 'sdk' | 'bare';
+export type TargetName = 'cupcake' | 'cupcake-noauth' | 'sdk' | 'sdk-v2' | 'bare';
 
 export interface RunningTarget {
   url: string;
@@ -120,6 +123,43 @@ async function startSdkReference(): Promise<RunningTarget> {
   return { url, token, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
+/**
+ * The SDK v2's reference stack for MCP 2026-07-28, as its docs mount it on Node: Express +
+ * `requireBearerAuth` (@modelcontextprotocol/express) with an in-memory verifier in front of
+ * `toNodeHandler(createMcpHandler(factory))`, one McpServer per request from the factory.
+ */
+async function startSdkV2Reference(): Promise<RunningTarget> {
+  const token = generateAccessToken();
+  const app = express();
+  app.use(express.json());
+  const verifier = {
+    async verifyAccessToken(presented: string) {
+      if (presented !== token) throw new Error('invalid token');
+      return { token: presented, clientId: 'bench', scopes: ['mcp'], expiresAt: Math.floor(Date.now() / 1000) + 3600 };
+    },
+  };
+  const handler = createMcpHandler(() => {
+    const server = new McpServerV2({ name: 'sdk-v2-reference', version: '1.0.0' });
+    server.registerTool(BENCH_TOOL.name, { description: BENCH_TOOL.description, inputSchema: z.object({ a: z.number(), b: z.number() }) }, async ({ a, b }) => ({
+      content: [{ type: 'text', text: BENCH_TOOL.text(a, b) }],
+    }));
+    return server;
+  });
+  const serve = toNodeHandler(handler);
+  const auth = requireBearerAuthV2({ verifier });
+  app.post('/mcp', auth, (req, res) => void serve(req, res, req.body));
+  const server = createServer(app);
+  const url = await listen(server);
+  return {
+    url,
+    token,
+    async close() {
+      await handler.close();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 /** The runtime's ceiling: node:http answering the same JSON-RPC results, no framework, no MCP stack. */
 async function startBare(): Promise<RunningTarget> {
   const token = generateAccessToken();
@@ -162,6 +202,8 @@ export function startTarget(name: TargetName): Promise<RunningTarget> {
       return startCupcake(true);
     case 'sdk':
       return startSdkReference();
+    case 'sdk-v2':
+      return startSdkV2Reference();
     case 'bare':
       return startBare();
   }
