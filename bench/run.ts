@@ -8,6 +8,7 @@ import { runP3 } from './p3-sse.js';
 import { runP4 } from './p4-store.js';
 import { runP5, runP6 } from './p5-p6.js';
 import { runP7 } from './p7-modern.js';
+import { runConformanceRow } from './conformance.js';
 import { report, type Row } from './report.js';
 
 const quick = process.argv.includes('--quick');
@@ -22,6 +23,8 @@ if (want('P4')) rows.push(...(await runP4(quick)));
 if (want('P5')) rows.push(...(await runP5(quick)));
 if (want('P6')) rows.push(...(await runP6(quick)));
 if (want('P7')) rows.push(...(await runP7(quick)));
+// The official conformance suite against `serve` (not a timing: run in quick mode too).
+if (want('conformance')) rows.push(await runConformanceRow());
 await report(rows, quick);
 const failed = rows.filter((r) => !r.pass).length;
 console.log(`\nfigures: ${rows.length - failed} meet their target, ${failed} miss${quick ? ' (quick run: timings are not meaningful)' : ''}`);

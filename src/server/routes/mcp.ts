@@ -108,9 +108,16 @@ export function mountMcpRoutes(router: Router, server: ServerContext, mcp: McpRu
       return;
     }
     if ((response.headers.get('content-type') ?? '').startsWith('text/event-stream')) {
-      // subscriptions/listen and streamed results: proxies must not buffer the stream.
+      // subscriptions/listen and streamed results: written here rather than by Koa, because a
+      // client that hangs up ends such a stream normally (Koa would log it as an error).
       ctx.set('X-Accel-Buffering', 'no');
-      ctx.body = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
+      ctx.respond = false;
+      ctx.res.writeHead(response.status, ctx.response.headers as Record<string, string>);
+      ctx.res.flushHeaders();
+      const stream = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
+      stream.on('error', () => ctx.res.destroy());
+      ctx.res.once('close', () => stream.destroy());
+      stream.pipe(ctx.res);
       return;
     }
     ctx.body = Buffer.from(await response.arrayBuffer());

@@ -1,0 +1,227 @@
+/**
+ * `npm run conformance`: the official MCP conformance suite (@modelcontextprotocol/conformance)
+ * against `cupcake-mcp serve` as a user runs it (built bin, `init --yes`, a token from
+ * `tokens create`), in both eras.
+ *
+ * The suite sends no bearer token, so a small proxy in front of `serve` adds one to every request
+ * (the server still checks it on each). The suite needs Node 22: set CONFORMANCE_NODE to a Node 22
+ * binary, or the script installs the `node@22` npm package once into node_modules/.cache.
+ *
+ * Exit code 0 when every applicable scenario passes; the table lists the scenarios that need the
+ * suite's own test tools (prompts, resources, sampling, ...) as not applicable, with the reason.
+ */
+import { execFile, spawn, type ChildProcess } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { createServer, request as httpRequest, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { createInterface } from 'node:readline';
+import { promisify } from 'node:util';
+import { ROOT } from './harness.js';
+import type { Row } from './report.js';
+
+const run = promisify(execFile);
+const BIN = join(ROOT, 'bin/cupcake-mcp.js');
+const SUITE = join(ROOT, 'node_modules/@modelcontextprotocol/conformance/dist/index.js');
+
+/** The scenarios that test the protocol itself, each run at the revisions it names (both eras where it has both). */
+export const PROTOCOL_SCENARIOS: Array<{ scenario: string; versions: string[] }> = [
+  { scenario: 'server-initialize', versions: ['2025-11-25'] },
+  { scenario: 'ping', versions: ['2025-11-25'] },
+  { scenario: 'tools-list', versions: ['2025-11-25', '2026-07-28'] },
+  { scenario: 'server-sse-multiple-streams', versions: ['2025-11-25', '2026-07-28'] },
+  { scenario: 'server-session-lifecycle', versions: ['2025-11-25'] },
+  { scenario: 'server-stateless', versions: ['2026-07-28'] },
+  { scenario: 'caching', versions: ['2026-07-28'] },
+  { scenario: 'http-header-validation', versions: ['2026-07-28'] },
+  { scenario: 'input-required-result-unsupported-methods', versions: ['2026-07-28'] },
+];
+
+/** Scenarios that call the suite's own test tools, prompts or resources, which a cupcake server does not have. */
+export const NOT_APPLICABLE: Record<string, string> = {
+  'logging-set-level': 'cupcake does not advertise the logging capability (deprecated in 2026-07-28, SEP-2577)',
+  'completion-complete': 'needs the suite’s prompts/resource templates with completions; cupcake serves tools only',
+  'tools-call-*': 'call the suite’s own test tools (test_simple_text, test_image_content, …), which are not registered here',
+  'json-schema-2020-12': 'lists the suite’s test tool with a 2020-12 schema',
+  'elicitation-*': 'need a test tool that elicits; cupcake’s tools never ask the user',
+  'server-sse-polling': 'needs a test tool that closes its stream mid-call (SSE polling with an event store)',
+  'resources-*': 'cupcake serves no MCP resources',
+  'sep-2164-resource-not-found': 'cupcake serves no MCP resources',
+  'prompts-*': 'cupcake serves no MCP prompts',
+  'dns-rebinding-protection': 'the suite expects Host/Origin checks for a localhost-bound dev server; cupcake authenticates every request and builds URLs from baseUrl (DESIGN.md §4), so a rebinding page has no token to send',
+  'http-custom-header-server-validation': 'needs the suite’s test tool with x-mcp-header parameters',
+  'input-required-result-* (others)': 'need the suite’s test tools that return input_required (multi-round-trip); cupcake’s tools never ask the client',
+  'tasks-*, sep-2640-*': 'extensions cupcake does not implement',
+};
+
+/** Checks inside the protocol scenarios that need something cupcake does not serve. */
+export const NOT_APPLICABLE_CHECKS: Record<string, string> = {
+  'sep-2549-prompts-list-caching-hints': 'cupcake advertises no prompts capability (prompts/list is -32601, as the spec asks)',
+  'sep-2549-resources-list-caching-hints': 'cupcake advertises no resources capability (resources/list is -32601)',
+  'sep-2549-resources-templates-list-caching-hints': 'cupcake advertises no resources capability (resources/templates/list is -32601)',
+  'sep-2575-server-sends-tools-list-changed-on-subscription':
+    'mutates the tool list through the suite’s diagnostic tool test_trigger_tool_change; test/integration/mcp-modern.test.ts checks list_changed on a subscriptions/listen stream instead',
+};
+
+interface Outcome {
+  scenario: string;
+  version: string;
+  passed: number;
+  failed: number;
+  failures: string[];
+  /** Checks the suite could not run here, with the reason. */
+  notApplicable: string[];
+}
+
+async function node22(): Promise<string> {
+  if (process.env.CONFORMANCE_NODE) return process.env.CONFORMANCE_NODE;
+  const cache = join(ROOT, 'node_modules/.cache/conformance-node22');
+  const binary = join(cache, 'node_modules/node/bin/node');
+  if (!existsSync(binary)) {
+    console.log('installing the node@22 npm package for the conformance suite (once) …');
+    await run('npm', ['install', '--no-save', '--no-package-lock', '--prefix', cache, 'node@22'], { cwd: ROOT });
+  }
+  const { stdout } = await run(binary, ['--version']);
+  if (!stdout.startsWith('v22')) throw new Error(`the conformance suite needs Node 22; ${binary} is ${stdout.trim()}`);
+  return binary;
+}
+
+/** `cupcake-mcp init --yes` in a temp folder, `serve` on a free port, and a token from `tokens create`. */
+async function startServe(): Promise<{ url: string; token: string; dir: string; child: ChildProcess }> {
+  const dir = await mkdtemp(join(tmpdir(), 'cupcake-conformance-'));
+  const port = await freePort();
+  const url = `http://127.0.0.1:${port}`;
+  const init = spawn(process.execPath, [BIN, 'init', '--yes', '--password-stdin', '--base-url', url, '--port', String(port), '--host', '127.0.0.1'], { cwd: dir, stdio: ['pipe', 'ignore', 'inherit'] });
+  init.stdin!.end('conformance owner password\n');
+  await new Promise((resolve, reject) => init.once('exit', (code) => (code === 0 ? resolve(undefined) : reject(new Error(`init exited with ${code}`)))));
+  const child = spawn(process.execPath, [BIN, 'serve'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
+  await new Promise<void>((resolve, reject) => {
+    const lines = createInterface({ input: child.stdout! });
+    lines.on('line', (line) => {
+      if (line.includes('/mcp')) resolve();
+    });
+    child.once('exit', (code) => reject(new Error(`serve exited with ${code}`)));
+  });
+  const { stdout } = await run(process.execPath, [BIN, 'tokens', 'create', '--json', '--name', 'conformance suite'], { cwd: dir });
+  return { url, token: (JSON.parse(stdout) as { token: string }).token, dir, child };
+}
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const probe = createServer().listen(0, '127.0.0.1', () => {
+      const { port } = probe.address() as AddressInfo;
+      probe.close(() => resolve(port));
+    });
+  });
+}
+
+/** Forwards every request to `target`, adding the bearer token the suite does not send; streams both ways. */
+async function startTokenProxy(target: string, token: string): Promise<{ url: string; server: Server }> {
+  const upstream = new URL(target);
+  const server = createServer((req, res) => {
+    const forwarded = httpRequest(
+      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host, authorization: `Bearer ${token}` } },
+      (answer) => {
+        res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
+        answer.pipe(res);
+      },
+    );
+    forwarded.on('error', () => res.destroy());
+    res.on('close', () => forwarded.destroy());
+    req.pipe(forwarded);
+  });
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
+  return { url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`, server };
+}
+
+/** Reads the checks of one scenario run from the suite's output directory. */
+async function readChecks(dir: string): Promise<Array<{ id?: string; name?: string; status?: string; errorMessage?: string; description?: string }>> {
+  const checks = [];
+  for (const entry of await readdir(dir, { recursive: true })) {
+    if (!String(entry).endsWith('checks.json')) continue;
+    checks.push(...(JSON.parse(await readFile(join(dir, String(entry)), 'utf8')) as Array<Record<string, string>>));
+  }
+  return checks;
+}
+
+async function runScenario(node: string, args: string[], label: { scenario: string; version: string }): Promise<Outcome> {
+  const out = await mkdtemp(join(tmpdir(), 'conformance-out-'));
+  try {
+    await run(node, [SUITE, ...args, '--output-dir', out], { cwd: ROOT, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }).catch((error: { stdout?: string }) => error);
+    const checks = await readChecks(out);
+    const failures: string[] = [];
+    const notApplicable: string[] = [];
+    for (const check of checks) {
+      if (check.status !== 'FAILURE' && check.status !== 'WARNING') continue;
+      const id = check.id ?? check.name ?? '(unnamed check)';
+      const message = (check.errorMessage ?? check.description ?? '').slice(0, 200);
+      // The suite says so itself when a check needs one of its diagnostic test tools.
+      if (message.startsWith('Not testable:')) notApplicable.push(`${id}: ${message}`);
+      else if (NOT_APPLICABLE_CHECKS[id]) notApplicable.push(`${id}: ${NOT_APPLICABLE_CHECKS[id]}`);
+      else failures.push(`${check.status === 'WARNING' ? 'warning ' : ''}${id}: ${message}`);
+    }
+    const passed = checks.filter((c) => c.status === 'SUCCESS').length;
+    if (checks.length === 0) failures.push('the suite recorded no checks');
+    return { ...label, passed, failed: failures.length, failures, notApplicable };
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+}
+
+export async function runConformance(): Promise<Outcome[]> {
+  const node = await node22();
+  const serve = await startServe();
+  const proxy = await startTokenProxy(serve.url, serve.token);
+  try {
+    const outcomes: Outcome[] = [];
+    for (const { scenario, versions } of PROTOCOL_SCENARIOS) {
+      for (const version of versions) {
+        outcomes.push(await runScenario(node, ['server', '--url', `${proxy.url}/mcp`, '--scenario', scenario, '--spec-version', version, '--force'], { scenario, version }));
+      }
+    }
+    // The authorization server scenarios talk to the issuer itself (discovery, registration, token), no proxy.
+    outcomes.push(await runScenario(node, ['authorization', '--url', serve.url], { scenario: 'authorization server (all scenarios)', version: 'RFC 8414/7591/6749' }));
+    return outcomes;
+  } finally {
+    proxy.server.close();
+    serve.child.kill('SIGTERM');
+    await new Promise((resolve) => serve.child.once('exit', resolve));
+    await rm(serve.dir, { recursive: true, force: true });
+  }
+}
+
+/** One bench row: every applicable scenario of both eras passes. */
+export async function runConformanceRow(): Promise<Row> {
+  const outcomes = await runConformance();
+  printOutcomes(outcomes);
+  const failed = outcomes.filter((o) => o.failed > 0);
+  const checks = outcomes.reduce((sum, o) => sum + o.passed, 0);
+  return {
+    figure: 'MCP conformance suite (both eras)',
+    cupcake: outcomes.length - failed.length,
+    peer: outcomes.length,
+    peerName: 'scenario runs',
+    ratio: null,
+    target: 'all pass',
+    pass: failed.length === 0,
+    note: `${checks} checks passed; ${failed.length === 0 ? 'no failures' : `failing: ${failed.map((o) => `${o.scenario} @ ${o.version}`).join(', ')}`}; not applicable: ${Object.keys(NOT_APPLICABLE).join(', ')}`,
+  };
+}
+
+function printOutcomes(outcomes: Outcome[]): void {
+  for (const o of outcomes) {
+    console.log(`${o.failed === 0 ? 'pass' : 'FAIL'}  ${o.scenario} @ ${o.version}: ${o.passed} checks passed, ${o.failed} failed`);
+    for (const failure of o.failures) console.log(`        ${failure}`);
+    for (const skipped of o.notApplicable) console.log(`        not applicable: ${skipped}`);
+  }
+  console.log('\nnot applicable (need the suite’s own test tools or capabilities cupcake does not have):');
+  for (const [scenario, reason] of Object.entries(NOT_APPLICABLE)) console.log(`  ${scenario}: ${reason}`);
+}
+
+if (import.meta.url === `file://${process.argv[1]}`) {
+  const outcomes = await runConformance();
+  printOutcomes(outcomes);
+  process.exit(outcomes.every((o) => o.failed === 0) ? 0 : 1);
+}
