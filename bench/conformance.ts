@@ -21,6 +21,7 @@ import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import { ROOT } from './harness.js';
 import type { Row } from './report.js';
+import { HeadlessOAuthClientProvider } from '../test/helpers/oauth-client.js';
 
 const run = promisify(execFile);
 const BIN = join(ROOT, 'bin/cupcake-mcp.js');
@@ -89,12 +90,14 @@ async function node22(): Promise<string> {
 }
 
 /** `cupcake-mcp init --yes` in a temp folder, `serve` on a free port, and a token from `tokens create`. */
+const OWNER_PASSWORD = 'conformance owner password';
+
 async function startServe(): Promise<{ url: string; token: string; dir: string; child: ChildProcess }> {
   const dir = await mkdtemp(join(tmpdir(), 'cupcake-conformance-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
   const init = spawn(process.execPath, [BIN, 'init', '--yes', '--password-stdin', '--base-url', url, '--port', String(port), '--host', '127.0.0.1'], { cwd: dir, stdio: ['pipe', 'ignore', 'inherit'] });
-  init.stdin!.end('conformance owner password\n');
+  init.stdin!.end(`${OWNER_PASSWORD}\n`);
   await new Promise((resolve, reject) => init.once('exit', (code) => (code === 0 ? resolve(undefined) : reject(new Error(`init exited with ${code}`)))));
   const child = spawn(process.execPath, [BIN, 'serve'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
   await new Promise<void>((resolve, reject) => {
@@ -170,6 +173,54 @@ async function runScenario(node: string, args: string[], label: { scenario: stri
   }
 }
 
+/**
+ * The authorization server scenarios (metadata, authorization code grant) talk to the issuer
+ * itself, no proxy. The grant scenario prints an authorization URL for a person to open; the
+ * person here is the headless consent of the test helpers (owner password, approve), and the
+ * redirect is delivered to the suite's own callback listener.
+ */
+async function runAuthorizationScenarios(node: string, issuer: string): Promise<Outcome> {
+  const port = await freePort();
+  const registered = await fetch(`${issuer}/register`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ client_name: 'MCP conformance suite', redirect_uris: [`http://127.0.0.1:${port}/callback`], token_endpoint_auth_method: 'none' }),
+  });
+  const { client_id: clientId } = (await registered.json()) as { client_id: string };
+  const out = await mkdtemp(join(tmpdir(), 'conformance-out-'));
+  try {
+    const suite = spawn(node, [SUITE, 'authorization', '--url', issuer, '--client-id', clientId, '--port', String(port), '--resource', `${issuer}/mcp`, '--output-dir', out], {
+      cwd: ROOT,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    const consent = new HeadlessOAuthClientProvider({ authMethod: 'none', password: OWNER_PASSWORD });
+    const approvals: Array<Promise<void>> = [];
+    createInterface({ input: suite.stdout! }).on('line', (line) => {
+      if (!line.startsWith(`${issuer}/authorize?`)) return;
+      approvals.push(
+        (async () => {
+          await consent.redirectToAuthorization(new URL(line));
+          // The suite's callback listener starts right after it prints the URL.
+          for (let attempt = 0; attempt < 20; attempt++) {
+            const delivered = await fetch(consent.outcomes.at(-1)!.redirect).catch(() => undefined);
+            if (delivered?.ok) return;
+            await new Promise((resolve) => setTimeout(resolve, 100));
+          }
+        })(),
+      );
+    });
+    suite.stderr!.resume();
+    await new Promise((resolve) => suite.once('exit', resolve));
+    await Promise.all(approvals);
+    const checks = await readChecks(out);
+    const failures = checks.filter((c) => c.status === 'FAILURE' || c.status === 'SKIPPED').map((c) => `${c.id ?? c.name}: ${(c.errorMessage ?? '').slice(0, 200)}`);
+    if (checks.length === 0) failures.push('the suite recorded no checks');
+    return { scenario: 'authorization server (metadata, authorization code grant)', version: 'OAuth 2.1', passed: checks.filter((c) => c.status === 'SUCCESS').length, failed: failures.length, failures, notApplicable: [] };
+  } finally {
+    await rm(out, { recursive: true, force: true });
+  }
+}
+
 export async function runConformance(): Promise<Outcome[]> {
   const node = await node22();
   const serve = await startServe();
@@ -181,8 +232,7 @@ export async function runConformance(): Promise<Outcome[]> {
         outcomes.push(await runScenario(node, ['server', '--url', `${proxy.url}/mcp`, '--scenario', scenario, '--spec-version', version, '--force'], { scenario, version }));
       }
     }
-    // The authorization server scenarios talk to the issuer itself (discovery, registration, token), no proxy.
-    outcomes.push(await runScenario(node, ['authorization', '--url', serve.url], { scenario: 'authorization server (all scenarios)', version: 'RFC 8414/7591/6749' }));
+    outcomes.push(await runAuthorizationScenarios(node, serve.url));
     return outcomes;
   } finally {
     proxy.server.close();
