@@ -2,9 +2,8 @@ import type { Server } from '@modelcontextprotocol/server';
 import type { EventLog } from '../store/event-log.js';
 import type { Store } from '../store/types.js';
 import type { Clock } from '../shared/clock.js';
-import type { Logger } from '../shared/logger.js';
 import { VERSION } from '../shared/version.js';
-import { ModernEndpoint } from './modern-endpoint.js';
+import { ModernEndpoint, ToolFastPath } from './modern-endpoint.js';
 import { createSessionServer, followToolChanges, type ToolAudit } from './session-server.js';
 import { SessionManager } from './sessions.js';
 import type { ToolRegistry } from './tool-registry.js';
@@ -16,6 +15,8 @@ export interface McpRuntime {
   sessions: SessionManager;
   /** 2026-07-28 requests on /mcp: stateless, served per request. */
   modern: ModernEndpoint;
+  /** Plain tools/list and tools/call of either era, answered from the registry. */
+  fastPath: ToolFastPath;
   /** A new MCP server (SDK v2) from the factory both eras share. */
   createServer(): Server;
   toolAudit: ToolAudit;
@@ -24,7 +25,7 @@ export interface McpRuntime {
   close(): Promise<void>;
 }
 
-export function createMcpRuntime(deps: { name: string; tools: ToolRegistry; store: Store; events: EventLog; clock: Clock; logger: Logger; sessionsPerClient?: number }): McpRuntime {
+export function createMcpRuntime(deps: { name: string; tools: ToolRegistry; store: Store; events: EventLog; clock: Clock; sessionsPerClient?: number }): McpRuntime {
   let callsInFlight = 0;
   const toolAudit: ToolAudit = {
     begin() {
@@ -52,11 +53,13 @@ export function createMcpRuntime(deps: { name: string; tools: ToolRegistry; stor
     follow: (server) => followToolChanges(server, deps.tools),
     maxPerClient: deps.sessionsPerClient,
   });
-  const modern = new ModernEndpoint({ registry: deps.tools, info, audit: toolAudit, createServer, logger: deps.logger });
+  const fastPath = new ToolFastPath({ registry: deps.tools, info, audit: toolAudit });
+  const modern = new ModernEndpoint({ registry: deps.tools, fastPath, createServer });
   return {
     tools: deps.tools,
     sessions,
     modern,
+    fastPath,
     toolAudit,
     get callsInFlight() {
       return callsInFlight;

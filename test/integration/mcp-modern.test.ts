@@ -302,6 +302,59 @@ describe('the hot path answers what the SDK path answers', () => {
   }
 });
 
+/**
+ * What the SDK's own Server (the one 2025 sessions run, from the app's factory) answers to one
+ * request on an initialized 2025-11-25 connection with this caller and session id.
+ */
+async function sdkAnswer2025(request: unknown, authInfo: Record<string, unknown>, sessionId: string): Promise<unknown> {
+  const sdkServer = server.app.mcp.createServer();
+  const answers = new Map<unknown, (message: unknown) => void>();
+  const transport = {
+    sessionId,
+    onmessage: undefined as ((message: unknown, extra?: unknown) => void) | undefined,
+    async start() {},
+    async close() {},
+    async send(message: { id?: unknown }) {
+      answers.get(message.id)?.(message);
+    },
+  };
+  await sdkServer.connect(transport as never);
+  const ask = (message: { id: unknown }) =>
+    new Promise<unknown>((resolve) => {
+      answers.set(message.id, resolve);
+      transport.onmessage!(message, { authInfo });
+    });
+  await ask(initialize('2025-11-25', 'init'));
+  transport.onmessage!({ jsonrpc: '2.0', method: 'notifications/initialized' }, { authInfo });
+  try {
+    return await ask(request as { id: unknown });
+  } finally {
+    await sdkServer.close();
+  }
+}
+
+describe('the 2025 session hot path answers what the SDK server answers', () => {
+  const cases: Array<[string, Record<string, unknown>]> = [
+    ['tools/list', { method: 'tools/list' }],
+    ['tools/call whoami', { method: 'tools/call', params: { name: 'whoami', arguments: {} } }],
+    ['tools/call search', { method: 'tools/call', params: { name: 'search', arguments: { query: 'refund' } } }],
+    ['tools/call with invalid arguments', { method: 'tools/call', params: { name: 'search', arguments: { query: 42 } } }],
+    ['tools/call of an unknown tool', { method: 'tools/call', params: { name: 'nope', arguments: {} } }],
+  ];
+  for (const [label, message] of cases) {
+    it(`${label}: same JSON-RPC body on the session as from the SDK's Server`, async () => {
+      const { token: t, record } = await mintToken(server.store, { baseUrl: server.url });
+      const sessionId = await openLegacySession(t);
+      const request = { jsonrpc: '2.0', id: 21, ...message };
+      const hot = await post(t, { headers: { ...json, 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': '2025-11-25' }, body: request });
+      expect(`${hot.status} ${hot.response.statusText}`).toBe('200 OK');
+      expect(hot.response.headers.get('mcp-session-id')).toBe(sessionId);
+      const authInfo = { token: record.id, clientId: record.clientId, scopes: record.scopes, extra: { tokenId: record.id, grantId: record.grantId } };
+      expect(hot.body).toEqual(await sdkAnswer2025(request, authInfo, sessionId));
+    });
+  }
+});
+
 describe('protocol details (issue 16)', () => {
   it('2025 session: invalid tool arguments are a result with isError, not a -32602 error', async () => {
     const t = await token();

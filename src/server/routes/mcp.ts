@@ -1,7 +1,7 @@
 import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { ALL_PROTOCOL_VERSIONS, LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS, routeMcpRequest } from '../../mcp/modern-endpoint.js';
+import { ALL_PROTOCOL_VERSIONS, LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS, plainToolRequest, routeMcpRequest, type FastAnswer } from '../../mcp/modern-endpoint.js';
 import type { McpRuntime } from '../../mcp/runtime.js';
 import type { TransportRefusal } from '../../mcp/streamable-transport.js';
 import { audit } from '../../oauth/tokens.js';
@@ -31,6 +31,24 @@ function idOf(body: unknown): RpcId {
 function header(ctx: Context, name: string): string | undefined {
   const value = ctx.get(name);
   return value === '' ? undefined : value;
+}
+
+/**
+ * Aborts a tool call whose client hung up before the answer (the response's close, not the
+ * request's: a request closes as soon as its body has been read).
+ */
+function abortOnHangUp(ctx: Context): AbortController {
+  const abort = new AbortController();
+  ctx.res.once('close', () => {
+    if (!ctx.res.writableEnded) abort.abort();
+  });
+  return abort;
+}
+
+function reply(ctx: Context, answer: FastAnswer): void {
+  ctx.status = answer.status;
+  ctx.type = 'application/json';
+  ctx.body = answer.json;
 }
 
 /** Hop-by-hop and credential headers never handed on to the SDK's handler. */
@@ -78,18 +96,9 @@ export function mountMcpRoutes(router: Router, server: ServerContext, mcp: McpRu
 
   /** MCP 2026-07-28: the hot path for plain tools/list and tools/call, the SDK's handler for the rest. */
   const serveModern = async (ctx: Context, route: Parameters<McpRuntime['modern']['fast']>[0], protocolVersion: string) => {
-    const abort = new AbortController();
-    ctx.req.once('close', () => {
-      if (!ctx.res.writableEnded) abort.abort();
-    });
+    const abort = abortOnHangUp(ctx);
     const fast = mcp.modern.fast(route, { mcpMethod: header(ctx, 'Mcp-Method'), mcpName: header(ctx, 'Mcp-Name') }, ctx.state.authInfo, abort.signal);
-    if (fast) {
-      const answer = await fast;
-      ctx.status = answer.status;
-      ctx.type = 'application/json';
-      ctx.body = answer.json;
-      return;
-    }
+    if (fast) return reply(ctx, await fast);
     const headers = new Headers();
     for (const [name, value] of Object.entries(ctx.req.headers)) {
       if (value === undefined || NOT_FORWARDED.has(name)) continue;
@@ -148,6 +157,12 @@ export function mountMcpRoutes(router: Router, server: ServerContext, mcp: McpRu
         ctx.status = 200;
         ctx.body = '';
         return;
+      }
+      // The hot path: a plain tools/list or tools/call on an initialized session, straight from the registry.
+      const plain = ctx.method === 'POST' && session.server.getNegotiatedProtocolVersion() !== undefined ? plainToolRequest(body) : undefined;
+      if (plain) {
+        ctx.set('Mcp-Session-Id', session.id);
+        return reply(ctx, await mcp.fastPath.answer(plain, 'legacy', ctx.state.authInfo, session.id, abortOnHangUp(ctx).signal));
       }
       const refusal = ctx.method === 'GET' ? session.channel.handleGet(ctx.req, ctx.res) : session.channel.handlePost(ctx.res, body, ctx.state.authInfo);
       if (refusal) return refuse(ctx, refusal);

@@ -242,7 +242,7 @@ describe('startup cost (DESIGN.md §8, P5)', () => {
     async (entry) => {
       const { files, packages } = await staticImports(join(ROOT, 'src/cli', entry));
       expect([...files].filter((f) => f.includes(`${join('src', 'server')}/`))).toEqual([]);
-      for (const heavy of ['koa', '@koa/router', 'koa-bodyparser', '@modelcontextprotocol/sdk', '@inquirer/prompts']) expect(packages).not.toContain(heavy);
+      for (const heavy of ['koa', '@koa/router', 'koa-bodyparser', '@modelcontextprotocol/sdk', '@modelcontextprotocol/server', '@modelcontextprotocol/client', '@inquirer/prompts']) expect(packages).not.toContain(heavy);
     },
   );
 });
