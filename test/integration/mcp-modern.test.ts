@@ -204,6 +204,16 @@ describe('MCP 2026-07-28 on /mcp, raw', () => {
     }
   });
 
+  it('CORS: a browser client may send the 2026-07-28 headers (preflight allows Mcp-Method and Mcp-Name)', async () => {
+    const response = await fetch(`${server.url}/mcp`, {
+      method: 'OPTIONS',
+      headers: { Origin: 'http://localhost:6274', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type, mcp-protocol-version, mcp-method, mcp-name' },
+    });
+    expect(response.status).toBeLessThan(300);
+    const allowed = (response.headers.get('access-control-allow-headers') ?? '').toLowerCase();
+    for (const name of ['mcp-method', 'mcp-name', 'mcp-protocol-version']) expect(allowed).toContain(name);
+  });
+
   it('tool calls: invalid arguments are a result with isError; an unknown tool is -32602 with its message said once', async () => {
     const t = await token();
     const invalid = await post(t, modernRequest('tools/call', { name: 'search', arguments: { query: 42 } }));

@@ -1,6 +1,7 @@
 import type { Context, Next } from 'koa';
 
-const ALLOW_HEADERS = 'Authorization, Content-Type, Mcp-Session-Id, MCP-Protocol-Version, Last-Event-ID, Accept';
+// Mcp-Method and Mcp-Name: every 2026-07-28 request carries them (MCP 2026-07-28 "Transports", SEP-2243).
+const ALLOW_HEADERS = 'Authorization, Content-Type, Mcp-Session-Id, MCP-Protocol-Version, Mcp-Method, Mcp-Name, Last-Event-ID, Accept';
 const EXPOSE_HEADERS = 'WWW-Authenticate, Mcp-Session-Id, MCP-Protocol-Version';
 const ALLOW_METHODS = 'GET, HEAD, POST, DELETE, OPTIONS';
 
