@@ -1,7 +1,7 @@
 /**
  * `npm run conformance`: the official MCP conformance suite (@modelcontextprotocol/conformance)
  * against `cupcake-mcp serve` as a user runs it (built bin, `init --yes`, a token from
- * `tokens create`), in both eras.
+ * `tokens create`), in both eras; then the MCP Inspector's CLI over /mcp (both eras) and /sse.
  *
  * The suite sends no bearer token, so a small proxy in front of `serve` adds one to every request
  * (the server still checks it on each). The suite needs Node 22: set CONFORMANCE_NODE to a Node 22
@@ -87,6 +87,55 @@ async function node22(): Promise<string> {
   const { stdout } = await run(binary, ['--version']);
   if (!stdout.startsWith('v22')) throw new Error(`the conformance suite needs Node 22; ${binary} is ${stdout.trim()}`);
   return binary;
+}
+
+const INSPECTOR_VERSION = '2.12.0';
+
+/** The MCP Inspector (2.x needs Node 22), installed once next to the Node 22 of the suite. */
+async function inspectorLauncher(): Promise<string> {
+  const cache = join(ROOT, 'node_modules/.cache/conformance-inspector');
+  const launcher = join(cache, 'node_modules/@modelcontextprotocol/inspector/clients/launcher/build/index.js');
+  if (!existsSync(launcher)) {
+    console.log(`installing @modelcontextprotocol/inspector@${INSPECTOR_VERSION} for the CLI check (once) …`);
+    await run('npm', ['install', '--no-save', '--no-package-lock', '--prefix', cache, `@modelcontextprotocol/inspector@${INSPECTOR_VERSION}`], { cwd: ROOT });
+  }
+  return launcher;
+}
+
+/**
+ * The MCP Inspector's CLI lists and calls the tools over /mcp in both eras (2026-07-28: no
+ * session; 2025: a session) and over /sse, with the token as a header, as the README shows.
+ */
+async function runInspectorChecks(node: string, url: string, token: string): Promise<Outcome> {
+  const launcher = await inspectorLauncher();
+  type Check = { label: string; args: string[]; expect: (result: Record<string, any>) => string | undefined };
+  const names = (result: Record<string, any>) => ((result.tools ?? []) as Array<{ name: string }>).map((t) => t.name).sort().join(',');
+  const listsTools = (result: Record<string, any>) => (names(result) === 'fetch,search,whoami' ? undefined : `listed ${names(result) || 'nothing'}`);
+  const session = (wanted: 'none' | 'some') => (result: Record<string, any>) => {
+    const id = result.structuredContent?.session_id as unknown;
+    if (wanted === 'none' ? id === null : typeof id === 'string' && id.length > 0) return undefined;
+    return `whoami said session_id ${JSON.stringify(id)}`;
+  };
+  const checks: Check[] = [
+    { label: '/mcp 2026-07-28 tools/list', args: [`${url}/mcp`, '--protocol-era', 'modern', '--method', 'tools/list'], expect: listsTools },
+    { label: '/mcp 2026-07-28 tools/call', args: [`${url}/mcp`, '--protocol-era', 'modern', '--method', 'tools/call', '--tool-name', 'whoami'], expect: session('none') },
+    { label: '/mcp auto negotiation tools/call', args: [`${url}/mcp`, '--protocol-era', 'auto', '--method', 'tools/call', '--tool-name', 'whoami'], expect: session('none') },
+    { label: '/mcp 2025 tools/list', args: [`${url}/mcp`, '--protocol-era', 'legacy', '--method', 'tools/list'], expect: listsTools },
+    { label: '/mcp 2025 tools/call', args: [`${url}/mcp`, '--protocol-era', 'legacy', '--method', 'tools/call', '--tool-name', 'whoami'], expect: session('some') },
+    { label: '/sse tools/list', args: [`${url}/sse`, '--transport', 'sse', '--method', 'tools/list'], expect: listsTools },
+    { label: '/sse tools/call', args: [`${url}/sse`, '--transport', 'sse', '--method', 'tools/call', '--tool-name', 'whoami'], expect: session('some') },
+  ];
+  const failures: string[] = [];
+  for (const check of checks) {
+    try {
+      const { stdout } = await run(node, [launcher, '--cli', ...check.args, '--header', `Authorization: Bearer ${token}`], { cwd: ROOT, timeout: 60_000 });
+      const problem = check.expect(JSON.parse(stdout) as Record<string, any>);
+      if (problem) failures.push(`${check.label}: ${problem}`);
+    } catch (error) {
+      failures.push(`${check.label}: ${String((error as { stderr?: string }).stderr || error).slice(0, 300)}`);
+    }
+  }
+  return { scenario: 'MCP Inspector CLI', version: 'both eras and /sse', passed: checks.length - failures.length, failed: failures.length, failures, notApplicable: [] };
 }
 
 /** `cupcake-mcp init --yes` in a temp folder, `serve` on a free port, and a token from `tokens create`. */
@@ -233,6 +282,7 @@ export async function runConformance(): Promise<Outcome[]> {
       }
     }
     outcomes.push(await runAuthorizationScenarios(node, serve.url));
+    outcomes.push(await runInspectorChecks(node, serve.url, serve.token));
     return outcomes;
   } finally {
     proxy.server.close();
