@@ -1,25 +1,23 @@
 import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
-import { Client } from '@modelcontextprotocol/sdk/client/index.js';
-import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
-import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/sdk/client/stdio.js';
-import { StreamableHTTPClientTransport, StreamableHTTPError } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import type { Transport } from '@modelcontextprotocol/sdk/shared/transport.js';
 import {
-  CallToolResultSchema,
-  ErrorCode,
-  LoggingMessageNotificationSchema,
-  McpError,
-  ToolListChangedNotificationSchema,
-  ToolSchema,
+  Client,
+  SdkError,
+  SdkErrorCode,
+  SdkHttpError,
+  SSEClientTransport,
+  specTypeSchemas,
+  StreamableHTTPClientTransport,
   type CallToolResult,
   type Tool,
-} from '@modelcontextprotocol/sdk/types.js';
+  type Transport,
+} from '@modelcontextprotocol/client';
+import { getDefaultEnvironment, StdioClientTransport } from '@modelcontextprotocol/client/stdio';
 import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../shared/logger.js';
 import { VERSION } from '../shared/version.js';
-import type { RegisteredTool, ToolCallContext, ToolRegistry } from './tool-registry.js';
+import type { ToolCallContext, ToolRegistry } from './tool-registry.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './upstream/backoff.js';
 import { exposeToolNames } from './upstream/tool-names.js';
 import { isProcessAlive } from '../shared/process.js';
@@ -254,8 +252,8 @@ class UpstreamServer {
       // Before it is ready, a failure surfaces as the rejected connect or listing, logged once there.
       if (this.current === attempt && attempt.readyAt !== undefined) this.log.warn(`upstream ${this.name}: ${messageOf(error)}`);
     };
-    client.setNotificationHandler(ToolListChangedNotificationSchema, () => this.scheduleRefresh(attempt));
-    client.setNotificationHandler(LoggingMessageNotificationSchema, (notification) => {
+    client.setNotificationHandler('notifications/tools/list_changed', () => this.scheduleRefresh(attempt));
+    client.setNotificationHandler('notifications/message', (notification) => {
       const { level, data } = notification.params;
       const text = typeof data === 'string' ? data : JSON.stringify(data);
       const line = `[${this.name}] ${level}: ${truncate(text)}`;
@@ -398,11 +396,11 @@ class UpstreamServer {
         { timeout: this.settings.connectTimeoutMs },
       );
       for (const raw of result.tools) {
-        const tool = ToolSchema.safeParse(raw);
-        if (tool.success) tools.push(tool.data);
+        const tool = specTypeSchemas.Tool['~standard'].validate(raw);
+        if (tool.issues === undefined) tools.push(tool.value);
         else {
           const name = typeof (raw as { name?: unknown } | null)?.name === 'string' ? (raw as { name: string }).name : '(unnamed)';
-          this.logOnce(`invalid:${name}`, `upstream ${this.name}: tool ${JSON.stringify(name.slice(0, 100))} is not a valid MCP tool listing and is not exposed: ${tool.error.issues[0]?.message ?? 'invalid'}`);
+          this.logOnce(`invalid:${name}`, `upstream ${this.name}: tool ${JSON.stringify(name.slice(0, 100))} is not a valid MCP tool listing and is not exposed: ${tool.issues[0]?.message ?? 'invalid'}`);
         }
       }
       cursor = result.nextCursor;
@@ -443,12 +441,7 @@ class UpstreamServer {
         this.logOnce(`taken:${exposed}`, `upstream ${this.name}: tool ${JSON.stringify(original)} not exposed: another tool is already named ${exposed}`);
         continue;
       }
-      // The upstream side speaks through the v1 SDK client (see the note at forward()); its Tool and
-      // CallToolResult are the same wire shapes as v2's, checked by the v1 schemas on the way in.
-      const remove = this.registry.add({
-        definition: definition as unknown as RegisteredTool['definition'],
-        run: async (args, context) => (await this.forward(exposed, original, args, context)) as unknown as Awaited<ReturnType<RegisteredTool['run']>>,
-      });
+      const remove = this.registry.add({ definition, run: (args, context) => this.forward(exposed, original, args, context) });
       this.registered.set(exposed, { original, signature, remove });
     }
 
@@ -472,16 +465,16 @@ class UpstreamServer {
     if (!attempt || attempt.readyAt === undefined) return errorResult(`upstream server ${this.name} is not available (${this.state})`);
     try {
       // request() rather than callTool(): a gateway hands on the upstream's result as it is.
-      return await attempt.client.request({ method: 'tools/call', params: { name: original, arguments: args } }, CallToolResultSchema, {
+      return await attempt.client.request({ method: 'tools/call', params: { name: original, arguments: args } }, specTypeSchemas.CallToolResult, {
         timeout: this.settings.callTimeoutMs,
         signal: context.signal,
       });
     } catch (error) {
-      if (error instanceof StreamableHTTPError && error.code === 404) {
+      if (error instanceof SdkHttpError && error.status === 404) {
         // The remote server forgot our session (it restarted): connect again.
         this.lost(attempt, 'the remote server no longer knows our session');
       }
-      if (error instanceof McpError && error.code === ErrorCode.RequestTimeout) {
+      if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
         return errorResult(`${exposed}: upstream server ${this.name} did not answer within ${this.settings.callTimeoutMs} ms`);
       }
       if (context.signal.aborted) return errorResult(`${exposed}: cancelled`);
