@@ -5,7 +5,7 @@ import { constantTimeEqual, newUuid, randomToken } from '../shared/ids.js';
 import { isUrlClientId, MetadataDocumentError, type ClientMetadataDocuments } from './client-metadata-document.js';
 import { InvalidRequestError, OAuthError, UnauthorizedClientError, UnsupportedResponseTypeError } from './errors.js';
 import { isValidS256Challenge } from './pkce.js';
-import { buildRedirect, matchRedirectUri } from './redirect-uri.js';
+import { buildRedirect, matchRedirectUri, redirectUriProblem } from './redirect-uri.js';
 import { resolveResource } from './resource.js';
 import { resolveScopes } from './scopes.js';
 import { generateAuthorizationCode, hashSecret, verifyPassword } from './secrets.js';
@@ -21,6 +21,8 @@ export class AuthorizationPageError extends Error {
     readonly title: string,
     message: string,
     readonly status = 400,
+    /** A link the person may choose to follow (the error for a client the owner never approved). */
+    readonly link?: { href: string; label: string },
   ) {
     super(message);
     this.name = 'AuthorizationPageError';
@@ -95,6 +97,10 @@ export async function validateAuthorizationRequest(
     }
     redirectUri = matched;
   }
+  // A record written before today's registration rules (a non-ASCII or OS-handler URI) is never redirected to.
+  if (redirectUriProblem(redirectUri) !== undefined) {
+    throw new AuthorizationPageError('Redirect URI not accepted', 'This application registered a redirect URI this server no longer accepts. Remove the connector and add it again.');
+  }
   // A metadata-document client registers nothing, so a closed server checks its redirect here, as /register would.
   if (isUrlClientId(client.clientId) && deps.settings.redirectPolicy && !deps.settings.redirectPolicy.allows(redirectUri)) {
     throw new AuthorizationPageError('Redirect URI not allowed', 'This server only accepts the redirect URIs its owner allowed (auth.redirectUriAllowlist), and this application’s is not one of them.');
@@ -102,7 +108,14 @@ export async function validateAuthorizationRequest(
   const redirectUriProvided = requestedRedirect !== undefined && requestedRedirect !== '';
   const state = single(params, 'state');
   const fail = (error: OAuthError): never => {
-    throw new AuthorizationRedirectError(errorRedirect(redirectUri, error, state !== undefined && state.length <= MAX_STATE ? state : undefined, deps.settings.issuer), error, client.clientId);
+    const target = errorRedirect(redirectUri, error, state !== undefined && state.length <= MAX_STATE ? state : undefined, deps.settings.issuer);
+    if (errorsMayRedirect(client, redirectUri, deps.settings)) throw new AuthorizationRedirectError(target, error, client.clientId);
+    // RFC 9700 §4.11.2: anyone can register a redirect URI, so an immediate redirect to it would make
+    // this server an open redirector. The person sees the error and chooses whether to go on.
+    throw new AuthorizationPageError(`This request cannot be answered (${error.errorCode})`, `${error.message}. The application that sent you here has not been approved on this server yet, so you are not sent back to it automatically.`, 400, {
+      href: target,
+      label: `Return to ${redirectHost(redirectUri)} with this error`,
+    });
   };
 
   // RFC 6749 §3.1: request parameters MUST NOT be included more than once.
@@ -133,6 +146,31 @@ export async function validateAuthorizationRequest(
   }
 
   return { client, redirectUri, redirectUriProvided, state, scopes, resource, codeChallenge: challenge! };
+}
+
+/**
+ * RFC 9700 §4.11.2 / RFC 6749 §10.15: an error found before the owner saw the consent page is
+ * redirected only where the owner has vouched for the target: a client approved before, the
+ * built-in client, a metadata-document client (its redirect URIs are published at its own URL),
+ * or a redirect URI of a trusted-client preset or of the owner's allowlist.
+ */
+export function errorsMayRedirect(client: ClientRecord, redirectUri: string, settings: OAuthSettings): boolean {
+  return (
+    client.approvedAt !== undefined ||
+    client.firstParty === true ||
+    isUrlClientId(client.clientId) ||
+    settings.presetRedirects.allows(redirectUri) ||
+    (settings.redirectPolicy?.allows(redirectUri) ?? false)
+  );
+}
+
+function redirectHost(uri: string): string {
+  try {
+    const url = new URL(uri);
+    return url.host || url.protocol;
+  } catch {
+    return 'the application';
+  }
 }
 
 /**

@@ -5,6 +5,17 @@
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 /** Schemes that would run or read something in the browser instead of reaching a client. */
 const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'file:', 'vbscript:', 'about:', 'blob:', 'filesystem:', 'view-source:', 'ws:', 'wss:', 'ftp:', 'mailto:', 'chrome:', 'intent:']);
+/**
+ * Schemes the operating system hands to a built-in handler (Windows file shares and search, the
+ * ms-* settings and store handlers, macOS and Linux openers): a "redirect" to one reaches no client
+ * and can leak credentials or open local files (NTLM to smb:, search-ms: listings).
+ */
+const OS_HANDLER_SCHEMES = new Set(['smb:', 'cifs:', 'nfs:', 'afp:', 'search:', 'search-ms:', 'shell:', 'jar:', 'res:', 'its:', 'mk:', 'ldap:', 'telnet:', 'ssh:', 'sftp:', 'x-apple-helpviewer:', 'help:', 'tel:', 'sms:', 'callto:', 'facetime:', 'steam:']);
+/**
+ * RFC 8252 §7.1 asks for private-use schemes in reverse domain name form (`com.example.app:`). A few
+ * shipping MCP clients predate that and use a bare product name; only those are accepted without a period.
+ */
+const SHIPPING_APP_SCHEMES = new Set(['cursor:', 'vscode:', 'vscode-insiders:', 'windsurf:']);
 /** RFC 3986 §3.1 scheme syntax. */
 const SCHEME = /^[a-zA-Z][a-zA-Z0-9+.-]*:/;
 
@@ -32,11 +43,14 @@ export function redirectUriProblem(uri: string): string | undefined {
   if (uri.length > MAX_REDIRECT_URI_LENGTH) return `is longer than ${MAX_REDIRECT_URI_LENGTH} characters`;
   // eslint-disable-next-line no-control-regex
   if (/[\u0000-\u0020\u007f-\u009f\\<>"{}|^`]/.test(uri)) return 'contains spaces, control or unsafe characters';
+  // RFC 3986 §2: a URI is ASCII. A raw non-ASCII host (a Cyrillic "с" in "сhatgpt.com") spoofs another
+  // host on the consent page and cannot go in a Location header; register the punycode or %-encoded form.
+  if (/[^\x21-\x7e]/.test(uri)) return 'contains non-ASCII characters (send the punycode host or %-encoded path)';
   if (!SCHEME.test(uri)) return 'must be an absolute URI';
   const url = parse(uri);
   if (!url) return 'is not a valid URI';
   const scheme = url.protocol.toLowerCase();
-  if (FORBIDDEN_SCHEMES.has(scheme)) return `must not use the ${scheme} scheme`;
+  if (FORBIDDEN_SCHEMES.has(scheme) || OS_HANDLER_SCHEMES.has(scheme) || scheme.startsWith('ms-')) return `must not use the ${scheme} scheme`;
   if (uri.includes('#')) return 'must not contain a fragment (RFC 6749 §3.1.2)';
   if (url.username || url.password || /^[a-z][a-z0-9+.-]*:\/\/[^/?#]*@/i.test(uri)) return 'must not contain user information';
   // RFC 3986 §3 / RFC 9110 §4.2: an http(s) URI names its host after "//". "https:evil.example/cb"
@@ -49,9 +63,11 @@ export function redirectUriProblem(uri: string): string | undefined {
   if (scheme === 'http:') {
     return isLoopbackRedirect(url) ? undefined : 'must use https (http is allowed only for localhost, 127.0.0.1 or [::1])';
   }
-  // RFC 8252 §7.1: a private-use URI scheme; OAuth 2.1 §8.4.2 asks for a reverse-domain name, but
-  // shipping clients use short ones (cursor://, vscode://), so any non-web scheme of 2+ characters passes.
-  if (scheme.length < 3) return 'has an invalid scheme';
+  // RFC 8252 §7.1 / OAuth 2.1 §8.4.2: a private-use URI scheme in reverse domain name form, which
+  // contains a period (com.example.app:); a scheme without one could be any handler on the machine.
+  if (!scheme.slice(0, -1).includes('.') && !SHIPPING_APP_SCHEMES.has(scheme)) {
+    return 'must use https, loopback http, or a private-use scheme in reverse domain name form such as "com.example.app:" (RFC 8252 §7.1)';
+  }
   return undefined;
 }
 

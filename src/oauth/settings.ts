@@ -1,4 +1,4 @@
-import { createRedirectUriPolicy, type RedirectUriPolicy, type TrustedClient } from './redirect-policy.js';
+import { createRedirectUriPolicy, TRUSTED_CLIENTS, type RedirectUriPolicy, type TrustedClient } from './redirect-policy.js';
 
 /** What the protocol rules need to know about this server, derived once from the config. */
 export interface OAuthSettings {
@@ -16,6 +16,11 @@ export interface OAuthSettings {
   refreshGraceMs: number;
   /** The redirect URIs a closed server accepts (`auth.redirectUriAllowlist`); null when registration is open. */
   redirectPolicy: RedirectUriPolicy | null;
+  /**
+   * Redirect URIs of the trusted-client presets (`auth.trustedClients`: ChatGPT's, Claude's, loopback),
+   * open server or closed: an authorization error may be sent to them before the owner approved the client.
+   */
+  presetRedirects: RedirectUriPolicy;
 }
 
 export const OFFLINE_ACCESS = 'offline_access';
@@ -43,6 +48,7 @@ export function createOAuthSettings(config: {
     refreshTokenTtlMs: config.auth.refreshTokenTtl,
     refreshGraceMs: 60_000,
     redirectPolicy: createRedirectUriPolicy(config.auth.trustedClients ?? [], config.auth.redirectUriAllowlist),
+    presetRedirects: { allows: (uri) => (config.auth.trustedClients ?? []).some((name) => TRUSTED_CLIENTS[name].allows(uri)) },
   };
 }
 

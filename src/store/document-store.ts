@@ -97,7 +97,8 @@ export class DocumentStore implements Store {
   }
 
   async upsertClient(client: ClientRecord): Promise<'created' | 'updated' | 'unchanged'> {
-    const same = (existing: ClientRecord) => JSON.stringify({ ...existing, createdAt: 0, lastUsedAt: null }) === JSON.stringify({ ...client, createdAt: 0, lastUsedAt: null });
+    const same = (existing: ClientRecord) =>
+      JSON.stringify({ ...existing, createdAt: 0, lastUsedAt: null, approvedAt: 0 }) === JSON.stringify({ ...client, createdAt: 0, lastUsedAt: null, approvedAt: 0 });
     const known = Object.hasOwn(this.backend.current().clients, client.clientId) ? this.backend.current().clients[client.clientId] : undefined;
     if (known && same(known)) return 'unchanged';
     return this.backend.transact((data) => {
@@ -105,7 +106,10 @@ export class DocumentStore implements Store {
       if (existing?.firstParty) throw new Error(`client ${client.clientId} is the first-party client`);
       if (existing && same(existing)) return 'unchanged' as const;
       const { firstParty: _ignored, ...rest } = copyClient(client);
-      data.clients[client.clientId] = existing ? { ...rest, createdAt: existing.createdAt, lastUsedAt: existing.lastUsedAt } : rest;
+      const { approvedAt: _approved, ...described } = rest;
+      data.clients[client.clientId] = existing
+        ? { ...described, createdAt: existing.createdAt, lastUsedAt: existing.lastUsedAt, ...(existing.approvedAt === undefined ? {} : { approvedAt: existing.approvedAt }) }
+        : described;
       return existing ? ('updated' as const) : ('created' as const);
     });
   }
@@ -137,6 +141,8 @@ export class DocumentStore implements Store {
   async saveCode(code: CodeRecord): Promise<void> {
     await this.backend.transact((data) => {
       data.codes[code.codeHash] = copyCode(code);
+      const client = Object.hasOwn(data.clients, code.clientId) ? data.clients[code.clientId] : undefined;
+      if (client && client.approvedAt === undefined) data.clients[code.clientId] = { ...client, approvedAt: code.createdAt };
     });
   }
 

@@ -44,6 +44,12 @@ export interface ClientRecord {
    * other client, and on records written before it existed.
    */
   firstParty?: true;
+  /**
+   * When the owner first approved this client on the consent page (the first code issued to it).
+   * Until then an authorization error is never redirected to it (RFC 9700 §4.11.2): anyone can
+   * register a redirect URI. Absent on clients never approved and on records written before it existed.
+   */
+  approvedAt?: number;
 }
 
 export interface CodeRecord {
@@ -189,6 +195,10 @@ export interface Store {
    */
   listAbandonedClients(cutoff: number): Promise<AbandonedClient[]>;
 
+  /**
+   * Stores a code. A code is issued only when the owner approved its client, so the client is
+   * marked approved (`approvedAt`) in the same write when it was not already.
+   */
   saveCode(code: CodeRecord): Promise<void>;
   /** Marks a code used exactly once; a second call reports a replay. */
   consumeCode(codeHash: string, at: number, clientId?: string): Promise<ConsumeCodeResult>;

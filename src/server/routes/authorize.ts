@@ -43,11 +43,11 @@ export function securePage(ctx: Context, formTarget?: string): void {
   ctx.set('Pragma', 'no-cache');
 }
 
-function showError(ctx: Context, server: ServerContext, status: number, title: string, message: string): void {
+function showError(ctx: Context, server: ServerContext, status: number, title: string, message: string, link?: { href: string; label: string }): void {
   securePage(ctx);
   ctx.status = status;
   ctx.type = 'text/html; charset=utf-8';
-  ctx.body = renderErrorPage(title, message, server.config.name);
+  ctx.body = renderErrorPage(title, message, server.config.name, link);
 }
 
 function showConsent(ctx: Context, server: ServerContext, entry: PendingAuthorization, status = 200, error?: string): void {
@@ -100,7 +100,7 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
     try {
       request = await validateAuthorizationRequest(ctx.query, server);
     } catch (error) {
-      if (error instanceof AuthorizationPageError) return showError(ctx, server, error.status, error.title, error.message);
+      if (error instanceof AuthorizationPageError) return showError(ctx, server, error.status, error.title, error.message, error.link);
       if (error instanceof AuthorizationRedirectError) {
         audit(server, meta, { type: 'authorization.denied', client_id: error.clientId, detail: { error: error.error.errorCode, reason: error.error.message } });
         return redirect(ctx, error.redirectTo);

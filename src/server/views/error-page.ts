@@ -6,12 +6,14 @@ const ALERT_ICON = new SafeHtml(
 );
 
 /** An error shown to the person in the browser; never a redirect (RFC 6749 §4.1.2.1). */
-export function renderErrorPage(title: string, message: string, serverName: string): string {
+export function renderErrorPage(title: string, message: string, serverName: string, link?: { href: string; label: string }): string {
+  // The link is the validated redirect URI with the error appended: followed only if the person chooses to.
+  const follow = link ? html`<p><a href="${link.href}" rel="noreferrer noopener">${link.label}</a></p>` : html``;
   return page(
     `${title} · ${serverName}`,
     html`<div class="brand">${ALERT_ICON}<span>${serverName}</span></div>
 <h1><strong>${title}</strong></h1>
 <p class="lead">${message}</p>
-<p class="hint">You can close this page.</p>`,
+${follow}<p class="hint">You can close this page.</p>`,
   );
 }

@@ -21,6 +21,12 @@ describe('redirect URI registration policy (DESIGN.md §4, OAuth 2.1 §2.3.1, RF
 
   it.each([
     ['javascript:alert(1)', 'script scheme'],
+    ['smb://attacker.example/share', 'OS handler: Windows file share'],
+    ['search-ms:query=x', 'OS handler: Windows search'],
+    ['ms-settings:privacy', 'OS handler: ms-*'],
+    ['myapp://callback', 'RFC 8252 §7.1: a private-use scheme not in reverse domain name form'],
+    ['https://\u0441hatgpt.com/cb', 'RFC 3986 §2: a non-ASCII host'],
+    ['https://app.example/caf\u00e9', 'RFC 3986 §2: a non-ASCII path'],
     ['JAVASCRIPT:alert(1)', 'script scheme, upper case'],
     ['data:text/html;base64,PHNjcmlwdD4=', 'data scheme'],
     ['file:///etc/passwd', 'file scheme'],

@@ -12,6 +12,7 @@ export function testSettings(overrides: { refreshTokens?: boolean; scopes?: stri
       accessTokenTtl: 86_400_000,
       authorizationCodeTtl: 300_000,
       refreshTokenTtl: 30 * 86_400_000,
+      trustedClients: ['chatgpt', 'claude', 'loopback'],
     },
   });
 }

@@ -74,6 +74,19 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.removeClient('constructor', T0)).toBeUndefined();
       });
 
+      it('RFC 9700 §4.11.2: saving a code marks its client approved, once; upserting the client keeps the mark', async () => {
+        const { client } = makeClient();
+        await store.createClient(client);
+        expect((await store.getClient(client.clientId))?.approvedAt).toBeUndefined();
+        const first = makeCode(client.clientId);
+        await store.saveCode(first.record);
+        expect((await store.getClient(client.clientId))?.approvedAt).toBe(first.record.createdAt);
+        await store.saveCode(makeCode(client.clientId, { createdAt: first.record.createdAt + HOUR }).record);
+        expect((await store.getClient(client.clientId))?.approvedAt).toBe(first.record.createdAt);
+        await store.upsertClient({ ...client, clientName: 'renamed' });
+        expect(await store.getClient(client.clientId)).toMatchObject({ clientName: 'renamed', approvedAt: first.record.createdAt });
+      });
+
       it('removing a client deletes it, its codes, and revokes all of its tokens (and only its tokens)', async () => {
         const { client } = makeClient();
         const { client: other } = makeClient({ clientName: 'Claude' });
@@ -89,7 +102,7 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         await store.saveCode(code.record);
 
         const removed = await store.removeClient(client.clientId, T0 + HOUR);
-        expect(removed?.client).toEqual(client);
+        expect(removed?.client).toEqual({ ...client, approvedAt: code.record.createdAt });
         expect(removed?.revokedTokens.map((t) => t.id).sort()).toEqual([g1.access.record.id, g2.access.record.id].sort());
         expect(removed?.revokedTokens.every((t) => t.revokedAt === T0 + HOUR)).toBe(true);
 
@@ -510,7 +523,7 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.findRefreshToken(oldRefresh.record.tokenHash)).toBeUndefined();
         expect(await store.findAccessToken(live.access.record.tokenHash)).toEqual(live.access.record);
         expect(await store.findRefreshToken(live.refresh.record.tokenHash)).toEqual(live.refresh.record);
-        expect(await store.getClient(client.clientId)).toEqual(client);
+        expect(await store.getClient(client.clientId)).toEqual({ ...client, approvedAt: expect.any(Number) });
         expect(await store.purgeExpired(T0 + 2)).toBe(0);
       });
     });

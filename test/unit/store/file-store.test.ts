@@ -45,7 +45,7 @@ describe('file store (lowdb)', () => {
 
     const again = await open(dataDir);
     expect(await again.getOwner()).toEqual({ passwordHash, passwordChangedAt: T0 });
-    expect(await again.listClients()).toEqual([client]);
+    expect(await again.listClients()).toEqual([{ ...client, approvedAt: code.record.createdAt }]);
     expect(await again.findAccessToken(grant.access.record.tokenHash)).toEqual(grant.access.record);
     expect(await again.findRefreshToken(grant.refresh.record.tokenHash)).toEqual({ ...grant.refresh.record, revokedAt: T0 + 1 });
     expect(await again.consumeCode(code.record.codeHash, T0 + 2)).toEqual({ outcome: 'consumed', code: { ...code.record, usedAt: T0 + 2 } });
