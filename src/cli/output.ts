@@ -30,6 +30,28 @@ export function terminalSafe(text: string): string {
   return text.replace(TERMINAL_UNSAFE, (match) => (match.length > 1 ? match : `\\u${match.charCodeAt(0).toString(16).padStart(4, '0')}`));
 }
 
+// eslint-disable-next-line no-control-regex
+const FIELD_UNSAFE = /[\u0000-\u001f\u007f-\u009f\u202a-\u202e\u2066-\u2069]/g;
+
+/**
+ * A value that came from outside the CLI (a client's name, a tool name, an event field written
+ * for an unauthenticated request) as it may be printed: every control character, ESC included,
+ * newlines and bidi overrides are shown as visible escapes. Only the CLI's own colours, added
+ * after this, reach the terminal raw.
+ */
+export function fieldText(text: string): string {
+  return text.replace(FIELD_UNSAFE, (c) => `\\u${c.charCodeAt(0).toString(16).padStart(4, '0')}`);
+}
+
+/** `fieldText` on every string inside a record (strings, arrays, maps and plain objects), for human output. */
+export function escapeFields<T>(value: T): T {
+  if (typeof value === 'string') return fieldText(value) as T;
+  if (Array.isArray(value)) return value.map(escapeFields) as T;
+  if (value instanceof Map) return new Map([...value].map(([k, v]) => [escapeFields(k), escapeFields(v)])) as T;
+  if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) return Object.fromEntries(Object.entries(value).map(([k, v]) => [fieldText(k), escapeFields(v)])) as T;
+  return value;
+}
+
 export function println(output: Output, line = ''): void {
   output.out.write(`${terminalSafe(line)}\n`);
 }

@@ -5,7 +5,7 @@ import { relativeTime, shortIdLength, withAdminSession } from '../admin.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { findRunningServer } from '../../store/data-dir-claim.js';
-import { formatTable, printJson, println, truncate } from '../output.js';
+import { escapeFields, formatTable, printJson, println, truncate } from '../output.js';
 
 export interface ClientsPruneOptions {
   dryRun?: boolean;
@@ -68,7 +68,7 @@ export async function runClientsPrune(ctx: CliContext, options: ClientsPruneOpti
       return;
     }
     const { color } = ctx.output;
-    println(ctx.output, renderPruneTable(ctx, results, now));
+    println(ctx.output, renderPruneTable(ctx, results.map((r) => ({ ...r, client: escapeFields(r.client) })), now));
     const removed = results.filter((r) => r.removed).length;
     const plural = (n: number) => `${n} client${n === 1 ? '' : 's'}`;
     if (dryRun) {

@@ -4,7 +4,7 @@ import { relativeTime, resolveClient, shortIdLength, tokenStatus, withAdminSessi
 import { groupIdenticalClients } from '../client-groups.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { formatTable, printJson, println, truncate, type Output } from '../output.js';
+import { escapeFields, fieldText, formatTable, printJson, println, truncate, type Output } from '../output.js';
 import { findRunningServer } from '../../store/data-dir-claim.js';
 import { tokenJson } from './tokens.js';
 import { describeEvent } from '../event-lines.js';
@@ -101,7 +101,7 @@ export async function runClientsList(ctx: CliContext, options: { json?: boolean 
       println(ctx.output, 'No clients registered yet. They appear here once an MCP client registers at /register.');
       return;
     }
-    println(ctx.output, renderClientsTable(ctx.output, clients, tokens, now));
+    println(ctx.output, renderClientsTable(ctx.output, escapeFields(clients), tokens, now));
   });
 }
 
@@ -126,6 +126,7 @@ export async function runClientsShow(ctx: CliContext, id: string, options: { jso
     const [clients, tokens] = await Promise.all([store.listClients(), store.listAccessTokens()]);
     const client = resolveClient(id, clients);
     const timeline = signInTimeline(await eventLog().readLast(1_000, { clientId: client.clientId }));
+    const shown = escapeFields(client);
     const now = clock.now();
     const own = tokens.filter((t) => t.clientId === client.clientId).sort((a, b) => a.createdAt - b.createdAt);
     const names = new Map([[client.clientId, client.clientName]]);
@@ -145,19 +146,19 @@ export async function runClientsShow(ctx: CliContext, id: string, options: { jso
     const { color } = ctx.output;
     const lines: Array<[string, string]> = [
       ['client id', client.clientId],
-      ['name', `${client.clientName ?? color.dim('(no name)')}${client.firstParty ? ' (first-party: home page sign-in, personal access tokens)' : ''}`],
+      ['name', `${shown.clientName ?? color.dim('(no name)')}${client.firstParty ? ' (first-party: home page sign-in, personal access tokens)' : ''}`],
       ['auth method', client.tokenEndpointAuthMethod],
       ['grant types', client.grantTypes.join(', ') || '-'],
-      ['scope', client.scope ?? color.dim('(default)')],
+      ['scope', shown.scope ?? color.dim('(default)')],
       ['created', `${toIso(client.createdAt)} (${relativeTime(client.createdAt, now)})`],
       ['last used', lastUsedAt(client, tokens) === null ? 'never' : `${toIso(lastUsedAt(client, tokens))} (${relativeTime(lastUsedAt(client, tokens), now)})`],
     ];
-    for (const [key, value] of Object.entries(client.extraMetadata)) {
+    for (const [key, value] of Object.entries(shown.extraMetadata)) {
       lines.push([key.replace(/_/g, ' '), truncate(typeof value === 'string' ? value : JSON.stringify(value), 100)]);
     }
     const width = Math.max(...lines.map(([k]) => k.length), 'redirect uris'.length);
     for (const [key, value] of lines) println(ctx.output, `${color.bold(key.padEnd(width))}  ${value}`);
-    client.redirectUris.forEach((uri, i) => println(ctx.output, `${color.bold((i === 0 ? 'redirect uris' : '').padEnd(width))}  ${uri}`));
+    shown.redirectUris.forEach((uri, i) => println(ctx.output, `${color.bold((i === 0 ? 'redirect uris' : '').padEnd(width))}  ${uri}`));
     const active = own.filter((t) => tokenStatus(t, now) === 'active');
     println(ctx.output, `${color.bold('tokens'.padEnd(width))}  ${active.length} active, ${own.length - active.length} revoked or expired`);
     for (const t of active) {
@@ -196,7 +197,7 @@ export async function runClientsRemove(ctx: CliContext, id: string, options: { f
     }
     events.record({ type: 'client.removed', client_id: client.clientId, detail: { by: 'cli', client_name: client.clientName, revoked_tokens: result.revokedTokens.length } });
     const n = result.revokedTokens.length;
-    println(ctx.output, `${color.green('✓')} removed client ${client.clientId}${client.clientName ? ` (${client.clientName})` : ''}; revoked ${n} token${n === 1 ? '' : 's'}`);
+    println(ctx.output, `${color.green('✓')} removed client ${fieldText(client.clientId)}${client.clientName ? ` (${fieldText(client.clientName)})` : ''}; revoked ${n} token${n === 1 ? '' : 's'}`);
     const server = await findRunningServer(session.dataDir);
     if (server) println(ctx.output, `  the running server (pid ${server.pid}) stops accepting them within 1 s`);
   });

@@ -3,7 +3,7 @@ import { createFileEventLog, EVENT_TYPES, EVENTS_FILE, type AuthEvent, type Even
 import { dataDirExists, loadAdminConfig, missingDataDirError, resolveById, withAdminSession } from '../admin.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { terminalSafe, type Output } from '../output.js';
+import { escapeFields, terminalSafe, type Output } from '../output.js';
 
 export interface EventsTailOptions {
   n?: string;
@@ -47,8 +47,10 @@ function formatDetail(detail: AuthEvent['detail']): string {
 }
 
 /** One readable line per event: time, type, then whatever the event carries. */
-export function formatEventLine(output: Output, event: AuthEvent): string {
+export function formatEventLine(output: Output, logged: AuthEvent): string {
   const { color } = output;
+  // Every field may come from an unauthenticated request (an error parameter, a user agent, a tool name).
+  const event = escapeFields(logged);
   const paint = TROUBLE.has(event.type) ? color.red : CHANGE.has(event.type) ? color.yellow : (s: string) => s;
   const parts = [color.dim(event.ts), paint(event.type.padEnd(22))];
   if (event.client_id !== undefined) parts.push(`client=${event.client_id}`);

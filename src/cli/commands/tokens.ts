@@ -5,7 +5,7 @@ import { relativeTime, resolveById, resolveToken, tokenStatus, withAdminSession,
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { findRunningServer } from '../../store/data-dir-claim.js';
-import { formatTable, printErr, printJson, println, truncate, type Output } from '../output.js';
+import { escapeFields, formatTable, printErr, printJson, println, truncate, type Output } from '../output.js';
 
 export interface TokenJson {
   id: string;
@@ -91,7 +91,7 @@ export async function runTokensList(ctx: CliContext, options: { client?: string;
       println(ctx.output, options.all ? 'No tokens.' : 'No active tokens.');
       return;
     }
-    println(ctx.output, renderTokensTable(ctx.output, tokens, names, now));
+    println(ctx.output, renderTokensTable(ctx.output, escapeFields(tokens), escapeFields(names), now));
   });
 }
 
