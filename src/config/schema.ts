@@ -101,6 +101,12 @@ export const LimitsSchema = z
     authorizeForm: rateWindow(300, '15m', 900_000),
     /** Requests with an unknown or malformed bearer token. */
     failedBearer: rateWindow(60, '15m', 900_000),
+    /** Requests with an expired, revoked or wrong-audience token (counted apart, more generously). */
+    staleBearer: rateWindow(300, '15m', 900_000),
+    /** GET /oauth/start and /oauth/callback, the home page's test sign-in. */
+    signIn: rateWindow(120, '10m', 600_000),
+    /** A refusal that proves nothing is logged once per address and reason in this window. */
+    rejectionLogWindow: duration('15m').default(900_000),
     /** Wrong owner passwords on the consent form before it locks for that address (DESIGN.md §4: 5 in 15 minutes). */
     loginFailures: rateWindow(5, '15m', 900_000),
     /** Open MCP sessions (both transports) of one client; past it, its least recently used one closes. */

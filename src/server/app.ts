@@ -19,7 +19,7 @@ import type { Toolset } from '../mcp/toolset.js';
 import { createClientMetadataFetcher } from './client-metadata-fetcher.js';
 import type { ServerContext } from './context.js';
 import { limitsFromConfig, resolveLimits, type AbuseLimits } from './limits.js';
-import { AddressWindows, rateLimit } from './middleware/rate-limit.js';
+import { AddressWindows, OncePerWindow, rateLimit } from './middleware/rate-limit.js';
 import { cors } from './middleware/cors.js';
 import { deploymentWarnings } from './middleware/deployment-warnings.js';
 import { errorHandler } from './middleware/errors.js';
@@ -103,6 +103,8 @@ export function createApp(deps: AppDeps): CupcakeApp {
     authDisabled: deps.benchmarkOnlyDisableAuth === true,
     limits,
     bearerFailures: new AddressWindows(limits.failedBearer, clock),
+    staleBearers: new AddressWindows(limits.staleBearer, clock),
+    rejectionsLogged: new OncePerWindow(limits.rejectionLogWindowMs, clock),
   };
 
   // Behind a proxy, the client is the address the proxy saw: the last X-Forwarded-For entry.

@@ -6,7 +6,9 @@ import type { ClientMetadataDocuments } from '../oauth/client-metadata-document.
 import type { OAuthDeps, RequestMeta } from '../oauth/tokens.js';
 import type { Logger } from '../shared/logger.js';
 import type { AbuseLimits } from './limits.js';
-import type { AddressWindows } from './middleware/rate-limit.js';
+import type { AddressWindows, OncePerWindow } from './middleware/rate-limit.js';
+import { audit } from '../oauth/tokens.js';
+import type { NewEvent } from '../store/event-log.js';
 
 /** Everything a route needs, built once per app. */
 export interface ServerContext extends OAuthDeps {
@@ -24,6 +26,18 @@ export interface ServerContext extends OAuthDeps {
   limits: AbuseLimits;
   /** Unknown or malformed bearer tokens presented, per address. */
   bearerFailures: AddressWindows;
+  /** Expired, revoked or wrong-audience tokens presented, per address. */
+  staleBearers: AddressWindows;
+  /** Which refusals were already logged in the current window (limits.rejectionLogWindowMs). */
+  rejectionsLogged: OncePerWindow;
+}
+
+/**
+ * Logs a refusal that proves nothing at most once per address and `key` per window, so that
+ * unauthenticated traffic cannot flood the audit log (it goes to the rejections file, REJECTION_TYPES).
+ */
+export function auditRejection(server: ServerContext, ctx: Context, key: string, event: NewEvent): void {
+  if (server.rejectionsLogged.first(`${ctx.ip || 'unknown'}\u0000${key}`)) audit(server, requestMeta(ctx), event);
 }
 
 /** The client address (from X-Forwarded-For only with trustProxy) and user agent, for the audit log. */

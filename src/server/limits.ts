@@ -27,6 +27,18 @@ export interface AbuseLimits {
   failedBearer: RateWindow;
   /** Wrong owner passwords from one address before the consent form locks for it. */
   loginFailures: RateWindow;
+  /**
+   * Requests with an expired, revoked or wrong-audience token. Counted apart and more generously:
+   * after the owner revokes every token, each connector retries its stale one before signing in again.
+   */
+  staleBearer: RateWindow;
+  /** GET /oauth/start and /oauth/callback (the home page's test sign-in), per address. */
+  signIn: RateWindow;
+  /**
+   * A refusal that proves nothing (a missing, unknown, expired or revoked token, an unknown sign-in
+   * state, a consent page opened) is logged once per address, reason and client in this window.
+   */
+  rejectionLogWindowMs: number;
   /** Open MCP sessions (both transports) of one client; past it, its least recently used one closes. */
   sessionsPerClient: number;
 }
@@ -42,6 +54,9 @@ export function limitsFromConfig(limits: Config['limits']): AbuseLimits {
     authorizeForm: window(limits.authorizeForm),
     failedBearer: window(limits.failedBearer),
     loginFailures: window(limits.loginFailures),
+    staleBearer: window(limits.staleBearer),
+    signIn: window(limits.signIn),
+    rejectionLogWindowMs: limits.rejectionLogWindow,
     sessionsPerClient: limits.sessionsPerClient,
   };
 }

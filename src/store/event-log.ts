@@ -104,13 +104,35 @@ function stamp(event: NewEvent, clock: Clock): AuthEvent {
   return clean;
 }
 
-/** JSONL event log in `path`, rotated to `path.1` at 10 MB. */
-export function createFileEventLog(
-  path: string,
-  options: { clock?: Clock; onError?: (error: unknown) => void; rotateBytes?: number; /** Each event as recorded, in this process (serve's log). */ onRecord?: (event: AuthEvent) => void } = {},
-): EventLog {
-  const clock = options.clock ?? systemClock;
-  const rotateBytes = options.rotateBytes ?? ROTATE_BYTES;
+/**
+ * Events that any request can cause without proving anything (no valid credential, no owner
+ * action): refusals, consent pages opened, test sign-ins. They are kept in a file of their own,
+ * rotated on its own budget, so that a flood of them can never rotate out the records of what was
+ * granted (registrations, approvals, tokens issued and revoked, owner actions).
+ */
+export const REJECTION_TYPES: ReadonlySet<EventType> = new Set<EventType>([
+  'token.rejected',
+  'authorization.requested',
+  'authorization.denied',
+  'login.failed',
+  'login.locked',
+  'signin.started',
+  'signin.failed',
+]);
+
+/** Where the rejections of the log at `path` go: `events.jsonl` → `events.rejections.jsonl`. */
+export function rejectionsPathFor(path: string): string {
+  return path.endsWith('.jsonl') ? `${path.slice(0, -'.jsonl'.length)}.rejections.jsonl` : `${path}.rejections`;
+}
+
+interface Appender {
+  append(line: string): void;
+  flush(): Promise<void>;
+  close(): Promise<void>;
+}
+
+/** Appends lines to `path` in order, rotating it to `path.1` once it would pass `rotateBytes`. */
+function createAppender(path: string, rotateBytes: number, onError: ((error: unknown) => void) | undefined): Appender {
   let pending: string[] = [];
   let writing: Promise<void> = Promise.resolve();
   let handle: FileHandle | undefined;
@@ -150,22 +172,14 @@ export function createFileEventLog(
         const bytes = Buffer.from(chunk);
         await (await currentHandle(bytes.length)).write(bytes);
       } catch (error) {
-        options.onError?.(error);
+        onError?.(error);
       }
     }
   }
 
   return {
-    record(event) {
-      const stamped = stamp(event, clock);
-      pending.push(`${JSON.stringify(stamped)}\n`);
-      if (options.onRecord) {
-        try {
-          options.onRecord(stamped);
-        } catch {
-          /* a listener never breaks recording */
-        }
-      }
+    append(line) {
+      pending.push(line);
       if (pending.length === 1) writing = writing.then(drain);
     },
     async flush() {
@@ -180,22 +194,82 @@ export function createFileEventLog(
       await handle?.close().catch(() => undefined);
       handle = undefined;
     },
+  };
+}
+
+/**
+ * JSONL event log in `path`, rotated to `path.1` at 10 MB; rejections (REJECTION_TYPES) go to
+ * `rejectionsPathFor(path)` with a budget of their own. Reading and following see both, in time order.
+ */
+export function createFileEventLog(
+  path: string,
+  options: { clock?: Clock; onError?: (error: unknown) => void; rotateBytes?: number; /** Each event as recorded, in this process (serve's log). */ onRecord?: (event: AuthEvent) => void } = {},
+): EventLog {
+  const clock = options.clock ?? systemClock;
+  const rotateBytes = options.rotateBytes ?? ROTATE_BYTES;
+  const rejectionsPath = rejectionsPathFor(path);
+  const records = createAppender(path, rotateBytes, options.onError);
+  const rejections = createAppender(rejectionsPath, rotateBytes, options.onError);
+
+  return {
+    record(event) {
+      const stamped = stamp(event, clock);
+      (REJECTION_TYPES.has(event.type) ? rejections : records).append(`${JSON.stringify(stamped)}\n`);
+      if (options.onRecord) {
+        try {
+          options.onRecord(stamped);
+        } catch {
+          /* a listener never breaks recording */
+        }
+      }
+    },
+    async flush() {
+      await Promise.all([records.flush(), rejections.flush()]);
+    },
+    async close() {
+      await Promise.all([records.close(), rejections.close()]);
+    },
     async readLast(n, filter) {
       if (n <= 0) return [];
-      const events: AuthEvent[] = [];
-      for (const file of [path, `${path}.1`]) {
-        const wanted = n - events.length;
-        events.unshift(...(await readLastMatching(file, wanted, filter)));
-        if (events.length >= n) break;
-      }
-      return events.slice(-n);
+      const [a, b] = await Promise.all([readLastOfLog(path, n, filter), readLastOfLog(rejectionsPath, n, filter)]);
+      return mergeByTime(a, b).slice(-n);
     },
     follow(onEvent, filter) {
-      return followFile(path, (event) => {
-        if (matchesFilter(event, filter)) onEvent(event);
-      });
+      const stops = [path, rejectionsPath].map((file) =>
+        followFile(file, (event) => {
+          if (matchesFilter(event, filter)) onEvent(event);
+        }),
+      );
+      return () => {
+        for (const stop of stops) stop();
+      };
     },
   };
+}
+
+/** The newest `n` matching events of one log (the file, then its rotated predecessor), oldest first. */
+async function readLastOfLog(path: string, n: number, filter: EventFilter | undefined): Promise<AuthEvent[]> {
+  const events: AuthEvent[] = [];
+  for (const file of [path, `${path}.1`]) {
+    const wanted = n - events.length;
+    events.unshift(...(await readLastMatching(file, wanted, filter)));
+    if (events.length >= n) break;
+  }
+  return events.slice(-n);
+}
+
+/** Two time-ordered lists as one (ISO timestamps compare as strings; ties keep records first). */
+function mergeByTime(a: AuthEvent[], b: AuthEvent[]): AuthEvent[] {
+  if (b.length === 0) return a;
+  if (a.length === 0) return b;
+  const out: AuthEvent[] = [];
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    if (j >= b.length || (i < a.length && a[i]!.ts <= b[j]!.ts)) out.push(a[i++]!);
+    else out.push(b[j++]!);
+  }
+  return out;
 }
 
 const TAIL_CHUNK = 64 * 1024;

@@ -36,8 +36,8 @@ function expectSecurePage(response: BrowserResponse): void {
 
 async function events(): Promise<AuthEvent[]> {
   await server.events.flush();
-  const text = await readFile(join(server.dataDir, 'events.jsonl'), 'utf8');
-  return text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line) as AuthEvent);
+  // Records and rejections (events.jsonl, events.rejections.jsonl), in time order.
+  return server.events.readLast(100_000);
 }
 
 async function firstPartyTokens() {

@@ -1,5 +1,3 @@
-import { readFile } from 'node:fs/promises';
-import { join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createClientMetadataFetcher } from '../../src/server/client-metadata-fetcher.js';
 import { createTestCa, resolveTestHost, startDocumentServer, testFetcher, type DocumentServer, type TestCa } from '../helpers/client-documents.js';
@@ -67,7 +65,7 @@ describe('Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-docu
     const [token] = (await server.store.listAccessTokens()).filter((t) => t.clientId === clientId);
     expect(token?.revokedAt).toBeNull();
     await server.events.flush();
-    const events = (await readFile(join(server.dataDir, 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const events = await server.events.readLast(100_000);
     expect(events.filter((e) => e.client_id === clientId).map((e) => e.type)).toEqual(
       expect.arrayContaining(['authorization.requested', 'client.registered', 'authorization.approved', 'code.issued', 'token.issued']),
     );

@@ -93,7 +93,8 @@ describe('every protected request is authenticated (RFC 6750, RFC 9728 §5.1)', 
         await response.text();
         const rejected = (await eventTypes()).filter((e) => e.type === 'token.rejected');
         if (c.reason === 'missing') expect(rejected.some((e) => (e.detail as { reason: string }).reason === 'missing')).toBe(true);
-        else expect(rejected.at(-1)?.detail).toMatchObject({ reason: c.reason });
+        // Logged once per address and reason per window (SECURITY.md): an earlier case may have logged it.
+        else expect(rejected.some((e) => (e.detail as { reason: string }).reason === c.reason)).toBe(true);
       });
     }
   }

@@ -207,7 +207,9 @@ export async function rssOf(pid: number): Promise<number> {
  * The real app in this process on a temp data dir (like test/helpers/server.ts), with the store
  * options a test needs (a write hook that simulates a full disk) and a logger that keeps lines.
  */
-export async function startInProcess(options: { writeHook?: WriteHook; config?: Record<string, unknown>; limits?: Partial<AbuseLimits>; timeouts?: Partial<ServerTimeouts> } = {}) {
+export async function startInProcess(
+  options: { writeHook?: WriteHook; config?: Record<string, unknown>; limits?: Partial<AbuseLimits>; timeouts?: Partial<ServerTimeouts>; eventRotateBytes?: number } = {},
+) {
   const dataDir = await mkdtemp(join(tmpdir(), 'cupcake-rel-'));
   const logs: string[] = [];
   const logger: Logger = {
@@ -217,7 +219,10 @@ export async function startInProcess(options: { writeHook?: WriteHook; config?: 
   };
   const store = await openFileStore({ dataDir, watch: true, pollIntervalMs: 200, logger, ...(options.writeHook ? { writeHook: options.writeHook } : {}) });
   await store.setOwnerPasswordHash(await hashPassword(PASSWORD), Date.now());
-  const events = createFileEventLog(join(dataDir, EVENTS_FILE), { onError: (error) => logger.error('could not write the event log', error) });
+  const events = createFileEventLog(join(dataDir, EVENTS_FILE), {
+    onError: (error) => logger.error('could not write the event log', error),
+    ...(options.eventRotateBytes ? { rotateBytes: options.eventRotateBytes } : {}),
+  });
   let config!: Config;
   let app!: CupcakeApp;
   const running = await startServer(

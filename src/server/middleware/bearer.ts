@@ -1,7 +1,7 @@
 import type { Context, Next } from 'koa';
 import type { AuthInfo } from '@modelcontextprotocol/server';
 import { TokenRejectedError, audit, verifyAccessToken, type VerifiedToken } from '../../oauth/tokens.js';
-import { requestMeta, type ServerContext } from '../context.js';
+import { auditRejection, requestMeta, type ServerContext } from '../context.js';
 import { rateLimitKey } from '../../shared/ip-address.js';
 import { tooManyRequests } from './rate-limit.js';
 
@@ -19,23 +19,6 @@ export function bearerToken(header: string | undefined): string | undefined {
   return match ? match[1] : undefined;
 }
 
-/** Says whether a key is seen for the first time in the current window (memory bounded). */
-class OncePerWindow {
-  private readonly seen = new Map<string, number>();
-  constructor(private readonly windowMs: number) {}
-
-  first(key: string, now: number): boolean {
-    const last = this.seen.get(key);
-    if (last !== undefined && now - last < this.windowMs) return false;
-    if (this.seen.size >= 10_000) {
-      for (const [k, at] of this.seen) if (now - at >= this.windowMs) this.seen.delete(k);
-      if (this.seen.size >= 10_000) this.seen.clear();
-    }
-    this.seen.set(key, now);
-    return true;
-  }
-}
-
 function quoted(value: string): string {
   return value.replace(/["\\]/g, '');
 }
@@ -51,7 +34,6 @@ export function requireBearer(server: ServerContext, resourcePath: '' | '/mcp' |
   // Parsed once: a URL per request would cost more than the token check itself.
   const resourceUrls = new Map(server.settings.resources.map((r) => [r, new URL(r)]));
   const anonymous: VerifiedToken = { tokenId: 'tok_benchmark', tokenHash: 'benchmark', clientId: 'benchmark', grantId: 'benchmark', scopes: server.settings.scopes, resource: server.settings.issuer, expiresAt: Number.MAX_SAFE_INTEGER };
-  const missingLog = new OncePerWindow(60_000);
   return async function authenticate(ctx: Context, next: Next): Promise<void> {
     if (server.authDisabled) {
       ctx.state.token = anonymous;
@@ -66,27 +48,28 @@ export function requireBearer(server: ServerContext, resourcePath: '' | '/mcp' |
       token = await verifyAccessToken(presented ?? (header ? 'malformed' : undefined), server);
     } catch (error) {
       if (!(error instanceof TokenRejectedError)) throw error;
-      // Guessing (tokens we never issued) is limited per address; a token that was once valid
-      // (expired, revoked) is not counted, so a client with a stale token still hears 401 and re-authorizes.
-      if (error.reason === 'unknown' || error.reason === 'malformed') {
-        const { count, retryAfter } = server.bearerFailures.hit(rateLimitKey(ctx.ip || 'unknown'));
+      // Every presented token that does not work is counted per address: guessing (unknown,
+      // malformed) strictly, replaying old ones (expired, revoked, another audience) on a budget of
+      // its own, so that a client with a stale token hears 401 and signs in again long before it.
+      if (error.reason !== 'missing') {
+        const guessing = error.reason === 'unknown' || error.reason === 'malformed';
+        const limiter = guessing ? server.bearerFailures : server.staleBearers;
+        const { count, retryAfter } = limiter.hit(rateLimitKey(ctx.ip || 'unknown'));
         if (retryAfter > 0) {
           // Logged once per window, so a flood of guesses cannot flood the audit log either.
-          if (count === server.limits.failedBearer.limit + 1) {
+          if (count === (guessing ? server.limits.failedBearer : server.limits.staleBearer).limit + 1) {
             audit(server, requestMeta(ctx), { type: 'token.rejected', detail: { reason: 'too many invalid tokens from this address', path: ctx.path.slice(0, 100) } });
           }
           return tooManyRequests(ctx, retryAfter, 'invalid-token');
         }
       }
-      // A request without a token is the normal first step of discovery (RFC 9728 §5): logged
-      // once per address per minute, so that unauthenticated traffic cannot wash out the log.
-      if (error.reason !== 'missing' || missingLog.first(ctx.ip || 'unknown', server.clock.now())) {
-        audit(server, requestMeta(ctx), {
-          type: 'token.rejected',
-          ...(error.token ? { client_id: error.token.clientId, token_id: error.token.tokenId } : {}),
-          detail: { reason: error.reason, path: ctx.path.slice(0, 100) },
-        });
-      }
+      // A refusal proves nothing: logged once per address, reason and token per window (a request
+      // without a token is the normal first step of discovery, RFC 9728 §5).
+      auditRejection(server, ctx, `token.rejected\u0000${error.reason}\u0000${error.token?.tokenId ?? ''}`, {
+        type: 'token.rejected',
+        ...(error.token ? { client_id: error.token.clientId, token_id: error.token.tokenId } : {}),
+        detail: { reason: error.reason, path: ctx.path.slice(0, 100) },
+      });
       const challenge = [`Bearer resource_metadata="${metadataUrl}"`, `scope="${scope}"`];
       if (error.reason !== 'missing') challenge.push('error="invalid_token"', `error_description="${quoted(error.message)}"`);
       ctx.set('WWW-Authenticate', challenge.join(', '));

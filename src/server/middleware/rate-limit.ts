@@ -51,6 +51,40 @@ export class AddressWindows {
   }
 }
 
+/**
+ * Says whether a key is seen for the first time in the current window: what lets a rejection be
+ * logged once per address per window, however often it is repeated. Bounded like AddressWindows.
+ */
+export class OncePerWindow {
+  private readonly seen = new Map<string, number>();
+
+  constructor(
+    private readonly windowMs: number,
+    private readonly clock: Clock,
+  ) {}
+
+  first(key: string): boolean {
+    const now = this.clock.now();
+    const last = this.seen.get(key);
+    if (last !== undefined && now - last < this.windowMs) return false;
+    if (last !== undefined) this.seen.delete(key);
+    else if (this.seen.size >= MAX_KEYS) {
+      let drop = Math.ceil(MAX_KEYS / 10);
+      for (const [k, at] of this.seen) {
+        if (drop <= 0 && now - at < this.windowMs) break;
+        this.seen.delete(k);
+        drop--;
+      }
+    }
+    this.seen.set(key, now);
+    return true;
+  }
+
+  get size(): number {
+    return this.seen.size;
+  }
+}
+
 /** 429 with Retry-After and a JSON error (RFC 6585 §4). */
 export function tooManyRequests(ctx: Context, retryAfter: number, what: string): void {
   ctx.status = 429;

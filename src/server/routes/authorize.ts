@@ -16,7 +16,7 @@ import { AccessDeniedError } from '../../oauth/errors.js';
 import { audit } from '../../oauth/tokens.js';
 import { renderConsentPage, redirectTarget } from '../views/consent.js';
 import { renderErrorPage } from '../views/error-page.js';
-import { param, requestMeta, type ServerContext } from '../context.js';
+import { auditRejection, param, requestMeta, type ServerContext } from '../context.js';
 import { parseBody } from '../middleware/body.js';
 import { browserBinding } from '../browser-cookie.js';
 
@@ -102,13 +102,18 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
     } catch (error) {
       if (error instanceof AuthorizationPageError) return showError(ctx, server, error.status, error.title, error.message, error.link);
       if (error instanceof AuthorizationRedirectError) {
-        audit(server, meta, { type: 'authorization.denied', client_id: error.clientId, detail: { error: error.error.errorCode, reason: error.error.message } });
+        auditRejection(server, ctx, `authorization.denied\u0000${error.clientId}\u0000${error.error.errorCode}`, {
+          type: 'authorization.denied',
+          client_id: error.clientId,
+          detail: { error: error.error.errorCode, reason: error.error.message },
+        });
         return redirect(ctx, error.redirectTo);
       }
       throw error;
     }
     const entry = server.pending.create(request, browserBinding(ctx, BROWSER_COOKIE, { path: authorizePath(server), secure: secureCookie }));
-    audit(server, meta, {
+    // Opening a consent page proves nothing: logged once per address and client per window.
+    auditRejection(server, ctx, `authorization.requested\u0000${request.client.clientId}`, {
       type: 'authorization.requested',
       client_id: request.client.clientId,
       detail: { redirect_host: redirectTarget(request.redirectUri), scope: request.scopes.join(' '), resource: request.resource },

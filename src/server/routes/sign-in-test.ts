@@ -8,7 +8,7 @@ import { ensureFirstPartyClient, FIRST_PARTY_CLIENT_NAME } from '../../oauth/fir
 import { signInAuthorizationUrl, SignInTests } from '../../oauth/sign-in-test.js';
 import { audit, exchangeAuthorizationCode, TokenRejectedError, verifyAccessToken, type VerifiedToken } from '../../oauth/tokens.js';
 import { formatDistance } from '../../shared/durations.js';
-import { param, requestMeta, type ServerContext } from '../context.js';
+import { auditRejection, param, requestMeta, type ServerContext } from '../context.js';
 import { parseBody } from '../middleware/body.js';
 import { rateLimit } from '../middleware/rate-limit.js';
 import { describeAuthorizationError, renderSignedIn, renderSignedOut, renderSignInProblem } from '../views/sign-in-result.js';
@@ -48,12 +48,15 @@ export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp
     ctx.body = renderSignInProblem({ serverName: config.name, homeUrl, ...view });
   };
 
-  router.get('/oauth/start', rateLimit({ limit: 120, windowMs: 600_000, clock: server.clock, name: 'sign-in test' }), async (ctx) => {
+  // Anyone can start a test sign-in or answer one: both are limited per address and their
+  // refusals logged once per address per window (limits.signIn, limits.rejectionLogWindowMs).
+  const signInLimit = rateLimit({ ...server.limits.signIn, clock: server.clock, name: 'sign-in test' });
+  router.get('/oauth/start', signInLimit, async (ctx) => {
     const meta = requestMeta(ctx);
     const client = await ensureFirstPartyClient(server, meta, 'home page');
     const binding = browserBinding(ctx, BROWSER_COOKIE, { path: `${basePath}/oauth`, secure: secureCookie });
     const test = tests.start(binding, { clientId: client.clientId, redirectUri: client.redirectUris[0]! });
-    audit(server, meta, { type: 'signin.started', client_id: client.clientId });
+    auditRejection(server, ctx, 'signin.started', { type: 'signin.started', client_id: client.clientId });
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Referrer-Policy', 'no-referrer');
     ctx.status = 302;
@@ -61,12 +64,12 @@ export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp
     ctx.body = '';
   });
 
-  router.get('/oauth/callback', async (ctx) => {
+  router.get('/oauth/callback', signInLimit, async (ctx) => {
     const meta = requestMeta(ctx);
     const query = ctx.query;
     const state = single(query.state);
     const refuse = (reason: string, clientId?: string) => {
-      audit(server, meta, { type: 'signin.failed', ...(clientId ? { client_id: clientId } : {}), detail: { reason } });
+      auditRejection(server, ctx, `signin.failed\u0000${reason}`, { type: 'signin.failed', ...(clientId ? { client_id: clientId } : {}), detail: { reason } });
       problem(ctx, 400, {
         title: 'This sign-in cannot be completed',
         message: `It was already completed, has expired, or was not started in this browser from ${homeUrl} (the address matters: the browser keeps the sign-in per address). Nothing was exchanged.`,
@@ -77,7 +80,7 @@ export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp
     if (taken.outcome !== 'ok') return refuse(taken.outcome === 'unknown' ? 'unknown or used state' : taken.outcome);
     const { test } = taken;
     const fail = (status: number, reason: string, view: { title: string; message: string; detail?: string | undefined }) => {
-      audit(server, meta, { type: 'signin.failed', client_id: test.clientId, detail: { reason } });
+      auditRejection(server, ctx, `signin.failed\u0000${reason}`, { type: 'signin.failed', client_id: test.clientId, detail: { reason } });
       problem(ctx, status, view);
     };
 
@@ -88,7 +91,7 @@ export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp
     const error = single(query.error);
     if (error !== undefined) {
       const words = describeAuthorizationError(error.slice(0, 100));
-      audit(server, meta, { type: 'signin.failed', client_id: test.clientId, detail: { reason: 'authorization error', error: error.slice(0, 100) } });
+      auditRejection(server, ctx, 'signin.failed\u0000authorization error', { type: 'signin.failed', client_id: test.clientId, detail: { reason: 'authorization error', error: error.slice(0, 100) } });
       return problem(ctx, 200, { ...words, detail: single(query.error_description)?.slice(0, 300) });
     }
     const code = single(query.code);

@@ -2,7 +2,7 @@ import { appendFileSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { createFileEventLog, EVENT_TYPES, EVENTS_FILE, type AuthEvent, type NewEvent } from '../../../src/store/event-log.js';
+import { createFileEventLog, EVENT_TYPES, EVENTS_FILE, rejectionsPathFor, type AuthEvent, type NewEvent } from '../../../src/store/event-log.js';
 import { createFixedClock } from '../../../src/shared/clock.js';
 import { useTmpDirs } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
@@ -38,12 +38,33 @@ describe('file event log', () => {
   it('bounds strings a client controls so one request cannot flood the log', async () => {
     const path = await logPath();
     const log = createFileEventLog(path);
-    log.record({ type: 'token.rejected', user_agent: 'x'.repeat(10_000), client_id: 'c'.repeat(10_000), detail: 'd'.repeat(10_000) });
+    log.record({ type: 'client.registered', user_agent: 'x'.repeat(10_000), client_id: 'c'.repeat(10_000), detail: 'd'.repeat(10_000) });
     await log.flush();
     const [event] = await lines(path);
     expect(event!.user_agent!.length).toBeLessThanOrEqual(300);
     expect(event!.client_id!.length).toBeLessThanOrEqual(200);
     expect((event!.detail as string).length).toBeLessThanOrEqual(500);
+  });
+
+  it('rejections go to events.rejections.jsonl with a rotation budget of their own; readLast and follow see both in time order', async () => {
+    const path = await logPath();
+    const clock = createFixedClock(Date.UTC(2026, 0, 1, 12));
+    const log = createFileEventLog(path, { clock, rotateBytes: 4_096 });
+    log.record({ type: 'client.registered', client_id: A });
+    clock.advance(1);
+    for (let i = 0; i < 200; i++) {
+      log.record({ type: 'token.rejected', ip: `10.0.0.${i}`, detail: { reason: 'unknown' } });
+      if (i % 20 === 19) await log.flush();
+    }
+    clock.advance(1);
+    log.record({ type: 'token.issued', client_id: A, token_id: 'tok_0123456789ab' });
+    await log.flush();
+    expect((await lines(path)).map((e) => e.type)).toEqual(['client.registered', 'token.issued']);
+    expect((await stat(rejectionsPathFor(path))).mode & 0o777).toBe(0o600);
+    expect((await stat(`${rejectionsPathFor(path)}.1`)).size).toBeGreaterThan(0);
+    const last = await log.readLast(3);
+    expect(last.map((e) => e.type)).toEqual(['token.rejected', 'token.rejected', 'token.issued']);
+    expect((await log.readLast(10_000, { types: ['client.', 'token.issued'] })).map((e) => e.type)).toEqual(['client.registered', 'token.issued']);
   });
 
   it('DESIGN §6: events.jsonl is created with mode 0600', async () => {
