@@ -413,7 +413,7 @@ describe('events tail', () => {
     const log = createFileEventLog(join(dataDir, EVENTS_FILE));
     for (let i = 0; i < 12; i++) {
       log.record({ type: 'token.issued', client_id: i % 2 ? 'c0ffee00-1111-4111-8111-111111111111' : 'abcdef12-3333-4333-8333-333333333333', token_id: `tok_${String(i).padStart(12, '0')}` });
-      log.record({ type: 'login.failed', ip: '203.0.113.9', detail: { attempt: i } });
+      log.record({ type: 'session.opened', ip: '203.0.113.9', detail: { attempt: i } });
     }
     log.record({ type: 'tool.called', client_id: 'c0ffee00-1111-4111-8111-111111111111', detail: { tool: 'search' } });
     await log.flush();
