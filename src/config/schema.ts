@@ -75,6 +75,10 @@ const remoteServer = z
   })
   .strict();
 
+/** A whole number of at least 1 with its default (the abuse limits). */
+const wholeNumber = (fallback: number) =>
+  z.number({ error: 'expected a whole number of at least 1' }).int('expected a whole number of at least 1').min(1, 'expected a whole number of at least 1').default(fallback);
+
 /** A request window of the abuse limits: at most `limit` per `window`. */
 export const rateWindow = (limit: number, window: string, windowMs: number) =>
   z
@@ -111,6 +115,8 @@ export const LimitsSchema = z
     loginFailures: rateWindow(5, '15m', 900_000),
     /** Open MCP sessions (both transports) of one client; past it, its least recently used one closes. */
     sessionsPerClient: z.number({ error: 'expected a whole number of at least 1' }).int('expected a whole number of at least 1').min(1, 'expected a whole number of at least 1').default(100),
+    /** Requests sent on one connection and not answered yet (HTTP/1.1 pipelining); past it the connection is closed. */
+    pipelinedRequests: wholeNumber(16),
   })
   .strict()
   .prefault({});

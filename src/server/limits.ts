@@ -41,6 +41,8 @@ export interface AbuseLimits {
   rejectionLogWindowMs: number;
   /** Open MCP sessions (both transports) of one client; past it, its least recently used one closes. */
   sessionsPerClient: number;
+  /** Requests sent on one connection and not answered yet (HTTP/1.1 pipelining); past it the connection is closed. */
+  pipelinedRequests: number;
 }
 
 /** The limits a config sets (`limits`, with the defaults of config/schema.ts for what it leaves out). */
@@ -58,6 +60,7 @@ export function limitsFromConfig(limits: Config['limits']): AbuseLimits {
     signIn: window(limits.signIn),
     rejectionLogWindowMs: limits.rejectionLogWindow,
     sessionsPerClient: limits.sessionsPerClient,
+    pipelinedRequests: limits.pipelinedRequests,
   };
 }
 

@@ -1,5 +1,5 @@
 import { createServer, type IncomingMessage, type Server, type ServerResponse } from 'node:http';
-import type { AddressInfo } from 'node:net';
+import type { AddressInfo, Socket } from 'node:net';
 import type { CupcakeApp } from './app.js';
 
 export interface RunningServer {
@@ -45,7 +45,27 @@ export async function startServer(buildApp: (port: number) => CupcakeApp, option
   });
   const address = server.address() as AddressInfo;
   const app = buildApp(address.port);
-  server.on('request', app.callback());
+  // HTTP/1.1 pipelining (RFC 9112 §9.3.2): a client may send many requests without reading the
+  // answers, which Node parses at once and answers into memory. Past limits.pipelinedRequests
+  // unanswered requests on one connection, the connection is closed: no client needs more.
+  const inFlight = new WeakMap<Socket, number>();
+  const handle = app.callback();
+  server.on('request', (req: IncomingMessage, res: ServerResponse) => {
+    const socket = req.socket;
+    const count = (inFlight.get(socket) ?? 0) + 1;
+    inFlight.set(socket, count);
+    let counted = true;
+    const done = () => {
+      if (!counted) return;
+      counted = false;
+      inFlight.set(socket, (inFlight.get(socket) ?? 1) - 1);
+    };
+    res.once('finish', done);
+    res.once('close', done);
+    // Node parses a whole pipelined chunk at once: the requests past the bound are never handled.
+    if (count > app.context.limits.pipelinedRequests) return socket.destroy();
+    handle(req, res);
+  });
   // Responses not started yet: a request being handled (a token exchange, a tool call). A stream
   // (SSE, the GET /mcp stream) has sent its headers and stays open by design: it does not count.
   const unanswered = new Set<ServerResponse>();
