@@ -117,6 +117,8 @@ export const LimitsSchema = z
     sessionsPerClient: z.number({ error: 'expected a whole number of at least 1' }).int('expected a whole number of at least 1').min(1, 'expected a whole number of at least 1').default(100),
     /** Requests sent on one connection and not answered yet (HTTP/1.1 pipelining); past it the connection is closed. */
     pipelinedRequests: wholeNumber(16),
+    /** Unsent bytes an event stream (GET /sse, GET /mcp) may hold for a client that does not read; past it the stream is closed. */
+    streamBufferBytes: wholeNumber(8 * 1024 * 1024),
   })
   .strict()
   .prefault({});

@@ -25,7 +25,7 @@ export interface McpRuntime {
   close(): Promise<void>;
 }
 
-export function createMcpRuntime(deps: { name: string; tools: ToolRegistry; store: Store; events: EventLog; clock: Clock; sessionsPerClient?: number }): McpRuntime {
+export function createMcpRuntime(deps: { name: string; tools: ToolRegistry; store: Store; events: EventLog; clock: Clock; sessionsPerClient?: number; streamBufferBytes?: number }): McpRuntime {
   let callsInFlight = 0;
   const toolAudit: ToolAudit = {
     begin() {
@@ -52,6 +52,7 @@ export function createMcpRuntime(deps: { name: string; tools: ToolRegistry; stor
     createServer,
     follow: (server) => followToolChanges(server, deps.tools),
     maxPerClient: deps.sessionsPerClient,
+    ...(deps.streamBufferBytes === undefined ? {} : { streamBufferBytes: deps.streamBufferBytes }),
   });
   const fastPath = new ToolFastPath({ registry: deps.tools, info, audit: toolAudit });
   const modern = new ModernEndpoint({ registry: deps.tools, fastPath, createServer });

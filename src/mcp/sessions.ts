@@ -4,7 +4,7 @@ import type { Server } from '@modelcontextprotocol/server';
 import type { EventLog } from '../store/event-log.js';
 import type { Store, StoreChange } from '../store/types.js';
 import type { Clock } from '../shared/clock.js';
-import { SseServerTransport } from './sse-transport.js';
+import { SSE_KEEPALIVE_MS, SseServerTransport } from './sse-transport.js';
 import { StreamableHttpSessionTransport } from './streamable-transport.js';
 
 export type SessionTransport = 'streamable-http' | 'sse';
@@ -47,7 +47,7 @@ export type StreamableSession = SessionBase & { transport: 'streamable-http'; ch
 export type SseSession = SessionBase & { transport: 'sse'; channel: SseServerTransport };
 export type Session = StreamableSession | SseSession;
 
-export type CloseReason = 'client closed' | 'token revoked' | 'client removed' | 'token expired' | 'server shutdown' | 'session limit';
+export type CloseReason = 'client closed' | 'token revoked' | 'client removed' | 'token expired' | 'server shutdown' | 'session limit' | 'client not reading';
 
 export interface SessionManagerDeps {
   store: Store;
@@ -60,6 +60,8 @@ export interface SessionManagerDeps {
   sweepMs?: number;
   /** Open sessions one client may hold; opening one more closes its least recently used. */
   maxPerClient?: number;
+  /** Unsent bytes a session's event stream may hold before it is closed (limits.streamBufferBytes). */
+  streamBufferBytes?: number;
 }
 
 /**
@@ -99,13 +101,13 @@ export class SessionManager {
 
   /** Opens a 2025 Streamable HTTP session; the caller then hands it the `initialize` POST. */
   async openStreamable(token: SessionToken, opener: SessionOpener): Promise<StreamableSession> {
-    const channel = new StreamableHttpSessionTransport(randomUUID());
+    const channel = new StreamableHttpSessionTransport(randomUUID(), this.deps.streamBufferBytes);
     return this.open('streamable-http', channel, token, opener) as Promise<StreamableSession>;
   }
 
   /** Opens a legacy SSE session on `res` (the first event names the message endpoint). */
   async openSse(res: ServerResponse, messagesPath: string, token: SessionToken, opener: SessionOpener): Promise<SseSession> {
-    const channel = new SseServerTransport(res, messagesPath);
+    const channel = new SseServerTransport(res, messagesPath, SSE_KEEPALIVE_MS, this.deps.streamBufferBytes);
     return this.open('sse', channel, token, opener) as Promise<SseSession>;
   }
 
@@ -133,6 +135,8 @@ export class SessionManager {
       unfollow?.();
       this.release(id, 'client closed');
     };
+    // A client that posts and never reads its stream: closed, and logged with this reason.
+    channel.onoverflow = () => void this.close(id, 'client not reading');
     this.sessions.set(id, session);
     this.record('session.opened', session);
     await server.connect(channel);

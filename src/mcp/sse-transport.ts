@@ -5,6 +5,23 @@ import type { JSONRPCMessage, MessageExtraInfo, Transport } from '@modelcontextp
 export const SSE_KEEPALIVE_MS = 15_000;
 
 /**
+ * Writes to a long-lived stream, or reports that its client stopped reading: `res.write()` queues
+ * in memory whatever the socket cannot take, so a client that posts requests and never reads
+ * their answers would grow the server without bound. Past `maxBufferedBytes` unsent, the stream
+ * is destroyed (its queued data freed) and false is returned.
+ */
+export function writeBounded(res: ServerResponse, chunk: string, maxBufferedBytes: number): boolean {
+  if (res.destroyed || res.writableEnded) return false;
+  res.write(chunk);
+  if (res.writableLength <= maxBufferedBytes) return true;
+  res.destroy();
+  return false;
+}
+
+/** Unsent bytes one stream may hold (limits.streamBufferBytes). */
+export const DEFAULT_STREAM_BUFFER_BYTES = 8 * 1024 * 1024;
+
+/**
  * The legacy HTTP+SSE transport (MCP 2024-11-05) as ChatGPT uses it: the first event names the
  * message endpoint with `session_id=` (the SDK's SSEServerTransport says `sessionId=`), replies
  * go out as `message` events, and a comment every 15 s keeps proxies from closing the stream.
@@ -14,6 +31,8 @@ export class SseServerTransport implements Transport {
   onclose?: (() => void) | undefined;
   onerror?: ((error: Error) => void) | undefined;
   onmessage?: ((message: JSONRPCMessage, extra?: MessageExtraInfo) => void) | undefined;
+  /** Called once when the stream is closed because its client stopped reading (before onclose). */
+  onoverflow?: (() => void) | undefined;
   private keepAlive: NodeJS.Timeout | undefined;
   private closed = false;
 
@@ -22,6 +41,7 @@ export class SseServerTransport implements Transport {
     /** Path of the message endpoint, e.g. `/messages/`. */
     private readonly messagesPath: string,
     private readonly keepAliveMs = SSE_KEEPALIVE_MS,
+    private readonly maxBufferedBytes = DEFAULT_STREAM_BUFFER_BYTES,
   ) {}
 
   get isClosed(): boolean {
@@ -65,6 +85,9 @@ export class SseServerTransport implements Transport {
 
   private write(chunk: string): void {
     if (this.closed || this.res.writableEnded) return;
-    this.res.write(chunk);
+    if (!writeBounded(this.res, chunk, this.maxBufferedBytes)) {
+      this.onoverflow?.();
+      void this.close();
+    }
   }
 }

@@ -1,5 +1,6 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import type { AuthInfo, JSONRPCMessage, MessageExtraInfo, RequestId, Transport, TransportSendOptions } from '@modelcontextprotocol/server';
+import { DEFAULT_STREAM_BUFFER_BYTES, writeBounded } from './sse-transport.js';
 
 /** A transport-level refusal: HTTP status plus a JSON-RPC error body (no request id is known). */
 export interface TransportRefusal {
@@ -41,7 +42,13 @@ export class StreamableHttpSessionTransport implements Transport {
   private stream: ServerResponse | undefined;
   private closed = false;
 
-  constructor(readonly sessionId: string) {}
+  /** Called when the GET stream is closed because its client stopped reading (mcp/sse-transport.ts writeBounded). */
+  onoverflow?: (() => void) | undefined;
+
+  constructor(
+    readonly sessionId: string,
+    private readonly maxBufferedBytes = DEFAULT_STREAM_BUFFER_BYTES,
+  ) {}
 
   async start(): Promise<void> {}
 
@@ -115,7 +122,10 @@ export class StreamableHttpSessionTransport implements Transport {
     }
     // Notifications and server requests go out on the GET stream when one is open; in JSON
     // response mode there is nowhere else for them (progress of a request is dropped).
-    if (this.stream && !this.stream.writableEnded) this.stream.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
+    if (this.stream && !this.stream.writableEnded && !writeBounded(this.stream, `event: message\ndata: ${JSON.stringify(message)}\n\n`, this.maxBufferedBytes)) {
+      this.stream = undefined;
+      this.onoverflow?.();
+    }
   }
 
   async close(): Promise<void> {

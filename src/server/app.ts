@@ -120,7 +120,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
   const docs = deps.toolset?.docs;
   // Registered here, not in the toolset: document URLs use this app's base URL.
   const removeDocsTools = docs ? registerDocsTools(tools, docs, { baseUrl: settings.issuer, serverName: deps.config.name }) : undefined;
-  const mcp = createMcpRuntime({ name: deps.config.name, tools, store: deps.store, events: deps.events, clock, sessionsPerClient: limits.sessionsPerClient });
+  const mcp = createMcpRuntime({ name: deps.config.name, tools, store: deps.store, events: deps.events, clock, sessionsPerClient: limits.sessionsPerClient, streamBufferBytes: limits.streamBufferBytes });
 
   const router = new Router();
   // The consent page and its form: each page is a pending request in memory, each post may cost an scrypt.
