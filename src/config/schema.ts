@@ -119,6 +119,8 @@ export const LimitsSchema = z
     pipelinedRequests: wholeNumber(16),
     /** Unsent bytes an event stream (GET /sse, GET /mcp) may hold for a client that does not read; past it the stream is closed. */
     streamBufferBytes: wholeNumber(8 * 1024 * 1024),
+    /** Messages in one JSON-RPC batch, for the MCP revisions before 2025-06-18 (later ones allow none). */
+    batchSize: wholeNumber(100),
   })
   .strict()
   .prefault({});

@@ -35,6 +35,8 @@ export class SseServerTransport implements Transport {
   onoverflow?: (() => void) | undefined;
   private keepAlive: NodeJS.Timeout | undefined;
   private closed = false;
+  /** The MCP revision agreed at initialize (from the server's answer), once there was one. */
+  protocolVersion: string | undefined;
 
   constructor(
     private readonly res: ServerResponse,
@@ -72,6 +74,8 @@ export class SseServerTransport implements Transport {
 
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.closed) throw new Error('SSE stream is closed');
+    const result = (message as { result?: { protocolVersion?: unknown; serverInfo?: unknown } }).result;
+    if (this.protocolVersion === undefined && typeof result?.protocolVersion === 'string' && result.serverInfo !== undefined) this.protocolVersion = result.protocolVersion;
     this.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
   }
 

@@ -41,6 +41,8 @@ export interface AbuseLimits {
   rejectionLogWindowMs: number;
   /** Open MCP sessions (both transports) of one client; past it, its least recently used one closes. */
   sessionsPerClient: number;
+  /** Messages in one JSON-RPC batch, for the MCP revisions before 2025-06-18 (later ones allow none). */
+  batchSize: number;
   /** Unsent bytes an event stream (GET /sse, GET /mcp) may hold for a client that does not read; past it the stream is closed. */
   streamBufferBytes: number;
   /** Requests sent on one connection and not answered yet (HTTP/1.1 pipelining); past it the connection is closed. */
@@ -62,6 +64,7 @@ export function limitsFromConfig(limits: Config['limits']): AbuseLimits {
     signIn: window(limits.signIn),
     rejectionLogWindowMs: limits.rejectionLogWindow,
     sessionsPerClient: limits.sessionsPerClient,
+    batchSize: limits.batchSize,
     streamBufferBytes: limits.streamBufferBytes,
     pipelinedRequests: limits.pipelinedRequests,
   };

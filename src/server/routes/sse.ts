@@ -6,6 +6,7 @@ import { audit } from '../../oauth/tokens.js';
 import { requestMeta, type ServerContext } from '../context.js';
 import { readJsonBody } from '../middleware/json-body.js';
 import { requireBearer } from '../middleware/bearer.js';
+import { batchProblem } from '../middleware/json-rpc-batch.js';
 import { rpcError } from './mcp.js';
 
 /**
@@ -46,6 +47,9 @@ export function mountSseRoutes(router: Router, server: ServerContext, mcp: McpRu
     }
     if (!ctx.is('application/json')) return rpcError(ctx, 415, -32700, 'Unsupported Media Type: send application/json');
     const body: unknown = ctx.request.body;
+    // Checked before any message is parsed: a 1 MB batch would otherwise block the event loop for seconds.
+    const problem = batchProblem(body, session.channel.protocolVersion, server.limits.batchSize);
+    if (problem) return rpcError(ctx, 400, -32600, problem);
     const items = Array.isArray(body) ? body : [body];
     const messages: JSONRPCMessage[] = [];
     for (const item of items) {
