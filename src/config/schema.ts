@@ -145,6 +145,11 @@ export const ConfigSchema = z
         refreshTokens: z.boolean({ error: 'expected true or false' }).default(false),
         refreshTokenTtl: duration('30d').default(2_592_000_000),
         scopes: z.array(scopeToken).min(1, 'expected at least one scope').default(['mcp']),
+        /**
+         * Tools that need a scope besides "mcp": scope → tool name patterns (`*` matches any characters).
+         * A call to a matching tool with a token that lacks the scope answers 403 insufficient_scope.
+         */
+        toolScopes: z.record(scopeToken, z.array(z.string().regex(/^[A-Za-z0-9_.*-]{1,128}$/, 'expected a tool name pattern like "files__*"')).min(1, 'expected at least one tool name pattern')).default({}),
         /** Redirect shapes pre-approved when `redirectUriAllowlist` closes registration (oauth/redirect-policy.ts). */
         trustedClients: z
           .array(z.enum(TRUSTED_CLIENT_NAMES, { error: `expected one of ${TRUSTED_CLIENT_NAMES.map((n) => `"${n}"`).join(', ')}` }))
@@ -165,6 +170,15 @@ export const ConfigSchema = z
           .optional(),
       })
       .strict()
+      .superRefine((auth, ctx) => {
+        // Said only of a list that is otherwise valid: one line per problem.
+        const valid = auth.scopes.length > 0 && auth.scopes.every((s) => scopeToken.safeParse(s).success);
+        if (valid && !auth.scopes.includes('mcp')) ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'must include "mcp", the scope that uses the MCP endpoints; other scopes narrow it (auth.toolScopes)' });
+        for (const scope of Object.keys(auth.toolScopes)) {
+          if (scope === 'mcp') ctx.addIssue({ code: 'custom', path: ['toolScopes', scope], message: '"mcp" is the scope of every tool; name a narrower scope' });
+          else if (!auth.scopes.includes(scope)) ctx.addIssue({ code: 'custom', path: ['toolScopes', scope], message: `"${scope}" is not in auth.scopes` });
+        }
+      })
       .prefault({}),
     transports: z
       .object({

@@ -29,3 +29,16 @@ export function resolveScopes(requested: string | undefined, settings: OAuthSett
   // Asking only for offline_access still grants access to the resource itself.
   return granted.some((s) => s !== OFFLINE_ACCESS) ? granted : [...settings.scopes, ...granted];
 }
+
+/** The scope of the protected resource itself: without it a token reaches no MCP endpoint and no tool. */
+export const RESOURCE_SCOPE = 'mcp';
+
+/** Every scope a call of tool `name` needs: "mcp", plus each `auth.toolScopes` scope whose patterns match it. */
+export function scopesForTool(name: string, settings: Pick<OAuthSettings, 'toolScopes'>): string[] {
+  return [RESOURCE_SCOPE, ...settings.toolScopes.filter((t) => t.matches.test(name)).map((t) => t.scope)];
+}
+
+/** The scopes of `needed` that `granted` lacks. */
+export function missingScopes(granted: readonly string[], needed: readonly string[]): string[] {
+  return needed.filter((s) => !granted.includes(s));
+}

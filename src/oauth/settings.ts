@@ -21,6 +21,8 @@ export interface OAuthSettings {
    * open server or closed: an authorization error may be sent to them before the owner approved the client.
    */
   presetRedirects: RedirectUriPolicy;
+  /** `auth.toolScopes`: the tools that need a scope besides "mcp" (oauth/scopes.ts scopesForTool). */
+  toolScopes: Array<{ scope: string; patterns: string[]; matches: RegExp }>;
 }
 
 export const OFFLINE_ACCESS = 'offline_access';
@@ -35,6 +37,7 @@ export function createOAuthSettings(config: {
     refreshTokenTtl: number;
     trustedClients?: readonly TrustedClient[];
     redirectUriAllowlist?: readonly string[] | undefined;
+    toolScopes?: Record<string, string[]>;
   };
 }): OAuthSettings {
   const issuer = config.baseUrl;
@@ -49,6 +52,11 @@ export function createOAuthSettings(config: {
     refreshGraceMs: 60_000,
     redirectPolicy: createRedirectUriPolicy(config.auth.trustedClients ?? [], config.auth.redirectUriAllowlist),
     presetRedirects: { allows: (uri) => (config.auth.trustedClients ?? []).some((name) => TRUSTED_CLIENTS[name].allows(uri)) },
+    toolScopes: Object.entries(config.auth.toolScopes ?? {}).map(([scope, patterns]) => ({
+      scope,
+      patterns,
+      matches: new RegExp(`^(?:${patterns.map((p) => p.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&')).join('.*')).join('|')})$`),
+    })),
   };
 }
 

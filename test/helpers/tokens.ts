@@ -29,7 +29,7 @@ export async function seedClient(store: Store, overrides: Partial<ClientRecord> 
  */
 export async function mintToken(
   store: Store,
-  options: { baseUrl: string; clientId?: string; resource?: string; expiresAt?: number; grantId?: string; revoked?: boolean },
+  options: { baseUrl: string; clientId?: string; resource?: string; expiresAt?: number; grantId?: string; revoked?: boolean; scopes?: string[] },
 ): Promise<{ token: string; record: AccessTokenRecord }> {
   const clientId = options.clientId ?? (await seedClient(store)).clientId;
   const token = generateAccessToken();
@@ -40,7 +40,7 @@ export async function mintToken(
     tokenHash,
     clientId,
     grantId: options.grantId ?? randomUUID(),
-    scopes: ['mcp'],
+    scopes: options.scopes ?? ['mcp'],
     resource: options.resource ?? `${options.baseUrl}/mcp`,
     createdAt: now,
     expiresAt: options.expiresAt ?? now + 3_600_000,

@@ -8,6 +8,8 @@ import { mintToken } from '../helpers/tokens.js';
  * refused where the negotiated revision forbids them, capped at 100 messages otherwise, on both
  * POST /messages and POST /mcp, before any message of the batch is handled.
  */
+type RpcError = { error: { code: number; message: string } };
+
 describe('JSON-RPC batches', () => {
   let server: TestServer;
   let auth: Record<string, string>;
@@ -39,7 +41,7 @@ describe('JSON-RPC batches', () => {
     const session = await sseSession('2024-11-05');
     const response = await session.post(batch(20_000));
     expect(response.status).toBe(400);
-    expect((await response.json()).error).toMatchObject({ code: -32600, message: expect.stringContaining('at most 100') });
+    expect(((await response.json()) as RpcError).error).toMatchObject({ code: -32600, message: expect.stringContaining('at most 100') });
     session.close();
   });
 
@@ -54,7 +56,7 @@ describe('JSON-RPC batches', () => {
     const current = await sseSession('2025-06-18');
     const refused = await current.post(batch(2));
     expect(refused.status).toBe(400);
-    expect((await refused.json()).error.message).toContain('does not allow JSON-RPC batches');
+    expect(((await refused.json()) as RpcError).error.message).toContain('does not allow JSON-RPC batches');
     expect((await current.post(ping(7))).status).toBe(202);
     current.close();
   });
@@ -67,12 +69,12 @@ describe('JSON-RPC batches', () => {
     const post = (body: unknown, version: string) => fetch(`${server.url}/mcp`, { method: 'POST', headers: { ...auth, 'mcp-session-id': sessionId, 'mcp-protocol-version': version }, body: JSON.stringify(body) });
     const big = await post(batch(101), '2025-03-26');
     expect(big.status).toBe(400);
-    expect((await big.json()).error.code).toBe(-32600);
+    expect(((await big.json()) as RpcError).error.code).toBe(-32600);
     const small = await post(batch(3), '2025-03-26');
     expect(small.status).toBe(200);
     await small.text();
     const forbidden = await post(batch(2), '2025-06-18');
     expect(forbidden.status).toBe(400);
-    expect((await forbidden.json()).error.message).toContain('does not allow JSON-RPC batches');
+    expect(((await forbidden.json()) as RpcError).error.message).toContain('does not allow JSON-RPC batches');
   });
 });

@@ -4,6 +4,7 @@ import { TokenRejectedError, audit, verifyAccessToken, type VerifiedToken } from
 import { auditRejection, requestMeta, type ServerContext } from '../context.js';
 import { rateLimitKey } from '../../shared/ip-address.js';
 import { tooManyRequests } from './rate-limit.js';
+import { missingScopes, RESOURCE_SCOPE, scopesForTool } from '../../oauth/scopes.js';
 
 declare module 'koa' {
   interface DefaultState {
@@ -21,6 +22,55 @@ export function bearerToken(header: string | undefined): string | undefined {
 
 function quoted(value: string): string {
   return value.replace(/["\\]/g, '');
+}
+
+/**
+ * RFC 6750 §3.1: 403 `insufficient_scope`, with a challenge naming every scope the request needs,
+ * so that a client can ask the owner for them (MCP authorization: step-up).
+ */
+export function insufficientScope(ctx: Context, resourceMetadataUrl: string, needed: readonly string[]): void {
+  const scope = needed.join(' ');
+  ctx.set('WWW-Authenticate', `Bearer error="insufficient_scope", scope="${quoted(scope)}", resource_metadata="${resourceMetadataUrl}", error_description="this request needs the scope ${quoted(scope)}"`);
+  ctx.set('Cache-Control', 'no-store');
+  ctx.status = 403;
+  ctx.body = { error: 'insufficient_scope', error_description: `this request needs the scope${needed.length > 1 ? 's' : ''} ${scope}; authorize again asking for ${needed.length > 1 ? 'them' : 'it'}`, scope };
+}
+
+/** The tool names a JSON-RPC body (one message or a batch) asks to call. */
+function calledTools(body: unknown): string[] {
+  const messages = Array.isArray(body) ? body : [body];
+  const names: string[] = [];
+  for (const m of messages) {
+    if (typeof m !== 'object' || m === null || (m as { method?: unknown }).method !== 'tools/call') continue;
+    const name = (m as { params?: { name?: unknown } }).params?.name;
+    if (typeof name === 'string') names.push(name);
+  }
+  return names;
+}
+
+/**
+ * Checks the scopes of the tools a request calls (auth.toolScopes) after the body is read: on
+ * POST /mcp and /messages the JSON-RPC tools/call names, on POST /tools/<name> the path. A call
+ * outside the token's scopes is refused before it reaches the tool, with the scopes it needs.
+ */
+export function requireToolScopes(server: ServerContext, resourcePath: '' | '/mcp' | '/sse', toolsOf: (ctx: Context) => string[] = (ctx) => calledTools(ctx.request.body)) {
+  const metadataUrl = `${server.settings.issuer}/.well-known/oauth-protected-resource${resourcePath}`;
+  return async function toolScopes(ctx: Context, next: Next): Promise<void> {
+    const token = ctx.state.token;
+    if (!token || server.settings.toolScopes.length === 0) return next();
+    for (const name of toolsOf(ctx)) {
+      const needed = scopesForTool(name, server.settings);
+      if (missingScopes(token.scopes, needed).length === 0) continue;
+      auditRejection(server, ctx, `token.rejected\u0000insufficient scope\u0000${token.tokenId}\u0000${name}`, {
+        type: 'token.rejected',
+        client_id: token.clientId,
+        token_id: token.tokenId,
+        detail: { reason: 'insufficient scope', tool: name.slice(0, 100), needed: needed.join(' ') },
+      });
+      return insufficientScope(ctx, metadataUrl, needed);
+    }
+    return next();
+  };
 }
 
 /**
@@ -77,6 +127,16 @@ export function requireBearer(server: ServerContext, resourcePath: '' | '/mcp' |
       ctx.status = 401;
       ctx.body = { error: error.reason === 'missing' ? 'unauthorized' : 'invalid_token', error_description: error.message };
       return;
+    }
+    // The token must hold the resource scope to reach any MCP endpoint or tool (RFC 6750 §3.1).
+    if (!token.scopes.includes(RESOURCE_SCOPE)) {
+      auditRejection(server, ctx, `token.rejected\u0000insufficient scope\u0000${token.tokenId}`, {
+        type: 'token.rejected',
+        client_id: token.clientId,
+        token_id: token.tokenId,
+        detail: { reason: 'insufficient scope', needed: RESOURCE_SCOPE, path: ctx.path.slice(0, 100) },
+      });
+      return insufficientScope(ctx, metadataUrl, [RESOURCE_SCOPE]);
     }
     ctx.state.token = token;
     ctx.state.authInfo = {

@@ -67,6 +67,7 @@ function showConsent(ctx: Context, server: ServerContext, entry: PendingAuthoriz
     formAction: authorizePath(server),
     verifiedHost: metadataDocumentHost(request.client.clientId),
     nameVouched: clientNameIsVouched(request.client, request.redirectUri),
+    toolScopes: server.settings.toolScopes,
     ...(error ? { error } : {}),
   });
 }

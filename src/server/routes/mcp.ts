@@ -7,7 +7,7 @@ import type { TransportRefusal } from '../../mcp/streamable-transport.js';
 import { audit } from '../../oauth/tokens.js';
 import { requestMeta, type ServerContext } from '../context.js';
 import { readJsonBody } from '../middleware/json-body.js';
-import { requireBearer } from '../middleware/bearer.js';
+import { requireBearer, requireToolScopes } from '../middleware/bearer.js';
 import { limitJsonRpcBatches } from '../middleware/json-rpc-batch.js';
 
 type RpcId = string | number | null;
@@ -202,7 +202,7 @@ export function mountMcpRoutes(router: Router, server: ServerContext, mcp: McpRu
   };
 
   const bearer = requireBearer(server, '/mcp');
-  router.post('/mcp', bearer, readJsonBody({ jsonRpc: true }), limitJsonRpcBatches(server.limits.batchSize), handle);
+  router.post('/mcp', bearer, readJsonBody({ jsonRpc: true }), limitJsonRpcBatches(server.limits.batchSize), requireToolScopes(server, '/mcp'), handle);
   router.get('/mcp', bearer, handle);
   router.delete('/mcp', bearer, handle);
 }

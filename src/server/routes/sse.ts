@@ -5,7 +5,7 @@ import type { McpRuntime } from '../../mcp/runtime.js';
 import { audit } from '../../oauth/tokens.js';
 import { requestMeta, type ServerContext } from '../context.js';
 import { readJsonBody } from '../middleware/json-body.js';
-import { requireBearer } from '../middleware/bearer.js';
+import { requireBearer, requireToolScopes } from '../middleware/bearer.js';
 import { batchProblem } from '../middleware/json-rpc-batch.js';
 import { rpcError } from './mcp.js';
 
@@ -66,6 +66,7 @@ export function mountSseRoutes(router: Router, server: ServerContext, mcp: McpRu
     ctx.type = 'text/plain';
     ctx.body = 'Accepted';
   };
-  router.post('/messages', bearer, readJsonBody({ jsonRpc: true }), postMessage);
-  router.post('/messages/', bearer, readJsonBody({ jsonRpc: true }), postMessage);
+  const toolScopes = requireToolScopes(server, '/sse');
+  router.post('/messages', bearer, readJsonBody({ jsonRpc: true }), toolScopes, postMessage);
+  router.post('/messages/', bearer, readJsonBody({ jsonRpc: true }), toolScopes, postMessage);
 }

@@ -4,7 +4,7 @@ import { ToolInputError, UnknownToolError } from '../../mcp/tool-registry.js';
 import { callerFromAuth } from '../../mcp/session-server.js';
 import type { ServerContext } from '../context.js';
 import { readJsonBody } from '../middleware/json-body.js';
-import { requireBearer } from '../middleware/bearer.js';
+import { requireBearer, requireToolScopes } from '../middleware/bearer.js';
 
 /** GET /tools and POST /tools/<name>: the same tools as MCP, over plain HTTP for scripts and curl. */
 export function mountToolRoutes(router: Router, server: ServerContext, mcp: McpRuntime): void {
@@ -15,7 +15,7 @@ export function mountToolRoutes(router: Router, server: ServerContext, mcp: McpR
     ctx.body = { tools: mcp.tools.list() };
   });
 
-  router.post('/tools/:name', bearer, readJsonBody(), async (ctx) => {
+  router.post('/tools/:name', bearer, requireToolScopes(server, '', (ctx) => [ctx.params.name ?? '']), readJsonBody(), async (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     const name = ctx.params.name ?? '';
     const caller = callerFromAuth(ctx.state.authInfo, undefined);

@@ -18,6 +18,8 @@ export interface ConsentView {
    * own claim ("calls itself …"). Absent counts as not vouched.
    */
   nameVouched?: boolean;
+  /** `auth.toolScopes`: which tools need which scope, so each scope can be said in words. */
+  toolScopes?: ReadonlyArray<{ scope: string; patterns: string[] }>;
   error?: string;
 }
 
@@ -44,10 +46,16 @@ function describeTarget(redirectUri: string): { host: string; note: string | und
 }
 
 /** A scope in words (RFC 6749 §3.3 scopes are opaque; these are the ones cupcake-mcp grants). */
-export function describeScope(scope: string, serverName: string): { title: string; detail: string } {
-  if (scope === 'mcp') return { title: `Use the tools of ${serverName}`, detail: 'List the tools and call them on your behalf, over MCP.' };
+export function describeScope(scope: string, serverName: string, toolScopes: ReadonlyArray<{ scope: string; patterns: string[] }> = []): { title: string; detail: string } {
+  if (scope === 'mcp') {
+    const reserved = toolScopes.flatMap((t) => t.patterns);
+    const except = reserved.length > 0 ? ` Tools that need another permission (${reserved.join(', ')}) are not included.` : '';
+    return { title: `Use the tools of ${serverName}`, detail: `List the tools and call them on your behalf, over MCP.${except}` };
+  }
   if (scope === 'offline_access') return { title: 'Stay connected', detail: 'Keep access without asking you again, until you revoke it (refresh tokens).' };
-  return { title: `Access “${scope}”`, detail: `A permission named “${scope}” configured on ${serverName}.` };
+  const tools = toolScopes.find((t) => t.scope === scope)?.patterns;
+  if (tools) return { title: `Also call the tools ${tools.join(', ')}`, detail: `Permission “${scope}”: these tools of ${serverName} need it besides the permission to use the tools.` };
+  return { title: `Permission “${scope}”`, detail: `Configured on ${serverName}; it allows nothing by itself (no tool needs it).` };
 }
 
 const CHECK_ICON = new SafeHtml('<svg width="18" height="18" viewBox="0 0 20 20" fill="none" aria-hidden="true"><path d="M4 10.5l4 4 8-9" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round"/></svg>');
@@ -66,7 +74,7 @@ export function renderConsentPage(view: ConsentView): string {
   const claimed = named && !view.nameVouched;
   const who = claimed ? html`An application that calls itself <strong class="claimed">“${name}”</strong>` : html`<strong>${name}</strong>`;
   const target = describeTarget(view.redirectUri);
-  const grants = view.scopes.map((scope) => describeScope(scope, view.serverName));
+  const grants = view.scopes.map((scope) => describeScope(scope, view.serverName, view.toolScopes));
   return page(
     claimed ? `Connect an application that calls itself “${name}” to ${view.serverName}` : `Connect ${name} to ${view.serverName}`,
     html`<div class="brand">${LOCK_ICON}<span>${view.serverName}</span></div>

@@ -75,7 +75,7 @@ describe('consent page markup', () => {
   });
 
   it('unknown scopes are named, not hidden', () => {
-    expect(describeScope('calendar.read', 'Team docs').title).toBe('Access “calendar.read”');
+    expect(describeScope('calendar.read', 'Team docs').title).toBe('Permission “calendar.read”');
   });
 
   it('error pages escape their text and carry no form', () => {
