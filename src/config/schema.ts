@@ -121,6 +121,8 @@ export const LimitsSchema = z
     streamBufferBytes: wholeNumber(8 * 1024 * 1024),
     /** Messages in one JSON-RPC batch, for the MCP revisions before 2025-06-18 (later ones allow none). */
     batchSize: wholeNumber(100),
+    /** Registrations never approved by the owner that are kept; past it the oldest of them are removed. */
+    unapprovedClients: wholeNumber(1_000),
   })
   .strict()
   .prefault({});

@@ -39,6 +39,8 @@ export interface RegistrationDeps {
   store: Store;
   clock: Clock;
   settings: OAuthSettings;
+  /** Registrations never approved by the owner that are kept; past it the oldest of them go (limits.unapprovedClients). */
+  keepUnapproved?: number;
 }
 
 // eslint-disable-next-line no-control-regex
@@ -92,7 +94,7 @@ function withoutNulls(body: unknown): unknown {
  * Confidential clients (the default `client_secret_basic`, or `client_secret_post`) receive a hex
  * secret that is stored only as its SHA-256.
  */
-export async function registerClient(body: unknown, deps: RegistrationDeps): Promise<{ client: ClientRecord; response: RegistrationResponse }> {
+export async function registerClient(body: unknown, deps: RegistrationDeps): Promise<{ client: ClientRecord; response: RegistrationResponse; removedClientIds: string[] }> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidClientMetadataError('the registration request must be a JSON object (RFC 7591 §3.1)');
   }
@@ -170,7 +172,9 @@ export async function registerClient(body: unknown, deps: RegistrationDeps): Pro
     createdAt: now,
     lastUsedAt: null,
   };
-  await deps.store.createClient(client);
+  // Anyone can register (RFC 7591 §3): what was never approved is bounded, the oldest pruned first,
+  // so that a flood neither grows the store without bound nor shuts registration for real clients.
+  const { removedClientIds } = await deps.store.createClient(client, deps.keepUnapproved === undefined ? {} : { keepUnapproved: deps.keepUnapproved });
 
   const response: RegistrationResponse = {
     ...extraMetadata,
@@ -190,5 +194,5 @@ export async function registerClient(body: unknown, deps: RegistrationDeps): Pro
     ...(client.clientName ? { client_name: client.clientName } : {}),
     ...(client.scope ? { scope: client.scope } : {}),
   };
-  return { client, response };
+  return { client, response, removedClientIds };
 }

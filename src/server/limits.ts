@@ -41,6 +41,8 @@ export interface AbuseLimits {
   rejectionLogWindowMs: number;
   /** Open MCP sessions (both transports) of one client; past it, its least recently used one closes. */
   sessionsPerClient: number;
+  /** Registrations never approved by the owner that are kept; past it the oldest of them are removed. */
+  unapprovedClients: number;
   /** Messages in one JSON-RPC batch, for the MCP revisions before 2025-06-18 (later ones allow none). */
   batchSize: number;
   /** Unsent bytes an event stream (GET /sse, GET /mcp) may hold for a client that does not read; past it the stream is closed. */
@@ -64,6 +66,7 @@ export function limitsFromConfig(limits: Config['limits']): AbuseLimits {
     signIn: window(limits.signIn),
     rejectionLogWindowMs: limits.rejectionLogWindow,
     sessionsPerClient: limits.sessionsPerClient,
+    unapprovedClients: limits.unapprovedClients,
     batchSize: limits.batchSize,
     streamBufferBytes: limits.streamBufferBytes,
     pipelinedRequests: limits.pipelinedRequests,

@@ -60,11 +60,22 @@ export class DocumentStore implements Store {
     });
   }
 
-  async createClient(client: ClientRecord): Promise<void> {
-    await this.backend.transact((data) => {
+  async createClient(client: ClientRecord, options: { keepUnapproved?: number } = {}): Promise<{ removedClientIds: string[] }> {
+    const removedClientIds = await this.backend.transact((data) => {
       if (data.clients[client.clientId]) throw new Error(`client ${client.clientId} already exists`);
       data.clients[client.clientId] = copyClient(client);
+      const keep = options.keepUnapproved;
+      if (keep === undefined) return [];
+      const unapproved = unapprovedClients(data);
+      const excess = unapproved.length - Math.max(1, keep);
+      if (excess <= 0) return [];
+      // Oldest first; the one just created is the newest and stays.
+      const removed = unapproved.sort((a, b) => a.createdAt - b.createdAt || (a.clientId === client.clientId ? 1 : b.clientId === client.clientId ? -1 : 0)).slice(0, excess);
+      for (const c of removed) delete data.clients[c.clientId];
+      return removed.map((c) => c.clientId);
     });
+    if (removedClientIds.length > 0) this.emit({ revokedTokens: [], removedClientIds, external: false });
+    return { removedClientIds };
   }
 
   async getClient(clientId: string): Promise<ClientRecord | undefined> {
@@ -351,6 +362,15 @@ export class DocumentStore implements Store {
  * cannot change the store behind the lock (and the memory store behaves like the file store).
  * Tokens are copied by hand: findAccessToken is on the path of every protected request.
  */
+/** Registrations the owner never approved: no approval, no use, no code or token on record; never the first-party client. */
+function unapprovedClients(data: StoreData): ClientRecord[] {
+  const holding = new Set<string>();
+  for (const t of Object.values(data.tokens)) holding.add(t.clientId);
+  for (const t of Object.values(data.refreshTokens)) holding.add(t.clientId);
+  for (const c of Object.values(data.codes)) holding.add(c.clientId);
+  return Object.values(data.clients).filter((c) => c.approvedAt === undefined && c.lastUsedAt === null && !c.firstParty && !holding.has(c.clientId));
+}
+
 function copyClient(client: ClientRecord): ClientRecord {
   return structuredClone(client);
 }

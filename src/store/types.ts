@@ -168,7 +168,12 @@ export interface Store {
   /** Lifts every consent lockout: failed password attempts before `at` stop counting, in every process serving this store. */
   clearLoginLockouts(at: number): Promise<void>;
 
-  createClient(client: ClientRecord): Promise<void>;
+  /**
+   * Creates the client. With `keepUnapproved`, registrations the owner never approved (no
+   * `approvedAt`, never used, holding no code or token; never the first-party client) are kept to
+   * that many in the same write: the oldest go first. Returns the ids removed.
+   */
+  createClient(client: ClientRecord, options?: { keepUnapproved?: number }): Promise<{ removedClientIds: string[] }>;
   getClient(clientId: string): Promise<ClientRecord | undefined>;
   listClients(): Promise<ClientRecord[]>;
   /**

@@ -18,7 +18,11 @@ export function mountRegisterRoute(router: Router, server: ServerContext): void 
       ctx.set('Pragma', 'no-cache');
       // RFC 7591 §3.1: the metadata is sent as a JSON document.
       if (!ctx.is('application/json')) throw new InvalidClientMetadataError('send the client metadata as application/json (RFC 7591 §3.1)');
-      const { client, response } = await registerClient(ctx.request.body, server);
+      const { client, response, removedClientIds } = await registerClient(ctx.request.body, { ...server, keepUnapproved: server.limits.unapprovedClients });
+      if (removedClientIds.length > 0) {
+        // One line per pruning, not per client: the log must not grow with the flood.
+        audit(server, requestMeta(ctx), { type: 'client.removed', detail: { by: 'serve', reason: `more than ${server.limits.unapprovedClients} registrations never approved`, removed: removedClientIds.length, oldest: removedClientIds[0] } });
+      }
       audit(server, requestMeta(ctx), {
         type: 'client.registered',
         client_id: client.clientId,
