@@ -61,6 +61,22 @@ describe('JSON-RPC batches', () => {
     current.close();
   });
 
+  it('the cap is the config\'s limits.batchSize', async () => {
+    const narrow = await startTestServer({ config: { limits: { batchSize: 3 } } });
+    try {
+      const { token } = await mintToken(narrow.store, { baseUrl: narrow.url, resource: narrow.url });
+      const headers = { ...auth, authorization: `Bearer ${token}` };
+      const init = await fetch(`${narrow.url}/mcp`, { method: 'POST', headers, body: JSON.stringify(initialize('2025-03-26')) });
+      const session = { 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-03-26' };
+      await init.text();
+      const refused = await fetch(`${narrow.url}/mcp`, { method: 'POST', headers: { ...headers, ...session }, body: JSON.stringify(batch(4)) });
+      expect(refused.status).toBe(400);
+      expect(((await refused.json()) as RpcError).error.message).toContain('at most 3');
+    } finally {
+      await narrow.close();
+    }
+  });
+
   it('POST /mcp: a batch is refused under MCP-Protocol-Version 2025-06-18 or later, capped at 100 under 2025-03-26', async () => {
     const init = await fetch(`${server.url}/mcp`, { method: 'POST', headers: auth, body: JSON.stringify(initialize('2025-03-26')) });
     expect(init.status).toBe(200);
