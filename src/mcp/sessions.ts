@@ -140,16 +140,18 @@ export class SessionManager {
     this.sessions.set(id, session);
     this.record('session.opened', session);
     await server.connect(channel);
-    this.enforceCap(session.clientId, id);
+    this.enforceCap(session, id);
     return session;
   }
 
   /**
-   * Caps what one client holds (a client that reconnects without closing, or streams the server
-   * has not yet seen die): the least recently used of its other sessions is closed first.
+   * Caps what one grant of a client holds (a client that reconnects without closing, or streams
+   * the server has not yet seen die): the least recently used of its other sessions is closed
+   * first. Per grant, so that each personal access token of the built-in client (each its own
+   * grant) has a budget of its own; a new grant of any client needs the owner's approval.
    */
-  private enforceCap(clientId: string, keep: string): void {
-    const own = [...this.sessions.values()].filter((s) => s.clientId === clientId && s.id !== keep);
+  private enforceCap(opened: Session, keep: string): void {
+    const own = [...this.sessions.values()].filter((s) => s.clientId === opened.clientId && s.grantId === opened.grantId && s.id !== keep);
     const excess = own.length + 1 - this.maxPerClient;
     if (excess <= 0) return;
     own.sort((a, b) => a.lastActiveAt - b.lastActiveAt);

@@ -43,6 +43,12 @@ export interface RegistrationDeps {
   keepUnapproved?: number;
 }
 
+/**
+ * The built-in client's name (oauth/first-party.ts FIRST_PARTY_CLIENT_NAME): another client named
+ * so would pass for the server itself on the consent page and in `clients list`.
+ */
+const RESERVED_NAME = /^cupcake-mcp\s*\(built-in\)$/i;
+
 // eslint-disable-next-line no-control-regex
 const UNSAFE_TEXT = /[\u0000-\u001f\u007f-\u009f\u200b-\u200f\u2028-\u202e\u2060-\u206f\ufeff]/;
 const MAX_URI = 2_000;
@@ -63,6 +69,7 @@ export function describedClient(
   const clientName = meta.client_name?.trim();
   if (clientName !== undefined && clientName.length > MAX_TEXT) fail(`client_name: at most ${MAX_TEXT} characters`);
   if (clientName !== undefined && UNSAFE_TEXT.test(clientName)) fail('client_name: must not contain control, bidirectional or invisible characters');
+  if (clientName !== undefined && RESERVED_NAME.test(clientName.normalize('NFKC'))) fail(`client_name: "${clientName}" is the name of this server's built-in client; choose another`);
 
   // A registered scope is informative only; keep the part we understand.
   const known = supportedScopes(settings);

@@ -23,6 +23,15 @@ describe('RFC 7591 §2 metadata that an unauthenticated registration may store',
     });
   }
 
+  it('refuses the built-in client\'s name "cupcake-mcp (built-in)" (any case or width), which would pass for the server itself', async () => {
+    for (const name of ['cupcake-mcp (built-in)', 'CUPCAKE-MCP (Built-In)', 'cupcake-mcp\uff08built-in\uff09', '  cupcake-mcp (built-in)  ']) {
+      const response = await register({ client_name: name });
+      expect(response.status, name).toBe(400);
+      expect(await response.json()).toMatchObject({ error: 'invalid_client_metadata' });
+    }
+    expect((await register({ client_name: 'cupcake-mcp (built-in) fan' })).status).toBe(201);
+  });
+
   it('refuses oversized echoed metadata instead of storing it', async () => {
     const before = (await readFile(join(server.dataDir, 'db.json'))).length;
     const many = await register({ contacts: Array.from({ length: 900 }, (_, i) => `${'x'.repeat(1000)}${i}@example.com`) });

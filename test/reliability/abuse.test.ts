@@ -5,6 +5,7 @@ import { DEFAULT_LIMITS } from '../../src/server/limits.js';
 import { AddressWindows } from '../../src/server/middleware/rate-limit.js';
 import { DEFAULT_TIMEOUTS } from '../../src/server/start.js';
 import { mintToken } from '../helpers/tokens.js';
+import { ensureFirstPartyClient } from '../../src/oauth/first-party.js';
 import { SseReader } from '../helpers/sse.js';
 import { waitFor } from '../helpers/wait.js';
 import { CLAUDE_REDIRECT, runFlow, startInProcess } from './helpers.js';
@@ -278,6 +279,26 @@ describe('what one client can make the server hold is capped (issue 9)', () => {
     await server.events.flush();
     const closed = await server.events.readLast(10, { types: ['session.closed'] });
     expect(closed.map((e) => (e.detail as { reason: string }).reason)).toEqual(['session limit']);
+  });
+
+  it('personal access tokens of the built-in client each have a session budget of their own (one script cannot close another\'s sessions)', async () => {
+    const server = await start({ limits: { sessionsPerClient: 2 } });
+    const builtIn = await ensureFirstPartyClient(server.app.context, {}, 'serve');
+    const first = await mintToken(server.store, { baseUrl: server.url, resource: server.url, clientId: builtIn.clientId });
+    const second = await mintToken(server.store, { baseUrl: server.url, resource: server.url, clientId: builtIn.clientId });
+    const open = async (token: string) => {
+      const reader = new SseReader(await fetch(`${server.url}/sse`, { headers: { authorization: `Bearer ${token}` } }));
+      await reader.next();
+      return reader;
+    };
+    const firstScript = [await open(first.token), await open(first.token)];
+    const secondScript = [await open(second.token), await open(second.token)];
+    expect(server.app.mcp.sessions.size).toBe(4);
+    await Promise.all([...firstScript, ...secondScript].map((reader) => expect(reader.next(50)).rejects.toThrow(/no SSE event/)));
+    // A third session of the second token closes that token's oldest only.
+    await open(second.token);
+    await secondScript[0]!.closed;
+    expect(server.app.mcp.sessions.size).toBe(4);
   });
 
   it('a spray of client addresses (IPv6 gives plenty) does not grow a limiter without bound; a fresh window is kept', () => {
