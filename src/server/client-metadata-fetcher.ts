@@ -66,19 +66,29 @@ export function createClientMetadataFetcher(options: ClientMetadataFetcherOption
       const controller = new AbortController();
       const timer = setTimeout(() => controller.abort(), timeoutMs);
       try {
-        const target = await pickAddress(url.hostname, resolve, allowed, controller.signal);
+        // A host that does not resolve, or resolves to an address that is not public, is reported
+        // exactly like one that does not answer: the page must not tell an internet client how this
+        // server's resolver sees internal names (an oracle for the internal network).
+        const target = await pickAddress(url.hostname, resolve, allowed, controller.signal).catch((error: unknown) => {
+          if (error instanceof MetadataDocumentError) throw new MetadataDocumentError(unreachable(url, what));
+          throw error;
+        });
         return await get(url, target, { ca: options.ca, maxBytes, signal: controller.signal, what });
       } catch (error) {
         if (error instanceof MetadataDocumentError) throw error;
         if (controller.signal.aborted) throw new MetadataDocumentError(`the ${what} did not arrive within ${Math.round(timeoutMs / 1000)} s`);
         const code = (error as NodeJS.ErrnoException).code ?? '';
         if (TLS_FAILURE.test(code)) throw new MetadataDocumentError(`the TLS certificate of ${url.host} could not be verified`);
-        throw new MetadataDocumentError(`the ${what} could not be fetched from ${url.host}`);
+        throw new MetadataDocumentError(unreachable(url, what));
       } finally {
         clearTimeout(timer);
       }
     },
   };
+}
+
+function unreachable(url: URL, what: string): string {
+  return `the ${what} could not be fetched from ${url.host}`;
 }
 
 async function pickAddress(hostname: string, resolve: (h: string) => Promise<ResolvedAddress[]>, allowed: (a: string) => boolean, signal: AbortSignal): Promise<ResolvedAddress> {
