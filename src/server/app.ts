@@ -23,6 +23,7 @@ import { AddressWindows, OncePerWindow, rateLimit } from './middleware/rate-limi
 import { cors } from './middleware/cors.js';
 import { deploymentWarnings } from './middleware/deployment-warnings.js';
 import { errorHandler } from './middleware/errors.js';
+import { checkHostOnLoopback } from './middleware/host-check.js';
 import { mountAuthorizeRoutes } from './routes/authorize.js';
 import { mountDocsRoute } from './routes/docs.js';
 import { mountHomeRoute } from './routes/home.js';
@@ -140,6 +141,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
   mountSignInTestRoutes(router, server, mcp);
 
   koa.use(errorHandler(logger));
+  koa.use(checkHostOnLoopback({ bindHost: deps.config.host, baseUrl: deps.config.baseUrl }));
   koa.use(deploymentWarnings(deps.config, logger));
   koa.use(async (ctx, next) => {
     ctx.set('X-Content-Type-Options', 'nosniff');
