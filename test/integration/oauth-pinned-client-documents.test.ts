@@ -109,7 +109,8 @@ describe('a live Claude document that can be fetched wins over the pinned copy',
       const page = await http.get(`/authorize?${toQuery({ client_id: CLAUDE_CODE, redirect_uri: 'http://127.0.0.1:5000/callback', response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`);
       expect(page.status).toBe(400);
       await server.events.flush();
-      expect(await readFile(join(server.dataDir, 'events.jsonl'), 'utf8')).not.toContain('client.pinned_document_used');
+      // Records and rejections (events.jsonl, events.rejections.jsonl).
+      expect((await server.events.readLast(10_000)).map((e) => e.type)).not.toContain('client.pinned_document_used');
     } finally {
       await server.close();
       await docs.close();

@@ -199,7 +199,8 @@ describe('slow clients do not exhaust the server (issue 9)', () => {
       socket.on('error', () => undefined);
       socket.on('close', () => (entry.closedAt = Date.now()));
       const headersOnly = i % 2 === 0;
-      socket.write(headersOnly ? 'GET /healthz HTTP/1.1\r\nHost: x\r\n' : 'POST /token HTTP/1.1\r\nHost: x\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000\r\n\r\ngrant_type');
+      // Host names the server (a loopback bind refuses other names before reading a body: DNS rebinding).
+      socket.write(headersOnly ? `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` : `POST /token HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000\r\n\r\ngrant_type`);
       const drip = setInterval(() => {
         if (socket.destroyed) return clearInterval(drip);
         socket.write(headersOnly ? `X-Drip-${i}: a\r\n` : 'a');
