@@ -45,6 +45,9 @@ export async function startServer(buildApp: (port: number) => CupcakeApp, option
   });
   const address = server.address() as AddressInfo;
   const app = buildApp(address.port);
+  // Responses not started yet: a request being handled (a token exchange, a tool call). A stream
+  // (SSE, the GET /mcp stream) has sent its headers and stays open by design: it does not count.
+  const unanswered = new Set<ServerResponse>();
   // HTTP/1.1 pipelining (RFC 9112 §9.3.2): a client may send many requests without reading the
   // answers, which Node parses at once and answers into memory. Past limits.pipelinedRequests
   // unanswered requests on one connection, the connection is closed: no client needs more.
@@ -54,10 +57,12 @@ export async function startServer(buildApp: (port: number) => CupcakeApp, option
     const socket = req.socket;
     const count = (inFlight.get(socket) ?? 0) + 1;
     inFlight.set(socket, count);
-    let counted = true;
+    unanswered.add(res);
+    let open = true;
     const done = () => {
-      if (!counted) return;
-      counted = false;
+      if (!open) return;
+      open = false;
+      unanswered.delete(res);
       inFlight.set(socket, (inFlight.get(socket) ?? 1) - 1);
     };
     res.once('finish', done);
@@ -65,15 +70,6 @@ export async function startServer(buildApp: (port: number) => CupcakeApp, option
     // Node parses a whole pipelined chunk at once: the requests past the bound are never handled.
     if (count > app.context.limits.pipelinedRequests) return socket.destroy();
     handle(req, res);
-  });
-  // Responses not started yet: a request being handled (a token exchange, a tool call). A stream
-  // (SSE, the GET /mcp stream) has sent its headers and stays open by design: it does not count.
-  const unanswered = new Set<ServerResponse>();
-  server.on('request', (_req: IncomingMessage, res: ServerResponse) => {
-    unanswered.add(res);
-    const done = () => unanswered.delete(res);
-    res.once('close', done);
-    res.once('finish', done);
   });
   const busy = () => app.mcp.callsInFlight > 0 || [...unanswered].some((res) => !res.headersSent);
   let closing: Promise<void> | undefined;
