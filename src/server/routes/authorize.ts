@@ -96,7 +96,6 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
   const secureCookie = server.settings.issuer.startsWith('https:');
 
   router.get('/authorize', async (ctx) => {
-    const meta = requestMeta(ctx);
     let request;
     try {
       request = await validateAuthorizationRequest(ctx.query, server);
