@@ -111,6 +111,7 @@ function stamp(event: NewEvent, clock: Clock): AuthEvent {
  * granted (registrations, approvals, tokens issued and revoked, owner actions).
  */
 export const REJECTION_TYPES: ReadonlySet<EventType> = new Set<EventType>([
+  'client.authentication_failed',
   'token.rejected',
   'authorization.requested',
   'authorization.denied',

@@ -27,12 +27,10 @@ function chatGptDocument(clientId: string, jwksUri: string, methods: string[] = 
   };
 }
 
+/** Records and refusals (events.jsonl, events.rejections.jsonl), in time order. */
 async function events(server: TestServer): Promise<Array<Record<string, any>>> {
   await server.events.flush();
-  return (await readFile(join(server.dataDir, 'events.jsonl'), 'utf8'))
-    .trim()
-    .split('\n')
-    .map((line) => JSON.parse(line));
+  return server.events.readLast(100_000);
 }
 
 async function listToolsOverMcp(server: TestServer, accessToken: string): Promise<string[]> {
@@ -181,10 +179,11 @@ describe('private_key_jwt client authentication (RFC 7523 §2.2, RFC 7521 §4.2)
       const assertion = await signAssertion(other, { clientId, audience: tokenEndpoint });
       const { code, verifier } = await authorizeChatGpt();
       expect((await tokenRequest(code, verifier, assertion)).status).toBe(401);
-      // Logged under the client the assertion claims to be (its unverified iss), for "clients show".
+      // Logged under the client the assertion claims to be (its unverified iss), for "clients show";
+      // once per address, client and method per window (SECURITY.md): an earlier case may be the one on record.
       const failures = (await events(server)).filter((e) => e.type === 'client.authentication_failed' && e.client_id === clientId);
-      expect(failures.at(-1)?.detail).toMatchObject({ endpoint: '/token', method: 'private_key_jwt', reason: expect.stringMatching(/signature does not verify/) });
-      const log = await readFile(join(server.dataDir, 'events.jsonl'), 'utf8');
+      expect(failures.at(-1)?.detail).toMatchObject({ endpoint: '/token', method: 'private_key_jwt', reason: expect.stringMatching(/\w/) });
+      const log = (await readFile(join(server.dataDir, 'events.jsonl'), 'utf8')) + (await readFile(join(server.dataDir, 'events.rejections.jsonl'), 'utf8'));
       expect(log).not.toContain(assertion.split('.')[2]);
     });
 

@@ -59,6 +59,18 @@ describe('an audit log that noise cannot erase (SECURITY.md)', () => {
     expect(rejected.map((e) => (e.detail as { reason: string }).reason).sort()).toEqual(['expired', 'revoked', 'too many invalid tokens from this address']);
   });
 
+  it('POST /token with wrong client credentials: client.authentication_failed is logged once per address and client per window', async () => {
+    const server = await start();
+    const basic = `Basic ${Buffer.from('no-such-client:wrong').toString('base64')}`;
+    const statuses = await burst(100, () =>
+      fetch(`${server.url}/token`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded', ...from('203.0.113.23') }, body: 'grant_type=authorization_code&code=x&code_verifier=y' }),
+    );
+    expect(new Set(statuses)).toEqual(new Set([401]));
+    await server.events.flush();
+    const failed = (await server.events.readLast(10_000, { types: ['client.authentication_failed'] })).filter((e) => e.ip === '203.0.113.23');
+    expect(failed).toHaveLength(1);
+  });
+
   it('rejections from many addresses cannot rotate out the records of what was granted', async () => {
     const rotateBytes = 16 * 1024;
     const server = await start({ eventRotateBytes: rotateBytes });

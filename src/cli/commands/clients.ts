@@ -164,8 +164,11 @@ export async function runClientsShow(ctx: CliContext, id: string, options: { jso
     for (const t of active) {
       println(ctx.output, `${' '.repeat(width)}  ${t.id}  created ${relativeTime(t.createdAt, now)}, expires ${relativeTime(t.expiresAt, now)}, last used ${relativeTime(t.lastUsedAt, now)}`);
     }
-    const nameOf = (clientId: string) => (clientId === client.clientId ? (client.clientName ?? undefined) : undefined);
-    const line = (event: AuthEvent) => `${color.dim(event.ts)}  ${describeEvent(event, nameOf) ?? event.type}`;
+    const nameOf = (clientId: string) => (clientId === client.clientId ? (shown.clientName ?? undefined) : undefined);
+    const line = (logged: AuthEvent) => {
+      const event = escapeFields(logged);
+      return `${color.dim(event.ts)}  ${describeEvent(event, nameOf) ?? event.type}`;
+    };
     println(ctx.output);
     println(ctx.output, color.bold('sign-in timeline (events.jsonl)'));
     if (timeline.steps.length === 0) println(ctx.output, color.dim('  no events for this client (registered before the log began, or the log was rotated away)'));

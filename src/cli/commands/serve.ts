@@ -6,7 +6,7 @@ import { describeError, type Logger } from '../../shared/logger.js';
 import { VERSION } from '../../shared/version.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { println } from '../output.js';
+import { fieldText, escapeFields, println } from '../output.js';
 import { describeEvent } from '../event-lines.js';
 import type { AuthEvent } from '../../store/event-log.js';
 
@@ -33,7 +33,11 @@ function createEventPrinter(ctx: CliContext, options: ServeOptions): { print(eve
         names.set(event.client_id, event.detail.client_name);
       }
       if (options.logFormat === 'json') return println(ctx.output, JSON.stringify(event));
-      const line = describeEvent(event, nameOf);
+      // Every field may come from an unauthenticated request: control characters become visible escapes.
+      const line = describeEvent(escapeFields(event), (id) => {
+        const name = nameOf(id);
+        return name === undefined ? undefined : fieldText(name);
+      });
       if (line) println(ctx.output, `${ctx.output.color.dim(event.ts)}  ${line}`);
     },
     learnNames(clients) {

@@ -1,7 +1,6 @@
 import type { Context, Next } from 'koa';
 import { OAuthError } from '../../oauth/errors.js';
-import { audit } from '../../oauth/tokens.js';
-import { requestMeta, type ServerContext } from '../context.js';
+import { auditRejection, type ServerContext } from '../context.js';
 
 /**
  * Records a token request refused after the client authenticated (`token.rejected`, with the
@@ -16,7 +15,8 @@ export function auditRefusals(server: ServerContext, endpoint: '/token' | '/revo
     } catch (error) {
       if (error instanceof OAuthError) {
         const clientId = ctx.state.client?.record.clientId;
-        audit(server, requestMeta(ctx), {
+        // Any registered client can cause this: logged once per address, client and error per window.
+        auditRejection(server, ctx, `token.rejected\u0000${endpoint}\u0000${clientId ?? ''}\u0000${error.errorCode}`, {
           type: 'token.rejected',
           ...(clientId ? { client_id: clientId } : {}),
           detail: { endpoint, error: error.errorCode, reason: error.message.slice(0, 200) },

@@ -1,9 +1,8 @@
 import type { Context, Next } from 'koa';
 import { authenticateClient, claimedClient } from '../../oauth/client-auth.js';
 import { OAuthError } from '../../oauth/errors.js';
-import { audit } from '../../oauth/tokens.js';
 import type { ClientRecord, TokenEndpointAuthMethod } from '../../store/types.js';
-import { param, requestMeta, type ServerContext } from '../context.js';
+import { auditRejection, param, type ServerContext } from '../context.js';
 import { noStore, readParams } from '../http.js';
 
 declare module 'koa' {
@@ -39,7 +38,8 @@ export function clientAuthentication(server: ServerContext, endpointPath: '/toke
     } catch (error) {
       if (error instanceof OAuthError && error.status === 401) {
         const { clientId, method } = claimedClient(credentials);
-        audit(server, requestMeta(ctx), {
+        // Anyone can send this: logged once per address, claimed client and method per window (SECURITY.md).
+        auditRejection(server, ctx, `client.authentication_failed\u0000${endpointPath}\u0000${(clientId ?? '').slice(0, 200)}\u0000${method}`, {
           type: 'client.authentication_failed',
           ...(clientId ? { client_id: clientId } : {}),
           detail: { endpoint: endpointPath, method, reason: (error.detail ?? error.message).slice(0, 300) },
