@@ -1,6 +1,7 @@
 import type { EventLog } from '../store/event-log.js';
 import type { AbandonedClient, Store } from '../store/types.js';
 import type { Clock } from '../shared/clock.js';
+import { removeClient } from './revoke.js';
 
 /**
  * Removing abandoned registrations. Clients that register on every connection (Claude does)
@@ -47,21 +48,9 @@ export async function pruneAbandonedClients(deps: { store: Store; clock: Clock; 
       results.push({ ...candidate, reason, removed: false });
       continue;
     }
-    const removed = await deps.store.removeClient(candidate.client.clientId, now, { ifAbandonedBefore: cutoff });
+    const extra = { reason, last_activity_at: new Date(candidate.lastActivityAt).toISOString(), older_than_ms: options.olderThanMs };
+    const removed = await removeClient(deps, candidate.client.clientId, options.by, extra, { ifAbandonedBefore: cutoff });
     results.push({ ...candidate, reason, removed: removed !== undefined });
-    if (!removed) continue;
-    deps.events?.record({
-      type: 'client.removed',
-      client_id: candidate.client.clientId,
-      detail: {
-        by: options.by,
-        reason,
-        client_name: candidate.client.clientName,
-        last_activity_at: new Date(candidate.lastActivityAt).toISOString(),
-        older_than_ms: options.olderThanMs,
-        revoked_tokens: removed.revokedTokens.length,
-      },
-    });
   }
   return results;
 }

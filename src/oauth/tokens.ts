@@ -7,6 +7,7 @@ import { isValidCodeVerifier, verifyCodeVerifier } from './pkce.js';
 import { isOurResource, resolveResource } from './resource.js';
 import { parseScope } from './scopes.js';
 import { generateAccessToken, generateRefreshToken, hashSecret } from './secrets.js';
+import { recordRevokedTokens, revokeGrant, revokeTokens } from './revoke.js';
 import { OFFLINE_ACCESS, type OAuthSettings } from './settings.js';
 
 export interface OAuthDeps {
@@ -117,9 +118,8 @@ export async function exchangeAuthorizationCode(
   const code = result.code;
   if (result.outcome === 'replayed') {
     // RFC 6749 §4.1.2 / §10.5: a replayed code revokes every token it issued.
-    const revoked = await deps.store.revokeGrant(code.grantId, now);
-    audit(deps, meta, { type: 'code.replayed', client_id: client.clientId, detail: { grant_id: code.grantId, revoked_tokens: revoked.map((t) => t.id) } });
-    for (const token of revoked) audit(deps, meta, { type: 'token.revoked', client_id: token.clientId, token_id: token.id, detail: 'authorization code replayed' });
+    audit(deps, meta, { type: 'code.replayed', client_id: client.clientId, detail: { grant_id: code.grantId } });
+    await revokeGrant(deps, code.grantId, { by: 'serve', reason: 'authorization code replayed' }, meta);
     throw new InvalidGrantError('authorization code was already used');
   }
   if (code.expiresAt <= now) throw new InvalidGrantError('authorization code has expired');
@@ -188,8 +188,8 @@ export async function refreshAccessToken(
   const result = await deps.store.rotateRefreshToken(hash, { access: next.access, refresh: next.refresh! }, now, deps.settings.refreshGraceMs);
   if (result.outcome === 'invalid') throw new InvalidGrantError('invalid refresh token');
   if (result.outcome === 'reuse_detected') {
-    audit(deps, meta, { type: 'token.reuse_detected', client_id: client.clientId, token_id: result.previous.id, detail: { grant_id: result.previous.grantId, revoked_tokens: result.revoked.map((t) => t.id) } });
-    for (const token of result.revoked) audit(deps, meta, { type: 'token.revoked', client_id: token.clientId, token_id: token.id, detail: 'refresh token reuse' });
+    audit(deps, meta, { type: 'token.reuse_detected', client_id: client.clientId, token_id: result.previous.id, detail: { grant_id: result.previous.grantId } });
+    recordRevokedTokens(deps, result.revoked, { by: 'serve', reason: 'refresh token reuse' }, meta);
     throw new InvalidGrantError('refresh token was already used; every token of this grant is revoked');
   }
   audit(deps, meta, { type: 'token.refreshed', client_id: client.clientId, token_id: next.access.id, detail: { previous_refresh_token: result.previous.id, scope: next.response.scope } });
@@ -208,17 +208,15 @@ export async function revokeToken(client: ClientRecord, params: { token?: string
   const access = await deps.store.findAccessToken(hash);
   if (access) {
     if (access.clientId !== client.clientId) throw new InvalidRequestError('the token was not issued to this client (RFC 7009 §2.1)');
-    const revoked = await deps.store.revokeAccessTokens({ ids: [access.id] }, now);
-    for (const token of revoked) audit(deps, meta, { type: 'token.revoked', client_id: token.clientId, token_id: token.id, detail: 'revoked by the client' });
+    await revokeTokens(deps, { ids: [access.id] }, { by: 'client' }, meta);
     return;
   }
   const refresh = await deps.store.findRefreshToken(hash);
   if (refresh) {
     if (refresh.clientId !== client.clientId) throw new InvalidRequestError('the token was not issued to this client (RFC 7009 §2.1)');
-    await deps.store.revokeRefreshToken(hash, now);
-    const revoked = await deps.store.revokeGrant(refresh.grantId, now);
-    audit(deps, meta, { type: 'token.revoked', client_id: refresh.clientId, token_id: refresh.id, detail: 'refresh token revoked by the client' });
-    for (const token of revoked) audit(deps, meta, { type: 'token.revoked', client_id: token.clientId, token_id: token.id, detail: 'refresh token revoked by the client' });
+    // RFC 7009 §2.1: the refresh token takes the access tokens of its grant along.
+    if (await deps.store.revokeRefreshToken(hash, now)) recordRevokedTokens(deps, [refresh], { by: 'client', reason: 'refresh token revoked' }, meta);
+    await revokeGrant(deps, refresh.grantId, { by: 'client', reason: 'refresh token revoked' }, meta);
   }
 }
 

@@ -40,7 +40,67 @@ export const EVENT_TYPES = [
 
 export type EventType = (typeof EVENT_TYPES)[number];
 
-/** One line of `events.jsonl`. Never a token, code, secret or password. */
+/** Who revoked a token (oauth/revoke.ts): the client (RFC 7009), the owner, or the server's own rules. */
+interface Revocation {
+  by: 'client' | 'cli' | 'home page' | 'doctor' | 'serve';
+  reason?: string;
+}
+
+/**
+ * The `detail` each event type carries when this version writes it (DESIGN.md §7), declared once.
+ * Never a token, code, secret or password: ids (`tok_…`, grant ids), names, hosts and reasons.
+ */
+export interface EventDetails {
+  'server.started': { version: string; base_url: string; pid: number };
+  'server.stopped': { pid: number };
+  'client.registered': {
+    client_name?: string | null;
+    redirect_hosts?: string[];
+    redirect_uris?: string[];
+    token_endpoint_auth_method?: string;
+    via?: 'client metadata document';
+    first_party?: true;
+    by?: string;
+  };
+  'client.removed': {
+    by: string;
+    reason?: string;
+    client_name?: string | null;
+    revoked_tokens?: number;
+    last_activity_at?: string;
+    older_than_ms?: number;
+    /** Registrations pruned at once (never approved): how many, and the oldest id. */
+    removed?: number;
+    oldest?: string | undefined;
+  };
+  'client.updated': { first_party?: true; by?: string; redirect_uris?: string[] };
+  'client.authentication_failed': { endpoint: '/token' | '/revoke'; method: string; reason: string };
+  'client.pinned_document_used': { reason: string };
+  'authorization.requested': { redirect_host: string; scope: string; resource: string };
+  'authorization.approved': { scope: string; resource: string };
+  'authorization.denied': { reason: string; error?: string };
+  'login.failed': undefined;
+  'login.locked': { reason: string };
+  'code.issued': { grant_id: string };
+  'code.replayed': { grant_id: string };
+  'token.issued': { grant: 'authorization_code' | 'personal_access_token'; scope: string; resource: string; refresh?: boolean; label?: string; expires_at?: string };
+  'token.refreshed': { previous_refresh_token: string; scope: string };
+  'token.reuse_detected': { grant_id: string };
+  'token.rejected': { reason: string; path?: string; endpoint?: string; error?: string; tool?: string; needed?: string };
+  'token.revoked': Revocation;
+  'session.opened': { transport: string; session_id: string };
+  'session.closed': { transport: string; session_id: string; reason?: string };
+  'tool.called': { tool: string; ms: number; session_id?: string };
+  'tool.failed': { tool: string; reason: string };
+  'signin.started': undefined;
+  'signin.completed': { tools: number };
+  'signin.failed': { reason: string; error?: string };
+}
+
+/**
+ * One line of `events.jsonl`, as read back. Lines written by older versions may carry other detail
+ * shapes (a plain string, once), so readers take the detail as it comes; writers use NewEvent.
+ */
 export interface AuthEvent {
   ts: string;
   type: EventType;
@@ -51,7 +111,17 @@ export interface AuthEvent {
   detail?: string | Record<string, unknown>;
 }
 
-export type NewEvent = Omit<AuthEvent, 'ts'>;
+interface EventFields<T extends EventType> {
+  type: T;
+  client_id?: string;
+  token_id?: string;
+  ip?: string;
+  user_agent?: string;
+  detail?: EventDetails[T];
+}
+
+/** What code records: the detail typed by the event type (every type in EVENT_TYPES must have an entry in EventDetails). */
+export type NewEvent = { [T in EventType]: EventFields<T> }[EventType];
 
 export interface EventFilter {
   /** Prefix match: `token.` matches every token event. */
@@ -100,8 +170,15 @@ function stamp(event: NewEvent, clock: Clock): AuthEvent {
   if (event.token_id !== undefined) clean.token_id = event.token_id;
   if (event.ip !== undefined) clean.ip = event.ip.slice(0, 100);
   if (event.user_agent !== undefined) clean.user_agent = event.user_agent.slice(0, 300);
-  if (event.detail !== undefined) clean.detail = typeof event.detail === 'string' ? event.detail.slice(0, 500) : event.detail;
+  if (event.detail !== undefined) clean.detail = bounded(event.detail);
   return clean;
+}
+
+/** Text in a detail is bounded too: a client-supplied reason or name cannot flood the log. */
+function bounded(detail: object): Record<string, unknown> {
+  const out: Record<string, unknown> = {};
+  for (const [key, value] of Object.entries(detail)) out[key] = typeof value === 'string' ? value.slice(0, 500) : value;
+  return out;
 }
 
 /**

@@ -413,9 +413,9 @@ describe('events tail', () => {
     const log = createFileEventLog(join(dataDir, EVENTS_FILE));
     for (let i = 0; i < 12; i++) {
       log.record({ type: 'token.issued', client_id: i % 2 ? 'c0ffee00-1111-4111-8111-111111111111' : 'abcdef12-3333-4333-8333-333333333333', token_id: `tok_${String(i).padStart(12, '0')}` });
-      log.record({ type: 'session.opened', ip: '203.0.113.9', detail: { attempt: i } });
+      log.record({ type: 'session.opened', ip: '203.0.113.9', detail: { transport: 'sse', session_id: `s${i}` } });
     }
-    log.record({ type: 'tool.called', client_id: 'c0ffee00-1111-4111-8111-111111111111', detail: { tool: 'search' } });
+    log.record({ type: 'tool.called', client_id: 'c0ffee00-1111-4111-8111-111111111111', detail: { tool: 'search', ms: 3 } });
     await log.flush();
   }
 
@@ -438,7 +438,7 @@ describe('events tail', () => {
     expect(plain.stdout).not.toMatch(ANSI);
     const lines = plain.stdout.trimEnd().split('\n');
     expect(lines).toHaveLength(20);
-    expect(lines.at(-1)).toMatch(/^\d{4}-\d\d-\d\dT\S+Z {2}tool\.called {2,}client=c0ffee00-1111-4111-8111-111111111111 {2}tool=search$/);
+    expect(lines.at(-1)).toMatch(/^\d{4}-\d\d-\d\dT\S+Z {2}tool\.called {2,}client=c0ffee00-1111-4111-8111-111111111111 {2}tool=search ms=3$/);
 
     const typed = await runCli(['events', 'tail', '-n', '100', '--json', '--type', 'token.', '--type', 'tool'], { cwd: seed.dir });
     const types = typed.stdout.trimEnd().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
@@ -484,13 +484,13 @@ describe('events tail', () => {
           if (seen) return seen;
           n++;
           log.record({ type: 'token.issued', client_id: seed.chatgpt.clientId, token_id: 'tok_aaaaaaaaaaaa' });
-          log.record({ type: 'token.revoked', client_id: seed.chatgpt.clientId, token_id: `tok_bbbbbbbb${String(n).padStart(4, '0')}`, detail: { by: 'test' } });
+          log.record({ type: 'token.revoked', client_id: seed.chatgpt.clientId, token_id: `tok_bbbbbbbb${String(n).padStart(4, '0')}`, detail: { by: 'cli' } });
           await log.flush();
           return undefined;
         },
         { timeoutMs: 3_000, intervalMs: 300, what: 'a new event on stdout' },
       );
-      expect(JSON.parse(line)).toMatchObject({ type: 'token.revoked', client_id: seed.chatgpt.clientId, token_id: expect.stringMatching(/^tok_bbbbbbbb\d{4}$/), detail: { by: 'test' } });
+      expect(JSON.parse(line)).toMatchObject({ type: 'token.revoked', client_id: seed.chatgpt.clientId, token_id: expect.stringMatching(/^tok_bbbbbbbb\d{4}$/), detail: { by: 'cli' } });
       expect(stdout).not.toContain('tok_aaaaaaaaaaaa');
     } finally {
       child.kill('SIGINT');

@@ -1,3 +1,4 @@
+import { removeClient } from '../../oauth/revoke.js';
 import { systemClock, toIso, type Clock } from '../../shared/clock.js';
 import type { AccessTokenRecord, ClientRecord, TokenEndpointAuthMethod } from '../../store/types.js';
 import { relativeTime, resolveClient, shortIdLength, tokenStatus, withAdminSession } from '../admin.js';
@@ -187,18 +188,13 @@ export async function runClientsRemove(ctx: CliContext, id: string, options: { f
           `Run "cupcake-mcp clients remove ${client.clientId} --force" to remove it anyway (it is created anew on the next start or "tokens create").`,
       );
     }
-    const result = await session.store.removeClient(client.clientId, clock.now());
+    const result = await removeClient({ store: session.store, events: session.events(), clock }, client.clientId, 'cli');
     const { color } = ctx.output;
     if (!result) {
       // Removed by someone else between our read and our write.
       println(ctx.output, `client ${client.clientId} was already removed`);
       return;
     }
-    const events = session.events();
-    for (const token of result.revokedTokens) {
-      events.record({ type: 'token.revoked', client_id: client.clientId, token_id: token.id, detail: { by: 'cli', reason: 'client removed' } });
-    }
-    events.record({ type: 'client.removed', client_id: client.clientId, detail: { by: 'cli', client_name: client.clientName, revoked_tokens: result.revokedTokens.length } });
     const n = result.revokedTokens.length;
     println(ctx.output, `${color.green('✓')} removed client ${fieldText(client.clientId)}${client.clientName ? ` (${fieldText(client.clientName)})` : ''}; revoked ${n} token${n === 1 ? '' : 's'}`);
     const server = await findRunningServer(session.dataDir);

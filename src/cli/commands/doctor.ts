@@ -2,7 +2,9 @@ import { ConfigError, loadConfig } from '../../config/load.js';
 import type { Config } from '../../config/schema.js';
 import { DOCTOR_CLIENT_NAME, runDoctor, type DoctorCheck } from '../../doctor/checks.js';
 import { isLoopbackHost } from '../../doctor/context.js';
+import { removeClient } from '../../oauth/revoke.js';
 import { verifyPassword as verifyOwnerPassword } from '../../oauth/secrets.js';
+import { systemClock } from '../../shared/clock.js';
 import { dataDirExists, withAdminSession } from '../admin.js';
 import { readStdin, type CliContext } from '../context.js';
 import { CliError } from '../errors.js';
@@ -78,10 +80,8 @@ export async function runDoctorCommand(ctx: CliContext, options: DoctorOptions):
           for (const id of ids) {
             const client = await session.store.getClient(id);
             if (!client || client.clientName !== DOCTOR_CLIENT_NAME) continue;
-            const result = await session.store.removeClient(id, Date.now());
-            if (!result) continue;
+            if (!(await removeClient({ store: session.store, events: session.events(), clock: systemClock }, id, 'doctor'))) continue;
             removed.push(id);
-            session.events().record({ type: 'client.removed', client_id: id, detail: { by: 'doctor', client_name: DOCTOR_CLIENT_NAME, revoked_tokens: result.revokedTokens.length } });
           }
           return removed;
         })

@@ -1,3 +1,4 @@
+import { revokeTokens } from '../../oauth/revoke.js';
 import { systemClock, toIso, type Clock } from '../../shared/clock.js';
 import { formatDistance, parseDuration } from '../../shared/durations.js';
 import type { AccessTokenRecord, ClientRecord } from '../../store/types.js';
@@ -105,6 +106,7 @@ export async function runTokensRevoke(ctx: CliContext, ids: string[], options: {
     const [clients, tokens] = await Promise.all([store.listClients(), store.listAccessTokens()]);
     const now = clock.now();
     const names = new Map(clients.map((c) => [c.clientId, c.clientName]));
+    const deps = { store, events: session.events(), clock };
 
     let revoked: AccessTokenRecord[];
     if (ids.length > 0) {
@@ -112,15 +114,12 @@ export async function runTokensRevoke(ctx: CliContext, ids: string[], options: {
       const chosen = [...new Map(ids.map((id) => resolveToken(id, tokens, now)).map((t) => [t.id, t])).values()];
       for (const t of chosen) if (t.revokedAt !== null) printErr(ctx.output, `${t.id} was already revoked`);
       const pending = chosen.filter((t) => t.revokedAt === null);
-      revoked = pending.length > 0 ? await store.revokeAccessTokens({ ids: pending.map((t) => t.id) }, now) : [];
+      revoked = pending.length > 0 ? await revokeTokens(deps, { ids: pending.map((t) => t.id) }, { by: 'cli' }) : [];
     } else if (options.client !== undefined) {
-      revoked = await store.revokeAccessTokens({ clientId: resolveClientId(options.client, clients, tokens) }, now);
+      revoked = await revokeTokens(deps, { clientId: resolveClientId(options.client, clients, tokens) }, { by: 'cli' });
     } else {
-      revoked = await store.revokeAccessTokens({ all: true }, now);
+      revoked = await revokeTokens(deps, { all: true }, { by: 'cli' });
     }
-
-    const events = session.events();
-    for (const t of revoked) events.record({ type: 'token.revoked', client_id: t.clientId, token_id: t.id, detail: { by: 'cli' } });
 
     const { color } = ctx.output;
     if (revoked.length === 0) {

@@ -134,7 +134,7 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
 
     if (decision === 'deny') {
       if (!server.pending.consume(entry.id)) return showError(ctx, server, 400, 'Already answered', 'This consent form was already answered.');
-      audit(server, meta, { type: 'authorization.denied', client_id: clientId, detail: 'denied by the owner' });
+      audit(server, meta, { type: 'authorization.denied', client_id: clientId, detail: { reason: 'denied by the owner' } });
       return redirect(ctx, errorRedirect(request.redirectUri, new AccessDeniedError('the owner denied the request'), request.state, server.settings.issuer));
     }
     if (decision !== 'approve') return showConsent(ctx, server, entry, 400, 'Choose Approve or Deny.');
@@ -160,7 +160,7 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
       audit(server, meta, { type: 'login.failed', client_id: clientId });
       if (locked) {
         const { limit, windowMs } = server.loginThrottle;
-        audit(server, meta, { type: 'login.locked', client_id: clientId, detail: `${limit} failed attempts in ${Math.round(windowMs / 60_000)} minutes` });
+        audit(server, meta, { type: 'login.locked', client_id: clientId, detail: { reason: `${limit} failed attempts in ${Math.round(windowMs / 60_000)} minutes` } });
         const retryAfter = server.loginThrottle.retryAfterSeconds(address);
         ctx.set('Retry-After', String(retryAfter));
         return showError(ctx, server, 429, 'Too many attempts', lockedMessage(retryAfter));
@@ -175,7 +175,7 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
       audit(server, meta, {
         type: 'client.registered',
         client_id: clientId,
-        detail: { client_name: request.client.clientName, via: 'client metadata document', redirect_hosts: [...new Set(request.client.redirectUris.map(redirectTarget))], token_endpoint_auth_method: 'none' },
+        detail: { client_name: request.client.clientName, via: 'client metadata document', redirect_hosts: [...new Set(request.client.redirectUris.map(redirectTarget))], token_endpoint_auth_method: request.client.tokenEndpointAuthMethod },
       });
     }
     const { redirectTo, grantId } = await issueAuthorizationCode(request, server);

@@ -5,6 +5,7 @@ import { listToolsAs } from '../../mcp/list-tools.js';
 import type { McpRuntime } from '../../mcp/runtime.js';
 import { OAuthError } from '../../oauth/errors.js';
 import { ensureFirstPartyClient, FIRST_PARTY_CLIENT_NAME } from '../../oauth/first-party.js';
+import { revokeTokens } from '../../oauth/revoke.js';
 import { signInAuthorizationUrl, SignInTests } from '../../oauth/sign-in-test.js';
 import { audit, exchangeAuthorizationCode, TokenRejectedError, verifyAccessToken, type VerifiedToken } from '../../oauth/tokens.js';
 import { formatDistance } from '../../shared/durations.js';
@@ -158,8 +159,7 @@ export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp
         message: 'It was not opened in this browser, or the server restarted since. Revoke the token with "cupcake-mcp tokens revoke" instead.',
       });
     }
-    const revoked = await server.store.revokeAccessTokens({ ids: [tokenId] }, server.clock.now());
-    for (const token of revoked) audit(server, meta, { type: 'token.revoked', client_id: token.clientId, token_id: token.id, detail: { by: 'home page' } });
+    await revokeTokens(server, { ids: [tokenId] }, { by: 'home page' }, meta);
     securePage(ctx);
     ctx.type = 'text/html; charset=utf-8';
     ctx.body = renderSignedOut({ serverName: config.name, tokenId, homeUrl });

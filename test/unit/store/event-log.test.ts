@@ -27,23 +27,23 @@ describe('file event log', () => {
     const log = createFileEventLog(path, { clock });
     log.record({ type: 'client.registered', client_id: A, ip: '203.0.113.7', user_agent: 'openai-mcp/1.0' });
     clock.advance(1000);
-    log.record({ type: 'token.issued', client_id: A, token_id: 'tok_0123456789ab', detail: { scope: 'mcp' } });
+    log.record({ type: 'token.refreshed', client_id: A, token_id: 'tok_0123456789ab', detail: { previous_refresh_token: 'tok_ba9876543210', scope: 'mcp' } });
     await log.flush();
     expect(await lines(path)).toEqual([
       { ts: '2026-01-01T12:00:00.000Z', type: 'client.registered', client_id: A, ip: '203.0.113.7', user_agent: 'openai-mcp/1.0' },
-      { ts: '2026-01-01T12:00:01.000Z', type: 'token.issued', client_id: A, token_id: 'tok_0123456789ab', detail: { scope: 'mcp' } },
+      { ts: '2026-01-01T12:00:01.000Z', type: 'token.refreshed', client_id: A, token_id: 'tok_0123456789ab', detail: { previous_refresh_token: 'tok_ba9876543210', scope: 'mcp' } },
     ]);
   });
 
   it('bounds strings a client controls so one request cannot flood the log', async () => {
     const path = await logPath();
     const log = createFileEventLog(path);
-    log.record({ type: 'client.registered', user_agent: 'x'.repeat(10_000), client_id: 'c'.repeat(10_000), detail: 'd'.repeat(10_000) });
+    log.record({ type: 'client.registered', user_agent: 'x'.repeat(10_000), client_id: 'c'.repeat(10_000), detail: { client_name: 'd'.repeat(10_000) } });
     await log.flush();
     const [event] = await lines(path);
     expect(event!.user_agent!.length).toBeLessThanOrEqual(300);
     expect(event!.client_id!.length).toBeLessThanOrEqual(200);
-    expect((event!.detail as string).length).toBeLessThanOrEqual(500);
+    expect((event!.detail as { client_name: string }).client_name.length).toBeLessThanOrEqual(500);
   });
 
   it('rejections go to events.rejections.jsonl with a rotation budget of their own; readLast and follow see both in time order', async () => {
@@ -86,7 +86,7 @@ describe('file event log', () => {
       { type: 'token.issued', client_id: B, token_id: 'tok_bbbbbbbbbbb1' },
       { type: 'token.revoked', client_id: A, token_id: 'tok_aaaaaaaaaaa1' },
       { type: 'login.failed', ip: '198.51.100.1' },
-      { type: 'token.rejected', detail: 'missing' },
+      { type: 'token.rejected', detail: { reason: 'missing' } },
     ];
     for (const event of recorded) log.record(event);
     await log.flush();
@@ -117,7 +117,7 @@ describe('file event log', () => {
     const path = await logPath();
     const log = createFileEventLog(path, { rotateBytes: 1_000 });
     for (let i = 0; i < 15; i++) {
-      log.record({ type: 'tool.called', client_id: A, detail: { n: i } });
+      log.record({ type: 'tool.called', client_id: A, detail: { tool: `t${i}`, ms: i } });
       await log.flush();
     }
     const current = await lines(path);
@@ -127,7 +127,7 @@ describe('file event log', () => {
     expect((await stat(`${path}.1`)).mode & 0o777).toBe(0o600);
     expect(current.length).toBeGreaterThan(0);
     expect(rotated.length).toBeGreaterThan(0);
-    const n = (e: AuthEvent) => (e.detail as { n: number }).n;
+    const n = (e: AuthEvent) => (e.detail as { ms: number }).ms;
     // The two files hold the newest events, contiguous and in order.
     const both = [...rotated, ...current].map(n);
     expect(both).toEqual(both.map((_, i) => 15 - both.length + i));
@@ -185,15 +185,15 @@ describe('file event log', () => {
   it('follow() keeps up across rotation without losing or repeating a line', async () => {
     const path = await logPath();
     const writer = createFileEventLog(path, { rotateBytes: 800 });
-    for (let i = 0; i < 4; i++) writer.record({ type: 'tool.called', detail: { n: -1 - i } });
+    for (let i = 0; i < 4; i++) writer.record({ type: 'tool.called', detail: { tool: 't', ms: -1 - i } });
     await writer.flush();
 
     const reader = createFileEventLog(path);
     const seen: number[] = [];
-    const stop = reader.follow((e) => seen.push((e.detail as { n: number }).n));
+    const stop = reader.follow((e) => seen.push((e.detail as { ms: number }).ms));
     try {
       for (let i = 0; i < 12; i++) {
-        writer.record({ type: 'tool.called', client_id: B, detail: { n: i } });
+        writer.record({ type: 'tool.called', client_id: B, detail: { tool: `t${i}`, ms: i } });
         await writer.flush();
         if (i % 4 === 3) await new Promise((resolve) => setTimeout(resolve, 30));
       }
