@@ -9,6 +9,7 @@ import { mkdtemp } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { z } from 'zod';
+import type { TokenVerifier, VerifiedToken } from '../src/oauth/tokens.js';
 import express from 'express';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
@@ -54,12 +55,17 @@ async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
     content: [{ type: 'text', text: BENCH_TOOL.text(a, b) }],
   }));
   let baseUrl = '';
+  // P2's unauthenticated twin: the same route with a verifier that checks nothing.
+  const acceptAnyToken = (resource: string): TokenVerifier => {
+    const anyone: VerifiedToken = { tokenId: 'tok_benchmark', tokenHash: 'benchmark', clientId: 'benchmark', grantId: 'benchmark', scopes: ['mcp'], resource, expiresAt: Number.MAX_SAFE_INTEGER };
+    return { verifyAccessToken: async () => anyone };
+  };
   const running = await startServer(
     (port) => {
       baseUrl = `http://127.0.0.1:${port}`;
       const config = ConfigSchema.parse({ baseUrl, dataDir, tools: { docs: false } });
       // P3 holds 1,000 SSE sessions with one token: above the per-client cap a deployment gets by default.
-      return createApp({ config, store, events, toolset: { registry, docs: undefined, close: async () => {} }, limits: { sessionsPerClient: 10_000 }, ...(disableAuth ? { benchmarkOnlyDisableAuth: true } : {}) });
+      return createApp({ config, store, events, toolset: { registry, docs: undefined, close: async () => {} }, limits: { sessionsPerClient: 10_000 }, ...(disableAuth ? { tokenVerifier: acceptAnyToken(config.baseUrl) } : {}) });
     },
     { host: '127.0.0.1', port: 0 },
   );

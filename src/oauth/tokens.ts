@@ -220,6 +220,15 @@ export async function revokeToken(client: ClientRecord, params: { token?: string
   }
 }
 
+/**
+ * Verifies bearer tokens for the resource server (the shape of the MCP SDK's
+ * `requireBearerAuth({ verifier })`): resolves what the token grants, or rejects with a
+ * TokenRejectedError saying why. The default verifies this server's own tokens (verifyAccessToken).
+ */
+export interface TokenVerifier {
+  verifyAccessToken(token: string | undefined): Promise<VerifiedToken>;
+}
+
 /** What the resource server learns from a valid access token. */
 export interface VerifiedToken {
   tokenId: string;

@@ -6,6 +6,7 @@ import { ClientKeySets } from '../oauth/client-keys.js';
 import { ClientMetadataDocuments, type ClientMetadataFetcher } from '../oauth/client-metadata-document.js';
 import { pruneAbandonedClients } from '../oauth/client-pruning.js';
 import { createOAuthSettings } from '../oauth/settings.js';
+import { verifyAccessToken, type TokenVerifier } from '../oauth/tokens.js';
 import { formatDistance } from '../shared/durations.js';
 import type { EventLog } from '../store/event-log.js';
 import type { Store } from '../store/types.js';
@@ -46,10 +47,11 @@ export interface AppDeps {
   /** The tools to serve (mcp/toolset.ts); by default only the built-in tool. */
   toolset?: Toolset;
   /**
-   * Benchmarks only (bench/, P2): serve protected routes without checking tokens, to measure
-   * what authentication costs. Never set from config or CLI.
+   * How bearer tokens are verified on the protected routes. Default: this server's own tokens
+   * (oauth/tokens.ts verifyAccessToken, served from memory). A seam for embedding, and for
+   * measuring what the check costs (bench P2); never set from config or CLI.
    */
-  benchmarkOnlyDisableAuth?: boolean;
+  tokenVerifier?: TokenVerifier;
   /**
    * How client metadata documents are fetched (CIMD). Default: the SSRF-guarded fetcher with
    * production settings. Tests pass one built with a test CA and their own address policy; never
@@ -101,7 +103,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
       },
     }),
     clientKeys: new ClientKeySets(fetcher, clock),
-    authDisabled: deps.benchmarkOnlyDisableAuth === true,
+    tokenVerifier: deps.tokenVerifier ?? { verifyAccessToken: (token) => verifyAccessToken(token, { store: deps.store, clock, settings }) },
     limits,
     bearerFailures: new AddressWindows(limits.failedBearer, clock),
     staleBearers: new AddressWindows(limits.staleBearer, clock),

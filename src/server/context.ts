@@ -3,7 +3,7 @@ import type { Config } from '../config/schema.js';
 import type { LoginThrottle, PendingAuthorizations } from '../oauth/authorization.js';
 import type { ClientKeySets } from '../oauth/client-keys.js';
 import type { ClientMetadataDocuments } from '../oauth/client-metadata-document.js';
-import type { OAuthDeps, RequestMeta } from '../oauth/tokens.js';
+import type { OAuthDeps, RequestMeta, TokenVerifier } from '../oauth/tokens.js';
 import type { Logger } from '../shared/logger.js';
 import type { AbuseLimits } from './limits.js';
 import type { AddressWindows, OncePerWindow } from './middleware/rate-limit.js';
@@ -20,8 +20,8 @@ export interface ServerContext extends OAuthDeps {
   clientDocuments: ClientMetadataDocuments;
   /** Public keys of private_key_jwt clients (inline, or their jwks_uri through a bounded cache). */
   clientKeys: ClientKeySets;
-  /** Benchmarks only: see AppDeps.benchmarkOnlyDisableAuth. */
-  authDisabled: boolean;
+  /** Verifies the bearer token of every protected request (AppDeps.tokenVerifier). */
+  tokenVerifier: TokenVerifier;
   /** Per-address request limits and per-client caps (limits.ts). */
   limits: AbuseLimits;
   /** Unknown or malformed bearer tokens presented, per address. */

@@ -1,6 +1,6 @@
 import type { Context, Next } from 'koa';
 import type { AuthInfo } from '@modelcontextprotocol/server';
-import { TokenRejectedError, audit, verifyAccessToken, type VerifiedToken } from '../../oauth/tokens.js';
+import { TokenRejectedError, audit, type VerifiedToken } from '../../oauth/tokens.js';
 import { auditRejection, requestMeta, type ServerContext } from '../context.js';
 import { rateLimitKey } from '../../shared/ip-address.js';
 import { tooManyRequests } from './rate-limit.js';
@@ -83,19 +83,13 @@ export function requireBearer(server: ServerContext, resourcePath: '' | '/mcp' |
   const scope = server.settings.scopes.join(' ');
   // Parsed once: a URL per request would cost more than the token check itself.
   const resourceUrls = new Map(server.settings.resources.map((r) => [r, new URL(r)]));
-  const anonymous: VerifiedToken = { tokenId: 'tok_benchmark', tokenHash: 'benchmark', clientId: 'benchmark', grantId: 'benchmark', scopes: server.settings.scopes, resource: server.settings.issuer, expiresAt: Number.MAX_SAFE_INTEGER };
   return async function authenticate(ctx: Context, next: Next): Promise<void> {
-    if (server.authDisabled) {
-      ctx.state.token = anonymous;
-      ctx.state.authInfo = { token: anonymous.tokenId, clientId: anonymous.clientId, scopes: anonymous.scopes, extra: { tokenId: anonymous.tokenId } };
-      return next();
-    }
     const header = ctx.get('Authorization');
     const presented = bearerToken(header || undefined);
     let token: VerifiedToken;
     try {
       // A header in another scheme, or a malformed one, counts as a presented but invalid token.
-      token = await verifyAccessToken(presented ?? (header ? 'malformed' : undefined), server);
+      token = await server.tokenVerifier.verifyAccessToken(presented ?? (header ? 'malformed' : undefined));
     } catch (error) {
       if (!(error instanceof TokenRejectedError)) throw error;
       // Every presented token that does not work is counted per address: guessing (unknown,
