@@ -3,8 +3,9 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     include: ['test/**/*.test.ts'],
-    // Finds (or, on a Debian-like machine as root, installs) the browser test/browser/ drives.
-    globalSetup: ['test/setup/browser.ts'],
+    // Find (or, on a Debian-like machine as root, install) the browser test/browser/ drives and
+    // the redis-server the Redis tests start.
+    globalSetup: ['test/setup/browser.ts', 'test/setup/redis.ts'],
     testTimeout: 30_000,
     hookTimeout: 30_000,
     pool: 'forks',

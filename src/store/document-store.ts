@@ -384,7 +384,7 @@ function copyToken<T extends AccessTokenRecord | RefreshTokenRecord>(token: T): 
 }
 
 /** The oldest client marked first-party (there is one, unless the file was edited by hand). */
-function firstPartyOf(data: StoreData): ClientRecord | undefined {
+export function firstPartyOf(data: StoreData): ClientRecord | undefined {
   let found: ClientRecord | undefined;
   for (const client of Object.values(data.clients)) {
     if (client.firstParty === true && (found === undefined || client.createdAt < found.createdAt)) found = client;
@@ -392,7 +392,7 @@ function firstPartyOf(data: StoreData): ClientRecord | undefined {
   return found;
 }
 
-function sameList(a: readonly string[], b: readonly string[]): boolean {
+export function sameList(a: readonly string[], b: readonly string[]): boolean {
   return a.length === b.length && a.every((v, i) => v === b[i]);
 }
 
@@ -430,7 +430,7 @@ function revokeWhere(
  * Per client, the latest time anything it held was valid: the end (expiry, or revocation when
  * earlier) of each code, access and refresh token. One pass over the tokens, not one per client.
  */
-function lastActivity(data: StoreData, onlyClientId?: string): Map<string, { at: number; tokens: boolean }> {
+export function lastActivity(data: StoreData, onlyClientId?: string): Map<string, { at: number; tokens: boolean }> {
   const latest = new Map<string, { at: number; tokens: boolean }>();
   const note = (clientId: string, end: number, token: boolean) => {
     if (onlyClientId !== undefined && clientId !== onlyClientId) return;
@@ -444,7 +444,7 @@ function lastActivity(data: StoreData, onlyClientId?: string): Map<string, { at:
 }
 
 /** The abandonment rule (Store.listAbandonedClients), in one place for listing and removing. */
-function abandoned(client: ClientRecord, activity: Map<string, { at: number; tokens: boolean }>, cutoff: number): Omit<AbandonedClient, 'client'> | undefined {
+export function abandoned(client: ClientRecord, activity: Map<string, { at: number; tokens: boolean }>, cutoff: number): Omit<AbandonedClient, 'client'> | undefined {
   if (client.firstParty) return undefined;
   const held = activity.get(client.clientId);
   const lastActivityAt = Math.max(client.createdAt, client.lastUsedAt ?? 0, held?.at ?? 0);

@@ -1,6 +1,9 @@
-import { afterEach, beforeEach, describe, expect, it } from 'vitest';
+import { afterAll, afterEach, beforeEach, describe, expect, it } from 'vitest';
 import { createMemoryStore } from '../../../src/store/memory-store.js';
 import { openFileStore } from '../../../src/store/file-store.js';
+import { openRedisStore } from '../../../src/store/redis/redis-store.js';
+import { randomHex } from '../../../src/shared/ids.js';
+import { startRedis, type TestRedis } from '../../helpers/redis-server.js';
 import type { Store, StoreChange } from '../../../src/store/types.js';
 import { HOUR, T0, makeAccessToken, makeClient, makeCode, makeGrant, makeRefreshToken } from '../../helpers/records.js';
 import { useTmpDirs } from '../../helpers/tmp.js';
@@ -639,3 +642,13 @@ function storeContract(name: string, open: () => Promise<Store>): void {
 
 storeContract('memory', async () => createMemoryStore());
 storeContract('file (lowdb)', async () => openFileStore({ dataDir: await tmp() }));
+
+// A real redis-server (test/helpers/redis-server.ts), one for this file; each test its own key prefix.
+let redis: TestRedis | undefined;
+afterAll(async () => {
+  await redis?.close();
+});
+storeContract('redis', async () => {
+  redis ??= await startRedis();
+  return openRedisStore({ url: redis.url, prefix: `contract-${randomHex(4)}:`, watch: true });
+});
