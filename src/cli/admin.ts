@@ -6,6 +6,10 @@ import { formatDistance } from '../shared/durations.js';
 import { createFileEventLog, EVENTS_FILE, type EventLog } from '../store/event-log.js';
 import { DB_FILE, openFileStore, StoreCorruptError, StoreWriteError } from '../store/file-store.js';
 import { createMemoryStore } from '../store/memory-store.js';
+import { StoreUnavailableError } from '../store/errors.js';
+import { openConfiguredStore } from '../store/open.js';
+import { silentLogger } from '../shared/logger.js';
+import { describeRedisUrl, isRedisUrl } from '../shared/store-url.js';
 import type { AccessTokenRecord, ClientRecord, Store } from '../store/types.js';
 import type { CliContext } from './context.js';
 import { CliError } from './errors.js';
@@ -21,11 +25,46 @@ export interface AdminConfig {
   /** The config file read, or null on the embedded default. */
   configPath: string | null;
   dataDir: string;
+  /** The store is Redis (`store`: a redis:// URL): the data dir holds none of the data. */
+  redis: boolean;
 }
 
 export function loadAdminConfig(ctx: CliContext): AdminConfig {
   const { config, path } = loadConfig({ path: ctx.configPath, env: ctx.env, cwd: ctx.cwd });
-  return { config, configPath: path, dataDir: config.dataDir };
+  return { config, configPath: path, dataDir: config.dataDir, redis: isRedisUrl(config.store) };
+}
+
+/** Fails, saying what to run, when the file store's data dir is missing; a Redis store needs none. */
+export async function requireStore(ctx: CliContext, admin: AdminConfig): Promise<void> {
+  if (admin.redis) return;
+  if (!(await dataDirExists(admin.dataDir))) throw missingDataDirError(ctx, admin);
+}
+
+/** The audit log of the configured store, opened on its own (`events tail`); `where` names it for messages. */
+export async function openAdminEventLog(ctx: CliContext, admin: AdminConfig): Promise<{ log: EventLog; where: string; close(): Promise<void> }> {
+  if (!admin.redis) {
+    const path = join(admin.dataDir, EVENTS_FILE);
+    return { log: createFileEventLog(path), where: path, close: async () => undefined };
+  }
+  const { store, createEventLog } = await openRedisForCli(admin);
+  const log = createEventLog({});
+  return {
+    log,
+    where: `the event stream in ${describeRedisUrl(admin.config.store)}`,
+    async close() {
+      await log.close();
+      await store.close();
+    },
+  };
+}
+
+async function openRedisForCli(admin: AdminConfig) {
+  try {
+    return await openConfiguredStore({ store: admin.config.store, dataDir: admin.dataDir, watch: false, logger: silentLogger, name: 'cupcake-mcp-cli' });
+  } catch (error) {
+    if (error instanceof StoreUnavailableError) throw new CliError(`${error.message}; check "store" in your config (or $CUPCAKE_STORE) and that Redis is running`);
+    throw error;
+  }
 }
 
 export async function dataDirExists(dataDir: string): Promise<boolean> {
@@ -64,6 +103,22 @@ export interface AdminSession extends AdminConfig {
  */
 export async function openAdminSession(ctx: CliContext, options: { writable?: boolean } = {}): Promise<AdminSession> {
   const admin = loadAdminConfig(ctx);
+  if (admin.redis) {
+    const { store, createEventLog } = await openRedisForCli(admin);
+    let log: EventLog | undefined;
+    return {
+      ...admin,
+      store,
+      events() {
+        log ??= createEventLog({ onError: (error) => ctx.output.err.write(`warning: could not write the event log: ${(error as Error).message}\n`) });
+        return log;
+      },
+      async close() {
+        await log?.close();
+        await store.close();
+      },
+    };
+  }
   if (!(await dataDirExists(admin.dataDir))) throw missingDataDirError(ctx, admin);
   let store: Store;
   const dbExists = await stat(join(admin.dataDir, DB_FILE)).then(

@@ -87,7 +87,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const overrideSources: Array<[string, Record<string, unknown>]> = [
     [
       'environment',
-      { baseUrl: env.CUPCAKE_BASE_URL, port: env.CUPCAKE_PORT, host: env.CUPCAKE_HOST, dataDir: env.CUPCAKE_DATA_DIR },
+      { baseUrl: env.CUPCAKE_BASE_URL, port: env.CUPCAKE_PORT, host: env.CUPCAKE_HOST, dataDir: env.CUPCAKE_DATA_DIR, store: env.CUPCAKE_STORE },
     ],
     ['flags', { ...options.overrides }],
   ];

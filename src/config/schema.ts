@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { parseDuration } from '../shared/durations.js';
+import { storeSettingProblem } from '../shared/store-url.js';
 
 const duration = (example: string) =>
   z
@@ -140,6 +141,14 @@ export const ConfigSchema = z
       .default(8787),
     dataDir: z.string({ error: 'expected a folder path' }).min(1, 'expected a folder path').default('.cupcake'),
     trustProxy: z.boolean({ error: 'expected true or false' }).default(false),
+    /** "file" (db.json in the data dir) or a Redis URL shared by several `serve` replicas (DESIGN.md §6). */
+    store: z
+      .string({ error: 'expected "file" or a URL like "redis://host:6379/0"' })
+      .superRefine((value, ctx) => {
+        const problem = storeSettingProblem(value);
+        if (problem) ctx.addIssue({ code: 'custom', message: problem });
+      })
+      .default('file'),
     auth: z
       .object({
         accessTokenTtl: duration('24h').default(86_400_000),

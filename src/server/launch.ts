@@ -1,4 +1,3 @@
-import { join } from 'node:path';
 import { ConfigError } from '../config/load.js';
 import type { Config } from '../config/schema.js';
 import type { ToolRegistry } from '../mcp/tool-registry.js';
@@ -8,8 +7,11 @@ import { ensureFirstPartyClient } from '../oauth/first-party.js';
 import { createOAuthSettings } from '../oauth/settings.js';
 import { generatePassword, hashPassword, ownerPasswordProblem } from '../oauth/secrets.js';
 import { claimDataDir } from '../store/data-dir-claim.js';
-import { createFileEventLog, EVENTS_FILE, type AuthEvent, type EventLog } from '../store/event-log.js';
-import { openFileStore } from '../store/file-store.js';
+import type { AuthEvent, EventLog } from '../store/event-log.js';
+import { openConfiguredStore } from '../store/open.js';
+import type { RedisStore } from '../store/redis/redis-store.js';
+import { isRedisUrl } from '../shared/store-url.js';
+import { hostname } from 'node:os';
 import type { Store } from '../store/types.js';
 import type { Logger } from '../shared/logger.js';
 import { VERSION } from '../shared/version.js';
@@ -75,23 +77,57 @@ async function bootstrapOwner(store: Store, dataDir: string, first: LaunchOption
   await store.setOwnerPasswordHash(await hashPassword(password), Date.now());
 }
 
+/**
+ * Several serve processes may share one Redis deployment: instead of a claim on the folder, each
+ * announces itself in Redis with a heartbeat (`status` lists them) from its first publish on.
+ */
+function announceReplica(store: Store, dataDir: string): Awaited<ReturnType<typeof claimDataDir>> {
+  let stop: (() => Promise<void>) | undefined;
+  const started_at = new Date().toISOString();
+  let latest: Parameters<Awaited<ReturnType<typeof claimDataDir>>['publish']>[0] = {};
+  return {
+    claim: { pid: process.pid, host: hostname(), started_at },
+    async publish(info) {
+      // Each heartbeat writes the latest (sessions change while it runs).
+      latest = { ...latest, ...info };
+      if (stop || !latest.url || !('announceReplica' in store)) return;
+      stop = await (store as unknown as RedisStore).announceReplica(() => ({
+        pid: process.pid,
+        hostname: hostname(),
+        data_dir: dataDir,
+        url: latest.url!,
+        listening: latest.listening ?? latest.url!,
+        started_at,
+        ...(latest.version ? { version: latest.version } : {}),
+        ...(latest.sessions ? { sessions: latest.sessions } : {}),
+      }));
+    },
+    async release() {
+      await stop?.();
+    },
+  };
+}
+
 /** Opens the data dir, builds the tools and the app, and listens: everything `serve` runs. */
 export async function launchServer(options: LaunchOptions): Promise<LaunchedServer> {
   const { config, logger } = options;
   // Pinned documents are part of the config: checked before anything opens, reported like any setting.
   const { problems } = parseConfiguredDocuments(config.auth.clientMetadataDocuments ?? {}, createOAuthSettings(config), Date.now());
   if (problems.length > 0) throw new ConfigError(problems);
-  const store = await openFileStore({ dataDir: config.dataDir, watch: true, logger });
+  // "file" (db.json in the data dir) or Redis shared by several replicas (DESIGN.md §6).
+  const opened = await openConfiguredStore({ store: config.store, dataDir: config.dataDir, watch: true, logger, name: `cupcake-mcp-serve-${process.pid}` });
+  const { store } = opened;
   const cleanups: Array<() => Promise<void>> = [() => store.close()];
   const undo = async () => {
     for (const cleanup of cleanups.splice(0).reverse()) await cleanup().catch((error) => logger.error('cleanup failed', error));
   };
   try {
-    // One serve per data dir, claimed before anything is written; released after the store's last flush.
-    const claim = await claimDataDir(config.dataDir);
+    // One serve per data dir for the file store, claimed before anything is written; released after
+    // the store's last flush. Replicas on one Redis claim nothing: each announces itself there.
+    const claim = isRedisUrl(config.store) ? announceReplica(store, config.dataDir) : await claimDataDir(config.dataDir);
     cleanups.unshift(() => claim.release());
     await bootstrapOwner(store, config.dataDir, options.firstPassword);
-    const events = createFileEventLog(join(config.dataDir, EVENTS_FILE), {
+    const events = opened.createEventLog({
       onError: (error) => logger.error('could not write the event log', error),
       ...(options.onEvent ? { onRecord: options.onEvent } : {}),
     });

@@ -163,7 +163,7 @@ function parseLine(line: string): AuthEvent | undefined {
   }
 }
 
-function stamp(event: NewEvent, clock: Clock): AuthEvent {
+export function stamp(event: NewEvent, clock: Clock): AuthEvent {
   // Strings from clients (user agents) are bounded so the log cannot be flooded by one request.
   const clean: AuthEvent = { ts: new Date(clock.now()).toISOString(), type: event.type };
   if (event.client_id !== undefined) clean.client_id = event.client_id.slice(0, 200);

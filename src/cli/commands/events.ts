@@ -1,6 +1,5 @@
-import { join } from 'node:path';
-import { createFileEventLog, EVENT_TYPES, EVENTS_FILE, type AuthEvent, type EventFilter } from '../../store/event-log.js';
-import { dataDirExists, loadAdminConfig, missingDataDirError, resolveById, withAdminSession } from '../admin.js';
+import { EVENT_TYPES, type AuthEvent, type EventFilter, type EventLog } from '../../store/event-log.js';
+import { loadAdminConfig, openAdminEventLog, requireStore, resolveById, withAdminSession } from '../admin.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { escapeFields, terminalSafe, type Output } from '../output.js';
@@ -82,9 +81,16 @@ export async function runEventsTail(ctx: CliContext, options: EventsTailOptions,
   const count = parseCount(options.n);
   const types = checkTypes(options.type);
   const admin = loadAdminConfig(ctx);
-  if (!(await dataDirExists(admin.dataDir))) throw missingDataDirError(ctx, admin);
-  const path = join(admin.dataDir, EVENTS_FILE);
-  const log = createFileEventLog(path);
+  await requireStore(ctx, admin);
+  const opened = await openAdminEventLog(ctx, admin);
+  try {
+    await tail(ctx, options, signals, opened.log, opened.where, count, types);
+  } finally {
+    await opened.close();
+  }
+}
+
+async function tail(ctx: CliContext, options: EventsTailOptions, signals: Signals, log: EventLog, path: string, count: number, types: string[] | undefined): Promise<void> {
   const filter: EventFilter = {};
   if (types) filter.types = types;
   if (options.client !== undefined) filter.clientId = await resolveClientFilter(ctx, options.client, await log.readLast(Number.MAX_SAFE_INTEGER));

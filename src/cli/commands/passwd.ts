@@ -1,6 +1,6 @@
 import { hashPassword } from '../../oauth/secrets.js';
 import { systemClock, type Clock } from '../../shared/clock.js';
-import { dataDirExists, loadAdminConfig, missingDataDirError, withAdminSession } from '../admin.js';
+import { loadAdminConfig, requireStore, withAdminSession } from '../admin.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { findRunningServer } from '../../store/data-dir-claim.js';
@@ -23,7 +23,7 @@ async function promptTwice(ctx: CliContext): Promise<string> {
 export async function runPasswd(ctx: CliContext, options: { passwordStdin?: boolean }, clock: Clock = systemClock): Promise<void> {
   // Check the data dir before asking anything, and read the password before writing anything.
   const admin = loadAdminConfig(ctx);
-  if (!(await dataDirExists(admin.dataDir))) throw missingDataDirError(ctx, admin);
+  await requireStore(ctx, admin);
   let password = await obtainPassword(ctx, { fromStdin: options.passwordStdin, mayPrompt: false });
   if (password === undefined) {
     if (!ctx.interactive) throw new CliError('no new password: pipe it with --password-stdin or set CUPCAKE_OWNER_PASSWORD', 2);

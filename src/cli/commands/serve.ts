@@ -9,6 +9,8 @@ import { CliError } from '../errors.js';
 import { fieldText, escapeFields, println } from '../output.js';
 import { describeEvent } from '../event-lines.js';
 import type { AuthEvent } from '../../store/event-log.js';
+import { StoreUnavailableError } from '../../store/errors.js';
+import { describeRedisUrl, isRedisUrl } from '../../shared/store-url.js';
 
 export interface ServeOptions {
   port?: string;
@@ -85,7 +87,7 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
       },
     });
   } catch (error) {
-    if (error instanceof StoreCorruptError || error instanceof StoreWriteError || error instanceof AlreadyRunningError || error instanceof LaunchError) {
+    if (error instanceof StoreCorruptError || error instanceof StoreWriteError || error instanceof StoreUnavailableError || error instanceof AlreadyRunningError || error instanceof LaunchError) {
       throw new CliError(error.message);
     }
     const { code, syscall, path: where } = error as NodeJS.ErrnoException;
@@ -102,7 +104,7 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
   const { color } = ctx.output;
   println(ctx.output, `cupcake-mcp ${VERSION} listening on ${listening}`);
   println(ctx.output, `  config:    ${path ?? '(embedded default)'}`);
-  println(ctx.output, `  data dir:  ${config.dataDir}`);
+  println(ctx.output, isRedisUrl(config.store) ? `  store:     ${describeRedisUrl(config.store)} (shared by every replica)` : `  data dir:  ${config.dataDir}`);
   println(ctx.output, `Paste into your MCP client:`);
   println(ctx.output, `  Streamable HTTP: ${color.cyan(`${baseUrl}/mcp`)}`);
   println(ctx.output, `  SSE (legacy):    ${color.cyan(`${baseUrl}/sse`)}`);

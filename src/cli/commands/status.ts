@@ -4,6 +4,9 @@ import type { CliContext } from '../context.js';
 import { findRunningServer, readServeClaim } from '../../store/data-dir-claim.js';
 import { printJson, println } from '../output.js';
 import { VERSION } from '../../shared/version.js';
+import { hostname } from 'node:os';
+import { describeRedisUrl } from '../../shared/store-url.js';
+import type { RedisStore, ReplicaInfo } from '../../store/redis/redis-store.js';
 
 export interface StatusJson {
   /** This CLI's version. */
@@ -23,6 +26,9 @@ export interface StatusJson {
   };
   clients: number;
   active_tokens: number;
+  /** Redis store only: where (password left out), and every live replica on it. */
+  store?: string;
+  replicas?: ReplicaInfo[];
 }
 
 function duration(seconds: number): string {
@@ -41,16 +47,20 @@ export async function runStatus(ctx: CliContext, options: { json?: boolean }, cl
   let clients = 0;
   let activeTokens = 0;
   const names = new Map<string, string | null>();
-  if (exists) {
+  let replicas: ReplicaInfo[] | undefined;
+  if (exists || admin.redis) {
     await withAdminSession(ctx, async ({ store }) => {
       const now = clock.now();
       const list = await store.listClients();
       clients = list.length;
       for (const c of list) names.set(c.clientId, c.clientName);
       activeTokens = (await store.listAccessTokens()).filter((t) => tokenStatus(t, now) === 'active').length;
+      if ('listReplicas' in store) replicas = await (store as unknown as RedisStore).listReplicas(now);
     });
   }
-  const running = exists ? await findRunningServer(admin.dataDir) : undefined;
+  // With Redis, this folder's server is the replica on this machine that runs from it.
+  const here = replicas?.find((r) => r.hostname === hostname() && r.data_dir === admin.dataDir);
+  const running = here ?? (exists ? await findRunningServer(admin.dataDir) : undefined);
   const startedAt = running ? Date.parse(running.started_at) : Number.NaN;
   const sessions = running?.sessions;
   const status: StatusJson = {
@@ -77,6 +87,7 @@ export async function runStatus(ctx: CliContext, options: { json?: boolean }, cl
     },
     clients,
     active_tokens: activeTokens,
+    ...(admin.redis ? { store: describeRedisUrl(admin.config.store), replicas } : {}),
   };
   if (options.json) {
     printJson(ctx.output, status);
@@ -99,11 +110,17 @@ export async function runStatus(ctx: CliContext, options: { json?: boolean }, cl
   const rows: Array<[string, string]> = [
     ['config', admin.configPath ?? color.dim('(none: embedded default)')],
     ['base URL', status.base_url],
-    ['data dir', exists ? admin.dataDir : `${admin.dataDir} ${color.yellow('(missing: run "cupcake-mcp init")')}`],
+    admin.redis
+      ? ['store', `${status.store} (Redis, shared by every replica)`]
+      : ['data dir', exists ? admin.dataDir : `${admin.dataDir} ${color.yellow('(missing: run "cupcake-mcp init")')}`],
     ['server', server],
     ['clients', String(clients)],
     ['tokens', `${activeTokens} active`],
   ];
+  if (replicas) {
+    rows.push(['replicas', replicas.length === 0 ? color.dim('none running') : `${replicas.length} running`]);
+    for (const r of replicas) rows.push(['', `pid ${r.pid} on ${r.hostname}, listening on ${r.listening}, seen ${r.seen_at}`]);
+  }
   const live = status.server.sessions;
   if (live) {
     const transports = Object.entries(live.by_transport).map(([t, n]) => `${n} ${t}`);

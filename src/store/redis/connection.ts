@@ -11,48 +11,15 @@
 import { createClient, type RedisClientType } from '@redis/client';
 import type { Logger } from '../../shared/logger.js';
 import { StoreUnavailableError } from '../errors.js';
+import { describeRedisUrl } from '../../shared/store-url.js';
+
+export { describeRedisUrl };
 
 export type RedisClient = RedisClientType;
 
 /** How long one command may take before the write is answered 503 (Redis hung, network gone). */
 export const COMMAND_TIMEOUT_MS = 2_000;
 const CONNECT_TIMEOUT_MS = 3_000;
-
-/** Whether a `store` setting names Redis. */
-export function isRedisUrl(value: string): boolean {
-  return /^rediss?:\/\//i.test(value);
-}
-
-/** The URL without its password, for messages and logs. */
-export function describeRedisUrl(url: string): string {
-  try {
-    const parsed = new URL(url);
-    parsed.password = '';
-    parsed.username = '';
-    return parsed.toString().replace(/\/$/, '');
-  } catch {
-    return 'redis://(unparseable URL)';
-  }
-}
-
-/**
- * Checks the shape of `redis://[[user]:password@]host[:port][/db]` / `rediss://…`: returns a
- * problem to show, or undefined.
- */
-export function redisUrlProblem(value: string): string | undefined {
-  let url: URL;
-  try {
-    url = new URL(value);
-  } catch {
-    return 'expected "file" or a URL like "redis://host:6379/0"';
-  }
-  if (url.protocol !== 'redis:' && url.protocol !== 'rediss:') return 'expected "file" or a URL starting with redis:// or rediss://';
-  if (!url.hostname) return 'expected a host, like "redis://host:6379/0"';
-  const db = url.pathname.replace(/^\//, '');
-  if (db !== '' && !/^\d{1,2}$/.test(db)) return 'expected the database as a number after the host, like "redis://host:6379/0"';
-  if (url.search || url.hash) return 'expected no query or fragment';
-  return undefined;
-}
 
 /** The store cannot reach Redis right now: answered 503, and retried by the client on its own. */
 export class RedisUnavailableError extends StoreUnavailableError {

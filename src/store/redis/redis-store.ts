@@ -17,6 +17,9 @@ import type {
   TokenSelector,
 } from '../types.js';
 import { connectRedis, describeRedisUrl, guard, type RedisClient } from './connection.js';
+import type { Clock } from '../../shared/clock.js';
+import type { EventLog } from '../event-log.js';
+import { createRedisEventLog } from './event-log.js';
 import { ABSENT, ANY, COMPARE_AND_SET, DELETE, KEEP, RECORD_USE } from './scripts.js';
 
 /**
@@ -35,6 +38,23 @@ import { ABSENT, ANY, COMPARE_AND_SET, DELETE, KEEP, RECORD_USE } from './script
  */
 
 export const DEFAULT_PREFIX = 'cupcake:';
+const HEARTBEAT_MS = 5_000;
+const REPLICA_STALE_MS = 15_000;
+
+/** A `serve` process on this Redis, as `status --json` shows it. */
+export interface ReplicaInfo {
+  id: string;
+  pid: number;
+  hostname: string;
+  data_dir: string;
+  url: string;
+  listening: string;
+  started_at: string;
+  seen_at: string;
+  version?: string;
+  /** Live sessions as the replica last counted them (status shows them). */
+  sessions?: { total: number; by_transport: Record<string, number>; by_client: Record<string, number>; at: string };
+}
 const LAST_USED_FLUSH_MS = 5_000;
 const MAX_ATTEMPTS = 50;
 /** Tokens kept in memory for the bearer check; the oldest go first beyond this. */
@@ -79,9 +99,11 @@ export class RedisStore implements Store {
   private readonly origin = randomUUID();
   private readonly keys: Record<Collection | 'tokenUsed' | 'clientUsed', string>;
   private readonly channel: string;
+  private readonly prefix: string;
   private subscriber: RedisClient | undefined;
   private flushTimer: NodeJS.Timeout | undefined;
   private closed = false;
+  private leave: (() => Promise<void>) | undefined;
   /** The deployment id found at open; a Redis that lost it was emptied. */
   deployment = '';
 
@@ -91,6 +113,7 @@ export class RedisStore implements Store {
     prefix: string,
     private readonly logger: Logger,
   ) {
+    this.prefix = prefix;
     this.keys = {
       meta: `${prefix}meta`,
       clients: `${prefix}clients`,
@@ -135,6 +158,45 @@ export class RedisStore implements Store {
       await this.client.hSetNX(this.keys.meta, 'deployment', randomUUID());
       this.deployment = (await this.client.hGet(this.keys.meta, 'deployment')) ?? '';
     });
+  }
+
+  /** The deployment's audit log: a capped stream on this store's Redis, shared by every replica. */
+  createEventLog(options: { clock?: Clock; onError?: (error: unknown) => void } = {}): EventLog {
+    return createRedisEventLog(this.client, `${this.prefix}events`, options);
+  }
+
+  /**
+   * Announces this process as a live replica (`status` lists them): written now and every
+   * HEARTBEAT_MS after; the returned function removes it. A replica that died stops refreshing
+   * and drops out of the list after REPLICA_STALE_MS.
+   */
+  async announceReplica(current: () => Omit<ReplicaInfo, 'id' | 'seen_at'>): Promise<() => Promise<void>> {
+    const id = this.origin;
+    const write = () => this.run(() => this.client.hSet(`${this.prefix}replicas`, id, JSON.stringify({ id, ...current(), seen_at: new Date().toISOString() })));
+    await write();
+    const timer = setInterval(() => void write().catch(() => undefined), HEARTBEAT_MS);
+    timer.unref();
+    const stop = async () => {
+      clearInterval(timer);
+      this.leave = undefined;
+      await this.run(() => this.client.hDel(`${this.prefix}replicas`, id)).catch(() => undefined);
+    };
+    // Closing the store also says goodbye: the store closes before the caller's cleanup runs.
+    this.leave = stop;
+    return stop;
+  }
+
+  /** The replicas that announced themselves recently, oldest first; long-gone ones are forgotten. */
+  async listReplicas(now = Date.now()): Promise<ReplicaInfo[]> {
+    const all = await this.run(() => this.client.hGetAll(`${this.prefix}replicas`));
+    const live: ReplicaInfo[] = [];
+    for (const [id, json] of Object.entries(all)) {
+      const replica = JSON.parse(json) as ReplicaInfo;
+      const age = now - Date.parse(replica.seen_at);
+      if (age <= REPLICA_STALE_MS) live.push(replica);
+      else if (age > 10 * REPLICA_STALE_MS) await this.run(() => this.client.hDel(`${this.prefix}replicas`, id)).catch(() => undefined);
+    }
+    return live.sort((a, b) => a.started_at.localeCompare(b.started_at));
   }
 
   /** Whether Redis still holds the data this store opened (false after a restart without persistence). */
@@ -488,6 +550,7 @@ export class RedisStore implements Store {
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
     try {
+      await this.leave?.();
       await this.flush();
     } finally {
       this.closed = true;

@@ -2,7 +2,7 @@ import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { randomHex } from '../../../src/shared/ids.js';
 import { StoreUnavailableError } from '../../../src/store/errors.js';
 import { openRedisStore, type RedisStore } from '../../../src/store/redis/redis-store.js';
-import { redisUrlProblem } from '../../../src/store/redis/connection.js';
+import { storeSettingProblem } from '../../../src/shared/store-url.js';
 import type { StoreChange } from '../../../src/store/types.js';
 import { T0, makeClient, makeCode, makeGrant } from '../../helpers/records.js';
 import { startRedis, type TestRedis } from '../../helpers/redis-server.js';
@@ -135,6 +135,7 @@ describe('Redis store across processes', () => {
 
 describe('Redis store settings', () => {
   it.each([
+    ['file', undefined],
     ['redis://127.0.0.1:6379', undefined],
     ['redis://:secret@cache.internal:6380/2', undefined],
     ['rediss://user:secret@cache.example.com:6380/0', undefined],
@@ -142,7 +143,7 @@ describe('Redis store settings', () => {
     ['redis://cache:6379/abc', 'expected the database as a number after the host, like "redis://host:6379/0"'],
     ['redis://cache:6379/0?x=1', 'expected no query or fragment'],
   ])('%s → %s', (url, problem) => {
-    expect(redisUrlProblem(url)).toBe(problem);
+    expect(storeSettingProblem(url)).toBe(problem);
   });
 });
 

@@ -1,0 +1,27 @@
+import { join } from 'node:path';
+import type { Logger } from '../shared/logger.js';
+import { isRedisUrl } from '../shared/store-url.js';
+import { createFileEventLog, EVENTS_FILE, type EventLog } from './event-log.js';
+import { openFileStore } from './file-store.js';
+import type { Store } from './types.js';
+
+export interface OpenedStore {
+  store: Store;
+  kind: 'file' | 'redis';
+  /** The audit log that goes with the store: events.jsonl in the data dir, or the Redis stream. */
+  createEventLog(options: { onError?: (error: unknown) => void }): EventLog;
+}
+
+/**
+ * Opens the store a config names (`store`: "file" or a Redis URL, DESIGN.md §6). The Redis
+ * implementation (and its client) is loaded only when it is used.
+ */
+export async function openConfiguredStore(options: { store: string; dataDir: string; watch: boolean; logger: Logger; name?: string }): Promise<OpenedStore> {
+  if (isRedisUrl(options.store)) {
+    const { openRedisStore } = await import('./redis/redis-store.js');
+    const store = await openRedisStore({ url: options.store, watch: options.watch, logger: options.logger, name: options.name });
+    return { store, kind: 'redis', createEventLog: (o) => store.createEventLog(o) };
+  }
+  const store = await openFileStore({ dataDir: options.dataDir, watch: options.watch, logger: options.logger });
+  return { store, kind: 'file', createEventLog: (o) => createFileEventLog(join(options.dataDir, EVENTS_FILE), o) };
+}
