@@ -1,0 +1,126 @@
+import { writeFile, readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertBuilt, killChildrenAfterEach, runCli, startServe } from '../helpers/cli.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { useTmpDirs } from '../helpers/tmp.js';
+
+/**
+ * Every command against a Redis store (DESIGN.md §2, §6), as a person runs them: the built bin,
+ * a real redis-server, the store named by the config's `store` or by $CUPCAKE_STORE.
+ */
+const tmp = useTmpDirs('cupcake-redis-cli-');
+killChildrenAfterEach();
+let redis: TestRedis;
+let db = 0;
+
+beforeAll(async () => {
+  assertBuilt();
+  redis = await startRedis();
+});
+afterAll(async () => {
+  await redis.close();
+});
+
+/** A folder with `init --yes` done, and a database of its own on the test Redis. */
+async function deployment(where: 'config' | 'env') {
+  const dir = await tmp();
+  const init = await runCli(['init', '--yes', '--port', '0', '--password-stdin'], { cwd: dir, input: 'correct-horse-battery\n' });
+  expect(init.code, init.stderr).toBe(0);
+  const url = `${redis.url}/${++db}`;
+  // Replicas share one public base URL (the load balancer's), as every replica of a deployment must.
+  const env: Record<string, string> = { CUPCAKE_BASE_URL: 'http://localhost:8999', ...(where === 'env' ? { CUPCAKE_STORE: url } : {}) };
+  if (where === 'config') {
+    const path = join(dir, 'cupcake.config.json');
+    const config = JSON.parse(await readFile(path, 'utf8')) as Record<string, unknown>;
+    await writeFile(path, JSON.stringify({ ...config, store: url }, null, 2));
+  }
+  return { dir, url, env };
+}
+
+describe('CLI with store: redis://…', () => {
+  it('several serve processes share one Redis (no data-dir claim); status lists them; clients, tokens, events and passwd work against it', async () => {
+    const { dir, env } = await deployment('config');
+    const serveEnv = { ...env, CUPCAKE_OWNER_PASSWORD: 'correct-horse-battery' };
+    const a = await startServe(['--port', '0'], { cwd: dir, env: serveEnv });
+    const b = await startServe(['--port', '0'], { cwd: dir, env: serveEnv });
+    expect(a.stdout()).toContain('store:     redis://127.0.0.1:');
+
+    const status = await runCli(['status', '--json'], { cwd: dir, env });
+    expect(status.code, status.stderr).toBe(0);
+    const parsed = JSON.parse(status.stdout) as { server: { running: boolean; pid: number }; store: string; replicas: Array<{ pid: number; listening: string }> };
+    expect(parsed.store).toMatch(/^redis:\/\/127\.0\.0\.1:\d+\/\d+$/);
+    expect(parsed.replicas.map((r) => r.listening).sort()).toEqual([a.url, b.url].sort());
+    expect(parsed.server.running).toBe(true);
+    expect([a.child.pid, b.child.pid]).toContain(parsed.server.pid);
+
+    const created = await runCli(['tokens', 'create', '--name', 'ci', '--json'], { cwd: dir, env });
+    expect(created.code, created.stderr).toBe(0);
+    const { token, id } = JSON.parse(created.stdout) as { token: string; id: string };
+    // A token written by the CLI works on both replicas at once.
+    for (const replica of [a, b]) {
+      const res = await fetch(`${replica.url}/tools`, { headers: { Authorization: `Bearer ${token}` } });
+      expect(res.status).toBe(200);
+    }
+    const listed = JSON.parse((await runCli(['tokens', 'list', '--json'], { cwd: dir, env })).stdout) as Array<{ id: string; status: string }>;
+    expect(listed).toEqual([expect.objectContaining({ id, status: 'active' })]);
+    const clients = JSON.parse((await runCli(['clients', 'list', '--json'], { cwd: dir, env })).stdout) as Array<{ client_name: string }>;
+    expect(clients.map((c) => c.client_name)).toEqual(['cupcake-mcp (built-in)']);
+
+    const revoked = await runCli(['tokens', 'revoke', id], { cwd: dir, env });
+    expect(revoked.code, revoked.stderr).toBe(0);
+    for (const replica of [a, b]) {
+      await expect.poll(async () => (await fetch(`${replica.url}/tools`, { headers: { Authorization: `Bearer ${token}` } })).status, { timeout: 2_000, interval: 100 }).toBe(401);
+    }
+
+    const events = await runCli(['events', 'tail', '-n', '50', '--json'], { cwd: dir, env });
+    expect(events.code, events.stderr).toBe(0);
+    const lines = events.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; detail?: { pid?: number } });
+    // Both replicas' events, in one log.
+    expect(lines.filter((e) => e.type === 'server.started').map((e) => e.detail?.pid).sort()).toEqual([a.child.pid, b.child.pid].sort());
+    expect(lines.map((e) => e.type)).toEqual(expect.arrayContaining(['token.issued', 'token.revoked']));
+
+    const passwd = await runCli(['passwd', '--password-stdin'], { cwd: dir, env, input: 'another-long-password\n' });
+    expect(passwd.code, passwd.stderr).toBe(0);
+
+    await Promise.all([a.stop(), b.stop()]);
+    const after = JSON.parse((await runCli(['status', '--json'], { cwd: dir, env })).stdout) as { server: { running: boolean }; replicas: unknown[] };
+    expect(after.server.running).toBe(false);
+    expect(after.replicas).toEqual([]);
+  });
+
+  it('$CUPCAKE_STORE overrides the config, and the /db of the URL keeps deployments apart', async () => {
+    const first = await deployment('env');
+    const second = await deployment('env');
+    expect((await runCli(['tokens', 'create', '--json'], { cwd: first.dir, env: first.env })).code).toBe(0);
+    const inFirst = JSON.parse((await runCli(['tokens', 'list', '--json'], { cwd: first.dir, env: first.env })).stdout) as unknown[];
+    const inSecond = JSON.parse((await runCli(['tokens', 'list', '--json'], { cwd: first.dir, env: second.env })).stdout) as unknown[];
+    expect(first.url).not.toBe(second.url);
+    expect(inFirst).toHaveLength(1);
+    expect(inSecond).toHaveLength(0);
+    // The file store of the folder was never used.
+    const fileStore = JSON.parse((await runCli(['tokens', 'list', '--json'], { cwd: first.dir, env: { CUPCAKE_STORE: 'file' } })).stdout) as unknown[];
+    expect(fileStore).toHaveLength(0);
+  });
+
+  it('an unreachable Redis is one line naming the server (never the password) and exit 1', async () => {
+    const dir = await tmp();
+    for (const args of [['clients', 'list'], ['status'], ['events', 'tail']]) {
+      const result = await runCli(args, { cwd: dir, env: { CUPCAKE_STORE: 'redis://:hunter2@127.0.0.1:1/0' } });
+      expect(result.code, args.join(' ')).toBe(1);
+      expect(result.stderr.trim().split('\n')).toHaveLength(1);
+      expect(result.stderr).toContain('redis://127.0.0.1:1/0');
+      expect(result.stderr).not.toContain('hunter2');
+    }
+    const serve = await runCli(['serve', '--port', '0'], { cwd: dir, env: { CUPCAKE_STORE: 'redis://127.0.0.1:1/0' } });
+    expect(serve.code).toBe(1);
+    expect(serve.stderr).toContain('Redis at redis://127.0.0.1:1/0 is unavailable');
+  });
+
+  it('a store setting that is neither "file" nor a Redis URL is a config error on one line', async () => {
+    const dir = await tmp();
+    const result = await runCli(['clients', 'list'], { cwd: dir, env: { CUPCAKE_STORE: 'postgres://db/cupcake' } });
+    expect(result.code).toBe(1);
+    expect(result.stderr.trim().split('\n').slice(1)).toEqual(['  store: expected "file" or a URL starting with redis:// or rediss://']);
+  });
+});
