@@ -21,6 +21,9 @@ import { createClientMetadataFetcher } from './client-metadata-fetcher.js';
 import type { ServerContext } from './context.js';
 import { limitsFromConfig, resolveLimits, type AbuseLimits } from './limits.js';
 import { AddressWindows, OncePerWindow, rateLimit } from './middleware/rate-limit.js';
+import { SharedAddressWindows } from './middleware/shared-windows.js';
+import { SharedLoginThrottle, SharedPendingAuthorizations } from '../oauth/shared-state.js';
+import type { SharedEphemeralState } from '../store/ephemeral.js';
 import { cors } from './middleware/cors.js';
 import { deploymentWarnings } from './middleware/deployment-warnings.js';
 import { errorHandler } from './middleware/errors.js';
@@ -60,6 +63,8 @@ export interface AppDeps {
   clientMetadataFetcher?: ClientMetadataFetcher;
   /** Per-address limits and per-client caps; the defaults of limits.ts unless a test or bench narrows them. */
   limits?: Partial<AbuseLimits>;
+  /** Replicas on one Redis: consent forms, lockouts and request windows shared by all (DESIGN.md §6); else in memory. */
+  shared?: SharedEphemeralState;
 }
 
 /** The HTTP application: a request handler plus the resources it owns (sessions, timers). */
@@ -84,6 +89,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
   const settings = createOAuthSettings(deps.config);
   const limits = resolveLimits(deps.config.limits ? limitsFromConfig(deps.config.limits) : undefined, deps.limits);
   const fetcher = deps.clientMetadataFetcher ?? createClientMetadataFetcher();
+  const { shared } = deps;
   const server: ServerContext = {
     config: deps.config,
     settings,
@@ -91,8 +97,8 @@ export function createApp(deps: AppDeps): CupcakeApp {
     events: deps.events,
     clock,
     logger,
-    pending: new PendingAuthorizations(clock, settings.authorizationCodeTtlMs),
-    loginThrottle: new LoginThrottle(clock, limits.loginFailures),
+    pending: shared ? new SharedPendingAuthorizations(shared, clock, settings.authorizationCodeTtlMs) : new PendingAuthorizations(clock, settings.authorizationCodeTtlMs),
+    loginThrottle: shared ? new SharedLoginThrottle(shared, clock, limits.loginFailures) : new LoginThrottle(clock, limits.loginFailures),
     clientDocuments: new ClientMetadataDocuments(fetcher, {
       clock,
       settings,
@@ -105,8 +111,9 @@ export function createApp(deps: AppDeps): CupcakeApp {
     clientKeys: new ClientKeySets(fetcher, clock),
     tokenVerifier: deps.tokenVerifier ?? { verifyAccessToken: (token) => verifyAccessToken(token, { store: deps.store, clock, settings }) },
     limits,
-    bearerFailures: new AddressWindows(limits.failedBearer, clock),
-    staleBearers: new AddressWindows(limits.staleBearer, clock),
+    shared,
+    bearerFailures: shared ? new SharedAddressWindows(shared, 'bearer', limits.failedBearer, clock) : new AddressWindows(limits.failedBearer, clock),
+    staleBearers: shared ? new SharedAddressWindows(shared, 'stale-bearer', limits.staleBearer, clock) : new AddressWindows(limits.staleBearer, clock),
     rejectionsLogged: new OncePerWindow(limits.rejectionLogWindowMs, clock),
   };
 
@@ -127,8 +134,8 @@ export function createApp(deps: AppDeps): CupcakeApp {
 
   const router = new Router();
   // The consent page and its form: each page is a pending request in memory, each post may cost an scrypt.
-  router.get('/authorize', rateLimit({ ...limits.authorizePage, clock, name: 'authorization' }));
-  router.post('/authorize', rateLimit({ ...limits.authorizeForm, clock, name: 'consent' }));
+  router.get('/authorize', rateLimit({ ...limits.authorizePage, clock, name: 'authorization', shared }));
+  router.post('/authorize', rateLimit({ ...limits.authorizeForm, clock, name: 'consent', shared }));
   mountMetadataRoutes(router, server);
   mountRegisterRoute(router, server);
   mountAuthorizeRoutes(router, server);

@@ -1,12 +1,14 @@
 import type { Context } from 'koa';
 import type { Config } from '../config/schema.js';
-import type { LoginThrottle, PendingAuthorizations } from '../oauth/authorization.js';
+import type { OwnerLoginThrottle, PendingAuthorizationStore } from '../oauth/shared-state.js';
 import type { ClientKeySets } from '../oauth/client-keys.js';
 import type { ClientMetadataDocuments } from '../oauth/client-metadata-document.js';
 import type { OAuthDeps, RequestMeta, TokenVerifier } from '../oauth/tokens.js';
 import type { Logger } from '../shared/logger.js';
 import type { AbuseLimits } from './limits.js';
-import type { AddressWindows, OncePerWindow } from './middleware/rate-limit.js';
+import type { OncePerWindow } from './middleware/rate-limit.js';
+import type { AddressCounter } from './middleware/shared-windows.js';
+import type { SharedEphemeralState } from '../store/ephemeral.js';
 import { audit } from '../oauth/tokens.js';
 import type { NewEvent } from '../store/event-log.js';
 
@@ -14,8 +16,8 @@ import type { NewEvent } from '../store/event-log.js';
 export interface ServerContext extends OAuthDeps {
   config: Config;
   logger: Logger;
-  pending: PendingAuthorizations;
-  loginThrottle: LoginThrottle;
+  pending: PendingAuthorizationStore;
+  loginThrottle: OwnerLoginThrottle;
   /** Clients identified by a client metadata document URL (CIMD), resolved through a bounded cache. */
   clientDocuments: ClientMetadataDocuments;
   /** Public keys of private_key_jwt clients (inline, or their jwks_uri through a bounded cache). */
@@ -25,11 +27,13 @@ export interface ServerContext extends OAuthDeps {
   /** Per-address request limits and per-client caps (limits.ts). */
   limits: AbuseLimits;
   /** Unknown or malformed bearer tokens presented, per address. */
-  bearerFailures: AddressWindows;
+  bearerFailures: AddressCounter;
   /** Expired, revoked or wrong-audience tokens presented, per address. */
-  staleBearers: AddressWindows;
+  staleBearers: AddressCounter;
   /** Which refusals were already logged in the current window (limits.rejectionLogWindowMs). */
   rejectionsLogged: OncePerWindow;
+  /** Set when replicas share state in Redis (DESIGN.md §6): rate limits count across them. */
+  shared?: SharedEphemeralState;
 }
 
 /**

@@ -4,12 +4,15 @@ import { isRedisUrl } from '../shared/store-url.js';
 import { createFileEventLog, EVENTS_FILE, type EventLog } from './event-log.js';
 import { openFileStore } from './file-store.js';
 import type { Store } from './types.js';
+import type { SharedEphemeralState } from './ephemeral.js';
 
 export interface OpenedStore {
   store: Store;
   kind: 'file' | 'redis';
   /** The audit log that goes with the store: events.jsonl in the data dir, or the Redis stream. */
   createEventLog(options: { onError?: (error: unknown) => void }): EventLog;
+  /** Redis only: the ephemeral state replicas share (consents, lockouts, request windows). */
+  shared?: SharedEphemeralState;
 }
 
 /**
@@ -20,7 +23,7 @@ export async function openConfiguredStore(options: { store: string; dataDir: str
   if (isRedisUrl(options.store)) {
     const { openRedisStore } = await import('./redis/redis-store.js');
     const store = await openRedisStore({ url: options.store, watch: options.watch, logger: options.logger, name: options.name });
-    return { store, kind: 'redis', createEventLog: (o) => store.createEventLog(o) };
+    return { store, kind: 'redis', createEventLog: (o) => store.createEventLog(o), shared: store.ephemeralState() };
   }
   const store = await openFileStore({ dataDir: options.dataDir, watch: options.watch, logger: options.logger });
   return { store, kind: 'file', createEventLog: (o) => createFileEventLog(join(options.dataDir, EVENTS_FILE), o) };

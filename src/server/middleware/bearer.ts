@@ -98,7 +98,7 @@ export function requireBearer(server: ServerContext, resourcePath: '' | '/mcp' |
       if (error.reason !== 'missing') {
         const guessing = error.reason === 'unknown' || error.reason === 'malformed';
         const limiter = guessing ? server.bearerFailures : server.staleBearers;
-        const { count, retryAfter } = limiter.hit(rateLimitKey(ctx.ip || 'unknown'));
+        const { count, retryAfter } = await limiter.hit(rateLimitKey(ctx.ip || 'unknown'));
         if (retryAfter > 0) {
           // Logged once per window, so a flood of guesses cannot flood the audit log either.
           if (count === (guessing ? server.limits.failedBearer : server.limits.staleBearer).limit + 1) {

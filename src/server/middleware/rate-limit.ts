@@ -3,6 +3,8 @@ import type { Clock } from '../../shared/clock.js';
 import { rateLimitKey } from '../../shared/ip-address.js';
 import type { RateWindow } from '../limits.js';
 import { TooManyRequestsError } from '../../oauth/errors.js';
+import { SharedAddressWindows, type AddressCounter } from './shared-windows.js';
+import type { SharedEphemeralState } from '../../store/ephemeral.js';
 
 /** Addresses one limiter remembers. Past it, expired windows go, then the oldest ones. */
 const MAX_KEYS = 20_000;
@@ -97,10 +99,13 @@ export function tooManyRequests(ctx: Context, retryAfter: number, what: string):
  * A fixed-window request limit per client address. Hosted clients (ChatGPT, Claude) share egress
  * addresses across many users, so limits are generous: they stop floods, not people.
  */
-export function rateLimit(options: RateWindow & { clock: Clock; name: string }) {
-  const windows = new AddressWindows(options, options.clock);
+export function rateLimit(options: RateWindow & { clock: Clock; name: string; shared?: SharedEphemeralState }) {
+  // Replicas on one Redis count together: behind a round-robin balancer a client meets one limit.
+  const windows: AddressCounter = options.shared
+    ? new SharedAddressWindows(options.shared, options.name, options, options.clock)
+    : new AddressWindows(options, options.clock);
   return async function limitRequests(ctx: Context, next: Next): Promise<void> {
-    const { retryAfter } = windows.hit(rateLimitKey(ctx.ip || 'unknown'));
+    const { retryAfter } = await windows.hit(rateLimitKey(ctx.ip || 'unknown'));
     if (retryAfter > 0) return tooManyRequests(ctx, retryAfter, options.name);
     await next();
   };

@@ -111,7 +111,7 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
       }
       throw error;
     }
-    const entry = server.pending.create(request, browserBinding(ctx, BROWSER_COOKIE, { path: authorizePath(server), secure: secureCookie }));
+    const entry = await server.pending.create(request, browserBinding(ctx, BROWSER_COOKIE, { path: authorizePath(server), secure: secureCookie }));
     // Opening a consent page proves nothing: logged once per address and client per window.
     auditRejection(server, ctx, `authorization.requested\u0000${request.client.clientId}`, {
       type: 'authorization.requested',
@@ -124,7 +124,7 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
   router.post('/authorize', parseBody(), async (ctx) => {
     const meta = requestMeta(ctx);
     const body = ctx.request.body;
-    const entry = server.pending.find(param(body, 'request_id') ?? '', param(body, 'csrf_token') ?? '', ctx.cookies.get(BROWSER_COOKIE));
+    const entry = await server.pending.find(param(body, 'request_id') ?? '', param(body, 'csrf_token') ?? '', ctx.cookies.get(BROWSER_COOKIE));
     if (!entry) {
       return showError(ctx, server, 400, 'This form has expired', 'This consent form was already answered, has expired, or was not opened in this browser. Start the connection again from your application.');
     }
@@ -133,7 +133,7 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
     const decision = param(body, 'decision');
 
     if (decision === 'deny') {
-      if (!server.pending.consume(entry.id)) return showError(ctx, server, 400, 'Already answered', 'This consent form was already answered.');
+      if (!(await server.pending.consume(entry.id))) return showError(ctx, server, 400, 'Already answered', 'This consent form was already answered.');
       audit(server, meta, { type: 'authorization.denied', client_id: clientId, detail: { reason: 'denied by the owner' } });
       return redirect(ctx, errorRedirect(request.redirectUri, new AccessDeniedError('the owner denied the request'), request.state, server.settings.issuer));
     }
@@ -142,8 +142,8 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
     const address = meta.ip ?? 'unknown';
     const owner = await server.store.getOwner();
     server.loginThrottle.forgetBefore(Math.max(owner.passwordChangedAt ?? 0, owner.lockoutsClearedAt ?? 0));
-    if (!server.loginThrottle.begin(address)) {
-      const retryAfter = server.loginThrottle.retryAfterSeconds(address);
+    if (!(await server.loginThrottle.begin(address))) {
+      const retryAfter = await server.loginThrottle.retryAfterSeconds(address);
       ctx.set('Retry-After', String(retryAfter));
       return showError(ctx, server, 429, 'Too many attempts', lockedMessage(retryAfter));
     }
@@ -152,16 +152,16 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
     try {
       correct = password.length > 0 && password.length <= 1024 && (await checkOwnerPassword(password, server.store));
     } catch (error) {
-      server.loginThrottle.end(address, { failed: false });
+      await Promise.resolve(server.loginThrottle.end(address, { failed: false })).catch(() => undefined);
       throw error;
     }
-    const locked = server.loginThrottle.end(address, { failed: !correct });
+    const locked = await server.loginThrottle.end(address, { failed: !correct });
     if (!correct) {
       audit(server, meta, { type: 'login.failed', client_id: clientId });
       if (locked) {
         const { limit, windowMs } = server.loginThrottle;
         audit(server, meta, { type: 'login.locked', client_id: clientId, detail: { reason: `${limit} failed attempts in ${Math.round(windowMs / 60_000)} minutes` } });
-        const retryAfter = server.loginThrottle.retryAfterSeconds(address);
+        const retryAfter = await server.loginThrottle.retryAfterSeconds(address);
         ctx.set('Retry-After', String(retryAfter));
         return showError(ctx, server, 429, 'Too many attempts', lockedMessage(retryAfter));
       }
@@ -169,7 +169,7 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
     }
 
     // Single use: of two concurrent approvals only the first issues a code.
-    if (!server.pending.consume(entry.id)) return showError(ctx, server, 400, 'Already answered', 'This consent form was already answered.');
+    if (!(await server.pending.consume(entry.id))) return showError(ctx, server, 400, 'Already answered', 'This consent form was already answered.');
     // A metadata-document client is kept once approved: `clients list` shows it, `clients remove` revokes it, its refresh tokens rotate.
     if (isUrlClientId(clientId) && (await server.store.upsertClient(request.client)) === 'created') {
       audit(server, meta, {

@@ -11,7 +11,7 @@ import { rateLimit } from '../middleware/rate-limit.js';
 export function mountRegisterRoute(router: Router, server: ServerContext): void {
   router.post(
     '/register',
-    rateLimit({ ...server.limits.register, clock: server.clock, name: 'registration' }),
+    rateLimit({ ...server.limits.register, clock: server.clock, name: 'registration', shared: server.shared }),
     parseBody(),
     async (ctx) => {
       ctx.set('Cache-Control', 'no-store');

@@ -9,7 +9,7 @@ import { rateLimit } from '../middleware/rate-limit.js';
 
 /** POST /token (RFC 6749 §3.2). */
 export function mountTokenRoute(router: Router, server: ServerContext): void {
-  router.post('/token', rateLimit({ ...server.limits.token, clock: server.clock, name: 'token' }), parseBody(), clientAuthentication(server, '/token'), auditRefusals(server, '/token'), async (ctx) => {
+  router.post('/token', rateLimit({ ...server.limits.token, clock: server.clock, name: 'token', shared: server.shared }), parseBody(), clientAuthentication(server, '/token'), auditRefusals(server, '/token'), async (ctx) => {
     const body = ctx.state.params;
     const { record: client, method: authMethod } = ctx.state.client!;
     const meta = requestMeta(ctx);

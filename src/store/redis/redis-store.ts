@@ -20,6 +20,8 @@ import { connectRedis, describeRedisUrl, guard, type RedisClient } from './conne
 import type { Clock } from '../../shared/clock.js';
 import type { EventLog } from '../event-log.js';
 import { createRedisEventLog } from './event-log.js';
+import type { SharedEphemeralState } from '../ephemeral.js';
+import { createRedisEphemeralState } from './ephemeral.js';
 import { ABSENT, ANY, COMPARE_AND_SET, DELETE, KEEP, RECORD_USE } from './scripts.js';
 
 /**
@@ -197,6 +199,27 @@ export class RedisStore implements Store {
       else if (age > 10 * REPLICA_STALE_MS) await this.run(() => this.client.hDel(`${this.prefix}replicas`, id)).catch(() => undefined);
     }
     return live.sort((a, b) => a.started_at.localeCompare(b.started_at));
+  }
+
+  /** Pending consents, lockouts, request windows and form keys, shared by every replica on this Redis. */
+  ephemeralState(): SharedEphemeralState {
+    const client = this.client;
+    const url = this.url;
+    const shared = createRedisEphemeralState(client, this.prefix);
+    // Every call goes through the outage guard: an unreachable Redis is a 503, never a hang.
+    const guarded = <T extends object>(target: T): T =>
+      new Proxy(target, {
+        get(obj, prop, receiver) {
+          const value = Reflect.get(obj, prop, receiver) as unknown;
+          return typeof value === 'function' ? (...args: unknown[]) => guard(url, () => (value as (...a: unknown[]) => Promise<unknown>).apply(obj, args)) : value;
+        },
+      });
+    return {
+      entries: (name) => guarded(shared.entries(name)),
+      failureWindow: (name, limit, windowMs) => guarded(shared.failureWindow(name, limit, windowMs)),
+      countWindows: (name, windowMs) => guarded(shared.countWindows(name, windowMs)),
+      sharedKey: (name) => guard(url, () => shared.sharedKey(name)),
+    };
   }
 
   /** Whether Redis still holds the data this store opened (false after a restart without persistence). */

@@ -1,0 +1,156 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { assertBuilt, runCli } from '../helpers/cli.js';
+import { HeadlessOAuthClientProvider, authorizeWithSdk } from '../helpers/oauth-client.js';
+import { RecordingHttp, answerConsent, authorize, exchangeWithBasic, openConsent, registerChatGpt, challengeOf, newVerifier } from '../helpers/oauth-flow.js';
+import { startRedis, type TestRedis } from '../helpers/redis-server.js';
+import { startReplicaDeployment, type ReplicaDeployment } from '../helpers/replicas.js';
+import { SseReader } from '../helpers/sse.js';
+import { useTmpDirs } from '../helpers/tmp.js';
+
+/**
+ * DESIGN.md §6, issue 20 "Done when": three real `serve` processes (the built bin) on one real
+ * Redis behind a round-robin proxy, no sticky routing. Each step of a flow lands on whichever
+ * replica the proxy picks; the proxy's log shows that they were spread.
+ */
+const tmp = useTmpDirs('cupcake-replicas-');
+let redis: TestRedis;
+let deployment: ReplicaDeployment;
+
+beforeAll(async () => {
+  assertBuilt();
+  // Persistence on: the outage test restarts Redis and expects the data back (as AOF in production).
+  redis = await startRedis({ appendOnly: true });
+  deployment = await startReplicaDeployment({ dir: await tmp(), redisUrl: `${redis.url}/1`, n: 3 });
+}, 60_000);
+
+afterAll(async () => {
+  await Promise.all(deployment?.replicas.map((r) => r.stop()) ?? []);
+  await deployment?.proxy.close();
+  await redis?.close();
+}, 30_000);
+
+const bearer = (token: string) => ({ authorization: `Bearer ${token}` });
+/** Status of an authenticated request sent to every replica directly (not through the proxy). */
+const onEveryReplica = (token: string) => Promise.all(deployment.replicas.map(async (r) => (await fetch(`${r.url}/tools`, { headers: bearer(token) })).status));
+
+describe('three replicas on one Redis behind a round-robin proxy', () => {
+  it('the whole OAuth flow of the MCP SDK works with its steps landing on different replicas', async () => {
+    const from = deployment.proxy.log.length;
+    const provider = new HeadlessOAuthClientProvider({ authMethod: 'client_secret_basic', clientName: 'SDK across replicas' });
+    const tokens = await authorizeWithSdk(`${deployment.proxy.url}/mcp`, provider);
+    const steps = deployment.proxy.log.slice(from);
+    const served = (method: string, path: string) => steps.filter((s) => s.method === method && s.path.startsWith(path)).map((s) => s.target);
+    // Registration, consent page, consent answer and token exchange each on some replica; not all on one.
+    const flow = [...served('POST', '/register'), ...served('GET', '/authorize'), ...served('POST', '/authorize'), ...served('POST', '/token')];
+    expect(flow).toHaveLength(4);
+    expect(new Set(flow).size).toBeGreaterThan(1);
+    // The consent form shown by one replica was answered on another.
+    expect(served('GET', '/authorize')[0]).not.toBe(served('POST', '/authorize')[0]);
+    // The token works on every replica at once (a cache miss reads Redis).
+    expect(await onEveryReplica(tokens.access_token)).toEqual([200, 200, 200]);
+  });
+
+  it('plain-HTTP tool calls spread over the replicas are all served with one token', async () => {
+    const http = new RecordingHttp(deployment.proxy.url);
+    const client = await registerChatGpt(http);
+    const { code, verifier } = await authorize(http, { client_id: client.client_id, redirect_uri: client.redirect_uris[0] });
+    const token = (await exchangeWithBasic(http, client, { code, verifier, redirect_uri: client.redirect_uris[0] })).json<{ access_token: string }>().access_token;
+    const from = deployment.proxy.log.length;
+    const statuses = await Promise.all(Array.from({ length: 9 }, () => fetch(`${deployment.proxy.url}/tools`, { headers: bearer(token) }).then((r) => r.status)));
+    expect(statuses).toEqual(Array(9).fill(200));
+    expect(new Set(deployment.proxy.log.slice(from).map((s) => s.target))).toEqual(new Set([0, 1, 2]));
+  });
+
+  it('RFC 6749 §4.1.2: a code replayed on another replica revokes the first token on every replica', async () => {
+    const http = new RecordingHttp(deployment.proxy.url);
+    const client = await registerChatGpt(http);
+    const { code, verifier } = await authorize(http, { client_id: client.client_id, redirect_uri: client.redirect_uris[0] });
+    const first = await exchangeWithBasic(http, client, { code, verifier, redirect_uri: client.redirect_uris[0] });
+    expect(first.status).toBe(200);
+    const exchangedOn = deployment.proxy.log.at(-1)!.target;
+    const token = first.json<{ access_token: string }>().access_token;
+    // Every replica has the token in its memory now.
+    expect(await onEveryReplica(token)).toEqual([200, 200, 200]);
+    const replay = await exchangeWithBasic(http, client, { code, verifier, redirect_uri: client.redirect_uris[0] });
+    expect(replay.status).toBe(400);
+    expect(replay.json<{ error: string }>().error).toBe('invalid_grant');
+    expect(deployment.proxy.log.at(-1)!.target).not.toBe(exchangedOn);
+    await expect.poll(() => onEveryReplica(token), { timeout: 1_000, interval: 50 }).toEqual([401, 401, 401]);
+  });
+
+  it('tokens revoke from another machine closes an SSE stream held by a third replica within 1 s', async () => {
+    const http = new RecordingHttp(deployment.proxy.url);
+    const client = await registerChatGpt(http);
+    const { code, verifier } = await authorize(http, { client_id: client.client_id, redirect_uri: client.redirect_uris[0] });
+    const token = (await exchangeWithBasic(http, client, { code, verifier, redirect_uri: client.redirect_uris[0] })).json<{ access_token: string }>().access_token;
+    const holder = deployment.replicas[2]!;
+    const stream = new SseReader(await fetch(`${holder.url}/sse`, { headers: { ...bearer(token), accept: 'text/event-stream' } }));
+    expect((await stream.next()).event).toBe('endpoint');
+    // Another machine: a folder with no data of its own, only the deployment's Redis URL.
+    const elsewhere = await tmp();
+    const listed = JSON.parse((await runCli(['tokens', 'list', '--client', client.client_id, '--json'], { cwd: elsewhere, env: deployment.env })).stdout) as Array<{ id: string }>;
+    expect(listed).toHaveLength(1);
+    const revoked = await runCli(['tokens', 'revoke', listed[0]!.id], { cwd: elsewhere, env: deployment.env });
+    expect(revoked.code, revoked.stderr).toBe(0);
+    const closed = await Promise.race([stream.closed.then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), 1_000))]);
+    expect(closed).toBe('closed');
+  });
+
+  it('Redis stopped: writes answer 503 temporarily_unavailable, cached tokens keep working; Redis back: the replicas recover without a restart', async () => {
+    const provider = new HeadlessOAuthClientProvider({ authMethod: 'client_secret_basic', clientName: 'before the outage' });
+    const tokens = await authorizeWithSdk(`${deployment.proxy.url}/mcp`, provider);
+    expect(await onEveryReplica(tokens.access_token)).toEqual([200, 200, 200]);
+    await redis.stop();
+    try {
+      for (let i = 0; i < 3; i++) {
+        const res = await fetch(`${deployment.proxy.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_name: 'during', redirect_uris: ['https://chatgpt.com/connector_platform_oauth_redirect'] }) });
+        expect(res.status).toBe(503);
+        const body = (await res.json()) as { error: string; error_description: string };
+        expect(body.error).toBe('temporarily_unavailable');
+        expect(JSON.stringify(body)).not.toMatch(/at .*\.js|redis:\/\//);
+      }
+      expect(await onEveryReplica(tokens.access_token)).toEqual([200, 200, 200]);
+    } finally {
+      await redis.start();
+    }
+    // Every replica writes again by itself (each reconnects on its own), and what was written before the outage is still there.
+    const register = (base: string) =>
+      fetch(`${base}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_name: 'after', redirect_uris: ['https://chatgpt.com/connector_platform_oauth_redirect'] }) }).then((x) => x.status);
+    for (const replica of deployment.replicas) await expect.poll(() => register(replica.url), { timeout: 15_000, interval: 250 }).toBe(201);
+    expect(await register(deployment.proxy.url)).toBe(201);
+    expect(await onEveryReplica(tokens.access_token)).toEqual([200, 200, 200]);
+  }, 60_000);
+
+  // Last: it locks the proxy's client address (127.0.0.1) for 15 minutes on every replica.
+  it('a wrong password answers 401 with the form and keeps the request; five wrong passwords spread over replicas lock the form on all', async () => {
+    const http = new RecordingHttp(deployment.proxy.url);
+    const client = await registerChatGpt(http);
+    const verifier = newVerifier();
+    const query = { response_type: 'code', client_id: client.client_id, redirect_uri: client.redirect_uris[0], code_challenge: challengeOf(verifier), code_challenge_method: 'S256' };
+    const form = await openConsent(http, query);
+    const targets: number[] = [];
+    for (let i = 0; i < 2; i++) {
+      const wrong = await answerConsent(http, form, { password: `wrong password ${i}` });
+      targets.push(deployment.proxy.log.at(-1)!.target);
+      expect(wrong.status).toBe(401);
+      expect(wrong.text).toContain('name="password"');
+    }
+    // The same form, answered right on yet another replica, still gives its code.
+    const right = await answerConsent(http, form);
+    targets.push(deployment.proxy.log.at(-1)!.target);
+    expect(right.status).toBe(302);
+    expect(right.location().searchParams.get('code')).toBeTruthy();
+    expect(new Set(targets).size).toBe(3);
+
+    const second = await openConsent(http, query);
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await answerConsent(http, second, { password: `wrong again ${i}` })).status);
+    // Two failures before plus three now: the fifth locks the address.
+    expect(statuses).toEqual([401, 401, 429]);
+    const third = await openConsent(http, query);
+    for (const replica of deployment.replicas) {
+      const direct = new RecordingHttp(replica.url);
+      expect((await answerConsent(direct, third)).status).toBe(429);
+    }
+  });
+});
