@@ -5,7 +5,7 @@ import type { Clock } from '../shared/clock.js';
 import { VERSION } from '../shared/version.js';
 import { ModernEndpoint, ToolFastPath } from './modern-endpoint.js';
 import { createSessionServer, followToolChanges, type ToolAudit } from './session-server.js';
-import { SessionManager } from './sessions.js';
+import { SessionManager, type SessionManagerDeps } from './sessions.js';
 import type { ToolRegistry } from './tool-registry.js';
 
 /** The MCP side of a running app: tools, 2025 sessions and the stateless 2026-07-28 endpoint. */
@@ -25,7 +25,16 @@ export interface McpRuntime {
   close(): Promise<void>;
 }
 
-export function createMcpRuntime(deps: { name: string; tools: ToolRegistry; store: Store; events: EventLog; clock: Clock; sessionsPerClient?: number; streamBufferBytes?: number }): McpRuntime {
+export function createMcpRuntime(deps: {
+  name: string;
+  tools: ToolRegistry;
+  store: Store;
+  events: EventLog;
+  clock: Clock;
+  sessionsPerClient?: number;
+  streamBufferBytes?: number;
+  sessionLocations?: SessionManagerDeps['locations'];
+}): McpRuntime {
   let callsInFlight = 0;
   const toolAudit: ToolAudit = {
     begin() {
@@ -53,6 +62,7 @@ export function createMcpRuntime(deps: { name: string; tools: ToolRegistry; stor
     follow: (server) => followToolChanges(server, deps.tools),
     maxPerClient: deps.sessionsPerClient,
     ...(deps.streamBufferBytes === undefined ? {} : { streamBufferBytes: deps.streamBufferBytes }),
+    locations: deps.sessionLocations,
   });
   const fastPath = new ToolFastPath({ registry: deps.tools, info, audit: toolAudit });
   const modern = new ModernEndpoint({ registry: deps.tools, fastPath, createServer });

@@ -62,6 +62,11 @@ export interface SessionManagerDeps {
   maxPerClient?: number;
   /** Unsent bytes a session's event stream may hold before it is closed (limits.streamBufferBytes). */
   streamBufferBytes?: number;
+  /**
+   * Replicas on one Redis: told where each session lives, so that a request for it reaching
+   * another replica is relayed here (DESIGN.md §6).
+   */
+  locations?: { claim(id: string): void; release(id: string): void };
 }
 
 /**
@@ -138,6 +143,7 @@ export class SessionManager {
     // A client that posts and never reads its stream: closed, and logged with this reason.
     channel.onoverflow = () => void this.close(id, 'client not reading');
     this.sessions.set(id, session);
+    this.deps.locations?.claim(id);
     this.record('session.opened', session);
     await server.connect(channel);
     this.enforceCap(session, id);
@@ -182,6 +188,7 @@ export class SessionManager {
     const session = this.sessions.get(id);
     if (!session) return;
     this.sessions.delete(id);
+    this.deps.locations?.release(id);
     this.record('session.closed', session, reason);
   }
 

@@ -24,6 +24,7 @@ import { AddressWindows, OncePerWindow, rateLimit } from './middleware/rate-limi
 import { SharedAddressWindows } from './middleware/shared-windows.js';
 import { SharedLoginThrottle, SharedPendingAuthorizations } from '../oauth/shared-state.js';
 import type { SharedEphemeralState } from '../store/ephemeral.js';
+import type { SessionRelay } from '../store/relay.js';
 import { cors } from './middleware/cors.js';
 import { deploymentWarnings } from './middleware/deployment-warnings.js';
 import { errorHandler } from './middleware/errors.js';
@@ -65,6 +66,8 @@ export interface AppDeps {
   limits?: Partial<AbuseLimits>;
   /** Replicas on one Redis: consent forms, lockouts and request windows shared by all (DESIGN.md §6); else in memory. */
   shared?: SharedEphemeralState;
+  /** Replicas on one Redis: where MCP sessions live, to relay requests that reach another replica. */
+  relay?: SessionRelay;
 }
 
 /** The HTTP application: a request handler plus the resources it owns (sessions, timers). */
@@ -112,6 +115,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
     tokenVerifier: deps.tokenVerifier ?? { verifyAccessToken: (token) => verifyAccessToken(token, { store: deps.store, clock, settings }) },
     limits,
     shared,
+    relay: deps.relay,
     bearerFailures: shared ? new SharedAddressWindows(shared, 'bearer', limits.failedBearer, clock) : new AddressWindows(limits.failedBearer, clock),
     staleBearers: shared ? new SharedAddressWindows(shared, 'stale-bearer', limits.staleBearer, clock) : new AddressWindows(limits.staleBearer, clock),
     rejectionsLogged: new OncePerWindow(limits.rejectionLogWindowMs, clock),
@@ -130,7 +134,25 @@ export function createApp(deps: AppDeps): CupcakeApp {
   const docs = deps.toolset?.docs;
   // Registered here, not in the toolset: document URLs use this app's base URL.
   const removeDocsTools = docs ? registerDocsTools(tools, docs, { baseUrl: settings.issuer, serverName: deps.config.name }) : undefined;
-  const mcp = createMcpRuntime({ name: deps.config.name, tools, store: deps.store, events: deps.events, clock, sessionsPerClient: limits.sessionsPerClient, streamBufferBytes: limits.streamBufferBytes });
+  const relay = deps.relay;
+  const mcp = createMcpRuntime({
+    name: deps.config.name,
+    tools,
+    store: deps.store,
+    events: deps.events,
+    clock,
+    sessionsPerClient: limits.sessionsPerClient,
+    streamBufferBytes: limits.streamBufferBytes,
+    // Replicas on one Redis: where each session lives, for the others to relay to it.
+    ...(relay
+      ? {
+          sessionLocations: {
+            claim: (id: string) => void relay.claim(id).catch((error: unknown) => logger.error(`could not announce MCP session ${id}`, error)),
+            release: (id: string) => void relay.release(id),
+          },
+        }
+      : {}),
+  });
 
   const router = new Router();
   // The consent page and its form: each page is a pending request in memory, each post may cost an scrypt.

@@ -11,6 +11,7 @@ import type { AddressCounter } from './middleware/shared-windows.js';
 import type { SharedEphemeralState } from '../store/ephemeral.js';
 import { audit } from '../oauth/tokens.js';
 import type { NewEvent } from '../store/event-log.js';
+import type { SessionRelay } from '../store/relay.js';
 
 /** Everything a route needs, built once per app. */
 export interface ServerContext extends OAuthDeps {
@@ -34,6 +35,8 @@ export interface ServerContext extends OAuthDeps {
   rejectionsLogged: OncePerWindow;
   /** Set when replicas share state in Redis (DESIGN.md §6): rate limits count across them. */
   shared?: SharedEphemeralState;
+  /** Set when replicas share Redis: reaches MCP sessions held by another replica. */
+  relay?: SessionRelay;
 }
 
 /**

@@ -138,7 +138,7 @@ export async function launchServer(options: LaunchOptions): Promise<LaunchedServ
     const running = await startServer(
       (port) => {
         const effective = options.baseUrlFollowsPort ? { ...config, baseUrl: withPort(config.baseUrl, port) } : config;
-        app = createApp({ config: effective, store, events, logger, toolset, shared: opened.shared });
+        app = createApp({ config: effective, store, events, logger, toolset, shared: opened.shared, relay: opened.relay });
         return app;
       },
       { host: config.host, port: config.port },

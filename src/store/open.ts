@@ -5,6 +5,7 @@ import { createFileEventLog, EVENTS_FILE, type EventLog } from './event-log.js';
 import { openFileStore } from './file-store.js';
 import type { Store } from './types.js';
 import type { SharedEphemeralState } from './ephemeral.js';
+import type { SessionRelay } from './relay.js';
 
 export interface OpenedStore {
   store: Store;
@@ -13,6 +14,8 @@ export interface OpenedStore {
   createEventLog(options: { onError?: (error: unknown) => void }): EventLog;
   /** Redis only: the ephemeral state replicas share (consents, lockouts, request windows). */
   shared?: SharedEphemeralState;
+  /** Redis only, serve only (watch): reaching sessions held by other replicas. */
+  relay?: SessionRelay;
 }
 
 /**
@@ -23,7 +26,14 @@ export async function openConfiguredStore(options: { store: string; dataDir: str
   if (isRedisUrl(options.store)) {
     const { openRedisStore } = await import('./redis/redis-store.js');
     const store = await openRedisStore({ url: options.store, watch: options.watch, logger: options.logger, name: options.name });
-    return { store, kind: 'redis', createEventLog: (o) => store.createEventLog(o), shared: store.ephemeralState() };
+    let relay: SessionRelay | undefined;
+    try {
+      relay = options.watch ? await store.createRelay() : undefined;
+    } catch (error) {
+      await store.close().catch(() => undefined);
+      throw error;
+    }
+    return { store, kind: 'redis', createEventLog: (o) => store.createEventLog(o), shared: store.ephemeralState(), relay };
   }
   const store = await openFileStore({ dataDir: options.dataDir, watch: options.watch, logger: options.logger });
   return { store, kind: 'file', createEventLog: (o) => createFileEventLog(join(options.dataDir, EVENTS_FILE), o) };

@@ -61,6 +61,44 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     expect(new Set(deployment.proxy.log.slice(from).map((s) => s.target))).toEqual(new Set([0, 1, 2]));
   });
 
+  it('legacy SSE: the stream on one replica, each POST /messages on whichever replica the proxy picks, every reply on the stream', async () => {
+    const http = new RecordingHttp(deployment.proxy.url);
+    const client = await registerChatGpt(http);
+    const { code, verifier } = await authorize(http, { client_id: client.client_id, redirect_uri: client.redirect_uris[0] });
+    const token = (await exchangeWithBasic(http, client, { code, verifier, redirect_uri: client.redirect_uris[0] })).json<{ access_token: string }>().access_token;
+    const stream = new SseReader(await fetch(`${deployment.proxy.url}/sse`, { headers: { ...bearer(token), accept: 'text/event-stream' } }));
+    const holder = deployment.proxy.log.at(-1)!.target;
+    const endpoint = await stream.next();
+    expect(endpoint.event).toBe('endpoint');
+    const post = async (message: object) => {
+      const res = await fetch(`${deployment.proxy.url}${endpoint.data}`, { method: 'POST', headers: { ...bearer(token), 'content-type': 'application/json' }, body: JSON.stringify(message) });
+      return { status: res.status, target: deployment.proxy.log.at(-1)!.target };
+    };
+    const targets: number[] = [];
+    const init = await post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'replica-test', version: '1' } } });
+    expect(init.status).toBe(202);
+    targets.push(init.target);
+    expect(JSON.parse((await stream.next()).data)).toMatchObject({ id: 1, result: { serverInfo: expect.any(Object) } });
+    targets.push((await post({ jsonrpc: '2.0', method: 'notifications/initialized' })).target);
+    for (let id = 2; id <= 4; id++) {
+      const sent = await post({ jsonrpc: '2.0', id, method: 'tools/list' });
+      expect(sent.status).toBe(202);
+      targets.push(sent.target);
+      const reply = JSON.parse((await stream.next()).data) as { id: number; result: { tools: Array<{ name: string }> } };
+      expect(reply.id).toBe(id);
+      expect(reply.result.tools.length).toBeGreaterThan(0);
+    }
+    // Most messages reached a replica other than the one holding the stream, and were relayed.
+    expect(targets.filter((t) => t !== holder).length).toBeGreaterThanOrEqual(3);
+    // Another client's token cannot use the session, whichever replica it reaches.
+    const other = new HeadlessOAuthClientProvider({ authMethod: 'client_secret_basic', clientName: 'intruder' });
+    const intruder = await authorizeWithSdk(`${deployment.proxy.url}/mcp`, other);
+    for (let i = 0; i < 3; i++) {
+      const res = await fetch(`${deployment.proxy.url}${endpoint.data}`, { method: 'POST', headers: { ...bearer(intruder.access_token), 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }) });
+      expect(res.status).toBe(404);
+    }
+  });
+
   it('RFC 6749 §4.1.2: a code replayed on another replica revokes the first token on every replica', async () => {
     const http = new RecordingHttp(deployment.proxy.url);
     const client = await registerChatGpt(http);

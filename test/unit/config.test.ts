@@ -37,6 +37,7 @@ describe('loadConfig', () => {
       port: 8787,
       dataDir: join(cwd, '.cupcake'),
       trustProxy: false,
+      store: 'file',
       auth: {
         accessTokenTtl: 86_400_000,
         authorizationCodeTtl: 300_000,
@@ -254,5 +255,20 @@ describe('loadConfig', () => {
     const dir = await tmp();
     await mkdir(join(dir, 'cupcake.config.json'));
     expect(problemsOf({ cwd: dir, env: {} })[0]).toMatch(/cannot be read \(EISDIR\)/);
+  });
+});
+
+describe('store setting (DESIGN.md §3, §6)', () => {
+  it('is "file" by default; a Redis URL in the file or $CUPCAKE_STORE (which wins) names the shared store', async () => {
+    const cwd = await tmp();
+    await writeFile(join(cwd, 'cupcake.config.json'), JSON.stringify({ store: 'redis://cache.internal:6379/1' }));
+    expect(loadConfig({ cwd, env: {} }).config.store).toBe('redis://cache.internal:6379/1');
+    expect(loadConfig({ cwd, env: { CUPCAKE_STORE: 'rediss://:pw@cache.example.com:6380/2' } }).config.store).toBe('rediss://:pw@cache.example.com:6380/2');
+    expect(loadConfig({ cwd, env: { CUPCAKE_STORE: 'file' } }).config.store).toBe('file');
+  });
+
+  it('anything else is one line naming the field, never echoing a password', async () => {
+    const cwd = await tmp();
+    expect(() => loadConfig({ cwd, env: { CUPCAKE_STORE: 'mysql://root:hunter2@db/cupcake' } })).toThrow(/^(?![\s\S]*hunter2)[\s\S]*store: expected "file" or a URL starting with redis:\/\/ or rediss:\/\//);
   });
 });

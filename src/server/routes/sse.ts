@@ -2,7 +2,8 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { parseJSONRPCMessage, type JSONRPCMessage } from '@modelcontextprotocol/server';
 import type { McpRuntime } from '../../mcp/runtime.js';
-import { audit } from '../../oauth/tokens.js';
+import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
+import { audit, type RequestMeta, type VerifiedToken } from '../../oauth/tokens.js';
 import { requestMeta, type ServerContext } from '../context.js';
 import { readJsonBody } from '../middleware/json-body.js';
 import { requireBearer, requireToolScopes } from '../middleware/bearer.js';
@@ -36,32 +37,72 @@ export function mountSseRoutes(router: Router, server: ServerContext, mcp: McpRu
     rpcError(ctx, 405, -32000, 'Method not allowed: open the stream with GET /sse, or use Streamable HTTP at /mcp');
   });
 
-  const postMessage = async (ctx: Context) => {
-    const token = ctx.state.token!;
-    const id = String(ctx.query.session_id ?? ctx.query.sessionId ?? '');
+  /**
+   * A client message for session `id`, on the replica that holds it: the session's owner is
+   * checked, the messages go to its transport, the reply goes out on its stream (202 here).
+   */
+  const deliver = (id: string, token: VerifiedToken, authInfo: AuthInfo, meta: RequestMeta, isJson: boolean, body: unknown): { status: number; code?: number; message?: string } => {
     const session = id ? mcp.sessions.get(id, 'sse') : undefined;
-    if (!session || session.channel.isClosed) return rpcError(ctx, 404, -32001, 'Session not found');
+    if (!session || session.channel.isClosed) return { status: 404, code: -32001, message: 'Session not found' };
     if (!mcp.sessions.admit(session, token)) {
-      audit(server, requestMeta(ctx), { type: 'token.rejected', client_id: token.clientId, token_id: token.tokenId, detail: { reason: 'wrong session owner', path: '/messages' } });
-      return rpcError(ctx, 404, -32001, 'Session not found');
+      audit(server, meta, { type: 'token.rejected', client_id: token.clientId, token_id: token.tokenId, detail: { reason: 'wrong session owner', path: '/messages' } });
+      return { status: 404, code: -32001, message: 'Session not found' };
     }
-    if (!ctx.is('application/json')) return rpcError(ctx, 415, -32700, 'Unsupported Media Type: send application/json');
-    const body: unknown = ctx.request.body;
+    if (!isJson) return { status: 415, code: -32700, message: 'Unsupported Media Type: send application/json' };
     // Checked before any message is parsed: a 1 MB batch would otherwise block the event loop for seconds.
     const problem = batchProblem(body, session.channel.protocolVersion, server.limits.batchSize);
-    if (problem) return rpcError(ctx, 400, -32600, problem);
+    if (problem) return { status: 400, code: -32600, message: problem };
     const items = Array.isArray(body) ? body : [body];
     const messages: JSONRPCMessage[] = [];
     for (const item of items) {
-      let message: JSONRPCMessage;
       try {
-        message = parseJSONRPCMessage(item);
+        messages.push(parseJSONRPCMessage(item));
       } catch {
-        return rpcError(ctx, 400, -32600, 'Invalid Request: not a JSON-RPC 2.0 message');
+        return { status: 400, code: -32600, message: 'Invalid Request: not a JSON-RPC 2.0 message' };
       }
-      messages.push(message);
     }
-    for (const message of messages) session.channel.receive(message, { authInfo: ctx.state.authInfo! });
+    for (const message of messages) session.channel.receive(message, { authInfo });
+    return { status: 202 };
+  };
+
+  // Replicas on one Redis (DESIGN.md §6): a message for a session held here that reached another replica.
+  server.relay?.handle('sse-message', async (request) => {
+    const { token, meta, isJson, body } = request.payload as { token: VerifiedToken; meta: RequestMeta; isJson: boolean; body: unknown };
+    const authInfo: AuthInfo = {
+      token: token.tokenId,
+      clientId: token.clientId,
+      scopes: token.scopes,
+      expiresAt: Math.floor(token.expiresAt / 1000),
+      resource: new URL(token.resource),
+      extra: { tokenId: token.tokenId, grantId: token.grantId },
+    };
+    const result = deliver(request.sessionId, token, authInfo, meta, isJson, body);
+    return { status: result.status, body: result.code === undefined ? 'Accepted' : JSON.stringify({ jsonrpc: '2.0', error: { code: result.code, message: result.message }, id: null }) };
+  });
+
+  const postMessage = async (ctx: Context) => {
+    const token = ctx.state.token!;
+    const id = String(ctx.query.session_id ?? ctx.query.sessionId ?? '');
+    const meta = requestMeta(ctx);
+    const isJson = Boolean(ctx.is('application/json'));
+    if (id && !mcp.sessions.get(id, 'sse') && server.relay) {
+      // Not held here: relayed to the replica that holds it, whose answer is ours.
+      const reply = await server.relay.forward({ kind: 'sse-message', sessionId: id, payload: { token, meta, isJson, body: ctx.request.body } });
+      if (reply) {
+        ctx.status = reply.status;
+        ctx.set('Cache-Control', 'no-store');
+        if (reply.status === 202) {
+          ctx.type = 'text/plain';
+          ctx.body = 'Accepted';
+        } else {
+          ctx.type = 'application/json';
+          ctx.body = reply.body;
+        }
+        return;
+      }
+    }
+    const result = deliver(id, token, ctx.state.authInfo!, meta, isJson, ctx.request.body);
+    if (result.code !== undefined) return rpcError(ctx, result.status, result.code, result.message!);
     ctx.status = 202;
     ctx.type = 'text/plain';
     ctx.body = 'Accepted';

@@ -22,6 +22,8 @@ import type { EventLog } from '../event-log.js';
 import { createRedisEventLog } from './event-log.js';
 import type { SharedEphemeralState } from '../ephemeral.js';
 import { createRedisEphemeralState } from './ephemeral.js';
+import type { SessionRelay } from '../relay.js';
+import { createRedisRelay } from './relay.js';
 import { ABSENT, ANY, COMPARE_AND_SET, DELETE, KEEP, RECORD_USE } from './scripts.js';
 
 /**
@@ -106,6 +108,7 @@ export class RedisStore implements Store {
   private flushTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private leave: (() => Promise<void>) | undefined;
+  private readonly relays: SessionRelay[] = [];
   /** The deployment id found at open; a Redis that lost it was emptied. */
   deployment = '';
 
@@ -220,6 +223,13 @@ export class RedisStore implements Store {
       countWindows: (name, windowMs) => guarded(shared.countWindows(name, windowMs)),
       sharedKey: (name) => guard(url, () => shared.sharedKey(name)),
     };
+  }
+
+  /** Where MCP sessions live and how to reach them from another replica; closed with the store. */
+  async createRelay(): Promise<SessionRelay> {
+    const relay = await createRedisRelay(this.client, this.url, this.prefix, this.logger);
+    this.relays.push(relay);
+    return relay;
   }
 
   /** Whether Redis still holds the data this store opened (false after a restart without persistence). */
@@ -574,6 +584,7 @@ export class RedisStore implements Store {
     this.flushTimer = undefined;
     try {
       await this.leave?.();
+      for (const relay of this.relays.splice(0)) await relay.close().catch(() => undefined);
       await this.flush();
     } finally {
       this.closed = true;
