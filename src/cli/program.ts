@@ -167,6 +167,16 @@ export function buildProgram(ctx: Omit<CliContext, 'configPath'>): Command {
       await runStatus(context(), options);
     });
   program
+    .command('store')
+    .description('the store of this deployment')
+    .command('migrate')
+    .description('copy the file store into Redis, then name Redis in the config (safe to re-run)')
+    .requiredOption('--to <redis-url>', 'the Redis store: redis://[:password@]host:port[/db] or rediss://…')
+    .action(async (options) => {
+      const { runStoreMigrate } = await import('./commands/store.js');
+      await runStoreMigrate(context(), options);
+    });
+  program
     .command('doctor')
     .description('check a deployment from the outside as ChatGPT and Claude do')
     .option('--url <base>', 'base URL to check (default: the running server’s, else the config’s)')

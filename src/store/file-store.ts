@@ -332,6 +332,14 @@ class FileBackend implements DocumentBackend {
   }
 }
 
+/**
+ * The whole document of a data dir's `db.json`, read once without locking or watching (for
+ * `store migrate`); undefined when there is no file. A damaged file is a StoreCorruptError.
+ */
+export async function readFileStoreData(dataDir: string): Promise<StoreData | undefined> {
+  return (await new AtomicJsonFile(join(dataDir, DB_FILE)).read()) ?? undefined;
+}
+
 /** Opens (creating when absent) the JSON-file store in `dataDir`: mode 0700 dir, 0600 file. */
 export async function openFileStore(options: FileStoreOptions): Promise<DocumentStore> {
   const { dataDir } = options;

@@ -232,6 +232,35 @@ export class RedisStore implements Store {
     return relay;
   }
 
+  /**
+   * Copies a file store's document in (`store migrate`): every record Redis does not hold yet,
+   * never over one it holds (a re-run after replicas have revoked tokens must not bring them
+   * back), each collection in batches that are atomic on their own, so a copy stopped half-way
+   * is finished by running it again. The owner password is copied only when Redis has none.
+   */
+  async importDocument(data: StoreData): Promise<Record<'clients' | 'codes' | 'tokens' | 'refreshTokens' | 'assertions' | 'owner', { copied: number; kept: number }>> {
+    const sources = { clients: data.clients, codes: data.codes, tokens: data.tokens, refreshTokens: data.refreshTokens, assertions: data.assertions };
+    const target: Record<keyof typeof sources, Collection> = { clients: 'clients', codes: 'codes', tokens: 'tokens', refreshTokens: 'refresh', assertions: 'assertions' };
+    const result = {} as Record<'clients' | 'codes' | 'tokens' | 'refreshTokens' | 'assertions' | 'owner', { copied: number; kept: number }>;
+    for (const name of Object.keys(sources) as Array<keyof typeof sources>) {
+      const entries = Object.entries(sources[name]);
+      let copied = 0;
+      for (let i = 0; i < entries.length; i += 500) {
+        const batch = entries.slice(i, i + 500);
+        const multi = this.client.multi();
+        for (const [field, record] of batch) multi.hSetNX(this.keys[target[name]], field, JSON.stringify(record));
+        const replies = await this.run(() => multi.exec());
+        copied += replies.filter((r) => Number(r) === 1).length;
+      }
+      result[name] = { copied, kept: entries.length - copied };
+    }
+    const first = firstPartyOf(data);
+    if (first) await this.run(() => this.client.hSetNX(this.keys.meta, 'firstParty', first.clientId));
+    const owner = data.owner.passwordHash ? await this.run(() => this.client.hSetNX(this.keys.meta, 'owner', JSON.stringify(data.owner))) : 0;
+    result.owner = { copied: Number(owner), kept: data.owner.passwordHash ? 1 - Number(owner) : 0 };
+    return result;
+  }
+
   /** Whether Redis still holds the data this store opened (false after a restart without persistence). */
   async deploymentIntact(): Promise<boolean> {
     const now = await this.run(() => this.client.hGet(this.keys.meta, 'deployment'));
