@@ -44,6 +44,7 @@ import { ABSENT, ANY, COMPARE_AND_SET, DELETE, KEEP, RECORD_USE } from './script
 export const DEFAULT_PREFIX = 'cupcake:';
 const HEARTBEAT_MS = 5_000;
 const REPLICA_STALE_MS = 15_000;
+const DEPLOYMENT_CHECK_MS = 2_000;
 
 /** A `serve` process on this Redis, as `status --json` shows it. */
 export interface ReplicaInfo {
@@ -108,6 +109,8 @@ export class RedisStore implements Store {
   private flushTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private leave: (() => Promise<void>) | undefined;
+  private lost = false;
+  private deploymentTimer: NodeJS.Timeout | undefined;
   private readonly relays: SessionRelay[] = [];
   /** The deployment id found at open; a Redis that lost it was emptied. */
   deployment = '';
@@ -138,7 +141,10 @@ export class RedisStore implements Store {
     const store = new RedisStore(client, options.url, options.prefix ?? DEFAULT_PREFIX, logger);
     try {
       await store.init();
-      if (options.watch) await store.subscribe();
+      if (options.watch) {
+        await store.subscribe();
+        store.watchDeployment();
+      }
     } catch (error) {
       await store.close().catch(() => undefined);
       throw error;
@@ -267,6 +273,35 @@ export class RedisStore implements Store {
     return now === this.deployment;
   }
 
+  /**
+   * Redis that comes back without this deployment's id was emptied (restarted without
+   * persistence, flushed): its owner password, clients and tokens are gone. That is said plainly
+   * and writes are refused, rather than served as a new, empty deployment; restoring the data
+   * (the id comes back with it) ends it by itself.
+   */
+  private watchDeployment(): void {
+    const check = async () => {
+      const intact = await this.deploymentIntact().catch(() => undefined);
+      if (intact === undefined || intact === !this.lost) return;
+      this.lost = !intact;
+      if (this.lost) {
+        this.logger.error(
+          `Redis at ${this.location} no longer holds this deployment's data (restarted without persistence, or flushed): ` +
+            'clients, tokens and the owner password are gone. Changes are refused until the data is restored (from its AOF or RDB file), ' +
+            'or stop every replica and start again to begin a new deployment.',
+        );
+      } else {
+        this.logger.info(`Redis at ${this.location} holds this deployment's data again`);
+      }
+    };
+    this.deploymentTimer = setInterval(() => void check(), DEPLOYMENT_CHECK_MS);
+    this.deploymentTimer.unref();
+  }
+
+  private assertIntact(): void {
+    if (this.lost) throw new StoreUnavailableError(`Redis at ${this.location} lost this deployment's data; see the server log`);
+  }
+
   private async subscribe(): Promise<void> {
     const subscriber = this.client.duplicate() as RedisClient;
     subscriber.on('error', () => {
@@ -321,6 +356,7 @@ export class RedisStore implements Store {
   }
 
   async setOwnerPasswordHash(passwordHash: string, at: number): Promise<void> {
+    this.assertIntact();
     const owner: OwnerRecord = { passwordHash, passwordChangedAt: at };
     await this.run(() => this.client.hSet(this.keys.meta, 'owner', JSON.stringify(owner)));
   }
@@ -425,6 +461,7 @@ export class RedisStore implements Store {
   }
 
   async saveCode(code: CodeRecord): Promise<void> {
+    this.assertIntact();
     await this.run(() => this.client.hSet(this.keys.codes, code.codeHash, JSON.stringify(code)));
   }
 
@@ -611,6 +648,7 @@ export class RedisStore implements Store {
     if (this.closed) return;
     if (this.flushTimer) clearTimeout(this.flushTimer);
     this.flushTimer = undefined;
+    if (this.deploymentTimer) clearInterval(this.deploymentTimer);
     try {
       await this.leave?.();
       for (const relay of this.relays.splice(0)) await relay.close().catch(() => undefined);
@@ -645,6 +683,7 @@ export class RedisStore implements Store {
   }
 
   private async cas(ops: Op[], change?: Omit<ChangeMessage, 'origin'>): Promise<boolean> {
+    this.assertIntact();
     const used = [...new Set(ops.map((op) => op.key))];
     const args: string[] = [String(ops.length)];
     for (const op of ops) args.push(String(used.indexOf(op.key) + 1), op.field, op.expected, op.next);

@@ -178,4 +178,22 @@ describe('Redis unreachable', () => {
       await own.close();
     }
   });
+
+  it('Redis restarted empty is reported plainly and changes are refused, not served as a new deployment', async () => {
+    const own = await startRedis();
+    try {
+      const errors: string[] = [];
+      const store = await openRedisStore({ url: own.url, prefix: 'lost:', watch: true, logger: { info() {}, warn() {}, error: (message) => errors.push(message) } });
+      open.push(store);
+      await store.createClient(makeClient().client);
+      await own.stop();
+      await own.start();
+      await expect.poll(() => errors.some((e) => e.includes('no longer holds this deployment')), { timeout: 15_000, interval: 200 }).toBe(true);
+      const refused = await store.createClient(makeClient().client).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(StoreUnavailableError);
+      expect((refused as Error).message).toContain("lost this deployment's data");
+    } finally {
+      await own.close();
+    }
+  });
 });
