@@ -27,9 +27,11 @@ export async function startRoundRobinProxy(): Promise<RoundRobinProxy> {
   const forward = (req: IncomingMessage, res: import('node:http').ServerResponse, body: Buffer, tries: number) => {
     const index = turn++ % state.targets.length;
     const target = new URL(state.targets[index]!);
-    const forwardedFor = [req.headers['x-forwarded-for'], req.socket.remoteAddress].filter(Boolean).join(', ');
+    // The address the balancer saw; a test may stand for many clients with `x-test-client-ip`.
+    const { 'x-test-client-ip': clientIp, ...headers } = req.headers;
+    const forwardedFor = [req.headers['x-forwarded-for'], clientIp ?? req.socket.remoteAddress].filter(Boolean).join(', ');
     const upstream = request(
-      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...req.headers, 'x-forwarded-for': forwardedFor } },
+      { host: target.hostname, port: target.port, method: req.method, path: req.url, headers: { ...headers, 'x-forwarded-for': forwardedFor } },
       (reply) => {
         state.log.push({ method: req.method ?? 'GET', path: req.url ?? '/', target: index });
         res.writeHead(reply.statusCode ?? 502, reply.headers);

@@ -5,6 +5,7 @@ import { RecordingHttp, answerConsent, authorize, exchangeWithBasic, openConsent
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startReplicaDeployment, type ReplicaDeployment } from '../helpers/replicas.js';
 import { SseReader } from '../helpers/sse.js';
+import { OWNER_PASSWORD } from '../helpers/server.js';
 import { useTmpDirs } from '../helpers/tmp.js';
 
 /**
@@ -133,6 +134,70 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     const closed = await Promise.race([stream.closed.then(() => 'closed'), new Promise((resolve) => setTimeout(() => resolve('still open'), 1_000))]);
     expect(closed).toBe('closed');
   });
+
+  it('one replica killed with SIGKILL during 200 token issuances loses no answered token or registration', async () => {
+    const answeredClients: string[] = [];
+    const answeredTokens: string[] = [];
+    let failedSteps = 0;
+    let started = 0;
+    let victim: (typeof deployment.replicas)[number] | undefined;
+    // One issuance: registration, consent, token; from an address of its own (many clients behind the balancer).
+    const issue = async (n: number) => {
+      const http = new RecordingHttp(deployment.proxy.url);
+      const ip = { 'x-test-client-ip': `198.51.${100 + (n >> 8)}.${n & 255}` };
+      const reg = await http.request('/register', { method: 'POST', headers: { 'content-type': 'application/json', ...ip }, body: JSON.stringify({ client_name: `load ${n}`, redirect_uris: ['https://chatgpt.com/connector_platform_oauth_redirect'] }) });
+      if (reg.status !== 201) return false;
+      const client = reg.json<{ client_id: string; client_secret: string }>();
+      answeredClients.push(client.client_id);
+      const verifier = newVerifier();
+      const page = await http.request(`/authorize?${new URLSearchParams({ response_type: 'code', client_id: client.client_id, code_challenge: challengeOf(verifier), code_challenge_method: 'S256' })}`, { headers: ip });
+      const cookie = page.headers.getSetCookie()[0]?.split(';')[0];
+      const requestId = /name="request_id" value="([^"]+)"/.exec(page.text)?.[1];
+      const csrf = /name="csrf_token" value="([^"]+)"/.exec(page.text)?.[1];
+      if (page.status !== 200 || !cookie || !requestId || !csrf) return false;
+      const answer = await http.request('/authorize', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, ...ip }, body: new URLSearchParams({ request_id: requestId, csrf_token: csrf, password: OWNER_PASSWORD, decision: 'approve' }).toString() });
+      const code = answer.status === 302 ? new URL(answer.headers.get('location')!).searchParams.get('code') : null;
+      if (!code) return false;
+      const token = await http.request('/token', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`, ...ip },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: verifier }).toString(),
+      });
+      if (token.status !== 200) return false;
+      answeredTokens.push(token.json<{ access_token: string }>().access_token);
+      return true;
+    };
+    const worker = async () => {
+      while (answeredTokens.length < 200) {
+        const n = started++;
+        if (n === 60) {
+          // In the middle of the load, without warning: no graceful close, no flush.
+          victim = deployment.replicas[1]!;
+          victim.child.kill('SIGKILL');
+        }
+        if (!(await issue(n).catch(() => false))) failedSteps++;
+        if (started > 400) throw new Error(`too many failed issuances (${failedSteps})`);
+      }
+    };
+    await Promise.all(Array.from({ length: 6 }, worker));
+    expect(victim).toBeDefined();
+    // Requests cut by the kill failed visibly (502): they were never answered as a success.
+    expect(answeredTokens.length).toBeGreaterThanOrEqual(200);
+    // Everything that was answered is there, on the replicas still alive.
+    const survivors = deployment.replicas.filter((r) => r !== victim);
+    deployment.replicas.splice(deployment.replicas.indexOf(victim!), 1);
+    deployment.proxy.targets.splice(deployment.proxy.targets.indexOf(victim!.url), 1);
+    for (let i = 0; i < answeredTokens.length; i += 20) {
+      const batch = answeredTokens.slice(i, i + 20);
+      const statuses = await Promise.all(batch.map((t, j) => fetch(`${survivors[j % survivors.length]!.url}/tools`, { headers: bearer(t) }).then((r) => r.status)));
+      expect(statuses).toEqual(batch.map(() => 200));
+    }
+    const listed = JSON.parse((await runCli(['clients', 'list', '--json'], { cwd: deployment.dir, env: deployment.env })).stdout) as Array<{ client_id: string }>;
+    const known = new Set(listed.map((c) => c.client_id));
+    expect(answeredClients.filter((id) => !known.has(id))).toEqual([]);
+    // A replacement joins the deployment for the tests after this one.
+    await deployment.start();
+  }, 240_000);
 
   it('Redis stopped: writes answer 503 temporarily_unavailable, cached tokens keep working; Redis back: the replicas recover without a restart', async () => {
     const provider = new HeadlessOAuthClientProvider({ authMethod: 'client_secret_basic', clientName: 'before the outage' });
