@@ -5,7 +5,7 @@ import type { TargetName } from './targets.js';
 const LIST = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
 const CALL = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'add', arguments: { a: 2, b: 3 } } });
 
-interface Running {
+export interface Running {
   target: TargetProcess;
   sessionId: string;
 }
@@ -24,7 +24,7 @@ function medianRun(results: LoadResult[]): LoadResult {
  * Loads each target in turn, round after round, so that drift of this shared machine falls on all
  * of them alike; each target's figure is its median round.
  */
-async function interleaved(targets: Map<TargetName, Running>, body: string, rounds: number, seconds: number, warmup: number): Promise<Map<TargetName, LoadResult>> {
+export async function interleaved(targets: Map<TargetName, Running>, body: string, rounds: number, seconds: number, warmup: number): Promise<Map<TargetName, LoadResult>> {
   const results = new Map<TargetName, LoadResult[]>();
   for (let round = 0; round < rounds; round++) {
     for (const [name, { target, sessionId }] of targets) {

@@ -7,7 +7,7 @@ const META = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelconte
 const HEADERS = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'MCP-Protocol-Version': MODERN };
 
 /** The two requests, as a 2026-07-28 client sends them: envelope in `_meta`, Mcp-Method/Mcp-Name headers. */
-const REQUESTS = [
+export const MODERN_REQUESTS = [
   { label: 'tools/list', headers: { ...HEADERS, 'Mcp-Method': 'tools/list' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: META } }) },
   {
     label: 'tools/call',
@@ -17,7 +17,7 @@ const REQUESTS = [
 ] as const;
 
 /** Checks a target answers the request as MCP 2026-07-28 before it is loaded: a bench of refusals measures nothing. */
-async function check(target: TargetProcess, request: (typeof REQUESTS)[number]): Promise<void> {
+async function check(target: TargetProcess, request: (typeof MODERN_REQUESTS)[number]): Promise<void> {
   const response = await fetch(`${target.url}/mcp`, { method: 'POST', headers: { ...request.headers, Authorization: `Bearer ${target.token}` }, body: request.body });
   const body = (await response.json()) as { result?: { resultType?: string } };
   if (response.status !== 200 || body.result?.resultType !== 'complete') throw new Error(`P7: ${request.label} was not answered as 2026-07-28 (${response.status} ${JSON.stringify(body).slice(0, 200)})`);
@@ -37,7 +37,7 @@ export async function runP7(quick: boolean): Promise<Row[]> {
   try {
     for (const name of names) targets.set(name, await spawnTarget(name));
     const rows: Row[] = [];
-    for (const request of REQUESTS) {
+    for (const request of MODERN_REQUESTS) {
       for (const target of targets.values()) await check(target, request);
       const runs = new Map<TargetName, LoadResult[]>();
       for (let round = 0; round < rounds; round++) {

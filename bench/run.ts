@@ -9,6 +9,7 @@ import { runP4 } from './p4-store.js';
 import { runP5, runP6 } from './p5-p6.js';
 import { runP7 } from './p7-modern.js';
 import { runConformanceRow } from './conformance.js';
+import { runP8 } from './p8-redis.js';
 import { report, type Row } from './report.js';
 
 const quick = process.argv.includes('--quick');
@@ -25,6 +26,7 @@ if (want('P6')) rows.push(...(await runP6(quick)));
 if (want('P7')) rows.push(...(await runP7(quick)));
 // The official conformance suite against `serve` (not a timing: run in quick mode too).
 if (want('conformance')) rows.push(await runConformanceRow());
+if (want('P8')) rows.push(...(await runP8(quick)));
 await report(rows, quick);
 const failed = rows.filter((r) => !r.pass).length;
 console.log(`\nfigures: ${rows.length - failed} meet their target, ${failed} miss${quick ? ' (quick run: timings are not meaningful)' : ''}`);

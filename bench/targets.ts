@@ -26,8 +26,11 @@ import { openFileStore } from '../src/store/file-store.js';
 import { createFileEventLog } from '../src/store/event-log.js';
 import { generateAccessToken, hashPassword } from '../src/oauth/secrets.js';
 import { mintToken } from '../test/helpers/tokens.js';
+import { startRedis } from '../test/helpers/redis-server.js';
+import { openConfiguredStore, type OpenedStore } from '../src/store/open.js';
+import { silentLogger } from '../src/shared/logger.js';
 
-export type TargetName = 'cupcake' | 'cupcake-noauth' | 'sdk' | 'sdk-v2' | 'bare';
+export type TargetName = 'cupcake' | 'cupcake-noauth' | 'sdk' | 'sdk-v2' | 'bare' | 'cupcake-redis';
 
 export interface RunningTarget {
   url: string;
@@ -45,11 +48,25 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
+/** P8: the same app on the Redis store, with a redis-server of its own (started like the tests start theirs). */
+async function startCupcakeOnRedis(): Promise<RunningTarget> {
+  const redis = await startRedis();
+  const opened = await openConfiguredStore({ store: redis.url, dataDir: '', watch: true, logger: silentLogger });
+  const target = await startCupcake(false, opened);
+  return {
+    ...target,
+    async close() {
+      await target.close();
+      await redis.close();
+    },
+  };
+}
+
+async function startCupcake(disableAuth: boolean, onRedis?: OpenedStore): Promise<RunningTarget> {
   const dataDir = await mkdtemp(join(tmpdir(), 'cupcake-bench-'));
-  const store = await openFileStore({ dataDir, watch: true });
+  const store = onRedis?.store ?? (await openFileStore({ dataDir, watch: true }));
   await store.setOwnerPasswordHash(await hashPassword(BENCH_OWNER_PASSWORD), Date.now());
-  const events = createFileEventLog(join(dataDir, 'events.jsonl'));
+  const events = onRedis ? onRedis.createEventLog({}) : createFileEventLog(join(dataDir, 'events.jsonl'));
   const registry = new ToolRegistry();
   registry.registerTool(BENCH_TOOL.name, { description: BENCH_TOOL.description, inputSchema: { a: z.number(), b: z.number() } }, ({ a, b }) => ({
     content: [{ type: 'text', text: BENCH_TOOL.text(a, b) }],
@@ -65,7 +82,15 @@ async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
       baseUrl = `http://127.0.0.1:${port}`;
       const config = ConfigSchema.parse({ baseUrl, dataDir, tools: { docs: false } });
       // P3 holds 1,000 SSE sessions with one token: above the per-client cap a deployment gets by default.
-      return createApp({ config, store, events, toolset: { registry, docs: undefined, close: async () => {} }, limits: { sessionsPerClient: 10_000 }, ...(disableAuth ? { tokenVerifier: acceptAnyToken(config.baseUrl) } : {}) });
+      return createApp({
+        config,
+        store,
+        events,
+        toolset: { registry, docs: undefined, close: async () => {} },
+        limits: { sessionsPerClient: 10_000 },
+        ...(disableAuth ? { tokenVerifier: acceptAnyToken(config.baseUrl) } : {}),
+        ...(onRedis ? { shared: onRedis.shared, relay: onRedis.relay } : {}),
+      });
     },
     { host: '127.0.0.1', port: 0 },
   );
@@ -212,5 +237,7 @@ export function startTarget(name: TargetName): Promise<RunningTarget> {
       return startSdkV2Reference();
     case 'bare':
       return startBare();
+    case 'cupcake-redis':
+      return startCupcakeOnRedis();
   }
 }
