@@ -22,6 +22,7 @@ import type { ServerContext } from './context.js';
 import { limitsFromConfig, resolveLimits, type AbuseLimits } from './limits.js';
 import { AddressWindows, OncePerWindow, rateLimit } from './middleware/rate-limit.js';
 import { SharedAddressWindows } from './middleware/shared-windows.js';
+import { relayForeignSessions } from './middleware/session-relay.js';
 import { SharedLoginThrottle, SharedPendingAuthorizations } from '../oauth/shared-state.js';
 import type { SharedEphemeralState } from '../store/ephemeral.js';
 import type { SessionRelay } from '../store/relay.js';
@@ -183,6 +184,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
     }
   });
   koa.use(cors(deps.config.cors.origins));
+  if (server.relay) koa.use(relayForeignSessions(server, mcp));
   koa.use(router.routes());
   koa.use(router.allowedMethods());
 

@@ -17,6 +17,7 @@ import type { Logger } from '../shared/logger.js';
 import { VERSION } from '../shared/version.js';
 import { createApp, type CupcakeApp } from './app.js';
 import { startServer } from './start.js';
+import { serveRelayedRequests } from './middleware/session-relay.js';
 
 export interface LaunchOptions {
   config: Config;
@@ -108,6 +109,12 @@ function announceReplica(store: Store, dataDir: string): Awaited<ReturnType<type
   };
 }
 
+/** This process's own listener as a URL it can connect to (a wildcard host answers on loopback). */
+function loopbackUrl(host: string, port: number): string {
+  const local = host === '0.0.0.0' ? '127.0.0.1' : host === '::' ? '::1' : host;
+  return `http://${local.includes(':') ? `[${local}]` : local}:${port}`;
+}
+
 /** Opens the data dir, builds the tools and the app, and listens: everything `serve` runs. */
 export async function launchServer(options: LaunchOptions): Promise<LaunchedServer> {
   const { config, logger } = options;
@@ -144,6 +151,8 @@ export async function launchServer(options: LaunchOptions): Promise<LaunchedServ
       { host: config.host, port: config.port },
     );
     const baseUrl = app.context.settings.issuer;
+    // Replicas on one Redis: /mcp requests for sessions held here, relayed by the others, go through this listener.
+    if (opened.relay) serveRelayedRequests(opened.relay, loopbackUrl(config.host, running.port));
     events.record({ type: 'server.started', detail: { version: VERSION, base_url: baseUrl, pid: process.pid } });
     cleanups.push(async () => {
       await running.close();

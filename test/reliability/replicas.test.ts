@@ -1,4 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client } from '@modelcontextprotocol/sdk/client/index.js';
+import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
 import { assertBuilt, runCli } from '../helpers/cli.js';
 import { HeadlessOAuthClientProvider, authorizeWithSdk } from '../helpers/oauth-client.js';
 import { RecordingHttp, answerConsent, authorize, exchangeWithBasic, openConsent, registerChatGpt, challengeOf, newVerifier } from '../helpers/oauth-flow.js';
@@ -61,6 +64,30 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     expect(statuses).toEqual(Array(9).fill(200));
     expect(new Set(deployment.proxy.log.slice(from).map((s) => s.target))).toEqual(new Set([0, 1, 2]));
   });
+
+  for (const kind of ['streamable-http', 'sse'] as const) {
+    it(`the MCP SDK client over ${kind === 'sse' ? '/sse' : '/mcp (2025 session)'}: the session on one replica, its requests spread over all three`, async () => {
+      const provider = new HeadlessOAuthClientProvider({ authMethod: 'client_secret_basic', clientName: `SDK ${kind}` });
+      await authorizeWithSdk(`${deployment.proxy.url}/mcp`, provider);
+      const transport =
+        kind === 'sse' ? new SSEClientTransport(new URL(`${deployment.proxy.url}/sse`), { authProvider: provider }) : new StreamableHTTPClientTransport(new URL(`${deployment.proxy.url}/mcp`), { authProvider: provider });
+      const client = new Client({ name: `replicas-${kind}`, version: '1.0.0' });
+      const from = deployment.proxy.log.length;
+      await client.connect(transport);
+      try {
+        for (let i = 0; i < 4; i++) {
+          const { tools } = await client.listTools();
+          expect(tools.map((t) => t.name)).toContain('whoami');
+          const who = await client.callTool({ name: 'whoami', arguments: {} });
+          expect(who.structuredContent).toMatchObject({ client_id: provider.clientInformation()!.client_id });
+        }
+      } finally {
+        await client.close();
+      }
+      const posts = deployment.proxy.log.slice(from).filter((s) => s.method === 'POST');
+      expect(new Set(posts.map((s) => s.target))).toEqual(new Set([0, 1, 2]));
+    });
+  }
 
   it('legacy SSE: the stream on one replica, each POST /messages on whichever replica the proxy picks, every reply on the stream', async () => {
     const http = new RecordingHttp(deployment.proxy.url);

@@ -6,7 +6,7 @@ import { readFileStoreData } from '../../store/file-store.js';
 import { dataDirExists, loadAdminConfig, missingDataDirError } from '../admin.js';
 import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
-import { findRunningServer } from '../instance.js';
+import { findRunningServer } from '../../store/data-dir-claim.js';
 import { println } from '../output.js';
 
 /**
