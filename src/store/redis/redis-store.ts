@@ -24,7 +24,7 @@ import type { SharedEphemeralState } from '../ephemeral.js';
 import { createRedisEphemeralState } from './ephemeral.js';
 import type { SessionRelay } from '../relay.js';
 import { createRedisRelay } from './relay.js';
-import { ABSENT, ANY, COMPARE_AND_SET, DELETE, KEEP, RECORD_USE } from './scripts.js';
+import { ABSENT, ANY, COMPARE_AND_SET, DELETE, KEEP, RECORD_USE, USE_ASSERTION } from './scripts.js';
 
 /**
  * Redis layout (DESIGN.md §6), every key under one prefix (`cupcake:` unless told otherwise):
@@ -33,7 +33,7 @@ import { ABSENT, ANY, COMPARE_AND_SET, DELETE, KEEP, RECORD_USE } from './script
  *   codes         hash: codeHash → CodeRecord JSON
  *   tokens        hash: tokenHash → AccessTokenRecord JSON
  *   refresh       hash: tokenHash → RefreshTokenRecord JSON
- *   assertions    hash: key → AssertionRecord JSON
+ *   assertions    sorted set: used assertion id key, scored by its expiry (RFC 7523 §3)
  *   token-used    hash: tokenHash → last use (ms); client-used: clientId → last use (ms)
  *   changes       pub/sub channel: revocations and removals, for every replica's cache and streams
  * Records are whole JSON values changed only by COMPARE_AND_SET (scripts.ts), so the rules are
@@ -65,8 +65,7 @@ const MAX_ATTEMPTS = 50;
 /** Tokens kept in memory for the bearer check; the oldest go first beyond this. */
 const CACHE_LIMIT = 100_000;
 
-type Collection = 'meta' | 'clients' | 'codes' | 'tokens' | 'refresh' | 'assertions';
-const COLLECTIONS: Collection[] = ['meta', 'clients', 'codes', 'tokens', 'refresh', 'assertions'];
+type Collection = 'meta' | 'clients' | 'codes' | 'tokens' | 'refresh';
 
 interface Op {
   key: Collection;
@@ -102,7 +101,7 @@ export class RedisStore implements Store {
   /** tokenHash → record: the bearer check's memory, kept true by the change feed. */
   private readonly cache = new Map<string, AccessTokenRecord>();
   private readonly origin = randomUUID();
-  private readonly keys: Record<Collection | 'tokenUsed' | 'clientUsed', string>;
+  private readonly keys: Record<Collection | 'tokenUsed' | 'clientUsed' | 'assertions', string>;
   private readonly channel: string;
   private readonly prefix: string;
   private subscriber: RedisClient | undefined;
@@ -245,8 +244,8 @@ export class RedisStore implements Store {
    * is finished by running it again. The owner password is copied only when Redis has none.
    */
   async importDocument(data: StoreData): Promise<Record<'clients' | 'codes' | 'tokens' | 'refreshTokens' | 'assertions' | 'owner', { copied: number; kept: number }>> {
-    const sources = { clients: data.clients, codes: data.codes, tokens: data.tokens, refreshTokens: data.refreshTokens, assertions: data.assertions };
-    const target: Record<keyof typeof sources, Collection> = { clients: 'clients', codes: 'codes', tokens: 'tokens', refreshTokens: 'refresh', assertions: 'assertions' };
+    const sources = { clients: data.clients, codes: data.codes, tokens: data.tokens, refreshTokens: data.refreshTokens };
+    const target: Record<keyof typeof sources, Collection> = { clients: 'clients', codes: 'codes', tokens: 'tokens', refreshTokens: 'refresh' };
     const result = {} as Record<'clients' | 'codes' | 'tokens' | 'refreshTokens' | 'assertions' | 'owner', { copied: number; kept: number }>;
     for (const name of Object.keys(sources) as Array<keyof typeof sources>) {
       const entries = Object.entries(sources[name]);
@@ -260,6 +259,9 @@ export class RedisStore implements Store {
       }
       result[name] = { copied, kept: entries.length - copied };
     }
+    const assertions = Object.entries(data.assertions).map(([key, record]) => ({ score: record.expiresAt, value: key }));
+    const added = assertions.length > 0 ? await this.run(() => this.client.zAdd(this.keys.assertions, assertions, { condition: 'NX' })) : 0;
+    result.assertions = { copied: Number(added), kept: assertions.length - Number(added) };
     const first = firstPartyOf(data);
     if (first) await this.run(() => this.client.hSetNX(this.keys.meta, 'firstParty', first.clientId));
     const owner = data.owner.passwordHash ? await this.run(() => this.client.hSetNX(this.keys.meta, 'owner', JSON.stringify(data.owner))) : 0;
@@ -598,20 +600,17 @@ export class RedisStore implements Store {
     return result;
   }
 
-  async useAssertionId(key: string, clientId: string, expiresAt: number, at: number): Promise<boolean> {
-    return this.retry(async () => {
-      const json = await this.run(() => this.client.hGet(this.keys.assertions, key));
-      if (json && (JSON.parse(json) as { expiresAt: number }).expiresAt >= at) return false;
-      // RFC 7523 §3 item 7: of racing uses of one jti, one compare-and-set wins.
-      const ok = await this.cas([{ key: 'assertions', field: key, expected: json ?? ABSENT, next: JSON.stringify({ clientId, expiresAt }) }]);
-      return ok ? true : undefined;
-    });
+  async useAssertionId(key: string, expiresAt: number, at: number): Promise<boolean> {
+    this.assertIntact();
+    // RFC 7523 §3 item 7: one script, so of racing uses of one jti exactly one is accepted.
+    const accepted = await this.run(() => USE_ASSERTION.run<number>(this.client, [this.keys.assertions], [key, String(expiresAt), String(at)]));
+    return accepted === 1;
   }
 
   async purgeExpired(before: number): Promise<number> {
-    const raw = await this.readRaw(['codes', 'tokens', 'refresh', 'assertions']);
-    let purged = 0;
-    for (const collection of ['codes', 'tokens', 'refresh', 'assertions'] as const) {
+    const raw = await this.readRaw(['codes', 'tokens', 'refresh']);
+    let purged = await this.run(() => this.client.zRemRangeByScore(this.keys.assertions, '-inf', `(${before}`));
+    for (const collection of ['codes', 'tokens', 'refresh'] as const) {
       const expired = Object.entries(raw[collection])
         .filter(([, json]) => (JSON.parse(json) as { expiresAt: number }).expiresAt < before)
         .map(([field]) => field);
@@ -767,7 +766,6 @@ function parseAll(raw: Partial<Record<Collection, Record<string, string>>>): Sto
   data.codes = parse(raw.codes);
   data.tokens = parse(raw.tokens);
   data.refreshTokens = parse(raw.refresh);
-  data.assertions = parse(raw.assertions);
   return data;
 }
 
@@ -800,4 +798,3 @@ function revocationOps(
   return { ops, revoked };
 }
 
-export { COLLECTIONS };

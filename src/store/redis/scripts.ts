@@ -84,3 +84,15 @@ for i = 1, #ARGV, 2 do
 end
 return 1
 `);
+
+/**
+ * A client assertion id used once (RFC 7523 §3 item 7). KEYS: the sorted set of used ids scored
+ * by expiry. ARGV: key, expiresAt, now. Ids that expired before now are forgotten first (the set
+ * never outgrows the live assertions); then the id is accepted only when it is not remembered.
+ */
+export const USE_ASSERTION = new LuaScript(`
+redis.call('ZREMRANGEBYSCORE', KEYS[1], '-inf', '(' .. ARGV[3])
+if redis.call('ZSCORE', KEYS[1], ARGV[1]) then return 0 end
+redis.call('ZADD', KEYS[1], ARGV[2], ARGV[1])
+return 1
+`);
