@@ -1,6 +1,6 @@
 import { writeFile, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { assertBuilt, killChildrenAfterEach, runCli, startServe } from '../helpers/cli.js';
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { useTmpDirs } from '../helpers/tmp.js';
@@ -10,6 +10,8 @@ import { useTmpDirs } from '../helpers/tmp.js';
  * a real redis-server, the store named by the config's `store` or by $CUPCAKE_STORE.
  */
 const tmp = useTmpDirs('cupcake-redis-cli-');
+// Each test runs many CLI processes: budgets for a loaded 2-core machine, not durations under test.
+vi.setConfig({ testTimeout: 90_000 });
 killChildrenAfterEach();
 let redis: TestRedis;
 let db = 0;

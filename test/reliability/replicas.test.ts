@@ -1,4 +1,4 @@
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, it, vi } from 'vitest';
 import { Client } from '@modelcontextprotocol/sdk/client/index.js';
 import { SSEClientTransport } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
@@ -17,6 +17,8 @@ import { useTmpDirs } from '../helpers/tmp.js';
  * replica the proxy picks; the proxy's log shows that they were spread.
  */
 const tmp = useTmpDirs('cupcake-replicas-');
+// Real processes on a loaded 2-core machine: budgets, not durations under test.
+vi.setConfig({ testTimeout: 90_000 });
 let redis: TestRedis;
 let deployment: ReplicaDeployment;
 
