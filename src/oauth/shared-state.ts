@@ -2,7 +2,9 @@ import type { FailureWindow, SharedEphemeralState, SingleUseEntries } from '../s
 import type { Clock } from '../shared/clock.js';
 import { rateLimitKey } from '../shared/ip-address.js';
 import { constantTimeEqual, randomToken } from '../shared/ids.js';
+import { createHmac } from 'node:crypto';
 import { LoginThrottle, type AuthorizationRequest, type PendingAuthorization } from './authorization.js';
+import { SignInTests, type SignInTest, type TakeSignInResult } from './sign-in-test.js';
 
 /**
  * The consent form's state as routes use it, whether one process keeps it in memory
@@ -103,3 +105,64 @@ export class SharedLoginThrottle implements OwnerLoginThrottle {
   }
 }
 
+/** The home page's test sign-in as its routes use it: SignInTests in memory, or shared (below). */
+export interface SignInTestStore {
+  start(browserBinding: string, client: { clientId: string; redirectUri: string }): Awaitable<SignInTest>;
+  take(state: string, browserBinding: string | undefined): Awaitable<TakeSignInResult>;
+  formToken(purpose: string, browserBinding: string, subject: string): Awaitable<string>;
+  checkFormToken(token: string, purpose: string, browserBinding: string | undefined, subject: string): Awaitable<boolean>;
+}
+
+/**
+ * SignInTests' rules across replicas: the test started on one replica is finished on another
+ * (single use, expiring, bound to the browser's cookie), and the sign-out form is signed with a
+ * key every replica shares.
+ */
+export class SharedSignInTests implements SignInTestStore {
+  private readonly entries: SingleUseEntries;
+  private key: Promise<Buffer> | undefined;
+
+  constructor(
+    private readonly shared: SharedEphemeralState,
+    private readonly clock: Clock,
+  ) {
+    this.entries = shared.entries('signin');
+  }
+
+  async start(browserBinding: string, client: { clientId: string; redirectUri: string }): Promise<SignInTest> {
+    const test: SignInTest = {
+      state: randomToken(24),
+      // RFC 7636 §4.1: 32 random octets, base64url: 43 characters.
+      codeVerifier: randomToken(32),
+      clientId: client.clientId,
+      redirectUri: client.redirectUri,
+      browserBinding,
+      expiresAt: this.clock.now() + SignInTests.TTL_MS,
+    };
+    await this.entries.put(test.state, JSON.stringify(test), SignInTests.TTL_MS);
+    return test;
+  }
+
+  async take(state: string, browserBinding: string | undefined): Promise<TakeSignInResult> {
+    if (!/^[A-Za-z0-9_-]{1,200}$/.test(state)) return { outcome: 'unknown' };
+    const json = await this.entries.get(state);
+    if (!json) return { outcome: 'unknown' };
+    const test = JSON.parse(json) as SignInTest;
+    if (test.expiresAt <= this.clock.now()) return { outcome: 'expired' };
+    // Not consumed on a wrong cookie: the browser that started can still finish.
+    if (!browserBinding || !constantTimeEqual(browserBinding, test.browserBinding)) return { outcome: 'wrong browser' };
+    // Single use: of two callbacks racing on two replicas, one takes it.
+    if (!(await this.entries.take(state))) return { outcome: 'unknown' };
+    return { outcome: 'ok', test };
+  }
+
+  async formToken(purpose: string, browserBinding: string, subject: string): Promise<string> {
+    this.key ??= this.shared.sharedKey('signin-forms');
+    return createHmac('sha256', await this.key).update(`${purpose}\n${browserBinding}\n${subject}`).digest('base64url');
+  }
+
+  async checkFormToken(token: string, purpose: string, browserBinding: string | undefined, subject: string): Promise<boolean> {
+    if (!browserBinding) return false;
+    return constantTimeEqual(token, await this.formToken(purpose, browserBinding, subject));
+  }
+}

@@ -8,6 +8,7 @@ import { RecordingHttp, answerConsent, authorize, exchangeWithBasic, openConsent
 import { startRedis, type TestRedis } from '../helpers/redis-server.js';
 import { startReplicaDeployment, type ReplicaDeployment } from '../helpers/replicas.js';
 import { SseReader } from '../helpers/sse.js';
+import { BrowserSession, hiddenField } from '../helpers/browser-session.js';
 import { OWNER_PASSWORD } from '../helpers/server.js';
 import { useTmpDirs } from '../helpers/tmp.js';
 
@@ -127,6 +128,30 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
       const res = await fetch(`${deployment.proxy.url}${endpoint.data}`, { method: 'POST', headers: { ...bearer(intruder.access_token), 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }) });
       expect(res.status).toBe(404);
     }
+  });
+
+  it('the home page test sign-in, started on one replica and finished on others, and its sign-out form accepted by yet another', async () => {
+    const browser = new BrowserSession(deployment.proxy.url);
+    const from = deployment.proxy.log.length;
+    const start = await browser.get('/oauth/start');
+    expect(start.status).toBe(302);
+    const consent = await browser.get(start.location().href);
+    expect(consent.status).toBe(200);
+    const answer = await browser.postForm('/authorize', { request_id: hiddenField(consent.text, 'request_id')!, csrf_token: hiddenField(consent.text, 'csrf_token')!, password: OWNER_PASSWORD, decision: 'approve' });
+    expect(answer.status).toBe(302);
+    // One more request in between, so that round robin brings the callback to another replica than the start.
+    expect((await fetch(`${deployment.proxy.url}/healthz`)).status).toBe(200);
+    const result = await browser.get(answer.location().href);
+    expect(result.status, result.text.slice(0, 300)).toBe(200);
+    const tokenId = hiddenField(result.text, 'token_id')!;
+    const signOut = await browser.postForm('/oauth/sign-out', { token_id: tokenId, csrf_token: hiddenField(result.text, 'csrf_token')! });
+    expect(signOut.status).toBe(200);
+    const steps = deployment.proxy.log.slice(from).map((s) => s.target);
+    expect(steps).toHaveLength(6);
+    // Started on one replica, finished (callback) on another, signed out on a third.
+    expect(new Set([steps[0], steps[4], steps[5]]).size).toBe(3);
+    const listed = JSON.parse((await runCli(['tokens', 'list', '--all', '--json'], { cwd: deployment.dir, env: deployment.env })).stdout) as Array<{ id: string; status: string }>;
+    expect(listed.find((t) => t.id === tokenId)?.status).toBe('revoked');
   });
 
   it('RFC 6749 §4.1.2: a code replayed on another replica revokes the first token on every replica', async () => {

@@ -7,6 +7,7 @@ import { OAuthError } from '../../oauth/errors.js';
 import { ensureFirstPartyClient, FIRST_PARTY_CLIENT_NAME } from '../../oauth/first-party.js';
 import { revokeTokens } from '../../oauth/revoke.js';
 import { signInAuthorizationUrl, SignInTests } from '../../oauth/sign-in-test.js';
+import { SharedSignInTests, type SignInTestStore } from '../../oauth/shared-state.js';
 import { audit, exchangeAuthorizationCode, TokenRejectedError, verifyAccessToken, type VerifiedToken } from '../../oauth/tokens.js';
 import { formatDistance } from '../../shared/durations.js';
 import { auditRejection, param, requestMeta, type ServerContext } from '../context.js';
@@ -36,7 +37,8 @@ function single(value: string | string[] | undefined): string | undefined {
  * - `POST /oauth/sign-out`: revokes that token (CSRF field bound to the cookie and the token id).
  */
 export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp: McpRuntime): void {
-  const tests = new SignInTests(server.clock);
+  // Replicas on one Redis share the tests (started on one, finished on another); else in memory.
+  const tests: SignInTestStore = server.shared ? new SharedSignInTests(server.shared, server.clock) : new SignInTests(server.clock);
   const { settings, config } = server;
   const basePath = new URL(settings.issuer).pathname.replace(/\/+$/, '');
   const homeUrl = `${settings.issuer}/`;
@@ -51,12 +53,12 @@ export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp
 
   // Anyone can start a test sign-in or answer one: both are limited per address and their
   // refusals logged once per address per window (limits.signIn, limits.rejectionLogWindowMs).
-  const signInLimit = rateLimit({ ...server.limits.signIn, clock: server.clock, name: 'sign-in test' });
+  const signInLimit = rateLimit({ ...server.limits.signIn, clock: server.clock, name: 'sign-in test', shared: server.shared });
   router.get('/oauth/start', signInLimit, async (ctx) => {
     const meta = requestMeta(ctx);
     const client = await ensureFirstPartyClient(server, meta, 'home page');
     const binding = browserBinding(ctx, BROWSER_COOKIE, { path: `${basePath}/oauth`, secure: secureCookie });
-    const test = tests.start(binding, { clientId: client.clientId, redirectUri: client.redirectUris[0]! });
+    const test = await tests.start(binding, { clientId: client.clientId, redirectUri: client.redirectUris[0]! });
     auditRejection(server, ctx, 'signin.started', { type: 'signin.started', client_id: client.clientId });
     ctx.set('Cache-Control', 'no-store');
     ctx.set('Referrer-Policy', 'no-referrer');
@@ -77,7 +79,7 @@ export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp
       });
     };
     if (!state || state.length > 200) return refuse('missing state');
-    const taken = tests.take(state, ctx.cookies.get(BROWSER_COOKIE));
+    const taken = await tests.take(state, ctx.cookies.get(BROWSER_COOKIE));
     if (taken.outcome !== 'ok') return refuse(taken.outcome === 'unknown' ? 'unknown or used state' : taken.outcome);
     const { test } = taken;
     const fail = (status: number, reason: string, view: { title: string; message: string; detail?: string | undefined }) => {
@@ -143,7 +145,7 @@ export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp
       expiresIn: formatDistance(Math.ceil((expiresAt - server.clock.now()) / 60_000) * 60_000),
       tools: tools.map((t) => ({ name: t.name, title: t.title, description: t.description })),
       signOutAction: `${basePath}/oauth/sign-out`,
-      csrfToken: tests.formToken('sign-out', test.browserBinding, tokenId),
+      csrfToken: await tests.formToken('sign-out', test.browserBinding, tokenId),
       homeUrl,
     });
   });
@@ -153,7 +155,7 @@ export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp
     const body = ctx.request.body;
     const tokenId = param(body, 'token_id') ?? '';
     const csrf = param(body, 'csrf_token') ?? '';
-    if (!TOKEN_ID.test(tokenId) || !tests.checkFormToken(csrf, 'sign-out', ctx.cookies.get(BROWSER_COOKIE), tokenId)) {
+    if (!TOKEN_ID.test(tokenId) || !(await tests.checkFormToken(csrf, 'sign-out', ctx.cookies.get(BROWSER_COOKIE), tokenId))) {
       return problem(ctx, 400, {
         title: 'This form has expired',
         message: 'It was not opened in this browser, or the server restarted since. Revoke the token with "cupcake-mcp tokens revoke" instead.',
