@@ -14,11 +14,13 @@ export const WHAT_TO_INSTALL = 'no redis-server for the Redis tests: install Red
 
 export type RedisLookup = { path: string } | { problem: string };
 
-export function findRedisServer(env: Record<string, string | undefined>): RedisLookup {
+export const FIXED_CANDIDATES = ['/usr/bin/redis-server', '/usr/sbin/redis-server'];
+
+export function findRedisServer(env: Record<string, string | undefined>, fixed: readonly string[] = FIXED_CANDIDATES): RedisLookup {
   if (env.REDIS_SERVER) {
     return existsSync(env.REDIS_SERVER) ? { path: env.REDIS_SERVER } : { problem: `REDIS_SERVER=${env.REDIS_SERVER} does not exist: point it at a redis-server binary, or unset it` };
   }
-  const candidates = [...(env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, 'redis-server')), '/usr/bin/redis-server', '/usr/sbin/redis-server'];
+  const candidates = [...(env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, 'redis-server')), ...fixed];
   const path = candidates.find((candidate) => existsSync(candidate));
   return path ? { path } : { problem: WHAT_TO_INSTALL };
 }
@@ -37,8 +39,14 @@ export function thisMachine(): { uid: number | undefined; debianLike: boolean; h
 }
 
 /** Finds redis-server, installing Debian's first where the plan allows; otherwise the one line to show. */
-export function ensureRedisServer(options: { env: Record<string, string | undefined>; plan: string[][] | undefined; log?: (line: string) => void; run?: (command: string[]) => void }): RedisLookup {
-  const first = findRedisServer(options.env);
+export function ensureRedisServer(options: {
+  env: Record<string, string | undefined>;
+  plan: string[][] | undefined;
+  fixed?: readonly string[];
+  log?: (line: string) => void;
+  run?: (command: string[]) => void;
+}): RedisLookup {
+  const first = findRedisServer(options.env, options.fixed);
   if ('path' in first || options.env.REDIS_SERVER || !options.plan) return first;
   const run = options.run ?? ((command: string[]) => execFileSync(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }));
   options.log?.(`Redis tests: no redis-server found; installing Debian's (${options.plan.map((c) => c.join(' ')).join(' && ')})`);
@@ -47,7 +55,7 @@ export function ensureRedisServer(options: { env: Record<string, string | undefi
   } catch (error) {
     return { problem: `${WHAT_TO_INSTALL} (installing it failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)})` };
   }
-  return findRedisServer(options.env);
+  return findRedisServer(options.env, options.fixed);
 }
 
 async function freePort(): Promise<number> {

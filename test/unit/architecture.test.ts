@@ -60,9 +60,10 @@ describe('ARCHITECTURE.md: who may import whom', () => {
     expect(offending((i) => i.layer === 'oauth' && i.target === 'store' && !i.typeOnly)).toEqual([]);
   });
 
-  it('store imports only shared; only the file store imports lowdb', () => {
+  it('store imports only shared; only the file store imports lowdb, only store/redis/ the Redis client', () => {
     expect(offending((i) => i.layer === 'store' && i.target !== undefined && !['store', 'shared'].includes(i.target))).toEqual([]);
     expect(offending((i) => i.specifier === 'lowdb' && !i.file.endsWith('store/file-store.ts'))).toEqual([]);
+    expect(offending((i) => /^(@redis\/|redis$|ioredis$)/.test(i.specifier) && !i.file.includes('store/redis/'))).toEqual([]);
   });
 
   it('mcp, config, init, doctor and shared never reach into server or cli', () => {
