@@ -64,6 +64,7 @@ const LAST_USED_FLUSH_MS = 5_000;
 const MAX_ATTEMPTS = 50;
 /** Tokens kept in memory for the bearer check; the oldest go first beyond this. */
 const CACHE_LIMIT = 100_000;
+const RECENT_REVOCATIONS = 10_000;
 
 type Collection = 'meta' | 'clients' | 'codes' | 'tokens' | 'refresh';
 
@@ -100,6 +101,8 @@ export class RedisStore implements Store {
   private readonly pendingUse = new Map<string, number>();
   /** tokenHash → record: the bearer check's memory, kept true by the change feed. */
   private readonly cache = new Map<string, AccessTokenRecord>();
+  /** Tokens the change feed reported revoked lately, whether cached or not: tokenHash → when. */
+  private readonly recentlyRevoked = new Map<string, number>();
   private readonly origin = randomUUID();
   private readonly keys: Record<Collection | 'tokenUsed' | 'clientUsed' | 'assertions', string>;
   private readonly channel: string;
@@ -636,10 +639,12 @@ export class RedisStore implements Store {
     const batch = new Map(this.pendingUse);
     const args = [...batch].flatMap(([hash, at]) => [hash, String(at)]);
     await this.run(() => RECORD_USE.run(this.client, [this.keys.tokens, this.keys.tokenUsed, this.keys.clientUsed], args));
-    for (const [hash, at] of batch) {
-      const cached = this.cache.get(hash);
-      if (cached) this.cache.set(hash, { ...cached, lastUsedAt: Math.max(cached.lastUsedAt ?? 0, at) });
-      if (this.pendingUse.get(hash) === at) this.pendingUse.delete(hash);
+    for (const [key, at] of batch) {
+      const cached = this.cache.get(key);
+      if (cached) this.cache.set(key, { ...cached, lastUsedAt: Math.max(cached.lastUsedAt ?? 0, at) });
+      // Two timestamps: a use recorded meanwhile stays pending.
+      const pendingAt = this.pendingUse.get(key);
+      if (pendingAt !== undefined && pendingAt <= at) this.pendingUse.delete(key);
     }
   }
 
@@ -707,6 +712,10 @@ export class RedisStore implements Store {
   }
 
   private remember(token: AccessTokenRecord): void {
+    // A read that raced a revocation message must not put the token back as valid.
+    const revokedAt = this.recentlyRevoked.get(token.tokenHash);
+    if (revokedAt !== undefined && token.revokedAt === null) token = { ...token, revokedAt };
+    if (this.recentlyRevoked.size > RECENT_REVOCATIONS) this.recentlyRevoked.delete(this.recentlyRevoked.keys().next().value!);
     if (this.cache.size >= CACHE_LIMIT && !this.cache.has(token.tokenHash)) {
       const oldest = this.cache.keys().next().value;
       if (oldest !== undefined) this.cache.delete(oldest);
@@ -716,6 +725,7 @@ export class RedisStore implements Store {
 
   private applyToCache(hashes: string[], at: number): void {
     for (const hash of hashes) {
+      this.recentlyRevoked.set(hash, at);
       const cached = this.cache.get(hash);
       if (cached && cached.revokedAt === null) this.cache.set(hash, { ...cached, revokedAt: at });
     }
