@@ -1,7 +1,7 @@
 import { join } from 'node:path';
 import type { Logger } from '../shared/logger.js';
 import { isRedisUrl } from '../shared/store-url.js';
-import { createFileEventLog, EVENTS_FILE, type EventLog } from './event-log.js';
+import { createFileEventLog, EVENTS_FILE, type AuthEvent, type EventLog } from './event-log.js';
 import { openFileStore } from './file-store.js';
 import type { Store } from './types.js';
 import type { SharedEphemeralState } from './ephemeral.js';
@@ -11,7 +11,7 @@ export interface OpenedStore {
   store: Store;
   kind: 'file' | 'redis';
   /** The audit log that goes with the store: events.jsonl in the data dir, or the Redis stream. */
-  createEventLog(options: { onError?: (error: unknown) => void }): EventLog;
+  createEventLog(options: { onError?: (error: unknown) => void; onRecord?: (event: AuthEvent) => void }): EventLog;
   /** Redis only: the ephemeral state replicas share (consents, lockouts, request windows). */
   shared?: SharedEphemeralState;
   /** Redis only, serve only (watch): reaching sessions held by other replicas. */

@@ -18,7 +18,7 @@ const BACKLOG_LIMIT = 10_000;
 export function createRedisEventLog(
   client: RedisClient,
   key: string,
-  options: { clock?: Clock; onError?: (error: unknown) => void; maxEvents?: number } = {},
+  options: { clock?: Clock; onError?: (error: unknown) => void; maxEvents?: number; /** Each event as recorded, in this process (serve's log). */ onRecord?: (event: AuthEvent) => void } = {},
 ): EventLog {
   const clock = options.clock ?? systemClock;
   const maxEvents = options.maxEvents ?? STREAM_MAX_EVENTS;
@@ -68,7 +68,15 @@ export function createRedisEventLog(
 
   return {
     record(event) {
-      pending.push(JSON.stringify(stamp(event, clock)));
+      const stamped = stamp(event, clock);
+      pending.push(JSON.stringify(stamped));
+      if (options.onRecord) {
+        try {
+          options.onRecord(stamped);
+        } catch {
+          /* a listener never breaks recording */
+        }
+      }
       if (pending.length === 1 && !retry) writing = writing.then(drain);
     },
     async flush() {

@@ -18,7 +18,7 @@ import type {
 } from '../types.js';
 import { connectRedis, describeRedisUrl, guard, type RedisClient } from './connection.js';
 import type { Clock } from '../../shared/clock.js';
-import type { EventLog } from '../event-log.js';
+import type { AuthEvent, EventLog } from '../event-log.js';
 import { createRedisEventLog } from './event-log.js';
 import type { SharedEphemeralState } from '../ephemeral.js';
 import { createRedisEphemeralState } from './ephemeral.js';
@@ -174,7 +174,7 @@ export class RedisStore implements Store {
   }
 
   /** The deployment's audit log: a capped stream on this store's Redis, shared by every replica. */
-  createEventLog(options: { clock?: Clock; onError?: (error: unknown) => void } = {}): EventLog {
+  createEventLog(options: { clock?: Clock; onError?: (error: unknown) => void; onRecord?: (event: AuthEvent) => void } = {}): EventLog {
     return createRedisEventLog(this.client, `${this.prefix}events`, options);
   }
 
@@ -361,9 +361,20 @@ export class RedisStore implements Store {
   }
 
   async setOwnerPasswordHash(passwordHash: string, at: number): Promise<void> {
-    this.assertIntact();
-    const owner: OwnerRecord = { passwordHash, passwordChangedAt: at };
-    await this.run(() => this.client.hSet(this.keys.meta, 'owner', JSON.stringify(owner)));
+    await this.updateOwner((owner) => ({ ...owner, passwordHash, passwordChangedAt: at }));
+  }
+
+  async clearLoginLockouts(at: number): Promise<void> {
+    await this.updateOwner((owner) => ({ ...owner, lockoutsClearedAt: at }));
+  }
+
+  /** One field of the owner record changes; the others are kept, whoever writes at the same time. */
+  private async updateOwner(change: (owner: OwnerRecord) => OwnerRecord): Promise<void> {
+    await this.retry(async () => {
+      const json = await this.run(() => this.client.hGet(this.keys.meta, 'owner'));
+      const owner: OwnerRecord = json ? (JSON.parse(json) as OwnerRecord) : { passwordHash: null, passwordChangedAt: null };
+      return (await this.cas([{ key: 'meta', field: 'owner', expected: json ?? ABSENT, next: JSON.stringify(change(owner)) }])) ? true : undefined;
+    });
   }
 
   async createClient(client: ClientRecord): Promise<void> {

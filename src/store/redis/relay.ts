@@ -60,7 +60,12 @@ export async function createRedisRelay(client: RedisClient, url: string, prefix:
       }).catch(() => undefined);
     },
     async forward(request) {
-      const holder = await guard(url, () => client.get(sessionKey(request.sessionId)));
+      let holder = await guard(url, () => client.get(sessionKey(request.sessionId)));
+      if (!holder) {
+        // A session opened a moment ago: its replica records it while answering the client's first request.
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        holder = await guard(url, () => client.get(sessionKey(request.sessionId)));
+      }
       if (!holder || holder === self) return undefined;
       const id = randomUUID();
       const answer = new Promise<RelayReply>((resolve) => {
