@@ -41,6 +41,7 @@ export function buildProgram(ctx: Omit<CliContext, 'configPath'>): Command {
     .addOption(
       new Option('--deploy <target>', 'write deployment templates to deploy/ (repeatable); with an existing config, only the templates').choices(DEPLOY_TARGETS).argParser(collectDeployTarget),
     )
+    .option('--store <url>', 'a Redis store shared by several replicas: redis://[:password@]host:port[/db] or rediss://… (default: db.json in the data dir)')
     .option('--force', 'overwrite an existing config (with --deploy and an existing config: existing templates)')
     .action(async (dir: string | undefined, options) => {
       const { runInit } = await import('./commands/init.js');

@@ -6,8 +6,8 @@ import { ConfigError, DEFAULT_CONFIG_FILE, formatIssues } from '../config/load.j
 import { ConfigSchema, type ConfigInput } from '../config/schema.js';
 import { ensureFirstPartyClient } from '../oauth/first-party.js';
 import { createOAuthSettings } from '../oauth/settings.js';
-import { createFileEventLog, EVENTS_FILE } from '../store/event-log.js';
-import { openFileStore } from '../store/file-store.js';
+import { openConfiguredStore } from '../store/open.js';
+import { silentLogger } from '../shared/logger.js';
 import type { Clock } from '../shared/clock.js';
 import { systemClock } from '../shared/clock.js';
 
@@ -27,6 +27,8 @@ export interface InitAnswers {
   force: boolean;
   /** Behind a reverse proxy (`init --deploy caddy|nginx`): take client addresses from X-Forwarded-For. */
   trustProxy?: boolean;
+  /** `init --store <redis-url>`: the deployment's shared store instead of db.json (DESIGN.md §6). */
+  store?: string;
 }
 
 export interface InitResult {
@@ -35,6 +37,8 @@ export interface InitResult {
   docsDir: string;
   /** Sample documents written (existing files are never replaced). */
   docsWritten: string[];
+  /** A Redis store that already had an owner password (another replica's init): it was kept. */
+  ownerKept: boolean;
 }
 
 export class InitExistsError extends Error {
@@ -53,6 +57,7 @@ export function buildConfig(answers: Omit<InitAnswers, 'passwordHash' | 'force' 
     port: answers.port,
     dataDir: '.cupcake',
     trustProxy: answers.trustProxy ?? false,
+    ...(answers.store && answers.store !== 'file' ? { store: answers.store } : {}),
     auth: { accessTokenTtl: '24h', authorizationCodeTtl: '5m', refreshTokens: false, refreshTokenTtl: '30d', scopes: ['mcp'] },
     transports: { streamableHttp: true, sse: true },
     tools: { docs: { dir: answers.docsDir }, servers: {} },
@@ -73,11 +78,18 @@ export async function scaffold(answers: InitAnswers, clock: Clock = systemClock)
   // The store is opened before the config is written: an existing db.json that cannot be read
   // stops init with nothing changed (DESIGN.md §6: it is reported, never overwritten).
   const dataDir = resolve(dir, '.cupcake');
-  const store = await openFileStore({ dataDir });
-  const events = createFileEventLog(join(dataDir, EVENTS_FILE));
+  // With Redis, that store is reached before anything is written: an unreachable one stops init.
+  const opened = await openConfiguredStore({ store: answers.store ?? 'file', dataDir, watch: false, logger: silentLogger, name: 'cupcake-mcp-init' });
+  const { store } = opened;
+  const events = opened.createEventLog({});
+  let ownerKept = false;
   try {
-    await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`, { mode: 0o644 });
-    await store.setOwnerPasswordHash(answers.passwordHash, clock.now());
+    // A store URL with a password makes the config a secret: kept to its owner.
+    const secret = answers.store !== undefined && answers.store !== 'file' && new URL(answers.store).password !== '';
+    await writeFile(configPath, `${JSON.stringify(config, null, 2)}\n`, { mode: secret ? 0o600 : 0o644 });
+    // A deployment's Redis may already have its owner (init run for another replica): never replaced here.
+    ownerKept = opened.kind === 'redis' && (await store.getOwner()).passwordHash !== null;
+    if (!ownerKept) await store.setOwnerPasswordHash(answers.passwordHash, clock.now());
     // The home page's sign-in test and `tokens create` find their client ready (redirect on this base URL).
     await ensureFirstPartyClient({ store, events, clock, settings: createOAuthSettings(checked.data) }, {}, 'init');
   } finally {
@@ -96,5 +108,5 @@ export async function scaffold(answers: InitAnswers, clock: Clock = systemClock)
     await copyFile(join(samples, name), target);
     docsWritten.push(relative(dir, target));
   }
-  return { configPath, dataDir, docsDir, docsWritten };
+  return { configPath, dataDir, docsDir, docsWritten, ownerKept };
 }

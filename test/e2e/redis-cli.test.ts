@@ -180,3 +180,33 @@ describe('store migrate --to <redis-url>', () => {
     expect(config.store).toBeUndefined();
   });
 });
+
+describe('init --store <redis-url>', () => {
+  it('writes the store into the config after checking that Redis answers; a second replica’s init keeps the deployment’s owner password', async () => {
+    const url = `${redis.url}/${++db}`;
+    const first = await tmp();
+    const made = await runCli(['init', '--yes', '--store', url, '--password-stdin'], { cwd: first, input: 'correct-horse-battery\n' });
+    expect(made.code, made.stderr).toBe(0);
+    expect(made.stdout).toContain(`store ${url} answers (owner password stored as an scrypt hash)`);
+    const config = JSON.parse(await readFile(join(first, 'cupcake.config.json'), 'utf8')) as { store: string };
+    expect(config.store).toBe(url);
+
+    const second = await tmp();
+    const again = await runCli(['init', '--yes', '--store', url, '--password-stdin'], { cwd: second, input: 'another-long-password\n' });
+    expect(again.code, again.stderr).toBe(0);
+    expect(again.stdout).toContain('it already had an owner password: kept');
+    // Both folders name one deployment: one first-party client, seen from either.
+    const clients = JSON.parse((await runCli(['clients', 'list', '--json'], { cwd: second })).stdout) as unknown[];
+    expect(clients).toHaveLength(1);
+  });
+
+  it('an unreachable Redis stops init before anything is written; a bad URL is a usage error', async () => {
+    const dir = await tmp();
+    const down = await runCli(['init', '--yes', '--store', 'redis://127.0.0.1:1/0'], { cwd: dir });
+    expect(down.code).toBe(1);
+    expect(down.stderr).toContain('Redis at redis://127.0.0.1:1/0 is unavailable');
+    await expect(readFile(join(dir, 'cupcake.config.json'), 'utf8')).rejects.toThrow();
+    const bad = await runCli(['init', '--yes', '--store', 'memcached://cache'], { cwd: dir });
+    expect(bad.code).toBe(2);
+  });
+});

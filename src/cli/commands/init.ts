@@ -9,6 +9,8 @@ import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { println } from '../output.js';
 import { obtainPassword } from '../password.js';
+import { describeRedisUrl, isRedisUrl, storeSettingProblem } from '../../shared/store-url.js';
+import { StoreUnavailableError } from '../../store/errors.js';
 
 export interface InitOptions {
   yes?: boolean;
@@ -20,6 +22,8 @@ export interface InitOptions {
   docs?: string;
   deploy?: string[];
   force?: boolean;
+  /** `redis://…` / `rediss://…`: the deployment's shared store (checked to answer before anything is written). */
+  store?: string;
 }
 
 function parsePort(text: string): number | string {
@@ -114,6 +118,10 @@ export async function runInit(ctx: CliContext, dirArg: string | undefined, optio
   let name = options.name ?? 'cupcake';
   let baseUrl = options.baseUrl ?? `http://localhost:${port}`;
   let docsDir = options.docs ?? 'docs';
+  if (options.store !== undefined) {
+    const problem = storeSettingProblem(options.store);
+    if (problem) throw new CliError(`--store: ${problem}`, 2);
+  }
 
   if (prompt) {
     // Port first: the local base URL follows it. Each answer is checked as the config will be.
@@ -167,15 +175,22 @@ export async function runInit(ctx: CliContext, dirArg: string | undefined, optio
       force: Boolean(options.force),
       // Behind Caddy or nginx the client address is the proxy's unless X-Forwarded-For is read.
       trustProxy: targets.some((t) => t === 'caddy' || t === 'nginx'),
+      ...(options.store !== undefined ? { store: options.store } : {}),
     });
   } catch (error) {
     if (error instanceof InitExistsError) throw new CliError(error.message);
+    if (error instanceof StoreUnavailableError) throw new CliError(`${error.message}; check --store and that Redis is running`);
     throw error;
   }
 
   const { color } = ctx.output;
   println(ctx.output, `${color.green('✓')} wrote ${result.configPath}`);
-  println(ctx.output, `${color.green('✓')} data dir ${result.dataDir} (owner password stored as an scrypt hash)`);
+  if (options.store !== undefined && isRedisUrl(options.store)) {
+    const kept = result.ownerKept ? 'it already had an owner password: kept, the one given here is not used' : 'owner password stored as an scrypt hash';
+    println(ctx.output, `${color.green('✓')} store ${describeRedisUrl(options.store)} answers (${kept})`);
+  } else {
+    println(ctx.output, `${color.green('✓')} data dir ${result.dataDir} (owner password stored as an scrypt hash)`);
+  }
   println(ctx.output, `${color.green('✓')} docs folder ${result.docsDir}${result.docsWritten.length ? ` (${result.docsWritten.length} sample documents)` : ''}`);
   if (deployFiles.length > 0) printWritten(ctx, await writeDeployFiles(dir, deployFiles, { force: true }), targets);
   if (generated) {
