@@ -363,7 +363,7 @@ export class DocumentStore implements Store {
  * Tokens are copied by hand: findAccessToken is on the path of every protected request.
  */
 /** Registrations the owner never approved: no approval, no use, no code or token on record; never the first-party client. */
-function unapprovedClients(data: StoreData): ClientRecord[] {
+export function unapprovedClients(data: StoreData): ClientRecord[] {
   const holding = new Set<string>();
   for (const t of Object.values(data.tokens)) holding.add(t.clientId);
   for (const t of Object.values(data.refreshTokens)) holding.add(t.clientId);

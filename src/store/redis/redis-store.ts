@@ -1,6 +1,6 @@
 import { randomUUID } from 'node:crypto';
 import { silentLogger, type Logger } from '../../shared/logger.js';
-import { abandoned, firstPartyOf, lastActivity, sameList } from '../document-store.js';
+import { abandoned, firstPartyOf, lastActivity, sameList, unapprovedClients } from '../document-store.js';
 import { emptyData, isEmptyChange, SCHEMA_VERSION, type StoreData } from '../document.js';
 import { StoreUnavailableError } from '../errors.js';
 import type {
@@ -377,9 +377,35 @@ export class RedisStore implements Store {
     });
   }
 
-  async createClient(client: ClientRecord): Promise<void> {
-    const ok = await this.cas([{ key: 'clients', field: client.clientId, expected: ABSENT, next: JSON.stringify(client) }]);
-    if (!ok) throw new Error(`client ${client.clientId} already exists`);
+  async createClient(client: ClientRecord, options: { keepUnapproved?: number } = {}): Promise<{ removedClientIds: string[] }> {
+    const create: Op = { key: 'clients', field: client.clientId, expected: ABSENT, next: JSON.stringify(client) };
+    const keep = options.keepUnapproved;
+    if (keep === undefined) {
+      if (!(await this.cas([create]))) throw new Error(`client ${client.clientId} already exists`);
+      return { removedClientIds: [] };
+    }
+    // The file store's rule (document-store.ts unapprovedClients), decided on what was read and
+    // written only if none of it changed meanwhile: the removals and the new client in one script.
+    const removedClientIds = await this.retry(async () => {
+      const raw = await this.readRaw(['clients', 'codes', 'tokens', 'refresh']);
+      if (Object.hasOwn(raw.clients, client.clientId)) throw new Error(`client ${client.clientId} already exists`);
+      const data = parseAll(raw);
+      const used = await this.run(() => this.client.hGetAll(this.keys.clientUsed));
+      for (const [id, c] of Object.entries(data.clients)) data.clients[id] = withClientUse(c, used[id]);
+      data.clients[client.clientId] = client;
+      const unapproved = unapprovedClients(data);
+      const excess = unapproved.length - Math.max(1, keep);
+      const removed =
+        excess <= 0
+          ? []
+          : unapproved.sort((a, b) => a.createdAt - b.createdAt || (a.clientId === client.clientId ? 1 : b.clientId === client.clientId ? -1 : 0)).slice(0, excess);
+      const ops: Op[] = [create, ...removed.map((c): Op => ({ key: 'clients', field: c.clientId, expected: raw.clients[c.clientId]!, next: DELETE }))];
+      // A code issued to one of them meanwhile marks it approved (saveCode), which changes its record: the script then refuses.
+      const ok = await this.cas(ops, removed.length > 0 ? { revokedTokens: [], removedClientIds: removed.map((c) => c.clientId), at: Date.now() } : undefined);
+      return ok ? removed.map((c) => c.clientId) : undefined;
+    });
+    if (removedClientIds.length > 0) this.emit({ revokedTokens: [], removedClientIds, external: false });
+    return { removedClientIds };
   }
 
   async getClient(clientId: string): Promise<ClientRecord | undefined> {
@@ -427,14 +453,18 @@ export class RedisStore implements Store {
   }
 
   async upsertClient(client: ClientRecord): Promise<'created' | 'updated' | 'unchanged'> {
-    const same = (existing: ClientRecord) => JSON.stringify({ ...existing, createdAt: 0, lastUsedAt: null }) === JSON.stringify({ ...client, createdAt: 0, lastUsedAt: null });
+    const same = (existing: ClientRecord) =>
+      JSON.stringify({ ...existing, createdAt: 0, lastUsedAt: null, approvedAt: 0 }) === JSON.stringify({ ...client, createdAt: 0, lastUsedAt: null, approvedAt: 0 });
     return this.retry(async () => {
       const json = await this.run(() => this.client.hGet(this.keys.clients, client.clientId));
       const existing = json ? (JSON.parse(json) as ClientRecord) : undefined;
       if (existing?.firstParty) throw new Error(`client ${client.clientId} is the first-party client`);
       if (existing && same(existing)) return 'unchanged' as const;
-      const { firstParty: _ignored, ...rest } = structuredClone(client);
-      const next = existing ? { ...rest, createdAt: existing.createdAt, lastUsedAt: existing.lastUsedAt } : rest;
+      const { firstParty: _ignored, approvedAt: _approved, ...described } = structuredClone(client);
+      // The approval is the owner's, kept from the stored record; never taken from a description.
+      const next = existing
+        ? { ...described, createdAt: existing.createdAt, lastUsedAt: existing.lastUsedAt, ...(existing.approvedAt === undefined ? {} : { approvedAt: existing.approvedAt }) }
+        : described;
       const ok = await this.cas([{ key: 'clients', field: client.clientId, expected: json ?? ABSENT, next: JSON.stringify(next) }]);
       if (!ok) return undefined;
       return existing ? ('updated' as const) : ('created' as const);
@@ -477,8 +507,14 @@ export class RedisStore implements Store {
   }
 
   async saveCode(code: CodeRecord): Promise<void> {
-    this.assertIntact();
-    await this.run(() => this.client.hSet(this.keys.codes, code.codeHash, JSON.stringify(code)));
+    // A code is issued only for an approved client: it is marked approved (approvedAt) with it.
+    await this.retry(async () => {
+      const json = await this.run(() => this.client.hGet(this.keys.clients, code.clientId));
+      const client = json ? (JSON.parse(json) as ClientRecord) : undefined;
+      const ops: Op[] = [{ key: 'codes', field: code.codeHash, expected: ANY, next: JSON.stringify(code) }];
+      if (client && client.approvedAt === undefined) ops.push({ key: 'clients', field: code.clientId, expected: json!, next: JSON.stringify({ ...client, approvedAt: code.createdAt }) });
+      return (await this.cas(ops)) ? true : undefined;
+    });
   }
 
   async consumeCode(codeHash: string, at: number, clientId?: string): Promise<ConsumeCodeResult> {
