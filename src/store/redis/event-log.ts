@@ -1,7 +1,22 @@
 import type { Clock } from '../../shared/clock.js';
 import { systemClock } from '../../shared/clock.js';
-import { matchesFilter, stamp, type AuthEvent, type EventLog } from '../event-log.js';
+import { matchesFilter, REJECTION_TYPES, stamp, type AuthEvent, type EventLog } from '../event-log.js';
 import type { RedisClient } from './connection.js';
+import { LuaScript } from './scripts.js';
+
+/**
+ * Appends a batch in order. KEYS: records stream, rejections stream, the log's counter. ARGV:
+ * cap, then pairs of (1 = record, 2 = rejection) and the event's JSON. Each entry carries `n`, one
+ * counter for both streams: the order events were written across them (stream ids alone tie
+ * within a millisecond).
+ */
+const APPEND = new LuaScript(`
+for i = 2, #ARGV, 2 do
+  local n = redis.call('INCR', KEYS[3])
+  redis.call('XADD', KEYS[tonumber(ARGV[i])], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i + 1], 'n', n)
+end
+return 1
+`);
 
 /** About the size of the file log's two 10 MB files; Redis trims the oldest past it. */
 export const STREAM_MAX_EVENTS = 100_000;
@@ -9,9 +24,11 @@ export const STREAM_MAX_EVENTS = 100_000;
 const BACKLOG_LIMIT = 10_000;
 
 /**
- * The audit log of a Redis deployment: one capped stream (`<prefix>events`, XADD with an
- * approximate MAXLEN) that every replica appends to, so `events tail` on any machine shows every
- * replica's events in the order Redis received them. Same contract as the file log (EventLog):
+ * The audit log of a Redis deployment: capped streams (XADD with an approximate MAXLEN) that every
+ * replica appends to, so `events tail` on any machine shows every replica's events in the order
+ * Redis received them. As in the file log, rejections (REJECTION_TYPES) go to a stream of their
+ * own (`<key>:rejections`) with its own cap, so a flood of refusals cannot trim away what was
+ * granted; reading and following see both, in order. Same contract as the file log (EventLog):
  * `record` never throws or blocks; while Redis is away events wait in memory and go out in
  * order when it is back.
  */
@@ -22,7 +39,9 @@ export function createRedisEventLog(
 ): EventLog {
   const clock = options.clock ?? systemClock;
   const maxEvents = options.maxEvents ?? STREAM_MAX_EVENTS;
-  let pending: string[] = [];
+  const rejectionsKey = `${key}:rejections`;
+  const streamOf = (event: AuthEvent) => (REJECTION_TYPES.has(event.type) ? '2' : '1');
+  let pending: Array<{ stream: string; line: string }> = [];
   let writing: Promise<void> = Promise.resolve();
   let dropped = 0;
   let retry: NodeJS.Timeout | undefined;
@@ -32,9 +51,7 @@ export function createRedisEventLog(
       const batch = pending;
       pending = [];
       try {
-        const multi = client.multi();
-        for (const line of batch) multi.xAdd(key, '*', { e: line }, { TRIM: { strategy: 'MAXLEN', strategyModifier: '~', threshold: maxEvents } });
-        await multi.exec();
+        await APPEND.run(client, [key, rejectionsKey, `${key}:n`], [String(maxEvents), ...batch.flatMap((entry) => [entry.stream, entry.line])]);
       } catch (error) {
         // Kept for the next attempt, oldest first; bounded so an outage cannot exhaust memory.
         pending = [...batch, ...pending];
@@ -69,7 +86,7 @@ export function createRedisEventLog(
   return {
     record(event) {
       const stamped = stamp(event, clock);
-      pending.push(JSON.stringify(stamped));
+      pending.push({ stream: streamOf(stamped), line: JSON.stringify(stamped) });
       if (options.onRecord) {
         try {
           options.onRecord(stamped);
@@ -93,46 +110,58 @@ export function createRedisEventLog(
     },
     async readLast(n, filter) {
       if (n <= 0) return [];
-      const found: AuthEvent[] = [];
-      let end = '+';
-      // Newest first, a page at a time, until n match or the stream is read.
-      while (found.length < n) {
-        const page = await client.xRevRange(key, end, '-', { COUNT: 500 });
-        for (const entry of page) {
-          const event = parse(entry.message as Record<string, string>);
-          if (event && matchesFilter(event, filter)) found.push(event);
-          if (found.length >= n) break;
+      // The newest n of each stream, merged by stream id (the order Redis received them).
+      const newest = async (stream: string) => {
+        const found: Array<{ n: number; event: AuthEvent }> = [];
+        let end = '+';
+        while (found.length < n) {
+          const page = await client.xRevRange(stream, end, '-', { COUNT: 500 });
+          for (const entry of page) {
+            const event = parse(entry.message as Record<string, string>);
+            if (event && matchesFilter(event, filter)) found.push({ n: Number((entry.message as Record<string, string>).n ?? 0), event });
+            if (found.length >= n) break;
+          }
+          if (page.length < 500) break;
+          end = `(${page[page.length - 1]!.id}`;
         }
-        if (page.length < 500) break;
-        end = `(${page[page.length - 1]!.id}`;
-      }
-      return found.reverse();
+        return found;
+      };
+      const both = [...(await newest(key)), ...(await newest(rejectionsKey))].sort((a, b) => a.n - b.n);
+      return both.slice(-n).map((e) => e.event);
     },
     follow(onEvent, filter) {
-      // XREAD BLOCK holds its connection: a connection of its own, started from the stream's
+      // XREAD BLOCK holds its connection: a connection of its own, started from each stream's
       // end as it is now, so an event written right after follow() returns is not missed.
       const reader = client.duplicate();
       reader.on('error', () => undefined);
       let stopped = false;
       void (async () => {
-        let last = '$';
+        const last: Record<string, string> = { [key]: '0-0', [rejectionsKey]: '0-0' };
         try {
           await reader.connect();
-          const newest = await reader.xRevRange(key, '+', '-', { COUNT: 1 });
-          last = newest[0]?.id ?? '0-0';
+          for (const stream of [key, rejectionsKey]) {
+            const newest = await reader.xRevRange(stream, '+', '-', { COUNT: 1 });
+            last[stream] = newest[0]?.id ?? '0-0';
+          }
         } catch (error) {
           options.onError?.(error);
         }
         while (!stopped) {
           try {
-            const reply = (await reader.xRead({ key, id: last }, { BLOCK: 1_000, COUNT: 100 })) as Array<{ messages: Array<{ id: string; message: Record<string, string> }> }> | null;
+            const reply = (await reader.xRead(
+              [key, rejectionsKey].map((stream) => ({ key: stream, id: last[stream]! })),
+              { BLOCK: 1_000, COUNT: 100 },
+            )) as Array<{ name: string; messages: Array<{ id: string; message: Record<string, string> }> }> | null;
+            const arrived: Array<{ n: number; event: AuthEvent }> = [];
             for (const stream of reply ?? []) {
               for (const entry of stream.messages) {
-                last = entry.id;
+                last[stream.name] = entry.id;
                 const event = parse(entry.message);
-                if (event && matchesFilter(event, filter) && !stopped) onEvent(event);
+                if (event && matchesFilter(event, filter)) arrived.push({ n: Number(entry.message.n ?? 0), event });
               }
             }
+            arrived.sort((a, b) => a.n - b.n);
+            for (const { event } of arrived) if (!stopped) onEvent(event);
           } catch {
             if (!stopped) await new Promise((resolve) => setTimeout(resolve, 500));
           }
@@ -145,3 +174,4 @@ export function createRedisEventLog(
     },
   };
 }
+
