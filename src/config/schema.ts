@@ -66,6 +66,8 @@ const stdioServer = z
     args: z.array(z.string()).default([]),
     env: z.record(z.string(), z.string()).default({}),
     cwd: z.string().optional(),
+    /** How long a forwarded call may take before it is cancelled upstream; default: as long as the client waits. */
+    timeout: duration('5m').optional(),
   })
   .strict();
 
@@ -73,6 +75,7 @@ const remoteServer = z
   .object({
     url: z.url({ error: 'expected an http(s) URL of a remote MCP server', protocol: /^https?$/ }),
     headers: z.record(z.string(), z.string()).default({}),
+    timeout: duration('5m').optional(),
   })
   .strict();
 

@@ -145,6 +145,14 @@ export class ToolFastPath {
     this.serverInfoMeta = { [SERVER_INFO_KEY]: { name: deps.info.name, version: deps.info.version } };
   }
 
+  /**
+   * Whether the hot path may answer this request: not a call of an interactive tool (an upstream
+   * server's), whose progress, cancellation and server-to-client requests need the SDK's server.
+   */
+  serves(request: PlainToolRequest): boolean {
+    return request.kind === 'list' || this.deps.registry.get(request.name)?.interactive !== true;
+  }
+
   answer(request: PlainToolRequest, era: 'legacy' | 'modern', authInfo: AuthInfo | undefined, sessionId: string | undefined, signal: AbortSignal): FastAnswer | Promise<FastAnswer> {
     if (request.kind === 'list') return { status: 200, json: `{"jsonrpc":"2.0","id":${JSON.stringify(request.id)},"result":${this.toolsList(era)}}` };
     return this.call(request, era, authInfo, sessionId, signal);
@@ -213,7 +221,7 @@ export class ModernEndpoint {
     if (route.classification.revision === undefined || !MODERN_PROTOCOL_VERSIONS.includes(route.classification.revision)) return undefined;
     if (headers.mcpMethod !== route.message.method) return undefined;
     const plain = plainToolRequest(route.message);
-    if (!plain) return undefined;
+    if (!plain || !this.deps.fastPath.serves(plain)) return undefined;
     if (plain.kind === 'list' ? headers.mcpName !== undefined : headers.mcpName !== plain.name) return undefined;
     return this.deps.fastPath.answer(plain, 'modern', authInfo, undefined, signal);
   }

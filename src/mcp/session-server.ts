@@ -1,5 +1,8 @@
-import { ProtocolError, ProtocolErrorCode, Server, type AuthInfo, type CallToolResult } from '@modelcontextprotocol/server';
-import { ToolInputError, UnknownToolError, type ToolCaller, type ToolRegistry } from './tool-registry.js';
+import { ProtocolError, ProtocolErrorCode, Server, type AuthInfo, type CallToolResult, type ServerContext } from '@modelcontextprotocol/server';
+import { ToolInputError, UnknownToolError, type ToolCallContext, type ToolCaller, type ToolRegistry } from './tool-registry.js';
+
+/** What a call carries besides caller and signal: the request's `_meta` and a way to report progress. */
+export type ToolCallExtras = Pick<ToolCallContext, 'meta' | 'progress'>;
 
 export interface ToolAudit {
   called(caller: ToolCaller, tool: string, ms: number): void;
@@ -31,11 +34,12 @@ export async function callToolFor(
   name: string,
   args: unknown,
   signal: AbortSignal,
+  extras: ToolCallExtras = {},
 ): Promise<CallToolResult> {
   const started = Date.now();
   const end = audit.begin?.();
   try {
-    const result = await registry.call(name, args, { caller, signal });
+    const result = await registry.call(name, args, { caller, signal, ...extras });
     if (result.isError) audit.failed(caller, name, 'tool reported an error');
     else audit.called(caller, name, Date.now() - started);
     return result;
@@ -52,6 +56,24 @@ export async function callToolFor(
     // After the handler returns the SDK sends the result; let it reach the transport first.
     if (end) setImmediate(end);
   }
+}
+
+/**
+ * The request's `_meta` (the SDK has already lifted the `io.modelcontextprotocol/*` envelope out of
+ * it) without the progress token, and a progress reporter when the client sent one (MCP "Progress":
+ * notifications carry the client's own token, related to its request so they travel on its stream).
+ */
+export function callExtras(ctx: ServerContext): ToolCallExtras {
+  const { progressToken, ...meta } = ctx.mcpReq._meta ?? {};
+  const extras: ToolCallExtras = {};
+  if (Object.keys(meta).length > 0) extras.meta = meta;
+  if (progressToken !== undefined) {
+    extras.progress = (update) => {
+      const params = { progressToken, progress: update.progress, ...(update.total !== undefined ? { total: update.total } : {}), ...(update.message !== undefined ? { message: update.message } : {}) };
+      return ctx.mcpReq.notify({ method: 'notifications/progress', params }).catch(() => undefined);
+    };
+  }
+  return extras;
 }
 
 export interface McpServerInfo {
@@ -77,7 +99,7 @@ export function createSessionServer(registry: ToolRegistry, info: McpServerInfo,
   );
   server.setRequestHandler('tools/list', () => ({ tools: registry.list() }));
   server.setRequestHandler('tools/call', (request, ctx) =>
-    callToolFor(registry, audit, callerFromAuth(ctx.http?.authInfo, ctx.sessionId), request.params.name, request.params.arguments, ctx.mcpReq.signal),
+    callToolFor(registry, audit, callerFromAuth(ctx.http?.authInfo, ctx.sessionId), request.params.name, request.params.arguments, ctx.mcpReq.signal, callExtras(ctx)),
   );
   return server;
 }

@@ -23,6 +23,10 @@ interface PendingPost {
   batch: boolean;
   waiting: number;
   responses: JSONRPCMessage[];
+  /** The client accepts `text/event-stream` on this POST (MCP 2025-11-25 §Sending Messages to the Server). */
+  acceptsStream: boolean;
+  /** The answer became an SSE stream: a message related to one of its requests went out before the response. */
+  streaming: boolean;
 }
 
 /**
@@ -30,8 +34,10 @@ interface PendingPost {
  * `application/json` (the spec lets the server choose JSON or SSE per POST). Written for the hot
  * path: no conversion to web Request/Response objects, structural checks instead of schema
  * parsing (the MCP server validates each request's params itself), one write per response.
- * GET opens the session's stream for server-initiated messages (tools/list_changed); DELETE ends
- * the session.
+ * A message the server sends about a request still running (progress, an elicitation or sampling
+ * request of an upstream server) turns that POST's answer into an SSE stream carrying it and then
+ * the response, as the spec allows. GET opens the session's stream for server-initiated messages
+ * (tools/list_changed); DELETE ends the session.
  */
 export class StreamableHttpSessionTransport implements Transport {
   onclose?: (() => void) | undefined;
@@ -56,7 +62,7 @@ export class StreamableHttpSessionTransport implements Transport {
    * POST: validates the JSON-RPC shape, hands each message to the MCP server, and answers 202 for
    * notifications and responses only, or 200 with the JSON response(s) once every request is answered.
    */
-  handlePost(res: ServerResponse, body: unknown, authInfo: AuthInfo | undefined): TransportRefusal | undefined {
+  handlePost(res: ServerResponse, body: unknown, authInfo: AuthInfo | undefined, accept = ''): TransportRefusal | undefined {
     if (this.closed) return refusal(404, -32001, 'Session not found');
     const batch = Array.isArray(body);
     const messages = (batch ? body : [body]) as unknown[];
@@ -77,7 +83,7 @@ export class StreamableHttpSessionTransport implements Transport {
       for (const message of messages) this.onmessage?.(message as JSONRPCMessage, extra);
       return undefined;
     }
-    const post: PendingPost = { res, batch, waiting: requests, responses: [] };
+    const post: PendingPost = { res, batch, waiting: requests, responses: [], acceptsStream: accept.includes('text/event-stream'), streaming: false };
     for (const message of messages) {
       const m = message as Incoming;
       if (!isRequest(m)) continue;
@@ -108,7 +114,7 @@ export class StreamableHttpSessionTransport implements Transport {
     return undefined;
   }
 
-  async send(message: JSONRPCMessage, _options?: TransportSendOptions): Promise<void> {
+  async send(message: JSONRPCMessage, options?: TransportSendOptions): Promise<void> {
     const m = message as unknown as Incoming;
     if (isResponse(m)) {
       const id = m.id as RequestId;
@@ -120,8 +126,16 @@ export class StreamableHttpSessionTransport implements Transport {
       if (--post.waiting === 0) this.reply(post);
       return;
     }
-    // Notifications and server requests go out on the GET stream when one is open; in JSON
-    // response mode there is nowhere else for them (progress of a request is dropped).
+    // MCP 2025-11-25 §Sending Messages to the Server: before its response, the server may send
+    // requests and notifications related to a request on that POST's stream. A client that does
+    // not read it loses that POST's stream, not the session (the same bound as other streams).
+    const related = options?.relatedRequestId !== undefined ? this.pending.get(options.relatedRequestId)?.[0] : undefined;
+    if (related && related.acceptsStream && !related.res.writableEnded && !related.res.destroyed) {
+      this.openStream(related);
+      writeBounded(related.res, `event: message\ndata: ${JSON.stringify(message)}\n\n`, this.maxBufferedBytes);
+      return;
+    }
+    // Other notifications and server requests go out on the GET stream when one is open.
     if (this.stream && !this.stream.writableEnded && !writeBounded(this.stream, `event: message\ndata: ${JSON.stringify(message)}\n\n`, this.maxBufferedBytes)) {
       this.stream = undefined;
       this.onoverflow?.();
@@ -138,8 +152,20 @@ export class StreamableHttpSessionTransport implements Transport {
     this.onclose?.();
   }
 
+  private openStream(post: PendingPost): void {
+    if (post.streaming) return;
+    post.streaming = true;
+    post.res.writeHead(200, 'OK', { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no', 'Mcp-Session-Id': this.sessionId });
+    post.res.flushHeaders();
+  }
+
   private reply(post: PendingPost): void {
     if (post.res.writableEnded || post.res.destroyed) return;
+    if (post.streaming) {
+      for (const response of post.responses) post.res.write(`event: message\ndata: ${JSON.stringify(response)}\n\n`);
+      post.res.end();
+      return;
+    }
     const payload = JSON.stringify(post.batch ? post.responses : post.responses[0]);
     // The reason phrase is given: Koa set 404 on the response before the route took it over.
     post.res.writeHead(200, 'OK', { 'Content-Type': 'application/json', 'Mcp-Session-Id': this.sessionId, 'Content-Length': Buffer.byteLength(payload) });

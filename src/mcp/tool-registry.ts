@@ -9,14 +9,37 @@ export interface ToolCaller {
   sessionId?: string | undefined;
 }
 
+/** A progress update for the caller's request (MCP "Progress": the token is the caller's, added on the way out). */
+export interface ToolProgress {
+  progress: number;
+  total?: number | undefined;
+  message?: string | undefined;
+}
+
 export interface ToolCallContext {
   caller: ToolCaller;
   signal: AbortSignal;
+  /**
+   * The request's `_meta` as the client sent it, without the progress token and the reserved
+   * `io.modelcontextprotocol/*` envelope keys (those belong to this hop). Absent when there was none.
+   */
+  meta?: Record<string, unknown> | undefined;
+  /**
+   * Sends a progress notification to the caller; present only when the caller asked for progress.
+   * Settles once it is handed to the transport: a tool awaits it before returning, so that the
+   * last update is not overtaken by the result (a client drops progress of a finished request).
+   */
+  progress?: ((update: ToolProgress) => Promise<void>) | undefined;
 }
 
 /** A tool as the registry holds it: the MCP `Tool` listing plus the function that runs it. */
 export interface RegisteredTool {
   definition: Tool;
+  /**
+   * The tool talks to its caller while it runs (progress, cancellation, server-to-client requests:
+   * an upstream server's tool). Such calls are served by the SDK's server, never the hot path.
+   */
+  interactive?: boolean;
   run(args: Record<string, unknown>, context: ToolCallContext): Promise<CallToolResult>;
 }
 

@@ -17,7 +17,7 @@ import { z } from 'zod';
 import type { Config } from '../config/schema.js';
 import type { Logger } from '../shared/logger.js';
 import { VERSION } from '../shared/version.js';
-import type { ToolCallContext, ToolRegistry } from './tool-registry.js';
+import type { ToolCallContext, ToolProgress, ToolRegistry } from './tool-registry.js';
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './upstream/backoff.js';
 import { exposeToolNames } from './upstream/tool-names.js';
 import { isProcessAlive } from '../shared/process.js';
@@ -45,8 +45,6 @@ export interface UpstreamStatus {
 
 export interface UpstreamOptions {
   logger: Logger;
-  /** How long a forwarded tool call may take; the caller's AbortSignal also ends it. Default 60 s. */
-  callTimeoutMs?: number;
   /** How we introduce ourselves to upstream servers. Default `{name: 'cupcake-mcp', version}`. */
   clientInfo?: { name: string; version: string };
   /** Limit for initialize and each tools/list page. Default 60 s (a first `npx -y` can be slow). */
@@ -63,7 +61,12 @@ export interface Upstreams {
   status(): UpstreamStatus[];
 }
 
-const DEFAULT_CALL_TIMEOUT_MS = 60_000;
+/**
+ * A call without a configured `timeout` waits as long as its client does (the client's
+ * cancellation or hang-up ends it). The SDK always arms a timer (60 s by default), so this is the
+ * longest one Node can arm (about 24.8 days).
+ */
+const NO_TIMEOUT_MS = 2_147_483_647;
 const DEFAULT_CONNECT_TIMEOUT_MS = 60_000;
 const DEFAULT_PING_INTERVAL_MS = 30_000;
 const PING_TIMEOUT_MS = 10_000;
@@ -86,7 +89,6 @@ const LenientListToolsResultSchema = z.looseObject({ tools: z.array(z.unknown())
 export function startUpstreams(servers: UpstreamServers, registry: ToolRegistry, options: UpstreamOptions): Upstreams {
   const settings: Settings = {
     logger: options.logger,
-    callTimeoutMs: options.callTimeoutMs ?? DEFAULT_CALL_TIMEOUT_MS,
     connectTimeoutMs: options.connectTimeoutMs ?? DEFAULT_CONNECT_TIMEOUT_MS,
     pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
     clientInfo: options.clientInfo ?? { name: 'cupcake-mcp', version: VERSION },
@@ -106,7 +108,6 @@ export function startUpstreams(servers: UpstreamServers, registry: ToolRegistry,
 
 interface Settings {
   logger: Logger;
-  callTimeoutMs: number;
   connectTimeoutMs: number;
   pingIntervalMs: number;
   clientInfo: { name: string; version: string };
@@ -129,6 +130,8 @@ interface Attempt {
   refreshAgain: boolean;
   lastStderr?: string;
   pingTimer?: NodeJS.Timeout;
+  /** Relays of the calls in flight that asked for progress, by the progress token we sent upstream. */
+  progress: Map<string, (update: ToolProgress) => void>;
 }
 
 interface Registration {
@@ -147,6 +150,7 @@ class UpstreamServer {
   private readonly backoff: Backoff;
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
+  private progressTokens = 0;
 
   constructor(
     private readonly name: string,
@@ -232,6 +236,7 @@ class UpstreamServer {
       dirty: false,
       refreshing: false,
       refreshAgain: false,
+      progress: new Map(),
     };
     if (transport instanceof StdioClientTransport) {
       this.pipeStderr(transport, attempt);
@@ -252,6 +257,10 @@ class UpstreamServer {
       // Before it is ready, a failure surfaces as the rejected connect or listing, logged once there.
       if (this.current === attempt && attempt.readyAt !== undefined) this.log.warn(`upstream ${this.name}: ${messageOf(error)}`);
     };
+    client.setNotificationHandler('notifications/progress', (notification) => {
+      const { progressToken, progress, total, message } = notification.params;
+      attempt.progress.get(String(progressToken))?.({ progress, total, message });
+    });
     client.setNotificationHandler('notifications/tools/list_changed', () => this.scheduleRefresh(attempt));
     client.setNotificationHandler('notifications/message', (notification) => {
       const { level, data } = notification.params;
@@ -441,7 +450,7 @@ class UpstreamServer {
         this.logOnce(`taken:${exposed}`, `upstream ${this.name}: tool ${JSON.stringify(original)} not exposed: another tool is already named ${exposed}`);
         continue;
       }
-      const remove = this.registry.add({ definition, run: (args, context) => this.forward(exposed, original, args, context) });
+      const remove = this.registry.add({ definition, interactive: true, run: (args, context) => this.forward(exposed, original, args, context) });
       this.registered.set(exposed, { original, signature, remove });
     }
 
@@ -459,26 +468,62 @@ class UpstreamServer {
     this.registered.clear();
   }
 
-  /** A call from a client, sent on with the upstream's own tool name; the caller's identity and token stay here. */
+  /**
+   * A call from a client, sent on with the upstream's own tool name and the request's `_meta`;
+   * the caller's identity and token stay here. Progress is asked for with a token of this
+   * connection (the SDK's), never the client's, and relayed to the client under its own token.
+   * Cancellation (the client's, or the configured `timeout`) reaches the upstream as
+   * notifications/cancelled (MCP "Cancellation").
+   */
   private async forward(exposed: string, original: string, args: Record<string, unknown>, context: ToolCallContext): Promise<CallToolResult> {
     const attempt = this.current;
     if (!attempt || attempt.readyAt === undefined) return errorResult(`upstream server ${this.name} is not available (${this.state})`);
+    const meta = forwardedMeta(context.meta);
+    const timeout = this.config.timeout;
+    const relayed = new Set<Promise<void>>();
+    const relay = context.progress;
+    // Our own progress token for this connection, never the client's (MCP "Progress": the token
+    // is chosen by the requester). Handled here rather than by the SDK's onprogress, which loses
+    // the last update when the result arrives in the same read (it drops the handler first).
+    const progressToken = relay ? `cupcake-${++this.progressTokens}` : undefined;
+    if (relay && progressToken) {
+      attempt.progress.set(progressToken, (update) => {
+        const sent = relay(update).finally(() => relayed.delete(sent));
+        relayed.add(sent);
+      });
+    }
+    const requestMeta = progressToken ? { ...meta, progressToken } : meta;
     try {
       // request() rather than callTool(): a gateway hands on the upstream's result as it is.
-      return await attempt.client.request({ method: 'tools/call', params: { name: original, arguments: args } }, specTypeSchemas.CallToolResult, {
-        timeout: this.settings.callTimeoutMs,
-        signal: context.signal,
-      });
+      const result = await attempt.client.request(
+        { method: 'tools/call', params: { name: original, arguments: args, ...(requestMeta ? { _meta: requestMeta } : {}) } },
+        specTypeSchemas.CallToolResult,
+        { timeout: timeout ?? NO_TIMEOUT_MS, signal: context.signal },
+      );
+      if (progressToken) {
+        // Notifications read together with the result are dispatched after it: let them through,
+        // then send the last update before the result that followed it upstream.
+        await new Promise<void>((resolve) => setImmediate(resolve));
+        if (relayed.size > 0) {
+          await Promise.all(relayed);
+          // And one turn for the stream to flush it: SDK clients (v1 and v2) dispatch a progress
+          // notification a microtask after a response read in the same chunk, by then forgotten.
+          await new Promise<void>((resolve) => setTimeout(resolve, 5));
+        }
+      }
+      return result;
     } catch (error) {
       if (error instanceof SdkHttpError && error.status === 404) {
         // The remote server forgot our session (it restarted): connect again.
         this.lost(attempt, 'the remote server no longer knows our session');
       }
-      if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout) {
-        return errorResult(`${exposed}: upstream server ${this.name} did not answer within ${this.settings.callTimeoutMs} ms`);
+      if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout && !context.signal.aborted) {
+        return errorResult(`${exposed}: upstream server ${this.name} did not answer within ${formatMs(timeout ?? NO_TIMEOUT_MS)} (its "timeout" in tools.servers.${this.name}); the call was cancelled`);
       }
       if (context.signal.aborted) return errorResult(`${exposed}: cancelled`);
       return errorResult(`${exposed}: ${messageOf(error)}`);
+    } finally {
+      if (progressToken) attempt.progress.delete(progressToken);
     }
   }
 
@@ -506,7 +551,31 @@ function exposedDefinition(exposed: string, tool: Tool): Tool {
     ...(tool.outputSchema !== undefined ? { outputSchema: tool.outputSchema } : {}),
     ...(tool.annotations !== undefined ? { annotations: tool.annotations } : {}),
     ...(tool.icons !== undefined ? { icons: tool.icons } : {}),
+    // Tool _meta (e.g. `openai/outputTemplate` of ChatGPT apps) is the upstream's to say.
+    ...(tool._meta !== undefined ? { _meta: tool._meta } : {}),
   };
+}
+
+/**
+ * MCP "_meta": keys whose prefix has `modelcontextprotocol` or `mcp` as a label are reserved for the
+ * protocol, so they describe this hop (its version, capabilities, client info, progress token) and
+ * are not handed on; everything else of the request's `_meta` goes upstream unchanged.
+ */
+function forwardedMeta(meta: Record<string, unknown> | undefined): Record<string, unknown> | undefined {
+  if (!meta) return undefined;
+  const kept = Object.fromEntries(Object.entries(meta).filter(([key]) => key !== 'progressToken' && !isReservedMetaKey(key)));
+  return Object.keys(kept).length > 0 ? kept : undefined;
+}
+
+function isReservedMetaKey(key: string): boolean {
+  const slash = key.indexOf('/');
+  if (slash < 0) return false;
+  const labels = key.slice(0, slash).split('.');
+  return labels.some((label) => label === 'modelcontextprotocol' || label === 'mcp');
+}
+
+function formatMs(ms: number): string {
+  return ms % 1000 === 0 && ms >= 1000 ? `${ms / 1000} s` : `${ms} ms`;
 }
 
 function errorResult(text: string): CallToolResult {

@@ -131,11 +131,11 @@ describe('stdio upstream', () => {
     expect(textOf(result)).toContain('the fixture failed on purpose');
   });
 
-  it('a call that outlasts callTimeoutMs ends as isError, and the upstream is told to cancel', async () => {
-    const { registry, logger } = await startReady({ fx: stdio() }, { callTimeoutMs: 300 });
+  it('a call that outlasts the server\'s timeout ends as isError naming the server, and the upstream is told to cancel', async () => {
+    const { registry, logger } = await startReady({ fx: { ...stdio(), timeout: 300 } as Servers[string] });
     const result = await registry.call('fx__sleep', { ms: 20_000 }, context());
     expect(result.isError).toBe(true);
-    expect(textOf(result)).toMatch(/did not answer within 300 ms/);
+    expect(textOf(result)).toMatch(/upstream server fx did not answer within 300 ms/);
     await waitFor(() => logger.lines.includes('info [fx] sleep cancelled'), { what: 'the upstream to see the cancellation' });
     // The connection stays usable after a timeout.
     expect((await registry.call('fx__echo', { text: 'still here' }, context())).structuredContent).toEqual({ text: 'still here' });

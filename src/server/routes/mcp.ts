@@ -161,11 +161,11 @@ export function mountMcpRoutes(router: Router, server: ServerContext, mcp: McpRu
       }
       // The hot path: a plain tools/list or tools/call on an initialized session, straight from the registry.
       const plain = ctx.method === 'POST' && session.server.getNegotiatedProtocolVersion() !== undefined ? plainToolRequest(body) : undefined;
-      if (plain) {
+      if (plain && mcp.fastPath.serves(plain)) {
         ctx.set('Mcp-Session-Id', session.id);
         return reply(ctx, await mcp.fastPath.answer(plain, 'legacy', ctx.state.authInfo, session.id, abortOnHangUp(ctx).signal));
       }
-      const refusal = ctx.method === 'GET' ? session.channel.handleGet(ctx.req, ctx.res) : session.channel.handlePost(ctx.res, body, ctx.state.authInfo);
+      const refusal = ctx.method === 'GET' ? session.channel.handleGet(ctx.req, ctx.res) : session.channel.handlePost(ctx.res, body, ctx.state.authInfo, ctx.get('Accept'));
       if (refusal) return refuse(ctx, refusal);
       ctx.respond = false;
       return;

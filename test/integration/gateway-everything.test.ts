@@ -1,0 +1,159 @@
+import { createRequire } from 'node:module';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { Client as ClientV2, StreamableHTTPClientTransport as StreamableV2, UnauthorizedError as UnauthorizedV2 } from '@modelcontextprotocol/client';
+import { StdioClientTransport } from '@modelcontextprotocol/client/stdio';
+import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
+import { UnauthorizedError as UnauthorizedV1 } from '@modelcontextprotocol/sdk/client/auth.js';
+import { SSEClientTransport as SseV1 } from '@modelcontextprotocol/sdk/client/sse.js';
+import { StreamableHTTPClientTransport as StreamableV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
+import { CallToolResultSchema, ProgressNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { HeadlessOAuthClientProvider } from '../helpers/oauth-client.js';
+import { startTestServer, type TestServer } from '../helpers/server.js';
+
+// @modelcontextprotocol/server-everything, pinned in devDependencies, run over stdio as people run it.
+const require = createRequire(import.meta.url);
+const EVERYTHING = join(dirname(require.resolve('@modelcontextprotocol/server-everything/package.json')), 'dist', 'index.js');
+const FIXTURE = fileURLToPath(new URL('../fixtures/upstream-server.mjs', import.meta.url));
+const everything = (extra: Record<string, unknown> = {}) => ({ command: process.execPath, args: [EVERYTHING, 'stdio'], ...extra });
+
+const LONG = 'trigger-long-running-operation';
+/** server-everything's long operation, shortened: `duration` seconds in `steps` progress steps. */
+const LONG_ARGS = { duration: 3, steps: 3 };
+
+let server: TestServer;
+let v1: ClientV1;
+let sse: ClientV1;
+let v2: ClientV2;
+let direct: ClientV2;
+
+async function connectClients(): Promise<void> {
+  const providerV1 = new HeadlessOAuthClientProvider({ authMethod: 'client_secret_basic', clientName: 'SDK v1 client' });
+  const providerV2 = new HeadlessOAuthClientProvider({ authMethod: 'none', clientName: 'SDK v2 client' });
+  const makeV1 = () => new StreamableV1(new URL(`${server.url}/mcp`), { authProvider: providerV1 });
+  const makeV2 = () => new StreamableV2(new URL(`${server.url}/mcp`), { authProvider: providerV2 });
+  const firstV1 = makeV1();
+  const firstV2 = makeV2();
+  await expect(new ClientV1({ name: 'v1', version: '1' }).connect(firstV1)).rejects.toBeInstanceOf(UnauthorizedV1);
+  await expect(new ClientV2({ name: 'v2', version: '1' }, { versionNegotiation: { mode: 'auto' } }).connect(firstV2)).rejects.toBeInstanceOf(UnauthorizedV2);
+  await firstV1.finishAuth(providerV1.takeAuthorizationCode());
+  providerV2.takeAuthorizationCode();
+  await firstV2.finishAuth(providerV2.outcomes.at(-1)!.redirect.searchParams);
+  v1 = new ClientV1({ name: 'v1', version: '1' });
+  await v1.connect(makeV1());
+  v2 = new ClientV2({ name: 'v2', version: '1' }, { versionNegotiation: { mode: 'auto' } });
+  await v2.connect(makeV2());
+  expect(v2.getNegotiatedProtocolVersion()).toBe('2026-07-28');
+  sse = new ClientV1({ name: 'sse', version: '1' });
+  await sse.connect(new SseV1(new URL(`${server.url}/sse`), { authProvider: providerV1 }));
+}
+
+beforeAll(async () => {
+  server = await startTestServer({
+    config: {
+      tools: {
+        servers: {
+          ev: everything(),
+          short: everything({ timeout: '1s' }),
+          fx: { command: process.execPath, args: [FIXTURE] },
+        },
+      },
+    },
+  });
+  for (const started = Date.now(); !server.toolset.upstreams?.status().every((s) => s.state === 'ready'); ) {
+    if (Date.now() - started > 30_000) throw new Error(`upstreams not ready: ${JSON.stringify(server.toolset.upstreams?.status())}`);
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  await connectClients();
+  direct = new ClientV2({ name: 'direct', version: '1' });
+  await direct.connect(new StdioClientTransport({ command: process.execPath, args: [EVERYTHING, 'stdio'] }));
+}, 90_000);
+
+afterAll(async () => {
+  await Promise.all([v1?.close(), v2?.close(), sse?.close(), direct?.close()]);
+  await server?.close();
+});
+
+interface Progress {
+  progress: number;
+  total?: number;
+  progressToken?: string | number;
+}
+
+function recordProgress() {
+  const seen = { v1: [] as Progress[], sse: [] as Progress[], v2: [] as Progress[], direct: [] as Progress[] };
+  v1.setNotificationHandler(ProgressNotificationSchema, (n) => void seen.v1.push(n.params));
+  sse.setNotificationHandler(ProgressNotificationSchema, (n) => void seen.sse.push(n.params));
+  v2.setNotificationHandler('notifications/progress', (n) => void seen.v2.push(n.params));
+  direct.setNotificationHandler('notifications/progress', (n) => void seen.direct.push(n.params));
+  return seen;
+}
+
+const progressOf = (seen: Progress[]) => seen.map(({ progress, total }) => ({ progress, total }));
+const textOf = (result: unknown) => JSON.stringify((result as { content?: unknown }).content);
+
+describe('progress, timeout and cancellation through the gateway, compared with server-everything spoken to directly', () => {
+  it('a long operation reports the same progress and result as direct, to a 2025 session, an SSE session and a 2026-07-28 client', async () => {
+    // Progress is recorded by a notification handler of each client: the SDK's onprogress (v1 and
+    // v2 alike) loses an update read in the same chunk as the result, directly as much as here.
+    const seen = recordProgress();
+    const onprogress = () => undefined;
+    const expected = await direct.callTool({ name: LONG, arguments: LONG_ARGS }, { onprogress });
+    expect(progressOf(seen.direct)).toEqual([1, 2, 3].map((progress) => ({ progress, total: 3 })));
+
+    const [viaV1, viaSse, viaV2] = await Promise.all([
+      v1.callTool({ name: `ev__${LONG}`, arguments: LONG_ARGS }, CallToolResultSchema, { onprogress, timeout: 60_000 }),
+      sse.callTool({ name: `ev__${LONG}`, arguments: LONG_ARGS }, CallToolResultSchema, { onprogress, timeout: 60_000 }),
+      v2.callTool({ name: `ev__${LONG}`, arguments: LONG_ARGS }, { onprogress, timeout: 60_000 }),
+    ]);
+    for (const result of [viaV1, viaSse, viaV2]) {
+      expect(result.isError ?? false).toBe(false);
+      expect(textOf(result)).toBe(textOf(expected));
+    }
+    const want = progressOf(seen.direct);
+    expect({ v1: progressOf(seen.v1), sse: progressOf(seen.sse), v2: progressOf(seen.v2) }).toEqual({ v1: want, sse: want, v2: want });
+    // Each client got its own progress token back, whatever token the gateway used upstream.
+    for (const key of ['v1', 'sse', 'v2'] as const) expect(new Set(seen[key].map((p) => p.progressToken)).size).toBe(1);
+  }, 60_000);
+
+  it('a server whose timeout the operation outlasts: the call is cancelled upstream and the client gets a tool error naming the server', async () => {
+    const [viaV1, viaV2] = await Promise.all([
+      v1.callTool({ name: `short__${LONG}`, arguments: { duration: 20, steps: 20 } }, CallToolResultSchema, { timeout: 60_000 }),
+      v2.callTool({ name: `short__${LONG}`, arguments: { duration: 20, steps: 20 } }, { timeout: 60_000 }),
+    ]);
+    for (const result of [viaV1, viaV2]) {
+      expect(result.isError).toBe(true);
+      expect(textOf(result)).toContain('upstream server short did not answer within 1 s');
+      expect(textOf(result)).toContain('tools.servers.short');
+    }
+    // The same server still answers a quick call.
+    const echo = await v1.callTool({ name: 'short__echo', arguments: { message: 'still here' } });
+    expect(textOf(echo)).toBe(textOf(await direct.callTool({ name: 'echo', arguments: { message: 'still here' } })));
+  }, 60_000);
+
+  it("a client's cancellation reaches the upstream (2025 session: notifications/cancelled)", async () => {
+    const abort = new AbortController();
+    const call = v1.callTool({ name: 'fx__sleep', arguments: { ms: 30_000 } }, CallToolResultSchema, { signal: abort.signal });
+    setTimeout(() => abort.abort('changed my mind'), 300);
+    await expect(call).rejects.toThrow();
+    // The upstream fixture answers "cancelled" once it sees notifications/cancelled; the gateway
+    // counts the call as ended, so no call is left in flight.
+    await expect.poll(() => server.app.mcp.callsInFlight, { timeout: 5_000 }).toBe(0);
+  });
+});
+
+describe('_meta through the gateway', () => {
+  it('tool _meta is listed unchanged; request _meta reaches the upstream without the progress token or envelope keys; result _meta comes back', async () => {
+    for (const client of [v1, v2]) {
+      const tool = (await client.listTools()).tools.find((t) => t.name === 'fx__meta');
+      expect(tool?._meta).toEqual({ 'openai/outputTemplate': 'ui://widget/card.html', 'com.example/tier': 'gold' });
+    }
+    const viaV1 = await v1.callTool({ name: 'fx__meta', arguments: {}, _meta: { 'com.example/trace': 'abc' } });
+    const viaV2 = await v2.callTool({ name: 'fx__meta', arguments: {}, _meta: { 'com.example/trace': 'def' } });
+    expect(viaV1.structuredContent).toEqual({ received: { 'com.example/trace': 'abc' } });
+    expect(viaV2.structuredContent).toEqual({ received: { 'com.example/trace': 'def' } });
+    expect(viaV1._meta).toMatchObject({ 'openai/widgetState': { seen: true } });
+    expect(viaV2._meta).toMatchObject({ 'openai/widgetState': { seen: true } });
+  });
+});
