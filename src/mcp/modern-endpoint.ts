@@ -9,7 +9,7 @@ import {
   type McpHttpHandler,
   type Server,
 } from '@modelcontextprotocol/server';
-import { callToolFor, callerFromAuth, type McpServerInfo, type ToolAudit } from './session-server.js';
+import { callToolFor, callerFromAuth, toolListSignature, type McpServerInfo, type ToolAudit } from './session-server.js';
 import type { ToolRegistry } from './tool-registry.js';
 
 /** The revisions served statelessly with the per-request `_meta` envelope (MCP 2026-07-28). */
@@ -206,8 +206,23 @@ export class ModernEndpoint {
       // Called for every refused request too (each already answered with its JSON-RPC error).
       onerror: () => undefined,
     });
-    // MCP 2026-07-28: clients hear of tool list changes on their subscriptions/listen stream.
-    this.unfollow = deps.registry.onChange(() => this.handler.notify.toolsChanged());
+    // MCP 2026-07-28: clients hear of tool list changes on their subscriptions/listen stream;
+    // the changes of one event-loop turn once, and only when the list differs from the last one announced.
+    let announced = toolListSignature(deps.registry);
+    let scheduled: NodeJS.Immediate | undefined;
+    const off = deps.registry.onChange(() => {
+      scheduled ??= setImmediate(() => {
+        scheduled = undefined;
+        const now = toolListSignature(deps.registry);
+        if (now === announced) return;
+        announced = now;
+        this.handler.notify.toolsChanged();
+      });
+    });
+    this.unfollow = () => {
+      off();
+      if (scheduled) clearImmediate(scheduled);
+    };
   }
 
   /**

@@ -97,19 +97,69 @@ export function createSessionServer(registry: ToolRegistry, info: McpServerInfo,
       instructions: serverInstructions(info.name),
     },
   );
-  server.setRequestHandler('tools/list', () => ({ tools: registry.list() }));
+  server.setRequestHandler('tools/list', () => {
+    noteToolsListed(server, registry);
+    return { tools: registry.list() };
+  });
   server.setRequestHandler('tools/call', (request, ctx) =>
     callToolFor(registry, audit, callerFromAuth(ctx.http?.authInfo, ctx.sessionId), request.params.name, request.params.arguments, ctx.mcpReq.signal, callExtras(ctx)),
   );
   return server;
 }
 
+/** What a session was last told about the tool list (MCP "Tools" §List Changed Notification). */
+interface ToolListView {
+  /** The list the session last fetched (or had when it opened), as a signature. */
+  seen: string;
+  /** A list_changed went out and the session has not listed tools since. */
+  stale: boolean;
+}
+
+const views = new WeakMap<Server, ToolListView>();
+const signatures = new WeakMap<readonly unknown[], string>();
+
+/** The tool list as clients see it, as one string (cached per version of the list). */
+export function toolListSignature(registry: ToolRegistry): string {
+  const tools = registry.list();
+  let signature = signatures.get(tools);
+  if (signature === undefined) {
+    signature = JSON.stringify(tools);
+    signatures.set(tools, signature);
+  }
+  return signature;
+}
+
+/** A session fetched the tool list: later changes are news to it again. */
+export function noteToolsListed(server: Server, registry: ToolRegistry): void {
+  const view = views.get(server);
+  if (!view) return;
+  view.seen = toolListSignature(registry);
+  view.stale = false;
+}
+
 /**
  * Follows registry changes for a session server (2025 era: `notifications/tools/list_changed` on
- * the session); returns the function that stops following.
+ * the session); returns the function that stops following. One notification per actual change:
+ * changes of one turn of the event loop (an upstream's whole tool set leaving or arriving) are
+ * taken together, nothing is sent when the list is what the session last fetched, and after one
+ * notification nothing more until the session lists tools again (it knows its list is stale).
+ * An upstream restart thus reaches a session as one list_changed, not one per tool.
  */
 export function followToolChanges(server: Server, registry: ToolRegistry): () => void {
-  return registry.onChange(() => {
-    server.sendToolListChanged().catch(() => undefined);
+  const view: ToolListView = { seen: toolListSignature(registry), stale: false };
+  views.set(server, view);
+  let scheduled: NodeJS.Immediate | undefined;
+  const off = registry.onChange(() => {
+    scheduled ??= setImmediate(() => {
+      scheduled = undefined;
+      if (view.stale || toolListSignature(registry) === view.seen) return;
+      view.stale = true;
+      server.sendToolListChanged().catch(() => undefined);
+    });
   });
+  return () => {
+    off();
+    if (scheduled) clearImmediate(scheduled);
+    views.delete(server);
+  };
 }

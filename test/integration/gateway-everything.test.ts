@@ -8,7 +8,7 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { UnauthorizedError as UnauthorizedV1 } from '@modelcontextprotocol/sdk/client/auth.js';
 import { SSEClientTransport as SseV1 } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport as StreamableV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CallToolResultSchema, ProgressNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, ProgressNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { HeadlessOAuthClientProvider } from '../helpers/oauth-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -99,7 +99,7 @@ describe('progress, timeout and cancellation through the gateway, compared with 
     // v2 alike) loses an update read in the same chunk as the result, directly as much as here.
     const seen = recordProgress();
     const onprogress = () => undefined;
-    const expected = await direct.callTool({ name: LONG, arguments: LONG_ARGS }, { onprogress });
+    const expected = await direct.callTool({ name: LONG, arguments: LONG_ARGS }, { onprogress, timeout: 60_000 });
     expect(progressOf(seen.direct)).toEqual([1, 2, 3].map((progress) => ({ progress, total: 3 })));
 
     const [viaV1, viaSse, viaV2] = await Promise.all([
@@ -156,4 +156,28 @@ describe('_meta through the gateway', () => {
     expect(viaV1._meta).toMatchObject({ 'openai/widgetState': { seen: true } });
     expect(viaV2._meta).toMatchObject({ 'openai/widgetState': { seen: true } });
   });
+});
+
+describe('list_changed coalesced', () => {
+  it('one upstream restart reaches each 2025 session (Streamable HTTP and SSE) as one tools/list_changed, not one per tool', async () => {
+    const heard = { v1: 0, sse: 0 };
+    v1.setNotificationHandler(ToolListChangedNotificationSchema, () => void heard.v1++);
+    sse.setNotificationHandler(ToolListChangedNotificationSchema, () => void heard.sse++);
+    // Both sessions fetch the list first: what they hold is the list before the restart.
+    expect((await v1.listTools()).tools.length).toBeGreaterThan(10);
+    await sse.listTools();
+    const fx = () => server.toolset.upstreams!.status().find((s) => s.name === 'fx')!;
+    await v2.callTool({ name: 'fx__exit', arguments: {} }).catch(() => undefined);
+    await expect.poll(() => fx().state, { timeout: 10_000 }).not.toBe('ready');
+    await expect.poll(() => fx().state, { timeout: 15_000 }).toBe('ready');
+    await expect.poll(() => heard.v1 > 0 && heard.sse > 0, { timeout: 5_000 }).toBe(true);
+    // Time for any further notification to arrive (there must be none).
+    await new Promise((r) => setTimeout(r, 500));
+    expect(heard).toEqual({ v1: 1, sse: 1 });
+    // Listing again makes the next change news again.
+    await v1.listTools();
+    await v2.callTool({ name: 'fx__add_tool', arguments: {} });
+    await expect.poll(() => heard.v1, { timeout: 5_000 }).toBe(2);
+    await v2.callTool({ name: 'fx__remove_tool', arguments: {} });
+  }, 60_000);
 });

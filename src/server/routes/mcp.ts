@@ -3,6 +3,7 @@ import type Router from '@koa/router';
 import type { Context } from 'koa';
 import { ALL_PROTOCOL_VERSIONS, LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS, plainToolRequest, routeMcpRequest, type FastAnswer } from '../../mcp/modern-endpoint.js';
 import type { McpRuntime } from '../../mcp/runtime.js';
+import { noteToolsListed } from '../../mcp/session-server.js';
 import type { TransportRefusal } from '../../mcp/streamable-transport.js';
 import { audit } from '../../oauth/tokens.js';
 import { requestMeta, type ServerContext } from '../context.js';
@@ -162,6 +163,7 @@ export function mountMcpRoutes(router: Router, server: ServerContext, mcp: McpRu
       // The hot path: a plain tools/list or tools/call on an initialized session, straight from the registry.
       const plain = ctx.method === 'POST' && session.server.getNegotiatedProtocolVersion() !== undefined ? plainToolRequest(body) : undefined;
       if (plain && mcp.fastPath.serves(plain)) {
+        if (plain.kind === 'list') noteToolsListed(session.server, mcp.tools);
         ctx.set('Mcp-Session-Id', session.id);
         return reply(ctx, await mcp.fastPath.answer(plain, 'legacy', ctx.state.authInfo, session.id, abortOnHangUp(ctx).signal));
       }
