@@ -10,6 +10,7 @@ import {
   type Server,
 } from '@modelcontextprotocol/server';
 import { callToolFor, callerFromAuth, toolListSignature, type McpServerInfo, type ToolAudit } from './session-server.js';
+import type { UpstreamCatalog } from './catalog.js';
 import type { ToolRegistry } from './tool-registry.js';
 
 /** The revisions served statelessly with the per-request `_meta` envelope (MCP 2026-07-28). */
@@ -200,7 +201,7 @@ export class ModernEndpoint {
   readonly handler: McpHttpHandler;
   private readonly unfollow: () => void;
 
-  constructor(private readonly deps: { registry: ToolRegistry; fastPath: ToolFastPath; createServer: () => Server }) {
+  constructor(private readonly deps: { registry: ToolRegistry; fastPath: ToolFastPath; createServer: () => Server; catalog?: UpstreamCatalog | undefined }) {
     this.handler = createMcpHandler(() => deps.createServer(), {
       legacy: 'reject',
       // Called for every refused request too (each already answered with its JSON-RPC error).
@@ -219,8 +220,12 @@ export class ModernEndpoint {
         this.handler.notify.toolsChanged();
       });
     });
+    const offCatalog = deps.catalog?.onChange((change) => (change === 'resources' ? this.handler.notify.resourcesChanged() : this.handler.notify.promptsChanged()));
+    const offUpdated = deps.catalog?.onUpdated((uri) => this.handler.notify.resourceUpdated(uri));
     this.unfollow = () => {
       off();
+      offCatalog?.();
+      offUpdated?.();
       if (scheduled) clearImmediate(scheduled);
     };
   }

@@ -4,7 +4,8 @@ import type { Store } from '../store/types.js';
 import type { Clock } from '../shared/clock.js';
 import { VERSION } from '../shared/version.js';
 import { ModernEndpoint, ToolFastPath } from './modern-endpoint.js';
-import { createSessionServer, followToolChanges, type ToolAudit } from './session-server.js';
+import type { UpstreamCatalog } from './catalog.js';
+import { createSessionServer, followCatalog, followToolChanges, type ToolAudit } from './session-server.js';
 import { SessionManager, type SessionManagerDeps } from './sessions.js';
 import type { ToolRegistry } from './tool-registry.js';
 
@@ -28,6 +29,7 @@ export interface McpRuntime {
 export function createMcpRuntime(deps: {
   name: string;
   tools: ToolRegistry;
+  catalog?: UpstreamCatalog | undefined;
   store: Store;
   events: EventLog;
   clock: Clock;
@@ -53,19 +55,26 @@ export function createMcpRuntime(deps: {
     },
   };
   const info = { name: deps.name, version: VERSION };
-  const createServer = () => createSessionServer(deps.tools, info, toolAudit);
+  const createServer = () => createSessionServer(deps.tools, info, toolAudit, deps.catalog);
   const sessions = new SessionManager({
     store: deps.store,
     clock: deps.clock,
     events: deps.events,
     createServer,
-    follow: (server) => followToolChanges(server, deps.tools),
+    follow: (server) => {
+      const unfollowTools = followToolChanges(server, deps.tools);
+      const unfollowCatalog = deps.catalog?.enabled ? followCatalog(server, deps.catalog) : undefined;
+      return () => {
+        unfollowTools();
+        unfollowCatalog?.();
+      };
+    },
     maxPerClient: deps.sessionsPerClient,
     ...(deps.streamBufferBytes === undefined ? {} : { streamBufferBytes: deps.streamBufferBytes }),
     locations: deps.sessionLocations,
   });
   const fastPath = new ToolFastPath({ registry: deps.tools, info, audit: toolAudit });
-  const modern = new ModernEndpoint({ registry: deps.tools, fastPath, createServer });
+  const modern = new ModernEndpoint({ registry: deps.tools, fastPath, createServer, catalog: deps.catalog });
   return {
     tools: deps.tools,
     sessions,

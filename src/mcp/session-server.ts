@@ -1,4 +1,5 @@
 import { ProtocolError, ProtocolErrorCode, Server, type AuthInfo, type CallToolResult, type ServerContext } from '@modelcontextprotocol/server';
+import type { CatalogChange, UpstreamCatalog } from './catalog.js';
 import { ToolInputError, UnknownToolError, type ToolCallContext, type ToolCaller, type ToolRegistry } from './tool-registry.js';
 
 /** What a call carries besides caller and signal: the request's `_meta` and a way to report progress. */
@@ -89,11 +90,16 @@ export const serverInstructions = (name: string) => `Tools of ${name}, served by
  * era. Tools come from the shared registry through the low-level handlers, so registry tools with
  * plain JSON schemas (upstream servers) and zod tools are served alike.
  */
-export function createSessionServer(registry: ToolRegistry, info: McpServerInfo, audit: ToolAudit): Server {
+export function createSessionServer(registry: ToolRegistry, info: McpServerInfo, audit: ToolAudit, catalog?: UpstreamCatalog): Server {
+  const offersCatalog = catalog?.enabled === true;
   const server = new Server(
     { name: info.name, version: info.version },
     {
-      capabilities: { tools: { listChanged: true } },
+      capabilities: {
+        tools: { listChanged: true },
+        // Upstream servers' resources, prompts and completions (DESIGN.md §5), when there are upstreams.
+        ...(offersCatalog ? { resources: { subscribe: true, listChanged: true }, prompts: { listChanged: true }, completions: {} } : {}),
+      },
       instructions: serverInstructions(info.name),
     },
   );
@@ -104,7 +110,54 @@ export function createSessionServer(registry: ToolRegistry, info: McpServerInfo,
   server.setRequestHandler('tools/call', (request, ctx) =>
     callToolFor(registry, audit, callerFromAuth(ctx.http?.authInfo, ctx.sessionId), request.params.name, request.params.arguments, ctx.mcpReq.signal, callExtras(ctx)),
   );
+  if (catalog && offersCatalog) serveCatalog(server, catalog);
   return server;
+}
+
+/** resources/*, prompts/* and completion/complete from the upstream catalog. */
+function serveCatalog(server: Server, catalog: UpstreamCatalog): void {
+  server.setRequestHandler('resources/list', () => ({ resources: catalog.resources() }));
+  server.setRequestHandler('resources/templates/list', () => ({ resourceTemplates: catalog.templates() }));
+  server.setRequestHandler('resources/read', (request, ctx) => catalog.read(request.params.uri, ctx.mcpReq.signal));
+  server.setRequestHandler('prompts/list', () => ({ prompts: catalog.prompts() }));
+  server.setRequestHandler('prompts/get', (request, ctx) => catalog.getPrompt(request.params.name, request.params.arguments, ctx.mcpReq.signal));
+  server.setRequestHandler('completion/complete', (request, ctx) => catalog.complete(request.params, ctx.mcpReq.signal));
+  // MCP 2025-11-25 "Resources" §Subscriptions: per session; the upstream is subscribed while anyone is.
+  server.setRequestHandler('resources/subscribe', async (request) => {
+    await catalog.subscribe(request.params.uri, server);
+    return {};
+  });
+  server.setRequestHandler('resources/unsubscribe', async (request) => {
+    await catalog.unsubscribe(request.params.uri, server);
+    return {};
+  });
+}
+
+/**
+ * Follows catalog changes for a session server: resources and prompts list_changed (the changes of
+ * one event-loop turn once per kind) and resources/updated for the URIs it subscribed to.
+ */
+export function followCatalog(server: Server, catalog: UpstreamCatalog): () => void {
+  const pending = new Set<CatalogChange>();
+  let scheduled: NodeJS.Immediate | undefined;
+  const offChange = catalog.onChange((change) => {
+    pending.add(change);
+    scheduled ??= setImmediate(() => {
+      scheduled = undefined;
+      if (pending.has('resources')) server.sendResourceListChanged().catch(() => undefined);
+      if (pending.has('prompts')) server.sendPromptListChanged().catch(() => undefined);
+      pending.clear();
+    });
+  });
+  const offUpdated = catalog.onUpdated((uri) => {
+    if (catalog.isSubscribed(uri, server)) server.sendResourceUpdated({ uri }).catch(() => undefined);
+  });
+  return () => {
+    offChange();
+    offUpdated();
+    if (scheduled) clearImmediate(scheduled);
+    catalog.dropSubscriber(server);
+  };
 }
 
 /** What a session was last told about the tool list (MCP "Tools" §List Changed Notification). */

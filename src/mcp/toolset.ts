@@ -2,6 +2,7 @@ import type { Config } from '../config/schema.js';
 import type { Logger } from '../shared/logger.js';
 import { registerWhoamiTool } from './builtin-tools.js';
 import { DocsIndex } from './docs/docs-index.js';
+import { UpstreamCatalog } from './catalog.js';
 import { ToolRegistry } from './tool-registry.js';
 import { startUpstreams, type Upstreams } from './upstream.js';
 
@@ -12,6 +13,8 @@ export interface Toolset {
   docs: DocsIndex | undefined;
   /** Upstream MCP servers of `tools.servers`, connecting in the background. */
   upstreams?: Upstreams | undefined;
+  /** Their resources, resource templates and prompts. */
+  catalog?: UpstreamCatalog | undefined;
   close(): Promise<void>;
 }
 
@@ -26,11 +29,14 @@ export async function createToolset(config: Config, logger: Logger, registry: To
     docs = new DocsIndex(config.tools.docs.dir, logger);
     await docs.start();
   }
-  const upstreams = Object.keys(config.tools.servers).length > 0 ? startUpstreams(config.tools.servers, registry, { logger }) : undefined;
+  const hasUpstreams = Object.keys(config.tools.servers).length > 0;
+  const catalog = hasUpstreams ? new UpstreamCatalog(true) : undefined;
+  const upstreams = hasUpstreams ? startUpstreams(config.tools.servers, registry, { logger, catalog }) : undefined;
   return {
     registry,
     docs,
     upstreams,
+    catalog,
     async close() {
       docs?.close();
       await upstreams?.close();

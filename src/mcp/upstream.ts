@@ -9,6 +9,9 @@ import {
   specTypeSchemas,
   StreamableHTTPClientTransport,
   type CallToolResult,
+  type Prompt,
+  type Resource,
+  type ResourceTemplateType as ResourceTemplate,
   type Tool,
   type Transport,
 } from '@modelcontextprotocol/client';
@@ -21,6 +24,7 @@ import type { ToolCallContext, ToolProgress, ToolRegistry } from './tool-registr
 import { Backoff, DEFAULT_BACKOFF, type BackoffOptions } from './upstream/backoff.js';
 import { exposeToolNames } from './upstream/tool-names.js';
 import { isProcessAlive } from '../shared/process.js';
+import type { UpstreamCatalog } from './catalog.js';
 
 export type UpstreamServers = Config['tools']['servers'];
 type UpstreamServerConfig = UpstreamServers[string];
@@ -53,6 +57,8 @@ export interface UpstreamOptions {
   pingIntervalMs?: number;
   /** Restart delays; default 0.5 s doubling to 30 s, reset after 60 s up. */
   backoff?: Partial<BackoffOptions>;
+  /** Where each server's resources, templates and prompts go; without it only tools are exposed. */
+  catalog?: UpstreamCatalog;
 }
 
 export interface Upstreams {
@@ -77,6 +83,8 @@ const MAX_LOG_LINE = 2_000;
 
 /** The page as sent; each tool is validated separately in listAll. */
 const LenientListToolsResultSchema = z.looseObject({ tools: z.array(z.unknown()), nextCursor: z.string().optional() });
+/** Results relayed to a client as the upstream sent them; the session's own server validates what it sends. */
+const LenientResultSchema = z.looseObject({});
 
 /**
  * Upstream MCP servers as a gateway (DESIGN.md §5): each server's tools enter the registry as
@@ -93,6 +101,7 @@ export function startUpstreams(servers: UpstreamServers, registry: ToolRegistry,
     pingIntervalMs: options.pingIntervalMs ?? DEFAULT_PING_INTERVAL_MS,
     clientInfo: options.clientInfo ?? { name: 'cupcake-mcp', version: VERSION },
     backoff: { ...DEFAULT_BACKOFF, ...options.backoff },
+    catalog: options.catalog,
   };
   const upstreams = Object.entries(servers).map(([name, config]) => new UpstreamServer(name, config, registry, settings));
   for (const upstream of upstreams) upstream.start();
@@ -112,6 +121,7 @@ interface Settings {
   pingIntervalMs: number;
   clientInfo: { name: string; version: string };
   backoff: BackoffOptions;
+  catalog: UpstreamCatalog | undefined;
 }
 
 /** One connection to an upstream: a Client on one transport (and, for stdio, one child process). */
@@ -174,6 +184,7 @@ class UpstreamServer {
     clearTimeout(this.retryTimer);
     this.retryTimer = undefined;
     this.unregisterAll();
+    this.settings.catalog?.remove(this.name);
     const attempt = this.current;
     this.current = undefined;
     if (attempt) this.track(this.dispose(attempt));
@@ -194,6 +205,8 @@ class UpstreamServer {
       this.state = 'ready';
       this.error = undefined;
       this.apply(tools, { initial: true });
+      await this.refreshCatalog(attempt);
+      if (this.current !== attempt) return;
       this.log.info(`upstream ${this.name}: ready via ${attempt.via} with ${this.registered.size} tool(s)`);
       if (attempt.via !== 'stdio') this.startPing(attempt);
       if (attempt.dirty) this.scheduleRefresh(attempt);
@@ -262,6 +275,16 @@ class UpstreamServer {
       attempt.progress.get(String(progressToken))?.({ progress, total, message });
     });
     client.setNotificationHandler('notifications/tools/list_changed', () => this.scheduleRefresh(attempt));
+    if (this.settings.catalog) {
+      const refresh = () => {
+        if (this.current === attempt && attempt.readyAt !== undefined) void this.refreshCatalog(attempt);
+      };
+      client.setNotificationHandler('notifications/resources/list_changed', refresh);
+      client.setNotificationHandler('notifications/prompts/list_changed', refresh);
+      client.setNotificationHandler('notifications/resources/updated', (notification) => {
+        if (this.current === attempt) this.settings.catalog?.updated(notification.params.uri);
+      });
+    }
     client.setNotificationHandler('notifications/message', (notification) => {
       const { level, data } = notification.params;
       const text = typeof data === 'string' ? data : JSON.stringify(data);
@@ -316,6 +339,7 @@ class UpstreamServer {
     if (this.current !== attempt) return;
     this.current = undefined;
     this.unregisterAll();
+    this.settings.catalog?.remove(this.name);
     this.track(this.dispose(attempt));
     if (this.stopped) return;
     const wasReady = attempt.readyAt !== undefined;
@@ -387,6 +411,72 @@ class UpstreamServer {
         attempt.refreshing = false;
       }
     })();
+  }
+
+  /**
+   * Resources, resource templates and prompts of the server, as far as it declares them, into the
+   * catalog. A listing that fails leaves that kind empty (logged) rather than the server down.
+   */
+  private async refreshCatalog(attempt: Attempt): Promise<void> {
+    const catalog = this.settings.catalog;
+    if (!catalog) return;
+    const capabilities = attempt.client.getServerCapabilities() ?? {};
+    const list = async <T>(method: string, key: string, schema: keyof typeof specTypeSchemas): Promise<T[]> => {
+      try {
+        return await this.listItems<T>(attempt, method, key, schema);
+      } catch (error) {
+        if (this.current === attempt) this.log.warn(`upstream ${this.name}: ${method} failed: ${messageOf(error)}`);
+        return [];
+      }
+    };
+    const [resources, templates, prompts] = await Promise.all([
+      capabilities.resources ? list<Resource>('resources/list', 'resources', 'Resource') : [],
+      capabilities.resources ? list<ResourceTemplate>('resources/templates/list', 'resourceTemplates', 'ResourceTemplate') : [],
+      capabilities.prompts ? list<Prompt>('prompts/list', 'prompts', 'Prompt') : [],
+    ]);
+    if (this.current !== attempt) return;
+    catalog.set(this.name, {
+      resources,
+      templates,
+      prompts,
+      subscribe: capabilities.resources?.subscribe === true,
+      completions: capabilities.completions !== undefined,
+      request: <T>(method: string, params: Record<string, unknown>, signal?: AbortSignal) => this.relay<T>(method, params, signal),
+    });
+  }
+
+  /** A resources/prompts/completions request of a client, sent on as it is (the client's identity stays here). */
+  private async relay<T>(method: string, params: Record<string, unknown>, signal?: AbortSignal): Promise<T> {
+    const attempt = this.current;
+    if (!attempt || attempt.readyAt === undefined) throw new Error(`upstream server ${this.name} is not available (${this.state})`);
+    const schema = LenientResultSchema;
+    const { _meta: meta, ...rest } = params;
+    const kept = forwardedMeta(meta as Record<string, unknown> | undefined);
+    return (await attempt.client.request({ method, params: { ...rest, ...(kept ? { _meta: kept } : {}) } } as never, schema, {
+      timeout: this.config.timeout ?? NO_TIMEOUT_MS,
+      ...(signal ? { signal } : {}),
+    })) as T;
+  }
+
+  /** One list method of any kind, every page, each item checked on its own (a malformed one is left out). */
+  private async listItems<T>(attempt: Attempt, method: string, key: string, schema: keyof typeof specTypeSchemas): Promise<T[]> {
+    const items: T[] = [];
+    const cursors = new Set<string>();
+    let cursor: string | undefined;
+    const pageSchema = z.looseObject({ [key]: z.array(z.unknown()), nextCursor: z.string().optional() });
+    for (let page = 0; ; page++) {
+      if (page >= MAX_LIST_PAGES) throw new Error(`${method} returned more than ${MAX_LIST_PAGES} pages`);
+      const result = (await attempt.client.request({ method, params: cursor === undefined ? {} : { cursor } } as never, pageSchema, { timeout: this.settings.connectTimeoutMs })) as Record<string, unknown> & { nextCursor?: string };
+      for (const raw of result[key] as unknown[]) {
+        const checked = (specTypeSchemas[schema] as { '~standard': { validate(value: unknown): { issues?: readonly { message: string }[]; value?: unknown } } })['~standard'].validate(raw);
+        if (checked.issues === undefined) items.push(checked.value as T);
+        else this.logOnce(`invalid:${method}:${JSON.stringify(raw).slice(0, 100)}`, `upstream ${this.name}: an entry of ${method} is not valid MCP and is not exposed: ${checked.issues[0]?.message ?? 'invalid'}`);
+      }
+      cursor = result.nextCursor;
+      if (cursor === undefined) return items;
+      if (cursors.has(cursor)) throw new Error(`${method} returned the same cursor twice`);
+      cursors.add(cursor);
+    }
   }
 
   /**

@@ -139,6 +139,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
   const mcp = createMcpRuntime({
     name: deps.config.name,
     tools,
+    catalog: deps.toolset?.catalog,
     store: deps.store,
     events: deps.events,
     clock,

@@ -8,7 +8,7 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { UnauthorizedError as UnauthorizedV1 } from '@modelcontextprotocol/sdk/client/auth.js';
 import { SSEClientTransport as SseV1 } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport as StreamableV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CallToolResultSchema, ProgressNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, ProgressNotificationSchema, ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { HeadlessOAuthClientProvider } from '../helpers/oauth-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -180,4 +180,73 @@ describe('list_changed coalesced', () => {
     await expect.poll(() => heard.v1, { timeout: 5_000 }).toBe(2);
     await v2.callTool({ name: 'fx__remove_tool', arguments: {} });
   }, 60_000);
+});
+
+/** Every page of a list method (the SDK's list helpers return one page). */
+async function allPages<T>(list: (cursor: string | undefined) => Promise<{ nextCursor?: string | undefined } & Record<string, unknown>>, key: string): Promise<T[]> {
+  const items: T[] = [];
+  let cursor: string | undefined;
+  do {
+    const page = await list(cursor);
+    items.push(...(page[key] as T[]));
+    cursor = page.nextCursor;
+  } while (cursor);
+  return items;
+}
+
+describe('resources, resource templates, prompts and completions of an upstream', () => {
+  const named = <T extends { name: string }>(items: T[]) => items.map((item) => ({ ...item, name: `ev__${item.name}` }));
+
+  it('are listed under <server>__ names with everything else as the upstream lists them, to both eras', async () => {
+    const resources = await allPages<{ name: string; uri: string }>((cursor) => direct.listResources(cursor ? { cursor } : undefined), 'resources');
+    const templates = await allPages<{ name: string }>((cursor) => direct.listResourceTemplates(cursor ? { cursor } : undefined), 'resourceTemplates');
+    const prompts = await allPages<{ name: string }>((cursor) => direct.listPrompts(cursor ? { cursor } : undefined), 'prompts');
+    expect(resources.length).toBeGreaterThan(0);
+    expect(templates.length).toBeGreaterThan(0);
+    expect(prompts.length).toBeGreaterThan(0);
+    for (const client of [v1, v2] as Array<ClientV1 | ClientV2>) {
+      const viaResources = await allPages<{ name: string }>((cursor) => client.listResources(cursor ? { cursor } : undefined), 'resources');
+      const viaTemplates = await allPages<{ name: string }>((cursor) => client.listResourceTemplates(cursor ? { cursor } : undefined), 'resourceTemplates');
+      const viaPrompts = await allPages<{ name: string }>((cursor) => client.listPrompts(cursor ? { cursor } : undefined), 'prompts');
+      // `short` is server-everything too: same URIs, so only ev's (first by name) are listed for them.
+      expect(viaResources).toEqual(named(resources));
+      expect(viaTemplates.filter((t) => t.name.startsWith('ev__'))).toEqual(named(templates));
+      expect(viaTemplates.filter((t) => t.name.startsWith('short__'))).toHaveLength(templates.length);
+      expect(viaPrompts.filter((p) => p.name.startsWith('ev__'))).toEqual(named(prompts));
+    }
+  });
+
+  it('are read, got and completed as the upstream answers them directly', async () => {
+    const [first] = await allPages<{ uri: string }>((cursor) => direct.listResources(cursor ? { cursor } : undefined), 'resources');
+    const expected = await direct.readResource({ uri: first!.uri });
+    for (const client of [v1, v2] as Array<ClientV1 | ClientV2>) {
+      expect((await client.readResource({ uri: first!.uri })).contents).toEqual(expected.contents);
+      // A templated URI is routed to the server whose template matches it.
+      const templated = await client.readResource({ uri: 'demo://resource/dynamic/text/7' });
+      expect(templated.contents[0]).toMatchObject({ uri: 'demo://resource/dynamic/text/7', mimeType: 'text/plain' });
+      expect(JSON.stringify(templated.contents)).toContain('Resource 7');
+      const prompt = await client.getPrompt({ name: 'ev__args-prompt', arguments: { city: 'Lisbon', state: 'Lisboa' } });
+      expect(prompt.messages).toEqual((await direct.getPrompt({ name: 'args-prompt', arguments: { city: 'Lisbon', state: 'Lisboa' } })).messages);
+      const completion = await client.complete({ ref: { type: 'ref/prompt', name: 'ev__completable-prompt' }, argument: { name: 'department', value: 'S' } });
+      expect(completion.completion.values).toEqual(['Sales', 'Support']);
+    }
+    await expect(v1.readResource({ uri: 'demo://nobody/offers/this' })).rejects.toThrow(/not found/i);
+  });
+
+  it('resources/subscribe is passed to the upstream that offers it, and its resources/updated reaches the subscribed session only', async () => {
+    const [first] = await allPages<{ uri: string }>((cursor) => direct.listResources(cursor ? { cursor } : undefined), 'resources');
+    const updated = { v1: [] as string[], sse: [] as string[] };
+    v1.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updated.v1.push(n.params.uri));
+    sse.setNotificationHandler(ResourceUpdatedNotificationSchema, (n) => void updated.sse.push(n.params.uri));
+    await v1.subscribeResource({ uri: first!.uri });
+    // server-everything sends updates of subscribed URIs every 5 s once they are switched on.
+    await v1.callTool({ name: 'ev__toggle-subscriber-updates', arguments: {} });
+    try {
+      await expect.poll(() => updated.v1, { timeout: 15_000 }).toContain(first!.uri);
+      expect(updated.sse).toEqual([]);
+    } finally {
+      await v1.unsubscribeResource({ uri: first!.uri });
+      await v1.callTool({ name: 'ev__toggle-subscriber-updates', arguments: {} });
+    }
+  }, 30_000);
 });
