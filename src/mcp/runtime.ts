@@ -5,6 +5,7 @@ import type { Clock } from '../shared/clock.js';
 import { VERSION } from '../shared/version.js';
 import { ModernEndpoint, ToolFastPath } from './modern-endpoint.js';
 import type { UpstreamCatalog } from './catalog.js';
+import { InteractionStore } from './client-requests.js';
 import { createSessionServer, followCatalog, followToolChanges, type ToolAudit } from './session-server.js';
 import { SessionManager, type SessionManagerDeps } from './sessions.js';
 import type { ToolRegistry } from './tool-registry.js';
@@ -55,7 +56,8 @@ export function createMcpRuntime(deps: {
     },
   };
   const info = { name: deps.name, version: VERSION };
-  const createServer = () => createSessionServer(deps.tools, info, toolAudit, deps.catalog);
+  const interactions = new InteractionStore();
+  const createServer = () => createSessionServer(deps.tools, info, toolAudit, deps.catalog, interactions);
   const sessions = new SessionManager({
     store: deps.store,
     clock: deps.clock,
@@ -87,6 +89,7 @@ export function createMcpRuntime(deps: {
     createServer,
     async close() {
       await sessions.closeAll('server shutdown');
+      interactions.close();
       await modern.close();
     },
   };

@@ -1,9 +1,19 @@
-import { ProtocolError, ProtocolErrorCode, Server, type AuthInfo, type CallToolResult, type ServerContext } from '@modelcontextprotocol/server';
+import {
+  CLIENT_CAPABILITIES_META_KEY,
+  ProtocolError,
+  ProtocolErrorCode,
+  Server,
+  type AuthInfo,
+  type CallToolResult,
+  type ClientCapabilities,
+  type ServerContext,
+} from '@modelcontextprotocol/server';
+import { assertClientCapability, declaresClientFeatures, type InteractionStore } from './client-requests.js';
 import type { CatalogChange, UpstreamCatalog } from './catalog.js';
 import { ToolInputError, UnknownToolError, type ToolCallContext, type ToolCaller, type ToolRegistry } from './tool-registry.js';
 
 /** What a call carries besides caller and signal: the request's `_meta` and a way to report progress. */
-export type ToolCallExtras = Pick<ToolCallContext, 'meta' | 'progress'>;
+export type ToolCallExtras = Pick<ToolCallContext, 'meta' | 'progress' | 'ask'>;
 
 export interface ToolAudit {
   called(caller: ToolCaller, tool: string, ms: number): void;
@@ -77,6 +87,16 @@ export function callExtras(ctx: ServerContext): ToolCallExtras {
   return extras;
 }
 
+/** The longest timer Node arms: a request to a person (an elicitation) waits as long as the call does. */
+const NO_TIMEOUT_MS = 2_147_483_647;
+
+/** The client capabilities a 2026-07-28 request states in its `_meta` envelope. */
+function envelopeCapabilities(ctx: ServerContext): ClientCapabilities | undefined {
+  const envelope = ctx.mcpReq.envelope as Record<string, unknown> | undefined;
+  const capabilities = envelope?.[CLIENT_CAPABILITIES_META_KEY];
+  return typeof capabilities === 'object' && capabilities !== null ? (capabilities as ClientCapabilities) : undefined;
+}
+
 export interface McpServerInfo {
   name: string;
   version: string;
@@ -90,7 +110,7 @@ export const serverInstructions = (name: string) => `Tools of ${name}, served by
  * era. Tools come from the shared registry through the low-level handlers, so registry tools with
  * plain JSON schemas (upstream servers) and zod tools are served alike.
  */
-export function createSessionServer(registry: ToolRegistry, info: McpServerInfo, audit: ToolAudit, catalog?: UpstreamCatalog): Server {
+export function createSessionServer(registry: ToolRegistry, info: McpServerInfo, audit: ToolAudit, catalog?: UpstreamCatalog, interactions?: InteractionStore): Server {
   const offersCatalog = catalog?.enabled === true;
   const server = new Server(
     { name: info.name, version: info.version },
@@ -107,9 +127,39 @@ export function createSessionServer(registry: ToolRegistry, info: McpServerInfo,
     noteToolsListed(server, registry);
     return { tools: registry.list() };
   });
-  server.setRequestHandler('tools/call', (request, ctx) =>
-    callToolFor(registry, audit, callerFromAuth(ctx.http?.authInfo, ctx.sessionId), request.params.name, request.params.arguments, ctx.mcpReq.signal, callExtras(ctx)),
-  );
+  server.setRequestHandler('tools/call', (request, ctx) => {
+    const caller = callerFromAuth(ctx.http?.authInfo, ctx.sessionId);
+    const { name, arguments: args } = request.params;
+    const extras = callExtras(ctx);
+    const capabilities = server.getClientCapabilities() ?? envelopeCapabilities(ctx);
+    const modern = ctx.mcpReq.envelope !== undefined && ctx.sessionId === undefined;
+    if (!modern) {
+      // 2025 era: a request on the session's stream, related to this call (MCP 2025-11-25 "Client Features").
+      extras.ask = (out, signal) => {
+        assertClientCapability(capabilities, out.method);
+        return ctx.mcpReq.send(out as never, { signal, timeout: NO_TIMEOUT_MS }) as Promise<Record<string, unknown>>;
+      };
+      return callToolFor(registry, audit, caller, name, args, ctx.mcpReq.signal, extras);
+    }
+    if (!interactions || registry.get(name)?.interactive !== true || !declaresClientFeatures(capabilities)) {
+      extras.ask = async (out) => {
+        assertClientCapability(capabilities, out.method);
+        throw new ProtocolError(ProtocolErrorCode.InvalidRequest, `${out.method} cannot reach this client`);
+      };
+      return callToolFor(registry, audit, caller, name, args, ctx.mcpReq.signal, extras);
+    }
+    // 2026-07-28: the call may take several rounds (input_required); it lives in the store between them.
+    return interactions.serve(caller.clientId, ctx.mcpReq.requestState<string>(), ctx.mcpReq.inputResponses, { signal: ctx.mcpReq.signal, progress: extras.progress }, (flow) =>
+      callToolFor(registry, audit, caller, name, args, flow.signal, {
+        meta: extras.meta,
+        progress: flow.progress,
+        ask: (out) => {
+          assertClientCapability(capabilities, out.method);
+          return flow.ask(out);
+        },
+      }),
+    );
+  });
   if (catalog && offersCatalog) serveCatalog(server, catalog);
   return server;
 }

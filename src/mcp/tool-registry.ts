@@ -16,6 +16,12 @@ export interface ToolProgress {
   message?: string | undefined;
 }
 
+/** A request to the caller on a tool's behalf (elicitation/create, sampling/createMessage, roots/list). */
+export interface ClientRequestOut {
+  method: string;
+  params?: Record<string, unknown> | undefined;
+}
+
 export interface ToolCallContext {
   caller: ToolCaller;
   signal: AbortSignal;
@@ -30,6 +36,12 @@ export interface ToolCallContext {
    * last update is not overtaken by the result (a client drops progress of a finished request).
    */
   progress?: ((update: ToolProgress) => Promise<void>) | undefined;
+  /**
+   * Asks the caller (MCP "Client Features"): on a 2025 session a request on its stream, for a
+   * 2026-07-28 client an `input_required` round. Rejects when the caller did not declare the
+   * capability the request needs.
+   */
+  ask?: ((request: ClientRequestOut, signal: AbortSignal) => Promise<Record<string, unknown>>) | undefined;
 }
 
 /** A tool as the registry holds it: the MCP `Tool` listing plus the function that runs it. */

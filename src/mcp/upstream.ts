@@ -2,6 +2,8 @@ import { createInterface } from 'node:readline';
 import type { Readable } from 'node:stream';
 import {
   Client,
+  ProtocolError,
+  ProtocolErrorCode,
   SdkError,
   SdkErrorCode,
   SdkHttpError,
@@ -142,6 +144,8 @@ interface Attempt {
   pingTimer?: NodeJS.Timeout;
   /** Relays of the calls in flight that asked for progress, by the progress token we sent upstream. */
   progress: Map<string, (update: ToolProgress) => void>;
+  /** The calls in flight on this connection, for server-to-client requests to find their caller. */
+  inflight: Set<ToolCallContext>;
 }
 
 interface Registration {
@@ -238,7 +242,9 @@ class UpstreamServer {
 
   private async connectVia(transport: Transport, via: Attempt['via']): Promise<Attempt | undefined> {
     if (this.stopped) return undefined;
-    const client = new Client(this.settings.clientInfo, { capabilities: {} });
+    // The client features the gateway can hand on to its own clients (MCP "Client Features"); a
+    // request of the upstream reaches the client whose call caused it (askCaller).
+    const client = new Client(this.settings.clientInfo, { capabilities: { elicitation: { form: {}, url: {} }, sampling: {}, roots: {} } });
     let markClosed!: () => void;
     const attempt: Attempt = {
       client,
@@ -250,6 +256,7 @@ class UpstreamServer {
       refreshing: false,
       refreshAgain: false,
       progress: new Map(),
+      inflight: new Set(),
     };
     if (transport instanceof StdioClientTransport) {
       this.pipeStderr(transport, attempt);
@@ -275,6 +282,9 @@ class UpstreamServer {
       attempt.progress.get(String(progressToken))?.({ progress, total, message });
     });
     client.setNotificationHandler('notifications/tools/list_changed', () => this.scheduleRefresh(attempt));
+    client.setRequestHandler('elicitation/create', (request, ctx) => this.askCaller(attempt, 'elicitation/create', request.params, ctx.mcpReq.signal) as never);
+    client.setRequestHandler('sampling/createMessage', (request, ctx) => this.askCaller(attempt, 'sampling/createMessage', request.params, ctx.mcpReq.signal) as never);
+    client.setRequestHandler('roots/list', (request, ctx) => this.askCaller(attempt, 'roots/list', request.params, ctx.mcpReq.signal) as never);
     if (this.settings.catalog) {
       const refresh = () => {
         if (this.current === attempt && attempt.readyAt !== undefined) void this.refreshCatalog(attempt);
@@ -458,6 +468,27 @@ class UpstreamServer {
     })) as T;
   }
 
+  /**
+   * A request of the upstream to its client, handed to the client whose call is in flight. Over
+   * stdio (and SSE) nothing in the message names the call that caused it, so it goes to the caller
+   * only when exactly one call is in flight on this connection; with several it is refused rather
+   * than guessed (it could carry one client's data to another). roots/list outside any call is
+   * answered with no roots: the gateway shares no folders of its own.
+   */
+  private async askCaller(attempt: Attempt, method: string, params: unknown, signal: AbortSignal): Promise<Record<string, unknown>> {
+    const calls = [...attempt.inflight];
+    if (calls.length === 0 && method === 'roots/list') return { roots: [] };
+    if (calls.length !== 1) {
+      const why = calls.length === 0 ? 'no call from a client is waiting for it' : 'several calls are in flight on this server and the gateway cannot tell which client it is for';
+      throw new ProtocolError(ProtocolErrorCode.InvalidRequest, `cupcake-mcp cannot pass ${method} on: ${why}`);
+    }
+    const caller = calls[0]!;
+    if (!caller.ask) throw new ProtocolError(ProtocolErrorCode.InvalidRequest, `cupcake-mcp cannot pass ${method} on to this client`);
+    const { _meta: meta, ...rest } = (params ?? {}) as Record<string, unknown>;
+    const kept = forwardedMeta(meta as Record<string, unknown> | undefined);
+    return caller.ask({ method, params: { ...rest, ...(kept ? { _meta: kept } : {}) } }, signal);
+  }
+
   /** One list method of any kind, every page, each item checked on its own (a malformed one is left out). */
   private async listItems<T>(attempt: Attempt, method: string, key: string, schema: keyof typeof specTypeSchemas): Promise<T[]> {
     const items: T[] = [];
@@ -583,6 +614,7 @@ class UpstreamServer {
       });
     }
     const requestMeta = progressToken ? { ...meta, progressToken } : meta;
+    attempt.inflight.add(context);
     try {
       // request() rather than callTool(): a gateway hands on the upstream's result as it is.
       const result = await attempt.client.request(
@@ -613,6 +645,7 @@ class UpstreamServer {
       if (context.signal.aborted) return errorResult(`${exposed}: cancelled`);
       return errorResult(`${exposed}: ${messageOf(error)}`);
     } finally {
+      attempt.inflight.delete(context);
       if (progressToken) attempt.progress.delete(progressToken);
     }
   }

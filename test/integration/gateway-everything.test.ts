@@ -8,7 +8,7 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { UnauthorizedError as UnauthorizedV1 } from '@modelcontextprotocol/sdk/client/auth.js';
 import { SSEClientTransport as SseV1 } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport as StreamableV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CallToolResultSchema, ProgressNotificationSchema, ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import { CallToolResultSchema, CreateMessageRequestSchema, ElicitRequestSchema, ProgressNotificationSchema, ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
 import { HeadlessOAuthClientProvider } from '../helpers/oauth-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -27,6 +27,28 @@ let v1: ClientV1;
 let sse: ClientV1;
 let v2: ClientV2;
 let direct: ClientV2;
+/** Clients that declare elicitation and sampling and answer them: 2025 session, 2026-07-28, and direct. */
+let v1ask: ClientV1;
+let v2ask: ClientV2;
+let directAsk: ClientV2;
+const asked: Record<'v1' | 'v2' | 'direct', string[]> = { v1: [], v2: [], direct: [] };
+const inputRequired: string[] = [];
+
+const ELICITED = { action: 'accept' as const, content: { name: 'Ada Lovelace', check: true } };
+const SAMPLED = { role: 'assistant' as const, content: { type: 'text' as const, text: 'a sampled answer' }, model: 'test-model', stopReason: 'endTurn' };
+const ASKING = { elicitation: { form: {} }, sampling: {} };
+
+function answerV2(client: ClientV2, who: 'v2' | 'direct'): ClientV2 {
+  client.setRequestHandler('elicitation/create', async (request) => {
+    asked[who].push(`elicit:${request.params.message}`);
+    return ELICITED;
+  });
+  client.setRequestHandler('sampling/createMessage', async (request) => {
+    asked[who].push(`sample:${JSON.stringify(request.params.messages[0]?.content)}`);
+    return SAMPLED;
+  });
+  return client;
+}
 
 async function connectClients(): Promise<void> {
   const providerV1 = new HeadlessOAuthClientProvider({ authMethod: 'client_secret_basic', clientName: 'SDK v1 client' });
@@ -45,6 +67,30 @@ async function connectClients(): Promise<void> {
   v2 = new ClientV2({ name: 'v2', version: '1' }, { versionNegotiation: { mode: 'auto' } });
   await v2.connect(makeV2());
   expect(v2.getNegotiatedProtocolVersion()).toBe('2026-07-28');
+  v1ask = new ClientV1({ name: 'v1ask', version: '1' }, { capabilities: ASKING });
+  v1ask.setRequestHandler(ElicitRequestSchema, async (request) => {
+    asked.v1.push(`elicit:${request.params.message}`);
+    return ELICITED;
+  });
+  v1ask.setRequestHandler(CreateMessageRequestSchema, async (request) => {
+    asked.v1.push(`sample:${JSON.stringify(request.params.messages[0]?.content)}`);
+    return SAMPLED;
+  });
+  await v1ask.connect(makeV1());
+  v2ask = answerV2(new ClientV2({ name: 'v2ask', version: '1' }, { capabilities: ASKING, versionNegotiation: { mode: 'auto' } }), 'v2');
+  // Records the input_required results the gateway answers with (the client fulfils them itself).
+  const recordingFetch: typeof fetch = async (input, init) => {
+    const response = await fetch(input, init);
+    void response
+      .clone()
+      .text()
+      .then((text) => {
+        if (text.includes('"resultType":"input_required"')) inputRequired.push(text);
+      }, () => undefined);
+    return response;
+  };
+  await v2ask.connect(new StreamableV2(new URL(`${server.url}/mcp`), { authProvider: providerV2, fetch: recordingFetch }));
+  expect(v2ask.getNegotiatedProtocolVersion()).toBe('2026-07-28');
   sse = new ClientV1({ name: 'sse', version: '1' });
   await sse.connect(new SseV1(new URL(`${server.url}/sse`), { authProvider: providerV1 }));
 }
@@ -68,10 +114,12 @@ beforeAll(async () => {
   await connectClients();
   direct = new ClientV2({ name: 'direct', version: '1' });
   await direct.connect(new StdioClientTransport({ command: process.execPath, args: [EVERYTHING, 'stdio'] }));
+  directAsk = answerV2(new ClientV2({ name: 'direct-ask', version: '1' }, { capabilities: ASKING }), 'direct');
+  await directAsk.connect(new StdioClientTransport({ command: process.execPath, args: [EVERYTHING, 'stdio'] }));
 }, 90_000);
 
 afterAll(async () => {
-  await Promise.all([v1?.close(), v2?.close(), sse?.close(), direct?.close()]);
+  await Promise.all([v1?.close(), v2?.close(), sse?.close(), direct?.close(), v1ask?.close(), v2ask?.close(), directAsk?.close()]);
   await server?.close();
 });
 
@@ -249,4 +297,36 @@ describe('resources, resource templates, prompts and completions of an upstream'
       await v1.callTool({ name: 'ev__toggle-subscriber-updates', arguments: {} });
     }
   }, 30_000);
+});
+
+describe('server-to-client requests of an upstream reach the client whose call caused them', () => {
+  for (const [tool, args] of [
+    ['trigger-elicitation-request', {}],
+    ['trigger-sampling-request', { prompt: 'say hello', maxTokens: 50 }],
+  ] as const) {
+    it(`${tool}: answered by a 2025 SDK client (request on its session) and a 2026-07-28 client (input_required), as directly`, async () => {
+      for (const key of ['v1', 'v2', 'direct'] as const) asked[key].length = 0;
+      inputRequired.length = 0;
+      const expected = await directAsk.callTool({ name: tool, arguments: args });
+      const viaV1 = await v1ask.callTool({ name: `ev__${tool}`, arguments: args });
+      const viaV2 = await v2ask.callTool({ name: `ev__${tool}`, arguments: args });
+      expect(asked.direct).toHaveLength(1);
+      expect(asked).toEqual({ v1: asked.direct, v2: asked.direct, direct: asked.direct });
+      expect(viaV1.isError ?? false).toBe(false);
+      expect(textOf(viaV1)).toBe(textOf(expected));
+      expect(textOf(viaV2)).toBe(textOf(expected));
+      // The 2026-07-28 client was asked by an input_required result carrying the upstream's request.
+      await expect.poll(() => inputRequired.length).toBe(1);
+      expect(JSON.parse(inputRequired[0]!).result).toMatchObject({ resultType: 'input_required', inputRequests: expect.any(Object), requestState: expect.any(String) });
+    }, 30_000);
+  }
+
+  it('a client that declared no such capability is not asked: the call ends with an error saying which capability is missing', async () => {
+    const viaV1 = await v1.callTool({ name: 'ev__trigger-elicitation-request', arguments: {} });
+    const viaV2 = await v2.callTool({ name: 'ev__trigger-sampling-request', arguments: { prompt: 'x', maxTokens: 5 } });
+    expect(viaV1.isError).toBe(true);
+    expect(textOf(viaV1)).toContain('did not declare the \\"elicitation\\" capability');
+    expect(viaV2.isError).toBe(true);
+    expect(textOf(viaV2)).toContain('did not declare the \\"sampling\\" capability');
+  });
 });
