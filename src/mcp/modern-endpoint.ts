@@ -148,10 +148,13 @@ export class ToolFastPath {
 
   /**
    * Whether the hot path may answer this request: not a call of an interactive tool (an upstream
-   * server's), whose progress, cancellation and server-to-client requests need the SDK's server.
+   * server's), whose progress, cancellation and server-to-client requests need the SDK's server,
+   * nor a tool list that depends on the client's capabilities.
    */
   serves(request: PlainToolRequest): boolean {
-    return request.kind === 'list' || this.deps.registry.get(request.name)?.interactive !== true;
+    // A list that differs by the client's capabilities is the SDK path's to answer.
+    if (request.kind === 'list') return !this.deps.registry.hasClientFeatureTools;
+    return this.deps.registry.get(request.name)?.interactive !== true;
   }
 
   answer(request: PlainToolRequest, era: 'legacy' | 'modern', authInfo: AuthInfo | undefined, sessionId: string | undefined, signal: AbortSignal): FastAnswer | Promise<FastAnswer> {

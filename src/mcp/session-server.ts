@@ -123,9 +123,11 @@ export function createSessionServer(registry: ToolRegistry, info: McpServerInfo,
       instructions: serverInstructions(info.name),
     },
   );
-  server.setRequestHandler('tools/list', () => {
+  server.setRequestHandler('tools/list', (_request, ctx) => {
     noteToolsListed(server, registry);
-    return { tools: registry.list() };
+    // Tools that ask their caller are listed to clients that can answer (as the upstream lists them).
+    const capabilities = server.getClientCapabilities() ?? envelopeCapabilities(ctx);
+    return { tools: declaresClientFeatures(capabilities) ? registry.list() : registry.listWithoutClientFeatures() };
   });
   server.setRequestHandler('tools/call', (request, ctx) => {
     const caller = callerFromAuth(ctx.http?.authInfo, ctx.sessionId);

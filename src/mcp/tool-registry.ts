@@ -52,6 +52,11 @@ export interface RegisteredTool {
    * an upstream server's tool). Such calls are served by the SDK's server, never the hot path.
    */
   interactive?: boolean;
+  /**
+   * The tool exists only for clients that can answer server-to-client requests (an upstream offers
+   * it only to a client declaring elicitation, sampling or roots): hidden from clients declaring none.
+   */
+  needsClientFeatures?: boolean;
   run(args: Record<string, unknown>, context: ToolCallContext): Promise<CallToolResult>;
 }
 
@@ -89,6 +94,7 @@ export class ToolRegistry {
   private readonly tools = new Map<string, RegisteredTool>();
   private readonly listeners = new Set<() => void>();
   private cachedList: Tool[] | undefined;
+  private cachedPlainList: Tool[] | undefined;
 
   add(tool: RegisteredTool): () => void {
     const name = tool.definition.name;
@@ -137,6 +143,17 @@ export class ToolRegistry {
     return this.cachedList;
   }
 
+  /** The list a client sees that declares no client features (elicitation, sampling, roots). */
+  listWithoutClientFeatures(): Tool[] {
+    this.cachedPlainList ??= [...this.tools.values()].filter((t) => t.needsClientFeatures !== true).map((t) => t.definition);
+    return this.cachedPlainList;
+  }
+
+  /** Whether some tool is listed only to clients with client features (the lists then differ by client). */
+  get hasClientFeatureTools(): boolean {
+    return this.list().length !== this.listWithoutClientFeatures().length;
+  }
+
   get(name: string): RegisteredTool | undefined {
     return this.tools.get(name);
   }
@@ -162,6 +179,7 @@ export class ToolRegistry {
 
   private changed(): void {
     this.cachedList = undefined;
+    this.cachedPlainList = undefined;
     for (const listener of this.listeners) listener();
   }
 }

@@ -165,6 +165,9 @@ class UpstreamServer {
   private retryTimer: NodeJS.Timeout | undefined;
   private stopped = false;
   private progressTokens = 0;
+  /** Tools the server lists only to a client with elicitation, sampling or roots (found by the probe at connect). */
+  private clientFeatureTools = new Set<string>();
+  private probe: Client | undefined;
 
   constructor(
     private readonly name: string,
@@ -189,6 +192,7 @@ class UpstreamServer {
     this.retryTimer = undefined;
     this.unregisterAll();
     this.settings.catalog?.remove(this.name);
+    if (this.probe) this.track(this.probe.close().catch(() => undefined));
     const attempt = this.current;
     this.current = undefined;
     if (attempt) this.track(this.dispose(attempt));
@@ -205,6 +209,9 @@ class UpstreamServer {
       if (!attempt) return;
       const tools = await this.listAll(attempt);
       if (this.current !== attempt) return;
+      const plain = await this.probeWithoutClientFeatures(attempt.via);
+      if (this.current !== attempt) return;
+      this.clientFeatureTools = new Set(plain ? tools.map((tool) => tool.name).filter((name) => !plain.has(name)) : []);
       attempt.readyAt = Date.now();
       this.state = 'ready';
       this.error = undefined;
@@ -308,7 +315,33 @@ class UpstreamServer {
     return attempt;
   }
 
-  private createStdioTransport(config: StdioServerConfig): StdioClientTransport {
+  /**
+   * Which tools the server lists to a client that declares no client features: a second, short
+   * connection that lists tools and closes. Servers decide at initialize which tools to offer
+   * (server-everything offers its elicitation and sampling tools only to clients that can answer),
+   * and the gateway, which declares those features for everyone, lists such tools only to clients
+   * that declare them too. Undefined when the probe fails (then no tool is held back).
+   */
+  private async probeWithoutClientFeatures(via: Attempt['via']): Promise<Set<string> | undefined> {
+    if (this.stopped) return undefined;
+    const transport = 'command' in this.config ? this.createStdioTransport(this.config, 'ignore') : createRemoteTransport(this.config, via === 'sse' ? 'sse' : 'streamable-http');
+    const client = new Client(this.settings.clientInfo, { capabilities: {} });
+    this.probe = client;
+    try {
+      await client.connect(transport, { timeout: this.settings.connectTimeoutMs });
+      const tools = await this.listAll({ client } as Attempt);
+      return new Set(tools.map((tool) => tool.name));
+    } catch (error) {
+      this.log.warn(`upstream ${this.name}: could not tell which tools need client features (all are listed to every client): ${messageOf(error)}`);
+      return undefined;
+    } finally {
+      if (transport instanceof StreamableHTTPClientTransport && transport.sessionId) await withTimeout(transport.terminateSession(), 2_000).catch(() => undefined);
+      this.probe = undefined;
+      await client.close().catch(() => undefined);
+    }
+  }
+
+  private createStdioTransport(config: StdioServerConfig, stderr: 'pipe' | 'ignore' = 'pipe'): StdioClientTransport {
     return new StdioClientTransport({
       command: config.command,
       args: config.args,
@@ -316,7 +349,7 @@ class UpstreamServer {
       // the gateway's own environment may hold secrets an upstream has no business seeing.
       env: { ...getDefaultEnvironment(), ...config.env },
       ...(config.cwd !== undefined ? { cwd: config.cwd } : {}),
-      stderr: 'pipe',
+      stderr,
     });
   }
 
@@ -552,11 +585,12 @@ class UpstreamServer {
       byName.set(tool.name, tool);
     }
 
-    const wanted = new Map<string, { original: string; definition: Tool; signature: string }>();
+    const wanted = new Map<string, { original: string; definition: Tool; needsClientFeatures: boolean; signature: string }>();
     for (const { original, exposed, renamed } of exposeToolNames(this.name, [...byName.keys()])) {
       if (renamed) this.logOnce(`rename:${original}:${exposed}`, `upstream ${this.name}: tool ${JSON.stringify(original)} exposed as ${exposed} (${renamed})`);
       const definition = exposedDefinition(exposed, byName.get(original)!);
-      wanted.set(exposed, { original, definition, signature: JSON.stringify([original, definition]) });
+      const needsClientFeatures = this.clientFeatureTools.has(original);
+      wanted.set(exposed, { original, definition, needsClientFeatures, signature: JSON.stringify([original, definition, needsClientFeatures]) });
     }
 
     const before = new Set(this.registered.keys());
@@ -565,13 +599,13 @@ class UpstreamServer {
       registration.remove();
       this.registered.delete(exposed);
     }
-    for (const [exposed, { original, definition, signature }] of wanted) {
+    for (const [exposed, { original, definition, needsClientFeatures, signature }] of wanted) {
       if (this.registered.has(exposed)) continue;
       if (this.registry.get(exposed)) {
         this.logOnce(`taken:${exposed}`, `upstream ${this.name}: tool ${JSON.stringify(original)} not exposed: another tool is already named ${exposed}`);
         continue;
       }
-      const remove = this.registry.add({ definition, interactive: true, run: (args, context) => this.forward(exposed, original, args, context) });
+      const remove = this.registry.add({ definition, interactive: true, ...(needsClientFeatures ? { needsClientFeatures } : {}), run: (args, context) => this.forward(exposed, original, args, context) });
       this.registered.set(exposed, { original, signature, remove });
     }
 

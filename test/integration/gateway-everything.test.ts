@@ -321,7 +321,22 @@ describe('server-to-client requests of an upstream reach the client whose call c
     }, 30_000);
   }
 
-  it('a client that declared no such capability is not asked: the call ends with an error saying which capability is missing', async () => {
+  it('tools the upstream offers only to clients with elicitation or sampling are listed only to such clients, in both eras', async () => {
+    const plain = new Set((await direct.listTools()).tools.map((t) => t.name));
+    const onlyAsking = (await directAsk.listTools()).tools.map((t) => t.name).filter((name) => !plain.has(name));
+    expect(onlyAsking).toEqual(expect.arrayContaining(['trigger-elicitation-request', 'trigger-sampling-request']));
+    const exposed = (names: string[]) => names.filter((name) => name.startsWith('ev__')).map((name) => name.slice(4));
+    for (const client of [v1, v2] as Array<ClientV1 | ClientV2>) {
+      const names = exposed((await client.listTools()).tools.map((t) => t.name));
+      for (const name of onlyAsking) expect(names).not.toContain(name);
+    }
+    for (const client of [v1ask, v2ask] as Array<ClientV1 | ClientV2>) {
+      const names = exposed((await client.listTools()).tools.map((t) => t.name));
+      expect(names).toEqual(expect.arrayContaining(['trigger-elicitation-request', 'trigger-sampling-request']));
+    }
+  });
+
+  it('a client that declared no such capability is not asked even when it calls such a tool: the call ends with an error saying which capability is missing', async () => {
     const viaV1 = await v1.callTool({ name: 'ev__trigger-elicitation-request', arguments: {} });
     const viaV2 = await v2.callTool({ name: 'ev__trigger-sampling-request', arguments: { prompt: 'x', maxTokens: 5 } });
     expect(viaV1.isError).toBe(true);
