@@ -196,6 +196,15 @@ describe('loadConfig', () => {
     expect(problems).toHaveLength(4);
   });
 
+  it('an upstream server timeout is a duration, read into milliseconds; anything else is named', async () => {
+    const good = await withConfig({ tools: { servers: { slow: { command: 'node', timeout: '90s' }, far: { url: 'https://x.example/mcp', timeout: '5m' } } } });
+    const { config } = loadConfig({ path: good.path, env: {} });
+    expect(config.tools.servers.slow).toMatchObject({ timeout: 90_000 });
+    expect(config.tools.servers.far).toMatchObject({ timeout: 300_000 });
+    const bad = await withConfig({ tools: { servers: { slow: { command: 'node', timeout: 'soon' } } } });
+    expect(problemsOf({ path: bad.path, env: {} })).toEqual([expect.stringMatching(/^tools\.servers\.slow\.timeout: expected a duration like "5m"/)]);
+  });
+
   it('rejects values that are well-formed but unusable', async () => {
     const cases: Array<[unknown, string]> = [
       [{ port: 70000 }, 'port: expected a port number between 0 and 65535'],
