@@ -180,13 +180,19 @@ describe('progress, timeout and cancellation through the gateway, compared with 
     expect(textOf(echo)).toBe(textOf(await direct.callTool({ name: 'echo', arguments: { message: 'still here' } })));
   }, 60_000);
 
-  it("a client's cancellation reaches the upstream (2025 session: notifications/cancelled)", async () => {
-    const abort = new AbortController();
-    const call = v1.callTool({ name: 'fx__sleep', arguments: { ms: 30_000 } }, CallToolResultSchema, { signal: abort.signal });
-    setTimeout(() => abort.abort('changed my mind'), 300);
-    await expect(call).rejects.toThrow();
-    // The upstream fixture answers "cancelled" once it sees notifications/cancelled; the gateway
-    // counts the call as ended, so no call is left in flight.
+  it("a client's cancellation reaches the upstream: notifications/cancelled on a 2025 session, the hang-up of a 2026-07-28 request", async () => {
+    const cancellations = async () => ((await v1.callTool({ name: 'fx__cancellations', arguments: {} })).structuredContent as { cancellations: number }).cancellations;
+    const before = await cancellations();
+    const abort1 = new AbortController();
+    const call1 = v1.callTool({ name: 'fx__sleep', arguments: { ms: 30_000 } }, CallToolResultSchema, { signal: abort1.signal });
+    setTimeout(() => abort1.abort('changed my mind'), 300);
+    await expect(call1).rejects.toThrow();
+    await expect.poll(cancellations, { timeout: 5_000 }).toBe(before + 1);
+    const abort2 = new AbortController();
+    const call2 = v2.callTool({ name: 'fx__sleep', arguments: { ms: 30_000 } }, { signal: abort2.signal });
+    setTimeout(() => abort2.abort('changed my mind'), 300);
+    await expect(call2).rejects.toThrow();
+    await expect.poll(cancellations, { timeout: 5_000 }).toBe(before + 2);
     await expect.poll(() => server.app.mcp.callsInFlight, { timeout: 5_000 }).toBe(0);
   });
 });
