@@ -29,9 +29,10 @@ let v2: ClientV2;
 let direct: ClientV2;
 /** Clients that declare elicitation and sampling and answer them: 2025 session, 2026-07-28, and direct. */
 let v1ask: ClientV1;
+let sseAsk: ClientV1;
 let v2ask: ClientV2;
 let directAsk: ClientV2;
-const asked: Record<'v1' | 'v2' | 'direct', string[]> = { v1: [], v2: [], direct: [] };
+const asked: Record<'v1' | 'sse' | 'v2' | 'direct', string[]> = { v1: [], sse: [], v2: [], direct: [] };
 const inputRequired: string[] = [];
 
 const ELICITED = { action: 'accept' as const, content: { name: 'Ada Lovelace', check: true } };
@@ -67,16 +68,21 @@ async function connectClients(): Promise<void> {
   v2 = new ClientV2({ name: 'v2', version: '1' }, { versionNegotiation: { mode: 'auto' } });
   await v2.connect(makeV2());
   expect(v2.getNegotiatedProtocolVersion()).toBe('2026-07-28');
-  v1ask = new ClientV1({ name: 'v1ask', version: '1' }, { capabilities: ASKING });
-  v1ask.setRequestHandler(ElicitRequestSchema, async (request) => {
-    asked.v1.push(`elicit:${request.params.message}`);
-    return ELICITED;
-  });
-  v1ask.setRequestHandler(CreateMessageRequestSchema, async (request) => {
-    asked.v1.push(`sample:${JSON.stringify(request.params.messages[0]?.content)}`);
-    return SAMPLED;
-  });
+  const answerV1 = (client: ClientV1, who: 'v1' | 'sse') => {
+    client.setRequestHandler(ElicitRequestSchema, async (request) => {
+      asked[who].push(`elicit:${request.params.message}`);
+      return ELICITED;
+    });
+    client.setRequestHandler(CreateMessageRequestSchema, async (request) => {
+      asked[who].push(`sample:${JSON.stringify(request.params.messages[0]?.content)}`);
+      return SAMPLED;
+    });
+    return client;
+  };
+  v1ask = answerV1(new ClientV1({ name: 'v1ask', version: '1' }, { capabilities: ASKING }), 'v1');
   await v1ask.connect(makeV1());
+  sseAsk = answerV1(new ClientV1({ name: 'sseAsk', version: '1' }, { capabilities: ASKING }), 'sse');
+  await sseAsk.connect(new SseV1(new URL(`${server.url}/sse`), { authProvider: providerV1 }));
   v2ask = answerV2(new ClientV2({ name: 'v2ask', version: '1' }, { capabilities: ASKING, versionNegotiation: { mode: 'auto' } }), 'v2');
   // Records the input_required results the gateway answers with (the client fulfils them itself).
   const recordingFetch: typeof fetch = async (input, init) => {
@@ -119,7 +125,7 @@ beforeAll(async () => {
 }, 90_000);
 
 afterAll(async () => {
-  await Promise.all([v1?.close(), v2?.close(), sse?.close(), direct?.close(), v1ask?.close(), v2ask?.close(), directAsk?.close()]);
+  await Promise.all([v1?.close(), v2?.close(), sse?.close(), direct?.close(), v1ask?.close(), sseAsk?.close(), v2ask?.close(), directAsk?.close()]);
   await server?.close();
 });
 
@@ -310,16 +316,18 @@ describe('server-to-client requests of an upstream reach the client whose call c
     ['trigger-elicitation-request', {}],
     ['trigger-sampling-request', { prompt: 'say hello', maxTokens: 50 }],
   ] as const) {
-    it(`${tool}: answered by a 2025 SDK client (request on its session) and a 2026-07-28 client (input_required), as directly`, async () => {
-      for (const key of ['v1', 'v2', 'direct'] as const) asked[key].length = 0;
+    it(`${tool}: answered by 2025 SDK clients (a request on the Streamable HTTP call's stream, on the SSE stream) and a 2026-07-28 client (input_required), as directly`, async () => {
+      for (const key of ['v1', 'sse', 'v2', 'direct'] as const) asked[key].length = 0;
       inputRequired.length = 0;
       const expected = await directAsk.callTool({ name: tool, arguments: args });
       const viaV1 = await v1ask.callTool({ name: `ev__${tool}`, arguments: args });
+      const viaSse = await sseAsk.callTool({ name: `ev__${tool}`, arguments: args });
       const viaV2 = await v2ask.callTool({ name: `ev__${tool}`, arguments: args });
       expect(asked.direct).toHaveLength(1);
-      expect(asked).toEqual({ v1: asked.direct, v2: asked.direct, direct: asked.direct });
+      expect(asked).toEqual({ v1: asked.direct, sse: asked.direct, v2: asked.direct, direct: asked.direct });
       expect(viaV1.isError ?? false).toBe(false);
       expect(textOf(viaV1)).toBe(textOf(expected));
+      expect(textOf(viaSse)).toBe(textOf(expected));
       expect(textOf(viaV2)).toBe(textOf(expected));
       // The 2026-07-28 client was asked by an input_required result carrying the upstream's request.
       await expect.poll(() => inputRequired.length).toBe(1);
