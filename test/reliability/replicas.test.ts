@@ -68,6 +68,43 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     expect(new Set(deployment.proxy.log.slice(from).map((s) => s.target))).toEqual(new Set([0, 1, 2]));
   });
 
+  it('MCP 2026-07-28 is stateless: tools/list and tools/call spread over the replicas are each served by whichever one the proxy picks', async () => {
+    const http = new RecordingHttp(deployment.proxy.url);
+    const client = await registerChatGpt(http);
+    const { code, verifier } = await authorize(http, { client_id: client.client_id, redirect_uri: client.redirect_uris[0] });
+    const token = (await exchangeWithBasic(http, client, { code, verifier, redirect_uri: client.redirect_uris[0] })).json<{ access_token: string }>().access_token;
+    const modern = (method: string, params: Record<string, unknown>, id: number) => ({
+      method: 'POST',
+      headers: {
+        ...bearer(token),
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-protocol-version': '2026-07-28',
+        'mcp-method': method,
+        ...(typeof params.name === 'string' ? { 'mcp-name': params.name } : {}),
+      },
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id,
+        method,
+        params: { ...params, _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} } },
+      }),
+    });
+    const from = deployment.proxy.log.length;
+    const answers = await Promise.all(
+      Array.from({ length: 6 }, async (_, i) => {
+        const response = await fetch(`${deployment.proxy.url}/mcp`, i % 2 ? modern('tools/call', { name: 'whoami', arguments: {} }, i) : modern('tools/list', {}, i));
+        return { status: response.status, body: (await response.json()) as { result?: { tools?: Array<{ name: string }>; structuredContent?: { client_id?: string } } } };
+      }),
+    );
+    expect(answers.map((a) => a.status)).toEqual(Array(6).fill(200));
+    for (const [i, { body }] of answers.entries()) {
+      if (i % 2) expect(body.result?.structuredContent?.client_id).toBe(client.client_id);
+      else expect(body.result?.tools?.map((t) => t.name)).toContain('whoami');
+    }
+    expect(new Set(deployment.proxy.log.slice(from).map((s) => s.target))).toEqual(new Set([0, 1, 2]));
+  });
+
   for (const kind of ['streamable-http', 'sse'] as const) {
     it(`the MCP SDK client over ${kind === 'sse' ? '/sse' : '/mcp (2025 session)'}: the session on one replica, its requests spread over all three`, async () => {
       const provider = new HeadlessOAuthClientProvider({ authMethod: 'client_secret_basic', clientName: `SDK ${kind}` });
