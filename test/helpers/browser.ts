@@ -1,5 +1,5 @@
-import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { aptInstallPlan, ensureTool, thisMachine, type Machine, type ToolLookup } from './debian-package.js';
 
 /**
  * Finding a browser for the browser tests (playwright-core drives it; it downloads none). Looked
@@ -18,7 +18,7 @@ export const BROWSER_CANDIDATES = [
 export const WHAT_TO_INSTALL =
   'no browser for the browser tests: install Chromium (Debian/Ubuntu: apt-get install chromium) or Google Chrome, or set CHROMIUM_PATH to a Chromium-based browser';
 
-export type BrowserLookup = { path: string } | { problem: string };
+export type BrowserLookup = ToolLookup;
 
 export function findBrowser(env: Record<string, string | undefined>, candidates: readonly string[] = BROWSER_CANDIDATES): BrowserLookup {
   for (const name of ['CHROMIUM_PATH', 'CHROME_PATH'] as const) {
@@ -31,17 +31,9 @@ export function findBrowser(env: Record<string, string | undefined>, candidates:
 }
 
 /** The commands that install Debian's chromium, when this machine may run them (Debian-like, root). */
-export function installPlan(machine: { uid: number | undefined; debianLike: boolean; hasAptGet: boolean }): string[][] | undefined {
-  if (machine.uid !== 0 || !machine.debianLike || !machine.hasAptGet) return undefined;
-  return [
-    ['apt-get', 'update'],
-    ['apt-get', 'install', '-y', '--no-install-recommends', 'chromium'],
-  ];
-}
+export const installPlan = (machine: Machine) => aptInstallPlan('chromium', machine);
 
-export function thisMachine(): { uid: number | undefined; debianLike: boolean; hasAptGet: boolean } {
-  return { uid: process.getuid?.(), debianLike: existsSync('/etc/debian_version'), hasAptGet: existsSync('/usr/bin/apt-get') };
-}
+export { thisMachine };
 
 /**
  * Finds a browser, installing Debian's chromium first where the plan allows; otherwise the
@@ -54,15 +46,13 @@ export function ensureBrowser(options: {
   run?: (command: string[]) => void;
   log?: (line: string) => void;
 }): BrowserLookup {
-  const first = findBrowser(options.env, options.candidates);
-  // An explicit path that is wrong is the user's to fix, not ours to paper over.
-  if ('path' in first || options.env.CHROMIUM_PATH || options.env.CHROME_PATH || !options.plan) return first;
-  const run = options.run ?? ((command: string[]) => execFileSync(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }));
-  options.log?.(`browser tests: no browser found; installing Debian's chromium (${options.plan.map((c) => c.join(' ')).join(' && ')})`);
-  try {
-    for (const command of options.plan) run(command);
-  } catch (error) {
-    return { problem: `${WHAT_TO_INSTALL} (installing it failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)})` };
-  }
-  return findBrowser(options.env, options.candidates);
+  return ensureTool({
+    find: () => findBrowser(options.env, options.candidates),
+    explicit: Boolean(options.env.CHROMIUM_PATH || options.env.CHROME_PATH),
+    plan: options.plan,
+    installing: "browser tests: no browser found; installing Debian's chromium",
+    whatToInstall: WHAT_TO_INSTALL,
+    run: options.run,
+    log: options.log,
+  });
 }

@@ -1,9 +1,10 @@
-import { execFileSync, spawn, type ChildProcess } from 'node:child_process';
+import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { connect as netConnect, createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { delimiter, join } from 'node:path';
+import { aptInstallPlan, ensureTool, thisMachine, type Machine, type ToolLookup } from './debian-package.js';
 
 /**
  * Real Redis for the tests (no mock): Debian's `redis-server`, started per test file on a free
@@ -12,7 +13,7 @@ import { delimiter, join } from 'node:path';
  */
 export const WHAT_TO_INSTALL = 'no redis-server for the Redis tests: install Redis 7 (Debian/Ubuntu: apt-get install redis-server), or set REDIS_SERVER to a redis-server binary';
 
-export type RedisLookup = { path: string } | { problem: string };
+export type RedisLookup = ToolLookup;
 
 export const FIXED_CANDIDATES = ['/usr/bin/redis-server', '/usr/sbin/redis-server'];
 
@@ -26,17 +27,9 @@ export function findRedisServer(env: Record<string, string | undefined>, fixed: 
 }
 
 /** The commands that install Debian's redis-server, when this machine may run them (Debian-like, root). */
-export function installPlan(machine: { uid: number | undefined; debianLike: boolean; hasAptGet: boolean }): string[][] | undefined {
-  if (machine.uid !== 0 || !machine.debianLike || !machine.hasAptGet) return undefined;
-  return [
-    ['apt-get', 'update'],
-    ['apt-get', 'install', '-y', '--no-install-recommends', 'redis-server'],
-  ];
-}
+export const installPlan = (machine: Machine) => aptInstallPlan('redis-server', machine);
 
-export function thisMachine(): { uid: number | undefined; debianLike: boolean; hasAptGet: boolean } {
-  return { uid: process.getuid?.(), debianLike: existsSync('/etc/debian_version'), hasAptGet: existsSync('/usr/bin/apt-get') };
-}
+export { thisMachine };
 
 /** Finds redis-server, installing Debian's first where the plan allows; otherwise the one line to show. */
 export function ensureRedisServer(options: {
@@ -46,16 +39,15 @@ export function ensureRedisServer(options: {
   log?: (line: string) => void;
   run?: (command: string[]) => void;
 }): RedisLookup {
-  const first = findRedisServer(options.env, options.fixed);
-  if ('path' in first || options.env.REDIS_SERVER || !options.plan) return first;
-  const run = options.run ?? ((command: string[]) => execFileSync(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }));
-  options.log?.(`Redis tests: no redis-server found; installing Debian's (${options.plan.map((c) => c.join(' ')).join(' && ')})`);
-  try {
-    for (const command of options.plan) run(command);
-  } catch (error) {
-    return { problem: `${WHAT_TO_INSTALL} (installing it failed: ${error instanceof Error ? error.message.split('\n')[0] : String(error)})` };
-  }
-  return findRedisServer(options.env, options.fixed);
+  return ensureTool({
+    find: () => findRedisServer(options.env, options.fixed),
+    explicit: Boolean(options.env.REDIS_SERVER),
+    plan: options.plan,
+    installing: "Redis tests: no redis-server found; installing Debian's",
+    whatToInstall: WHAT_TO_INSTALL,
+    run: options.run,
+    log: options.log,
+  });
 }
 
 async function freePort(): Promise<number> {
