@@ -171,6 +171,19 @@ describe('progress, timeout and cancellation through the gateway, compared with 
     for (const key of ['v1', 'sse', 'v2'] as const) expect(new Set(seen[key].map((p) => p.progressToken)).size).toBe(1);
   }, 60_000);
 
+  it('the 70 s operation of the issue completes through a server without a timeout, with all of its progress, in both eras (past the fixed 60 s cut of before)', async () => {
+    const seen = recordProgress();
+    const onprogress = () => undefined;
+    const args = { duration: 70, steps: 7 };
+    const [viaV1, viaV2] = await Promise.all([
+      v1.callTool({ name: `ev__${LONG}`, arguments: args }, CallToolResultSchema, { onprogress, timeout: 100_000 }),
+      v2.callTool({ name: `ev__${LONG}`, arguments: args }, { onprogress, timeout: 100_000 }),
+    ]);
+    for (const result of [viaV1, viaV2]) expect(result.isError ?? false).toBe(false);
+    const want = [1, 2, 3, 4, 5, 6, 7].map((progress) => ({ progress, total: 7 }));
+    expect({ v1: progressOf(seen.v1), v2: progressOf(seen.v2) }).toEqual({ v1: want, v2: want });
+  }, 120_000);
+
   it('a server whose timeout the operation outlasts: the call is cancelled upstream and the client gets a tool error naming the server', async () => {
     const [viaV1, viaV2] = await Promise.all([
       v1.callTool({ name: `short__${LONG}`, arguments: { duration: 20, steps: 20 } }, CallToolResultSchema, { timeout: 60_000 }),
