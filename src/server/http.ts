@@ -37,3 +37,32 @@ export function noStore(ctx: Context): void {
   ctx.set('Cache-Control', 'no-store');
   ctx.set('Pragma', 'no-cache');
 }
+
+/** Anti-framing, no caching, no referrer, and a CSP that lets the form post only to us (also the home and sign-in test pages). */
+export function securePage(ctx: Context, formTarget?: string): void {
+  let formAction = "'self'";
+  if (formTarget) {
+    // Chromium applies form-action to the redirect that answers the form, so the client's
+    // redirect origin (or app scheme) must be allowed as well.
+    try {
+      const url = new URL(formTarget);
+      formAction += url.protocol === 'https:' || url.protocol === 'http:' ? ` ${url.origin}` : ` ${url.protocol}`;
+    } catch {
+      /* validated before; nothing to add */
+    }
+  }
+  ctx.set('Content-Security-Policy', `default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`);
+  ctx.set('X-Frame-Options', 'DENY');
+  ctx.set('X-Content-Type-Options', 'nosniff');
+  ctx.set('Referrer-Policy', 'no-referrer');
+  noStore(ctx);
+}
+
+export type RpcId = string | number | null;
+
+/** A JSON-RPC error body for refusals on the MCP endpoints; it carries the request's id when one is known. */
+export function rpcError(ctx: Context, status: number, code: number, message: string, id: RpcId = null, data?: unknown): void {
+  ctx.status = status;
+  ctx.set('Cache-Control', 'no-store');
+  ctx.body = { jsonrpc: '2.0', id, error: { code, message, ...(data === undefined ? {} : { data }) } };
+}

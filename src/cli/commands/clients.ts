@@ -7,7 +7,7 @@ import type { CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { escapeFields, fieldText, formatTable, printJson, println, truncate, type Output } from '../output.js';
 import { findRunningServer } from '../../store/data-dir-claim.js';
-import { tokenJson } from './tokens.js';
+import { tokenJson } from '../token-json.js';
 import { describeEvent } from '../event-lines.js';
 import type { AuthEvent } from '../../store/event-log.js';
 

@@ -14,34 +14,15 @@ import { isUrlClientId, metadataDocumentHost } from '../../oauth/client-metadata
 import { clientNameIsVouched } from '../../oauth/client-name.js';
 import { AccessDeniedError } from '../../oauth/errors.js';
 import { audit } from '../../oauth/tokens.js';
-import { renderConsentPage, redirectTarget } from '../views/consent.js';
+import { redirectTarget } from '../../oauth/redirect-target.js';
+import { renderConsentPage } from '../views/consent.js';
 import { renderErrorPage } from '../views/error-page.js';
 import { auditRejection, param, requestMeta, type ServerContext } from '../context.js';
 import { parseBody } from '../middleware/body.js';
 import { browserBinding } from '../browser-cookie.js';
+import { securePage } from '../http.js';
 
 const BROWSER_COOKIE = 'cupcake_consent';
-
-/** Anti-framing, no caching, no referrer, and a CSP that lets the form post only to us (also the home and sign-in test pages). */
-export function securePage(ctx: Context, formTarget?: string): void {
-  let formAction = "'self'";
-  if (formTarget) {
-    // Chromium applies form-action to the redirect that answers the form, so the client's
-    // redirect origin (or app scheme) must be allowed as well.
-    try {
-      const url = new URL(formTarget);
-      formAction += url.protocol === 'https:' || url.protocol === 'http:' ? ` ${url.origin}` : ` ${url.protocol}`;
-    } catch {
-      /* validated before; nothing to add */
-    }
-  }
-  ctx.set('Content-Security-Policy', `default-src 'none'; style-src 'unsafe-inline'; img-src 'self'; form-action ${formAction}; frame-ancestors 'none'; base-uri 'none'`);
-  ctx.set('X-Frame-Options', 'DENY');
-  ctx.set('X-Content-Type-Options', 'nosniff');
-  ctx.set('Referrer-Policy', 'no-referrer');
-  ctx.set('Cache-Control', 'no-store');
-  ctx.set('Pragma', 'no-cache');
-}
 
 function showError(ctx: Context, server: ServerContext, status: number, title: string, message: string, link?: { href: string; label: string }): void {
   securePage(ctx);

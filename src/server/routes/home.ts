@@ -3,7 +3,7 @@ import { isLoopbackHost } from '../../config/schema.js';
 import { VERSION } from '../../shared/version.js';
 import type { ServerContext } from '../context.js';
 import { renderHomePage, type HomeCheck } from '../views/home.js';
-import { securePage } from './authorize.js';
+import { securePage } from '../http.js';
 
 /**
  * What the home page says about discovery. The issuer, every endpoint and every protected

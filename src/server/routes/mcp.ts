@@ -10,15 +10,7 @@ import { requestMeta, type ServerContext } from '../context.js';
 import { readJsonBody } from '../middleware/json-body.js';
 import { requireBearer, requireToolScopes } from '../middleware/bearer.js';
 import { limitJsonRpcBatches } from '../middleware/json-rpc-batch.js';
-
-type RpcId = string | number | null;
-
-/** A JSON-RPC error body for refusals on the MCP endpoints; it carries the request's id when one is known. */
-export function rpcError(ctx: Context, status: number, code: number, message: string, id: RpcId = null, data?: unknown): void {
-  ctx.status = status;
-  ctx.set('Cache-Control', 'no-store');
-  ctx.body = { jsonrpc: '2.0', id, error: { code, message, ...(data === undefined ? {} : { data }) } };
-}
+import { rpcError, type RpcId } from '../http.js';
 
 function refuse(ctx: Context, refusal: TransportRefusal): void {
   rpcError(ctx, refusal.status, refusal.code, refusal.message);

@@ -2,7 +2,7 @@ import type Router from '@koa/router';
 import { InvalidClientMetadataError } from '../../oauth/errors.js';
 import { registerClient } from '../../oauth/registration.js';
 import { audit } from '../../oauth/tokens.js';
-import { redirectTarget } from '../views/consent.js';
+import { redirectTarget } from '../../oauth/redirect-target.js';
 import { requestMeta, type ServerContext } from '../context.js';
 import { parseBody } from '../middleware/body.js';
 import { rateLimit } from '../middleware/rate-limit.js';

@@ -14,7 +14,7 @@ import { auditRejection, param, requestMeta, type ServerContext } from '../conte
 import { parseBody } from '../middleware/body.js';
 import { rateLimit } from '../middleware/rate-limit.js';
 import { describeAuthorizationError, renderSignedIn, renderSignedOut, renderSignInProblem } from '../views/sign-in-result.js';
-import { securePage } from './authorize.js';
+import { securePage } from '../http.js';
 import { browserBinding } from '../browser-cookie.js';
 
 const BROWSER_COOKIE = 'cupcake_signin';

@@ -8,7 +8,7 @@ import { requestMeta, type ServerContext } from '../context.js';
 import { readJsonBody } from '../middleware/json-body.js';
 import { requireBearer, requireToolScopes } from '../middleware/bearer.js';
 import { batchProblem } from '../middleware/json-rpc-batch.js';
-import { rpcError } from './mcp.js';
+import { rpcError } from '../http.js';
 
 /**
  * Legacy HTTP+SSE (MCP 2024-11-05), the transport of the seed flow: GET /sse opens the stream,

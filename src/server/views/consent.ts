@@ -1,3 +1,4 @@
+import { redirectTarget } from '../../oauth/redirect-target.js';
 import { html, LOCK_ICON, page, SafeHtml } from './html.js';
 
 export interface ConsentView {
@@ -21,16 +22,6 @@ export interface ConsentView {
   /** `auth.toolScopes`: which tools need which scope, so each scope can be said in words. */
   toolScopes?: ReadonlyArray<{ scope: string; patterns: string[] }>;
   error?: string;
-}
-
-/** Where the answer goes, as a person should read it: the host, or the app scheme. */
-export function redirectTarget(redirectUri: string): string {
-  try {
-    const url = new URL(redirectUri);
-    return url.host || `${url.protocol}//`;
-  } catch {
-    return redirectUri;
-  }
 }
 
 const LOOPBACK = /^(localhost|127(?:\.\d{1,3}){3}|\[::1\])(:\d+)?$/i;
