@@ -3,13 +3,19 @@ import { createInterface } from 'node:readline';
 import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import autocannon from 'autocannon';
+import type { ConfigInput } from '../src/config/schema.js';
 import type { TargetName } from './targets.js';
+
+/** The bench's tool on the peers (the same name, schema and answer everywhere; serve names it `bench__add`). */
+const BENCH_TOOL_NAME = 'add';
 
 export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
 export interface TargetProcess {
   url: string;
   token: string;
+  /** The name the bench's tool (add two numbers) has on this target. */
+  tool: string;
   child: ChildProcess;
   stop(): Promise<void>;
 }
@@ -31,8 +37,14 @@ function targetScript(): Promise<string> {
   return bundled;
 }
 
-/** Starts a bench target in its own Node process and waits for its {url, token} line. */
-export async function spawnTarget(name: TargetName): Promise<TargetProcess> {
+/**
+ * Starts a bench target in its own Node process: `cupcake` is `cupcake-mcp serve` as shipped
+ * (serve-target.ts, with `limits` from its config), `cupcake-redis` the same on a Redis store (P8);
+ * a peer prints its {url, token} line.
+ */
+export async function spawnTarget(name: TargetName, limits?: ConfigInput['limits']): Promise<TargetProcess> {
+  if (name === 'cupcake') return (await import('./serve-target.js')).startServe(limits);
+  if (name === 'cupcake-redis') return (await import('./serve-target.js')).startServe(limits, 'redis');
   const child = spawn(process.execPath, [await targetScript(), name], {
     cwd: ROOT,
     stdio: ['ignore', 'pipe', 'inherit'],
@@ -46,6 +58,7 @@ export async function spawnTarget(name: TargetName): Promise<TargetProcess> {
   return {
     url,
     token,
+    tool: BENCH_TOOL_NAME,
     child,
     stop: () =>
       new Promise((resolve) => {

@@ -74,7 +74,8 @@ export async function runP3(quick: boolean): Promise<Row[]> {
   const sessions = quick ? 50 : 1_000;
   const rate = quick ? 100 : 500;
   const seconds = quick ? 1 : 8;
-  const target = await spawnTarget('cupcake');
+  // 1,000 sessions on one token: a deployment raises the documented per-client cap (default 100) in its config.
+  const target = await spawnTarget('cupcake', { sessionsPerClient: sessions });
   const streamAgent = new Agent({ keepAlive: true, maxSockets: Infinity });
   const postAgent = new Agent({ keepAlive: true, maxSockets: 64 });
   const latencies: number[] = [];
@@ -101,7 +102,7 @@ export async function runP3(quick: boolean): Promise<Row[]> {
       const session = n % sessions;
       const messageId = id++;
       streams[session]!.waiting.set(messageId, performance.now());
-      sends.push(post(target.url, endpoints[session]!, target.token, postAgent, JSON.stringify({ jsonrpc: '2.0', id: messageId, method: 'tools/call', params: { name: 'add', arguments: { a: n, b: 1 } } })));
+      sends.push(post(target.url, endpoints[session]!, target.token, postAgent, JSON.stringify({ jsonrpc: '2.0', id: messageId, method: 'tools/call', params: { name: target.tool, arguments: { a: n, b: 1 } } })));
     }
     const statuses = await Promise.all(sends);
     const deadline = performance.now() + 5_000;

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { MCP_HEADERS, ROOT, percentile, spawnTarget } from './harness.js';
 import type { Row } from './report.js';
-import { BENCH_OWNER_PASSWORD } from './targets.js';
+import { BENCH_OWNER_PASSWORD } from './serve-target.js';
 import { s256 } from '../src/oauth/pkce.js';
 import { randomToken } from '../src/shared/ids.js';
 
@@ -91,7 +91,7 @@ export async function runP6(quick: boolean): Promise<Row[]> {
       await (await fetch(`${target.url}/mcp`, { method: 'POST', headers: { ...headers, 'Mcp-Session-Id': session }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) })).text();
       const list = await fetch(`${target.url}/mcp`, { method: 'POST', headers: { ...headers, 'Mcp-Session-Id': session }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) });
       const listed = await list.text();
-      if (!listed.includes('"add"')) throw new Error(`the flow did not reach tools/list: ${listed.slice(0, 200)}`);
+      if (!listed.includes(`"${target.tool}"`)) throw new Error(`the flow did not reach tools/list: ${listed.slice(0, 200)}`);
       return performance.now() - started;
     };
     await flow();

@@ -8,24 +8,24 @@ const HEADERS = { 'Content-Type': 'application/json', Accept: 'application/json,
 
 /** The two requests, as a 2026-07-28 client sends them: envelope in `_meta`, Mcp-Method/Mcp-Name headers. */
 export const MODERN_REQUESTS = [
-  { label: 'tools/list', headers: { ...HEADERS, 'Mcp-Method': 'tools/list' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: META } }) },
+  { label: 'tools/list', headers: () => ({ ...HEADERS, 'Mcp-Method': 'tools/list' }), body: () => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: META } }) },
   {
     label: 'tools/call',
-    headers: { ...HEADERS, 'Mcp-Method': 'tools/call', 'Mcp-Name': 'add' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'add', arguments: { a: 2, b: 3 }, _meta: META } }),
+    headers: (tool: string) => ({ ...HEADERS, 'Mcp-Method': 'tools/call', 'Mcp-Name': tool }),
+    body: (tool: string) => JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: tool, arguments: { a: 2, b: 3 }, _meta: META } }),
   },
 ] as const;
 
 /** Checks a target answers the request as MCP 2026-07-28 before it is loaded: a bench of refusals measures nothing. */
 async function check(target: TargetProcess, request: (typeof MODERN_REQUESTS)[number]): Promise<void> {
-  const response = await fetch(`${target.url}/mcp`, { method: 'POST', headers: { ...request.headers, Authorization: `Bearer ${target.token}` }, body: request.body });
+  const response = await fetch(`${target.url}/mcp`, { method: 'POST', headers: { ...request.headers(target.tool), Authorization: `Bearer ${target.token}` }, body: request.body(target.tool) });
   const body = (await response.json()) as { result?: { resultType?: string } };
   if (response.status !== 200 || body.result?.resultType !== 'complete') throw new Error(`P7: ${request.label} was not answered as 2026-07-28 (${response.status} ${JSON.stringify(body).slice(0, 200)})`);
 }
 
 /**
- * P7 — stateless MCP 2026-07-28 tools/list and tools/call on /mcp, 50 connections: cupcake
- * against the SDK v2's reference stack (Express + requireBearerAuth + createMcpHandler, same
+ * P7 — stateless MCP 2026-07-28 tools/list and tools/call on /mcp, 50 connections:
+ * `cupcake-mcp serve` (its tool an upstream stdio server, as in P1) against the SDK v2's reference stack (Express + requireBearerAuth + createMcpHandler, same
  * tool), each in its own process, rounds interleaved as in P1; each figure is the median round.
  */
 export async function runP7(quick: boolean): Promise<Row[]> {
@@ -42,7 +42,7 @@ export async function runP7(quick: boolean): Promise<Row[]> {
       const runs = new Map<TargetName, LoadResult[]>();
       for (let round = 0; round < rounds; round++) {
         for (const [name, target] of targets) {
-          const result = await load({ url: `${target.url}/mcp`, headers: { ...request.headers, Authorization: `Bearer ${target.token}` }, body: request.body, connections: 50, seconds, warmupSeconds: round === 0 ? warmup : 0 });
+          const result = await load({ url: `${target.url}/mcp`, headers: { ...request.headers(target.tool), Authorization: `Bearer ${target.token}` }, body: request.body(target.tool), connections: 50, seconds, warmupSeconds: round === 0 ? warmup : 0 });
           runs.set(name, [...(runs.get(name) ?? []), result]);
         }
       }

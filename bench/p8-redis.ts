@@ -11,8 +11,8 @@ import { openRedisStore } from '../src/store/redis/redis-store.js';
 import type { AccessTokenRecord } from '../src/store/types.js';
 import { startRedis } from '../test/helpers/redis-server.js';
 
-const LIST = JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
-const CALL = JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'add', arguments: { a: 2, b: 3 } } });
+const LIST = () => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' });
+const CALL = (tool: string) => JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: tool, arguments: { a: 2, b: 3 } } });
 
 function tokenRecord(i: number, clientId: string): AccessTokenRecord {
   const hash = hashSecret(`bench-token-${i}-${randomUUID()}`);
@@ -42,7 +42,8 @@ async function redisIssueLatency(liveTokens: number, samples: number): Promise<n
 
 /**
  * P8 — P1's authenticated tools/list and tools/call (Streamable HTTP session, 50 connections)
- * on the Redis store next to the file store, interleaved round by round; the bearer check is
+ * on `cupcake-mcp serve` as shipped with `"store": "redis://…"` in its config next to the same
+ * serve on the file store, interleaved round by round; the bearer check is
  * served from each store's memory, so Redis should cost nothing on this path. Then issuing a
  * token on Redis with 10,000 live tokens; and P7's stateless 2026-07-28 requests the same way.
  */
@@ -81,7 +82,7 @@ export async function runP8(quick: boolean): Promise<Row[]> {
       const runs = new Map<TargetName, LoadResult[]>();
       for (let round = 0; round < rounds; round++) {
         for (const [name, { target }] of running) {
-          const result = await load({ url: `${target.url}/mcp`, headers: { ...request.headers, Authorization: `Bearer ${target.token}` }, body: request.body, connections: 50, seconds, warmupSeconds: round === 0 ? warmup : 0 });
+          const result = await load({ url: `${target.url}/mcp`, headers: { ...request.headers(target.tool), Authorization: `Bearer ${target.token}` }, body: request.body(target.tool), connections: 50, seconds, warmupSeconds: round === 0 ? warmup : 0 });
           runs.set(name, [...(runs.get(name) ?? []), result]);
         }
       }

@@ -1,7 +1,7 @@
 /** Child process entry: starts one bench target, prints {url, token} as one JSON line, runs until SIGTERM. */
-import { startTarget, type TargetName } from './targets.js';
+import { startTarget, type PeerName } from './targets.js';
 
-const target = await startTarget(process.argv[2] as TargetName);
+const target = await startTarget(process.argv[2] as PeerName);
 process.stdout.write(`${JSON.stringify({ url: target.url, token: target.token })}\n`);
 const stop = async () => {
   await target.close();

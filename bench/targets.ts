@@ -1,6 +1,9 @@
 /**
- * The servers the bench compares, each started in its own process (target-process.ts) so that
- * the load generator and the server do not share a core's event loop.
+ * The peers the bench compares `cupcake-mcp serve` with (serve-target.ts), each started in its own
+ * process (target-process.ts) so that the load generator and the server do not share a core's
+ * event loop. `cupcake-app` is cupcake's `createApp` in-process with the default limits, kept for
+ * P2 (its unauthenticated twin passes `createApp` a token verifier that checks nothing) and to
+ * show what serve adds to the app.
  */
 import { randomUUID } from 'node:crypto';
 import { createServer, type Server } from 'node:http';
@@ -24,21 +27,18 @@ import { startServer } from '../src/server/start.js';
 import { ToolRegistry } from '../src/mcp/tool-registry.js';
 import { openFileStore } from '../src/store/file-store.js';
 import { createFileEventLog } from '../src/store/event-log.js';
-import { generateAccessToken, hashPassword } from '../src/oauth/secrets.js';
+import { generateAccessToken } from '../src/oauth/secrets.js';
 import { mintToken } from '../test/helpers/tokens.js';
-import { startRedis } from '../test/helpers/redis-server.js';
-import { openConfiguredStore, type OpenedStore } from '../src/store/open.js';
-import { silentLogger } from '../src/shared/logger.js';
 
-export type TargetName = 'cupcake' | 'cupcake-noauth' | 'sdk' | 'sdk-v2' | 'bare' | 'cupcake-redis';
+/** The in-process peers; `cupcake` (serve) and `cupcake-redis` (serve on a Redis store, P8) are started by serve-target.ts. */
+export type PeerName = 'cupcake-app' | 'cupcake-app-noauth' | 'sdk' | 'sdk-v2' | 'bare';
+export type TargetName = 'cupcake' | 'cupcake-redis' | PeerName;
 
 export interface RunningTarget {
   url: string;
   token: string;
   close(): Promise<void>;
 }
-
-export const BENCH_OWNER_PASSWORD = 'bench owner password';
 
 /** The tool every stack serves: the same name, schema and answer. */
 export const BENCH_TOOL = { name: 'add', description: 'Adds two numbers', text: (a: number, b: number) => String(a + b) };
@@ -48,25 +48,10 @@ async function listen(server: Server): Promise<string> {
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
 }
 
-/** P8: the same app on the Redis store, with a redis-server of its own (started like the tests start theirs). */
-async function startCupcakeOnRedis(): Promise<RunningTarget> {
-  const redis = await startRedis();
-  const opened = await openConfiguredStore({ store: redis.url, dataDir: '', watch: true, logger: silentLogger });
-  const target = await startCupcake(false, opened);
-  return {
-    ...target,
-    async close() {
-      await target.close();
-      await redis.close();
-    },
-  };
-}
-
-async function startCupcake(disableAuth: boolean, onRedis?: OpenedStore): Promise<RunningTarget> {
+async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
   const dataDir = await mkdtemp(join(tmpdir(), 'cupcake-bench-'));
-  const store = onRedis?.store ?? (await openFileStore({ dataDir, watch: true }));
-  await store.setOwnerPasswordHash(await hashPassword(BENCH_OWNER_PASSWORD), Date.now());
-  const events = onRedis ? onRedis.createEventLog({}) : createFileEventLog(join(dataDir, 'events.jsonl'));
+  const store = await openFileStore({ dataDir, watch: true });
+  const events = createFileEventLog(join(dataDir, 'events.jsonl'));
   const registry = new ToolRegistry();
   registry.registerTool(BENCH_TOOL.name, { description: BENCH_TOOL.description, inputSchema: { a: z.number(), b: z.number() } }, ({ a, b }) => ({
     content: [{ type: 'text', text: BENCH_TOOL.text(a, b) }],
@@ -81,16 +66,7 @@ async function startCupcake(disableAuth: boolean, onRedis?: OpenedStore): Promis
     (port) => {
       baseUrl = `http://127.0.0.1:${port}`;
       const config = ConfigSchema.parse({ baseUrl, dataDir, tools: { docs: false } });
-      // P3 holds 1,000 SSE sessions with one token: above the per-client cap a deployment gets by default.
-      return createApp({
-        config,
-        store,
-        events,
-        toolset: { registry, docs: undefined, close: async () => {} },
-        limits: { sessionsPerClient: 10_000 },
-        ...(disableAuth ? { tokenVerifier: acceptAnyToken(config.baseUrl) } : {}),
-        ...(onRedis ? { shared: onRedis.shared, relay: onRedis.relay } : {}),
-      });
+      return createApp({ config, store, events, toolset: { registry, docs: undefined, close: async () => {} }, ...(disableAuth ? { tokenVerifier: acceptAnyToken(config.baseUrl) } : {}) });
     },
     { host: '127.0.0.1', port: 0 },
   );
@@ -225,11 +201,11 @@ async function startBare(): Promise<RunningTarget> {
   return { url, token, close: () => new Promise((resolve) => server.close(() => resolve())) };
 }
 
-export function startTarget(name: TargetName): Promise<RunningTarget> {
+export function startTarget(name: PeerName): Promise<RunningTarget> {
   switch (name) {
-    case 'cupcake':
+    case 'cupcake-app':
       return startCupcake(false);
-    case 'cupcake-noauth':
+    case 'cupcake-app-noauth':
       return startCupcake(true);
     case 'sdk':
       return startSdkReference();
@@ -237,7 +213,5 @@ export function startTarget(name: TargetName): Promise<RunningTarget> {
       return startSdkV2Reference();
     case 'bare':
       return startBare();
-    case 'cupcake-redis':
-      return startCupcakeOnRedis();
   }
 }

@@ -4,7 +4,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { assertBuilt, ROOT } from '../helpers/cli.js';
 
-/** The bench still works end to end (its timings are not asserted: a test is no benchmark). */
+/** The bench still works end to end against `cupcake-mcp serve` (its timings are not asserted: a test is no benchmark). */
 describe('npm run bench -- --quick', () => {
   it('runs every figure of DESIGN.md §8 against its peers and writes bench/results/quick.json', async () => {
     assertBuilt();
@@ -28,6 +28,6 @@ describe('npm run bench -- --quick', () => {
       expect(row.cupcake).toBeGreaterThan(0);
       expect(row.peer).toBeGreaterThan(0);
     }
-    expect(output.text).toMatch(/errors cupcake 0, SDK 0/);
+    expect(output.text).toMatch(/errors cupcake 0, app 0, SDK 0/);
   }, 240_000);
 });
