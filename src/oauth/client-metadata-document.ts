@@ -25,7 +25,7 @@ import type { OAuthSettings } from './settings.js';
  * registered. Section numbers below are those of draft -01.
  *
  * The rules live here; the request itself (DNS, TLS, the SSRF guards) is done by a
- * `ClientMetadataFetcher` passed in (server/client-metadata-fetcher.ts), so that this layer stays
+ * `ClientMetadataFetcher` passed in (outbound/https-fetcher.ts, adapted in server/client-metadata-fetcher.ts), so that this layer stays
  * free of I/O and tests can stand in for the network. A document may also come from the owner's
  * config (`auth.clientMetadataDocuments`, never fetched) or, when the live fetch fails, from the
  * copies shipped for clients whose documents servers often cannot reach (pinned-client-documents.ts).
@@ -294,7 +294,7 @@ export class ClientMetadataDocuments {
     let fetched: FetchedDocument;
     let doc: Record<string, unknown>;
     try {
-      fetched = await this.fetcher.fetch(clientId).catch((error: unknown) => {
+      fetched = await this.fetcher.fetch(clientId, 'client metadata document').catch((error: unknown) => {
         throw FetchFailedError.from(error, 'the client metadata document could not be fetched');
       });
       doc = documentBody(fetched);

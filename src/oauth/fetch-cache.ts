@@ -3,7 +3,7 @@ import type { Clock } from '../shared/clock.js';
 /**
  * Fetching on a client's behalf, seen from the protocol rules: what one GET answers, the fetcher
  * contract, how long an answer stays fresh, and a bounded cache. The network side (SSRF guard,
- * TLS, limits) is the fetcher passed in (server/client-metadata-fetcher.ts), so that this layer
+ * TLS, limits) is the fetcher passed in (outbound/https-fetcher.ts, adapted in server/client-metadata-fetcher.ts), so that this layer
  * stays free of I/O and tests can stand in for the network.
  */
 

@@ -1,189 +1,20 @@
-import { lookup } from 'node:dns/promises';
-import { request, type RequestOptions } from 'node:https';
-import { isIP } from 'node:net';
-import {
-  FETCH_TIMEOUT_MS,
-  MAX_DOCUMENT_BYTES,
-  MetadataDocumentError,
-  type ClientMetadataFetcher,
-  type FetchedDocument,
-} from '../oauth/client-metadata-document.js';
-import { classifyAddress, isPublicAddress } from '../shared/ip-address.js';
-import { VERSION } from '../shared/version.js';
-
-export interface ResolvedAddress {
-  address: string;
-  family: number;
-}
-
-export interface ClientMetadataFetcherOptions {
-  timeoutMs?: number;
-  maxBytes?: number;
-  /**
-   * Tests only: certificate authorities to trust instead of Node's built-in roots (a test CA).
-   * Certificates are always verified, against the host name of the URL.
-   */
-  ca?: string | Buffer | Array<string | Buffer>;
-  /**
-   * Tests only: which resolved addresses may be connected to. The default, `isPublicAddress`, is
-   * what production runs; nothing in the config or the CLI reaches this.
-   */
-  isAllowedAddress?: (address: string) => boolean;
-  /** Tests only: the name resolver (default: the system's, every address). */
-  resolve?: (hostname: string) => Promise<ResolvedAddress[]>;
-}
-
-const systemResolve = (hostname: string) => lookup(hostname, { all: true, verbatim: true });
-
-const TLS_FAILURE = /^(CERT_|ERR_TLS_|UNABLE_TO_|DEPTH_ZERO_|SELF_SIGNED_|HOSTNAME_MISMATCH|ERR_SSL_)/;
+import { FETCH_TIMEOUT_MS, MAX_DOCUMENT_BYTES, MetadataDocumentError, type ClientMetadataFetcher } from '../oauth/fetch-cache.js';
+import { createHttpsFetcher, OutboundFetchError, type HttpsFetcher, type HttpsFetcherOptions } from '../outbound/https-fetcher.js';
 
 /**
- * The network side of Client ID Metadata Documents and of the JWK Sets they point to, guarded against SSRF
- * (draft-ietf-oauth-client-id-metadata-document-01 §6.5, §6.6):
- * - https only, certificate verified against the URL's host name;
- * - the host name is resolved here, every address must be public (not loopback, private,
- *   link-local, CGNAT, multicast, unspecified or reserved; IPv4 embedded in IPv6 included), and
- *   the connection goes to the address that was checked (SNI and Host carry the name), so DNS
- *   cannot answer differently between the check and the connection;
- * - no redirect is followed, to any address (§4: MUST NOT follow redirects);
- * - one deadline (default 5 s) over resolution, connection and body; at most 64 KB read.
+ * The outbound fetcher as the oauth layer's `ClientMetadataFetcher`: its failures become
+ * MetadataDocumentError (their messages are safe to send), with the CIMD limits (§6.6) as defaults.
  */
-export function createClientMetadataFetcher(options: ClientMetadataFetcherOptions = {}): ClientMetadataFetcher {
-  const timeoutMs = options.timeoutMs ?? FETCH_TIMEOUT_MS;
-  const maxBytes = options.maxBytes ?? MAX_DOCUMENT_BYTES;
-  const allowed = options.isAllowedAddress ?? isPublicAddress;
-  const resolve = options.resolve ?? systemResolve;
-
+export function asClientMetadataFetcher(fetcher: HttpsFetcher): ClientMetadataFetcher {
   return {
-    async fetch(address: string, what = 'client metadata document'): Promise<FetchedDocument> {
-      let url: URL;
-      try {
-        url = new URL(address);
-      } catch {
-        throw new MetadataDocumentError(`the URL of the ${what} is not valid`);
-      }
-      if (url.protocol !== 'https:') throw new MetadataDocumentError(`the URL of the ${what} must be an https URL (CIMD section 3)`);
-      const controller = new AbortController();
-      const timer = setTimeout(() => controller.abort(), timeoutMs);
-      try {
-        // A host that does not resolve, or resolves to an address that is not public, is reported
-        // exactly like one that does not answer: the page must not tell an internet client how this
-        // server's resolver sees internal names (an oracle for the internal network).
-        const target = await pickAddress(url.hostname, resolve, allowed, controller.signal).catch((error: unknown) => {
-          if (error instanceof MetadataDocumentError) throw new MetadataDocumentError(unreachable(url, what));
-          throw error;
-        });
-        return await get(url, target, { ca: options.ca, maxBytes, signal: controller.signal, what });
-      } catch (error) {
-        if (error instanceof MetadataDocumentError) throw error;
-        if (controller.signal.aborted) throw new MetadataDocumentError(`the ${what} did not arrive within ${Math.round(timeoutMs / 1000)} s`);
-        const code = (error as NodeJS.ErrnoException).code ?? '';
-        if (TLS_FAILURE.test(code)) throw new MetadataDocumentError(`the TLS certificate of ${url.host} could not be verified`);
-        throw new MetadataDocumentError(unreachable(url, what));
-      } finally {
-        clearTimeout(timer);
-      }
-    },
+    fetch: (url, what) =>
+      fetcher.fetch(url, what).catch((error: unknown) => {
+        throw error instanceof OutboundFetchError ? new MetadataDocumentError(error.message) : error;
+      }),
   };
 }
 
-function unreachable(url: URL, what: string): string {
-  return `the ${what} could not be fetched from ${url.host}`;
-}
-
-async function pickAddress(hostname: string, resolve: (h: string) => Promise<ResolvedAddress[]>, allowed: (a: string) => boolean, signal: AbortSignal): Promise<ResolvedAddress> {
-  const bare = hostname.replace(/^\[(.*)\]$/, '$1');
-  let addresses: ResolvedAddress[];
-  if (isIP(bare)) {
-    addresses = [{ address: bare, family: isIP(bare) }];
-  } else {
-    const aborted = new Promise<never>((_, reject) => signal.addEventListener('abort', () => reject(new Error('aborted')), { once: true }));
-    try {
-      addresses = await Promise.race([resolve(bare), aborted]);
-    } catch (error) {
-      if (signal.aborted) throw error;
-      throw new MetadataDocumentError(`the host ${bare} could not be resolved`);
-    }
-  }
-  if (addresses.length === 0) throw new MetadataDocumentError(`the host ${bare} could not be resolved`);
-  // Every address must pass, not only the first: which one a later connection would use is not ours to pick.
-  const refused = addresses.find((a) => !allowed(a.address));
-  if (refused) {
-    const kind = classifyAddress(refused.address);
-    throw new MetadataDocumentError(`the host ${bare} resolves to a ${kind === 'public' ? 'refused' : kind} address; this server only fetches from public addresses`);
-  }
-  return addresses[0]!;
-}
-
-function get(url: URL, target: ResolvedAddress, options: { ca: ClientMetadataFetcherOptions['ca']; maxBytes: number; signal: AbortSignal; what: string }): Promise<FetchedDocument> {
-  const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
-  const requestOptions: RequestOptions = {
-    // Connect to the address that was checked; name the host for TLS (SNI, certificate) and HTTP.
-    host: target.address,
-    family: target.family,
-    port: url.port === '' ? 443 : Number(url.port),
-    path: `${url.pathname}${url.search}`,
-    method: 'GET',
-    headers: { host: url.host, accept: 'application/json', 'accept-encoding': 'identity', 'user-agent': `cupcake-mcp/${VERSION}` },
-    agent: false,
-    signal: options.signal,
-    ...(isIP(hostname) ? {} : { servername: hostname }),
-    ...(options.ca !== undefined ? { ca: options.ca } : {}),
-  };
-  return new Promise<FetchedDocument>((resolveOnce, rejectOnce) => {
-    // The first outcome wins: destroying the response also emits errors that must not replace it.
-    let settled = false;
-    const resolve = (value: FetchedDocument) => {
-      if (settled) return;
-      settled = true;
-      resolveOnce(value);
-    };
-    const reject = (error: unknown) => {
-      if (settled) return;
-      settled = true;
-      rejectOnce(error);
-    };
-    const req = request(requestOptions, (res) => {
-      const header = (name: string) => {
-        const value = res.headers[name];
-        return Array.isArray(value) ? value.join(', ') : value;
-      };
-      const age = Number(header('age'));
-      const answer = { status: res.statusCode ?? 0, contentType: header('content-type'), cacheControl: header('cache-control'), age: Number.isFinite(age) ? age : undefined };
-      if (answer.status !== 200) {
-        // Only a 200 is read (§4); a redirect's Location is never followed.
-        resolve({ ...answer, body: '' });
-        res.destroy();
-        return;
-      }
-      const encoding = (header('content-encoding') ?? 'identity').trim().toLowerCase();
-      if (encoding !== 'identity' && encoding !== '') {
-        reject(new MetadataDocumentError(`the ${options.what} was sent compressed; it is fetched uncompressed only`));
-        res.destroy();
-        return;
-      }
-      const tooBig = () => new MetadataDocumentError(`the ${options.what} is larger than ${Math.round(options.maxBytes / 1024)} KB (CIMD section 6.6)`);
-      if (Number(header('content-length') ?? 0) > options.maxBytes) {
-        reject(tooBig());
-        res.destroy();
-        return;
-      }
-      const chunks: Buffer[] = [];
-      let size = 0;
-      res.on('data', (chunk: Buffer) => {
-        size += chunk.length;
-        if (size > options.maxBytes) {
-          reject(tooBig());
-          res.destroy();
-          return;
-        }
-        chunks.push(chunk);
-      });
-      res.on('end', () => resolve({ ...answer, body: Buffer.concat(chunks).toString('utf8') }));
-      res.on('error', reject);
-      res.on('aborted', () => reject(new MetadataDocumentError(`the ${options.what} was cut off`)));
-    });
-    req.on('error', reject);
-    req.end();
-  });
+/** The SSRF-guarded https fetcher (outbound/https-fetcher.ts) for client metadata documents and JWK Sets. */
+export function createClientMetadataFetcher(options: Partial<HttpsFetcherOptions> = {}): ClientMetadataFetcher {
+  return asClientMetadataFetcher(createHttpsFetcher({ timeoutMs: FETCH_TIMEOUT_MS, maxBytes: MAX_DOCUMENT_BYTES, ...options }));
 }

@@ -6,7 +6,8 @@ import type { AddressInfo } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { ClientMetadataFetcher } from '../../src/oauth/client-metadata-document.js';
-import { createClientMetadataFetcher, type ClientMetadataFetcherOptions, type ResolvedAddress } from '../../src/server/client-metadata-fetcher.js';
+import type { HttpsFetcherOptions, ResolvedAddress } from '../../src/outbound/https-fetcher.js';
+import { createClientMetadataFetcher } from '../../src/server/client-metadata-fetcher.js';
 import { isPublicAddress } from '../../src/shared/ip-address.js';
 
 /**
@@ -67,7 +68,7 @@ export async function resolveTestHost(hostname: string): Promise<ResolvedAddress
  * resolver, and the production address policy widened by exactly one address, 127.0.0.1, where the
  * document server listens.
  */
-export function testFetcher(ca: TestCa, options: ClientMetadataFetcherOptions = {}) {
+export function testFetcher(ca: TestCa, options: Partial<HttpsFetcherOptions> = {}) {
   return createClientMetadataFetcher({ ca: ca.ca, resolve: resolveTestHost, isAllowedAddress: (a) => a === '127.0.0.1' || isPublicAddress(a), ...options });
 }
 

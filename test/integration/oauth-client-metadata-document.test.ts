@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { createClientMetadataFetcher } from '../../src/server/client-metadata-fetcher.js';
+import { createHttpsFetcher, OutboundFetchError, type HttpsFetcherOptions } from '../../src/outbound/https-fetcher.js';
+import { FETCH_TIMEOUT_MS, MAX_DOCUMENT_BYTES } from '../../src/oauth/fetch-cache.js';
 import { createTestCa, resolveTestHost, startDocumentServer, testFetcher, type DocumentServer, type TestCa } from '../helpers/client-documents.js';
 import { HeadlessOAuthClientProvider, authorizeWithSdk } from '../helpers/oauth-client.js';
 import { challengeOf, expectNoServerErrors, expectWellFormedErrors, newVerifier, openConsent, RecordingHttp, toQuery } from '../helpers/oauth-flow.js';
@@ -335,7 +336,8 @@ describe('a metadata-document client with refresh tokens on', () => {
   });
 });
 
-describe('the client metadata fetcher with its production address policy', () => {
+describe('the outbound https fetcher with its production address policy', () => {
+  const productionFetcher = (options: Partial<HttpsFetcherOptions>) => createHttpsFetcher({ timeoutMs: FETCH_TIMEOUT_MS, maxBytes: MAX_DOCUMENT_BYTES, ...options });
   let ca: TestCa;
   let docs: DocumentServer;
   beforeAll(async () => {
@@ -360,8 +362,10 @@ describe('the client metadata fetcher with its production address policy', () =>
     ['169.254.169.254', /could not be fetched from/],
   ])('refuses %s before connecting, with the message of a host that does not answer', async (host, why) => {
     // Only the CA and the resolver differ from production; the address policy is the default.
-    const fetcher = createClientMetadataFetcher({ ca: ca.ca, resolve: resolveTestHost });
-    await expect(fetcher.fetch(`https://${host}:${docs.port}/doc.json`)).rejects.toThrow(why);
+    const fetcher = productionFetcher({ ca: ca.ca, resolve: resolveTestHost });
+    const refused = fetcher.fetch(`https://${host}:${docs.port}/doc.json`);
+    await expect(refused).rejects.toThrow(why);
+    await expect(refused).rejects.toBeInstanceOf(OutboundFetchError);
     expect(docs.hits()).toBe(0);
   });
 
@@ -381,7 +385,7 @@ describe('the client metadata fetcher with its production address policy', () =>
   });
 
   it('trusts only the CA it is given: Node’s default roots do not know the test CA', async () => {
-    const fetcher = createClientMetadataFetcher({ resolve: resolveTestHost, isAllowedAddress: (a) => a === '127.0.0.1' });
+    const fetcher = productionFetcher({ resolve: resolveTestHost, isAllowedAddress: (a) => a === '127.0.0.1' });
     await expect(fetcher.fetch(docs.url('/doc.json'))).rejects.toThrow(/TLS certificate/);
   });
 });

@@ -38,20 +38,37 @@ const imports: ImportLine[] = sources.flatMap(({ file, text }) =>
   }),
 );
 
+/** The folders of src/ and their rules below; ARCHITECTURE.md "Layout". */
+const KNOWN_LAYERS = ['cli', 'config', 'doctor', 'init', 'mcp', 'oauth', 'outbound', 'server', 'shared', 'store'];
+
 const offending = (predicate: (i: ImportLine) => boolean) => imports.filter(predicate).map((i) => `${i.file}: ${i.specifier}`);
 
 describe('ARCHITECTURE.md: who may import whom', () => {
   it('the scan sees the code base (it would pass vacuously otherwise)', () => {
     expect(imports.length).toBeGreaterThan(200);
-    expect(new Set(imports.map((i) => i.layer))).toEqual(new Set(['cli', 'config', 'doctor', 'index', 'init', 'mcp', 'oauth', 'server', 'shared', 'store']));
+    expect(new Set(imports.map((i) => i.layer))).toEqual(new Set(['cli', 'config', 'doctor', 'index', 'init', 'mcp', 'oauth', 'outbound', 'server', 'shared', 'store']));
+  });
+
+  it('every folder of src/ is a layer this test knows (a new one needs its rule here and in ARCHITECTURE.md)', () => {
+    const folders = readdirSync(SRC).filter((name) => statSync(join(SRC, name)).isDirectory());
+    expect(new Set(folders)).toEqual(new Set(KNOWN_LAYERS));
   });
 
   it('nothing imports cli but cli itself', () => {
     expect(offending((i) => i.target === 'cli' && i.layer !== 'cli')).toEqual([]);
   });
 
-  it('server imports only oauth, mcp, store, config, shared (and itself)', () => {
-    expect(offending((i) => i.layer === 'server' && i.target !== undefined && !['server', 'oauth', 'mcp', 'store', 'config', 'shared'].includes(i.target))).toEqual([]);
+  it('server imports only oauth, mcp, outbound, store, config, shared (and itself)', () => {
+    expect(offending((i) => i.layer === 'server' && i.target !== undefined && !['server', 'oauth', 'mcp', 'outbound', 'store', 'config', 'shared'].includes(i.target))).toEqual([]);
+  });
+
+  it('outbound imports only shared: it fetches, the rules about what it fetched live in oauth', () => {
+    expect(offending((i) => i.layer === 'outbound' && i.target !== undefined && !['outbound', 'shared'].includes(i.target))).toEqual([]);
+    expect(offending((i) => i.layer === 'outbound' && /^(koa|@koa\/|lowdb|chalk)/.test(i.specifier))).toEqual([]);
+  });
+
+  it('only outbound opens https connections to the internet (mcp/ reaches upstream MCP servers through the SDK)', () => {
+    expect(offending((i) => /^(node:)?https$/.test(i.specifier) && i.layer !== 'outbound')).toEqual([]);
   });
 
   it('oauth is free of HTTP: no koa, lowdb, chalk or node:http; store only for types', () => {
