@@ -4,8 +4,8 @@ import {
   DEFAULT_CACHE_BOUNDS,
   documentLifetime,
   FetchCache,
+  fetchedJson,
   FetchFailedError,
-  isJsonContentType,
   MetadataDocumentError,
   type ClientMetadataFetcher,
   type DocumentCacheBounds,
@@ -133,14 +133,7 @@ export class ClientKeySets {
     const fetched = await this.fetcher.fetch(uri, 'JWK Set').catch((error: unknown) => {
       throw FetchFailedError.from(error, "the client's JWK Set could not be fetched");
     });
-    if (fetched.status !== 200) throw new FetchFailedError(`the client's JWK Set could not be fetched (HTTP ${fetched.status} from its jwks_uri)`);
-    if (!isJsonContentType(fetched.contentType)) throw new FetchFailedError("the client's JWK Set is not served as application/json or application/jwk-set+json");
-    let body: unknown;
-    try {
-      body = JSON.parse(fetched.body);
-    } catch {
-      throw new FetchFailedError("the client's JWK Set is not valid JSON");
-    }
+    const body = fetchedJson(fetched, "the client's JWK Set (its jwks_uri)", 'application/json or application/jwk-set+json');
     const problem = jwksProblem(body);
     if (problem) throw new MetadataDocumentError(`the client's JWK Set ${problem}`);
     // Only what verifying needs is kept: a 64 KB answer full of other members costs nothing.

@@ -6,8 +6,8 @@ import {
   DEFAULT_CACHE_BOUNDS,
   documentLifetime,
   FetchCache,
+  fetchedJson,
   FetchFailedError,
-  isJsonContentType,
   MetadataDocumentError,
   type ClientMetadataFetcher,
   type DocumentCacheBounds,
@@ -88,15 +88,7 @@ function documentBody(fetched: FetchedDocument): Record<string, unknown> {
   if (fetched.status >= 300 && fetched.status < 400) {
     throw new FetchFailedError(`the client metadata document answered with a redirect (HTTP ${fetched.status}); redirects are not followed (CIMD section 4)`);
   }
-  if (fetched.status !== 200) throw new FetchFailedError(`the client metadata document could not be fetched (HTTP ${fetched.status})`);
-  // A challenge page served with 200 is a failed fetch too (anthropics/claude-ai-mcp#96).
-  if (!isJsonContentType(fetched.contentType)) throw new FetchFailedError('the client metadata document is not served as application/json (CIMD section 4)');
-  let body: unknown;
-  try {
-    body = JSON.parse(fetched.body);
-  } catch {
-    throw new FetchFailedError('the client metadata document is not valid JSON');
-  }
+  const body = fetchedJson(fetched, 'the client metadata document', 'application/json (CIMD section 4)');
   if (typeof body !== 'object' || body === null || Array.isArray(body)) throw new FetchFailedError('the client metadata document is not a JSON object');
   return body as Record<string, unknown>;
 }

@@ -91,6 +91,21 @@ export class FetchFailedError extends MetadataDocumentError {
   }
 }
 
+/**
+ * The JSON value of a fetched answer, or FetchFailedError naming `what`: only a 200 served with a
+ * JSON media type (`types` says which, for the message) and that parses counts as fetched; a
+ * challenge page served with 200 is a failed fetch too (anthropics/claude-ai-mcp#96).
+ */
+export function fetchedJson(fetched: FetchedDocument, what: string, types: string): unknown {
+  if (fetched.status !== 200) throw new FetchFailedError(`${what} could not be fetched (HTTP ${fetched.status})`);
+  if (!isJsonContentType(fetched.contentType)) throw new FetchFailedError(`${what} is not served as ${types}`);
+  try {
+    return JSON.parse(fetched.body);
+  } catch {
+    throw new FetchFailedError(`${what} is not valid JSON`);
+  }
+}
+
 export interface FetchCacheBounds {
   /** How long a failure (unreachable, refused, invalid) is remembered. */
   failureTtlMs: number;

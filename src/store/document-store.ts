@@ -280,28 +280,13 @@ export class DocumentStore implements Store {
   async purgeExpired(before: number): Promise<number> {
     return this.backend.transact((data) => {
       let purged = 0;
-      for (const [key, assertion] of Object.entries(data.assertions)) {
-        if (assertion.expiresAt < before) {
-          delete data.assertions[key];
-          purged++;
-        }
-      }
-      for (const [hash, code] of Object.entries(data.codes)) {
-        if (code.expiresAt < before) {
-          delete data.codes[hash];
-          purged++;
-        }
-      }
-      for (const [hash, token] of Object.entries(data.tokens)) {
-        if (token.expiresAt < before) {
-          delete data.tokens[hash];
-          purged++;
-        }
-      }
-      for (const [hash, token] of Object.entries(data.refreshTokens)) {
-        if (token.expiresAt < before) {
-          delete data.refreshTokens[hash];
-          purged++;
+      const tables: Array<Record<string, { expiresAt: number }>> = [data.assertions, data.codes, data.tokens, data.refreshTokens];
+      for (const table of tables) {
+        for (const [key, record] of Object.entries(table)) {
+          if (record.expiresAt < before) {
+            delete table[key];
+            purged++;
+          }
         }
       }
       return purged;
