@@ -1,8 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, killChildrenAfterEach, runCli, startServe } from '../helpers/cli.js';
+import { assertBuilt, initDataDir, killChildrenAfterEach, runCli, startServe } from '../helpers/cli.js';
 import { useTmpDirs } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
-import { initDataDir, PASSWORD, runFlow } from '../reliability/helpers.js';
+import { runFlow } from '../helpers/oauth-flow.js';
+import { OWNER_PASSWORD } from '../helpers/server.js';
 
 const tmp = useTmpDirs('cupcake-serve-log-');
 killChildrenAfterEach();
@@ -50,7 +51,7 @@ describe('serve prints one line per auth step', () => {
     // event logged once per address and client per window (SECURITY.md): one line.
     expect(lines.filter((l) => l.startsWith(`consent page shown for "Acme Notes" (${flow.clientId}): redirect to chatgpt.com, scope mcp from `))).toHaveLength(1);
     for (const start of expected) expect(lines.filter((l) => l.startsWith(start)), `${start}\n${lines.join('\n')}`).toHaveLength(1);
-    for (const secret of [PASSWORD, 'not the owner password', flow.accessToken!, flow.clientSecret!, flow.code!]) expect(serve.stdout()).not.toContain(secret);
+    for (const secret of [OWNER_PASSWORD, 'not the owner password', flow.accessToken!, flow.clientSecret!, flow.code!]) expect(serve.stdout()).not.toContain(secret);
     expect((await serve.stop()).code).toBe(0);
   });
 

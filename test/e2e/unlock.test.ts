@@ -1,8 +1,9 @@
 import { beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, killChildrenAfterEach, runCli, startServe } from '../helpers/cli.js';
+import { assertBuilt, initDataDir, killChildrenAfterEach, runCli, startServe } from '../helpers/cli.js';
 import { useTmpDirs } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
-import { initDataDir, PASSWORD, runFlow } from '../reliability/helpers.js';
+import { runFlow } from '../helpers/oauth-flow.js';
+import { OWNER_PASSWORD } from '../helpers/server.js';
 
 const tmp = useTmpDirs('cupcake-unlock-');
 killChildrenAfterEach();
@@ -28,7 +29,7 @@ async function lockedPage(base: string): Promise<{ status: number; text: string 
     method: 'POST',
     redirect: 'manual',
     headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: page.headers.getSetCookie()[0]!.split(';')[0]! },
-    body: new URLSearchParams({ request_id: /name="request_id" value="([^"]+)"/.exec(html)![1]!, csrf_token: /name="csrf_token" value="([^"]+)"/.exec(html)![1]!, password: PASSWORD, decision: 'approve' }),
+    body: new URLSearchParams({ request_id: /name="request_id" value="([^"]+)"/.exec(html)![1]!, csrf_token: /name="csrf_token" value="([^"]+)"/.exec(html)![1]!, password: OWNER_PASSWORD, decision: 'approve' }),
   });
   return { status: answer.status, text: await answer.text() };
 }

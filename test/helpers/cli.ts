@@ -1,7 +1,10 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { existsSync } from 'node:fs';
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
 import { fileURLToPath } from 'node:url';
-import { afterEach } from 'vitest';
+import { afterEach, expect } from 'vitest';
+import { OWNER_PASSWORD } from './server.js';
 
 export const ROOT = fileURLToPath(new URL('../../', import.meta.url));
 export const BIN = fileURLToPath(new URL('../../bin/cupcake-mcp.js', import.meta.url));
@@ -149,4 +152,21 @@ export async function readablePackageCopy(): Promise<{ root: string; bin: string
     await cp(dir, join(root, relative(ROOT, dir)), { recursive: true, filter: (src) => src === dir || !src.slice(dir.length).split(sep).includes('node_modules') });
   }
   return { root, bin: join(root, 'bin', 'cupcake-mcp.js') };
+}
+
+/** `init --yes` with the owner password from stdin, then `patch` merged into the config. */
+export async function initDataDir(dir: string, patch: Record<string, unknown> = {}, password = OWNER_PASSWORD): Promise<{ configPath: string; dataDir: string }> {
+  const result = await runCli(['init', '--yes', '--password-stdin'], { cwd: dir, input: password });
+  expect(result.code, result.stderr).toBe(0);
+  const configPath = join(dir, 'cupcake.config.json');
+  const config = JSON.parse(await readFile(configPath, 'utf8')) as Record<string, unknown>;
+  await writeFile(configPath, `${JSON.stringify({ ...config, ...patch }, null, 2)}\n`);
+  return { configPath, dataDir: join(dir, '.cupcake') };
+}
+
+/** Bytes of resident memory of a process, from /proc (Linux). */
+export async function rssOf(pid: number): Promise<number> {
+  const status = await readFile(`/proc/${pid}/status`, 'utf8');
+  const kb = Number(/VmRSS:\s+(\d+)\s+kB/.exec(status)?.[1] ?? Number.NaN);
+  return kb * 1024;
 }

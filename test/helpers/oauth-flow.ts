@@ -97,6 +97,9 @@ export class RecordingHttp {
   }
 }
 
+/** A line of a Node stack trace, as it would appear in a response or a log. */
+export const STACK_LINE = /^\s+at .+[:(]/m;
+
 /** Text that only a leaked stack trace or internal error would put in a response. */
 const STACK_TRACE = /\n\s+at\s|\bat\s+\S+\s+\(.*:\d+:\d+\)|node_modules|\.ts:\d+|\.js:\d+:\d+|\b(TypeError|ReferenceError|SyntaxError|RangeError):/;
 
@@ -175,6 +178,9 @@ export function newVerifier(): string {
 export function challengeOf(verifier: string): string {
   return createHash('sha256').update(verifier, 'ascii').digest('base64url');
 }
+
+/** The SHA-256 hex under which db.json keys a token (DESIGN.md §6). */
+export const tokenHash = (token: string) => createHash('sha256').update(token).digest('hex');
 
 /** RFC 6749 §2.3.1: HTTP Basic with the id and secret form-urlencoded first. */
 export function basic(clientId: string, secret: string, { encode = false }: { encode?: boolean } = {}): string {
@@ -301,4 +307,103 @@ export function nullPaths(value: unknown, path = '$'): string[] {
   if (Array.isArray(value)) return value.flatMap((v, i) => nullPaths(v, `${path}[${i}]`));
   if (typeof value === 'object') return Object.entries(value as Record<string, unknown>).flatMap(([k, v]) => nullPaths(v, `${path}.${k}`));
   return [];
+}
+
+// ---------------------------------------------------------------------------------------------
+// The whole flow in one call.
+
+export interface FlowResult {
+  clientId?: string;
+  clientSecret?: string;
+  code?: string;
+  verifier?: string;
+  accessToken?: string;
+  refreshToken?: string;
+  cookie?: string;
+  requestId?: string;
+  csrfToken?: string;
+  /** Status of each step, in order: register, authorize GET, authorize POST, token. */
+  statuses: number[];
+}
+
+export interface FlowOptions {
+  password?: string;
+  redirectUri?: string;
+  clientName?: string;
+  authMethod?: 'client_secret_basic' | 'client_secret_post' | 'none';
+  /** Sent on every request (e.g. X-Forwarded-For behind a trusted proxy). */
+  headers?: Record<string, string>;
+  /** Called as soon as a step got its 2xx/302, before the next one starts. */
+  onRegistered?(clientId: string): void;
+  onToken?(accessToken: string): void;
+  /** Use an existing registration instead of registering. */
+  client?: { clientId: string; clientSecret?: string };
+}
+
+/**
+ * The ChatGPT flow over plain fetch, for suites that load or break the server (reliability, e2e
+ * against `serve`): register (unless a client is given), consent with the password,
+ * token with HTTP Basic (or the body for client_secret_post / none). Stops at the first refusal
+ * and never throws on one (a burst keeps going while a server dies under it); a network error
+ * (server gone) rejects.
+ */
+export async function runFlow(base: string, options: FlowOptions = {}): Promise<FlowResult> {
+  const result: FlowResult = { statuses: [] };
+  const headers = options.headers ?? {};
+  const redirectUri = options.redirectUri ?? CHATGPT_REDIRECT;
+  const method = options.authMethod ?? 'client_secret_basic';
+  if (options.client) {
+    result.clientId = options.client.clientId;
+    if (options.client.clientSecret) result.clientSecret = options.client.clientSecret;
+  } else {
+    const reg = await fetch(`${base}/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', ...headers },
+      body: JSON.stringify({ client_name: options.clientName ?? 'ChatGPT', redirect_uris: [redirectUri], token_endpoint_auth_method: method }),
+    });
+    result.statuses.push(reg.status);
+    const body = (await reg.json().catch(() => ({}))) as { client_id?: string; client_secret?: string };
+    if (reg.status !== 201 || !body.client_id) return result;
+    result.clientId = body.client_id;
+    if (body.client_secret) result.clientSecret = body.client_secret;
+    options.onRegistered?.(body.client_id);
+  }
+  const verifier = newVerifier();
+  result.verifier = verifier;
+  const query = new URLSearchParams({ response_type: 'code', client_id: result.clientId!, redirect_uri: redirectUri, code_challenge: challengeOf(verifier), code_challenge_method: 'S256', state: 'st', scope: 'mcp' });
+  const page = await fetch(`${base}/authorize?${query}`, { headers, redirect: 'manual' });
+  result.statuses.push(page.status);
+  const html = await page.text();
+  const cookie = page.headers.getSetCookie()[0]?.split(';')[0];
+  const requestId = /name="request_id" value="([^"]+)"/.exec(html)?.[1];
+  const csrfToken = /name="csrf_token" value="([^"]+)"/.exec(html)?.[1];
+  if (page.status !== 200 || !cookie || !requestId || !csrfToken) return result;
+  Object.assign(result, { cookie: cookie.split('=')[1], requestId, csrfToken });
+  const answer = await fetch(`${base}/authorize`, {
+    method: 'POST',
+    redirect: 'manual',
+    headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, ...headers },
+    body: new URLSearchParams({ request_id: requestId, csrf_token: csrfToken, password: options.password ?? OWNER_PASSWORD, decision: 'approve' }),
+  });
+  result.statuses.push(answer.status);
+  await answer.arrayBuffer();
+  const location = answer.headers.get('location');
+  const code = location ? new URL(location).searchParams.get('code') : null;
+  if (answer.status !== 302 || !code) return result;
+  result.code = code;
+  const form = new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: redirectUri });
+  const tokenHeaders: Record<string, string> = { 'content-type': 'application/x-www-form-urlencoded', ...headers };
+  if (method === 'client_secret_basic') tokenHeaders.authorization = basic(result.clientId!, result.clientSecret!);
+  else {
+    form.set('client_id', result.clientId!);
+    if (method === 'client_secret_post') form.set('client_secret', result.clientSecret!);
+  }
+  const token = await fetch(`${base}/token`, { method: 'POST', headers: tokenHeaders, body: form });
+  result.statuses.push(token.status);
+  const tokenBody = (await token.json().catch(() => ({}))) as { access_token?: string; refresh_token?: string };
+  if (token.status !== 200 || !tokenBody.access_token) return result;
+  result.accessToken = tokenBody.access_token;
+  if (tokenBody.refresh_token) result.refreshToken = tokenBody.refresh_token;
+  options.onToken?.(tokenBody.access_token);
+  return result;
 }

@@ -1,3 +1,8 @@
+import { readFile, writeFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { expect } from 'vitest';
+import { checkData, type StoreData } from '../../src/store/document.js';
+import { DB_FILE } from '../../src/store/file-store.js';
 import { randomHex, newUuid, sha256Hex, tokenIdFromHash } from '../../src/shared/ids.js';
 import type { AccessTokenRecord, ClientRecord, CodeRecord, RefreshTokenRecord } from '../../src/store/types.js';
 
@@ -90,4 +95,42 @@ export function makeGrant(clientId: string, grantId = newUuid(), at = T0) {
   const access = makeAccessToken(clientId, grantId, { createdAt: at, expiresAt: at + 24 * HOUR });
   const refresh = makeRefreshToken(clientId, grantId, { createdAt: at, expiresAt: at + 30 * 24 * HOUR });
   return { grantId, access, refresh };
+}
+
+// ---------------------------------------------------------------------------------------------
+// db.json on disk (written while no process runs).
+
+export async function readDb(dataDir: string): Promise<StoreData> {
+  return checkData(JSON.parse(await readFile(join(dataDir, DB_FILE), 'utf8')));
+}
+
+/** Adds `count` live access tokens of one client to db.json (written while no process runs). */
+export async function seedTokens(dataDir: string, count: number): Promise<void> {
+  const data = await readDb(dataDir);
+  const now = Date.now();
+  const { client } = makeClient({ clientName: 'ballast', scope: null, createdAt: now });
+  data.clients[client.clientId] = client;
+  for (let i = 0; i < count; i++) {
+    const { record } = makeAccessToken(client.clientId, newUuid(), { resource: 'http://127.0.0.1/mcp', createdAt: now, expiresAt: now + 24 * HOUR });
+    data.tokens[record.tokenHash] = record;
+  }
+  await writeFile(join(dataDir, DB_FILE), JSON.stringify(data), { mode: 0o600 });
+}
+
+/** Every field of every record has the type db.json promises: nothing half-written. */
+export function expectWholeRecords(data: StoreData): void {
+  const problems: string[] = [];
+  const str = (v: unknown) => typeof v === 'string' && v.length > 0;
+  const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
+  const numOrNull = (v: unknown) => v === null || num(v);
+  for (const [id, c] of Object.entries(data.clients)) {
+    if (c.clientId !== id || !Array.isArray(c.redirectUris) || !num(c.createdAt) || !numOrNull(c.lastUsedAt) || !str(c.tokenEndpointAuthMethod)) problems.push(`client ${id}`);
+  }
+  for (const [hash, t] of Object.entries(data.tokens)) {
+    if (t.tokenHash !== hash || !/^[0-9a-f]{64}$/.test(hash) || !str(t.id) || !str(t.clientId) || !str(t.grantId) || !num(t.expiresAt) || !numOrNull(t.revokedAt)) problems.push(`token ${hash}`);
+  }
+  for (const [hash, c] of Object.entries(data.codes)) {
+    if (c.codeHash !== hash || !str(c.clientId) || !num(c.expiresAt) || !numOrNull(c.usedAt)) problems.push(`code ${hash}`);
+  }
+  expect(problems).toEqual([]);
 }

@@ -5,13 +5,14 @@ import { ConfigSchema, type Config, type ConfigInput } from '../../src/config/sc
 import type { ClientMetadataFetcher } from '../../src/oauth/client-metadata-document.js';
 import { hashPassword } from '../../src/oauth/secrets.js';
 import { createApp, type CupcakeApp } from '../../src/server/app.js';
-import { startServer, type RunningServer } from '../../src/server/start.js';
+import type { AbuseLimits } from '../../src/server/limits.js';
+import { startServer, type RunningServer, type ServerTimeouts } from '../../src/server/start.js';
 import { createFileEventLog, EVENTS_FILE, type EventLog } from '../../src/store/event-log.js';
-import { openFileStore } from '../../src/store/file-store.js';
+import { openFileStore, type WriteHook } from '../../src/store/file-store.js';
 import type { DocumentStore } from '../../src/store/document-store.js';
 import type { Clock } from '../../src/shared/clock.js';
 import { createToolset, type Toolset } from '../../src/mcp/toolset.js';
-import { silentLogger } from '../../src/shared/logger.js';
+import { describeError, type Logger } from '../../src/shared/logger.js';
 
 export const OWNER_PASSWORD = 'correct horse battery staple';
 
@@ -24,20 +25,39 @@ export interface TestServer {
   app: CupcakeApp;
   running: RunningServer;
   toolset: Toolset;
+  /** What the server logged, one `level message` string per line (a test checks no stack trace got there). */
+  logs: string[];
   close(): Promise<void>;
+}
+
+export interface TestServerOptions {
+  config?: Partial<ConfigInput>;
+  clock?: Clock;
+  password?: string;
+  docsDir?: string;
+  clientMetadataFetcher?: ClientMetadataFetcher;
+  /** The store's write hook: a test makes a write step fail as a full disk would. */
+  writeHook?: WriteHook;
+  /** Narrower limits than the config's, to see one bite. */
+  limits?: Partial<AbuseLimits>;
+  timeouts?: Partial<ServerTimeouts>;
 }
 
 /**
  * The real app on a temp data dir, listening on 127.0.0.1 port 0, with the owner password set.
  * `config` overrides the defaults (baseUrl always follows the bound port).
  */
-export async function startTestServer(
-  options: { config?: Partial<ConfigInput>; clock?: Clock; password?: string; docsDir?: string; clientMetadataFetcher?: ClientMetadataFetcher } = {},
-): Promise<TestServer> {
+export async function startTestServer(options: TestServerOptions = {}): Promise<TestServer> {
   const dataDir = await mkdtemp(join(tmpdir(), 'cupcake-test-'));
-  const store = await openFileStore({ dataDir, watch: true, pollIntervalMs: 200 });
+  const logs: string[] = [];
+  const logger: Logger = {
+    info: (m) => logs.push(`info ${m}`),
+    warn: (m) => logs.push(`warn ${m}`),
+    error: (m, e) => logs.push(`error ${m}${e === undefined ? '' : `: ${describeError(e)}`}`),
+  };
+  const store = await openFileStore({ dataDir, watch: true, pollIntervalMs: 200, logger, ...(options.writeHook ? { writeHook: options.writeHook } : {}) });
   await store.setOwnerPasswordHash(await hashPassword(options.password ?? OWNER_PASSWORD), Date.now());
-  const events = createFileEventLog(join(dataDir, EVENTS_FILE));
+  const events = createFileEventLog(join(dataDir, EVENTS_FILE), { onError: (error) => logger.error('could not write the event log', error) });
   const configFor = (port: number) =>
     ConfigSchema.parse({
       ...options.config,
@@ -45,7 +65,7 @@ export async function startTestServer(
       dataDir,
       tools: { ...options.config?.tools, docs: options.docsDir ? { dir: options.docsDir } : false },
     });
-  const toolset = await createToolset(configFor(0), silentLogger);
+  const toolset = await createToolset(configFor(0), logger);
   let config!: Config;
   let app!: CupcakeApp;
   const running = await startServer(
@@ -56,12 +76,14 @@ export async function startTestServer(
         store,
         events,
         toolset,
+        logger,
         ...(options.clock ? { clock: options.clock } : {}),
+        ...(options.limits ? { limits: options.limits } : {}),
         ...(options.clientMetadataFetcher ? { clientMetadataFetcher: options.clientMetadataFetcher } : {}),
       });
       return app;
     },
-    { host: '127.0.0.1', port: 0 },
+    { host: '127.0.0.1', port: 0, ...(options.timeouts ? { timeouts: options.timeouts } : {}) },
   );
   return {
     url: `http://127.0.0.1:${running.port}`,
@@ -72,11 +94,13 @@ export async function startTestServer(
     app,
     running,
     toolset,
+    logs,
     async close() {
       await running.close(1_000);
       await toolset.close();
       await events.close();
-      await store.close();
+      // A test that broke the disk may leave writes that cannot flush; everything else must close cleanly.
+      await (options.writeHook ? store.close().catch(() => undefined) : store.close());
       await rm(dataDir, { recursive: true, force: true });
     },
   };

@@ -266,10 +266,17 @@ describe('sessions', () => {
   });
 
   it('revoking through /revoke (this process) closes the streams too', async () => {
+    // mintToken's client is public: RFC 7009 §2.1 lets it authenticate at /revoke with its client_id.
     const { token, record } = await mintToken(server.store, { baseUrl: server.url });
     const { reader } = await openSse(token);
-    await server.store.revokeAccessTokens({ ids: [record.id] }, Date.now());
+    const revoked = await fetch(`${server.url}/revoke`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token, token_type_hint: 'access_token', client_id: record.clientId }),
+    });
+    expect(revoked.status).toBe(200);
     await Promise.race([reader.closed, new Promise((_, reject) => setTimeout(() => reject(new Error('stream still open')), 2_000))]);
+    expect((await server.store.findAccessToken(record.tokenHash))?.revokedAt).toEqual(expect.any(Number));
   });
 });
 

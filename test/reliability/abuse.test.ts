@@ -8,15 +8,16 @@ import { mintToken } from '../helpers/tokens.js';
 import { ensureFirstPartyClient } from '../../src/oauth/first-party.js';
 import { SseReader } from '../helpers/sse.js';
 import { waitFor } from '../helpers/wait.js';
-import { CLAUDE_REDIRECT, runFlow, startInProcess } from './helpers.js';
+import { CLAUDE_REDIRECT, runFlow } from '../helpers/oauth-flow.js';
+import { startTestServer, type TestServerOptions } from '../helpers/server.js';
 
-type Server = Awaited<ReturnType<typeof startInProcess>>;
+type Server = Awaited<ReturnType<typeof startTestServer>>;
 const servers: Server[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
-async function start(options: Parameters<typeof startInProcess>[0] = {}): Promise<Server> {
-  const server = await startInProcess(options);
+async function start(options: TestServerOptions = {}): Promise<Server> {
+  const server = await startTestServer(options);
   servers.push(server);
   return server;
 }

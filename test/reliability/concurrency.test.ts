@@ -1,9 +1,10 @@
 import { spawn } from 'node:child_process';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, BIN, cleanEnv, killChildrenAfterEach, runCli, startServe } from '../helpers/cli.js';
+import { assertBuilt, BIN, cleanEnv, initDataDir, killChildrenAfterEach, runCli, startServe } from '../helpers/cli.js';
 import { useTmpDirs } from '../helpers/tmp.js';
-import { expectWholeRecords, initDataDir, readDb, runFlow, STACK_LINE, tokenHash } from './helpers.js';
+import { runFlow, STACK_LINE, tokenHash } from '../helpers/oauth-flow.js';
+import { expectWholeRecords, readDb } from '../helpers/records.js';
 
 const tmp = useTmpDirs('cupcake-concurrent-');
 killChildrenAfterEach();

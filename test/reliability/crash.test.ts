@@ -7,10 +7,11 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createFileEventLog, EVENTS_FILE } from '../../src/store/event-log.js';
 import { PID_SPACE } from '../../src/store/file-lock.js';
 import { DB_FILE } from '../../src/store/file-store.js';
-import { assertBuilt, BIN, cleanEnv, killChildrenAfterEach, runCli, startServe } from '../helpers/cli.js';
+import { assertBuilt, BIN, cleanEnv, initDataDir, killChildrenAfterEach, runCli, startServe } from '../helpers/cli.js';
 import { useTmpDirs } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
-import { expectWholeRecords, initDataDir, readDb, runFlow, seedTokens, STACK_LINE, tokenHash } from './helpers.js';
+import { runFlow, STACK_LINE, tokenHash } from '../helpers/oauth-flow.js';
+import { expectWholeRecords, readDb, seedTokens } from '../helpers/records.js';
 
 const tmp = useTmpDirs('cupcake-crash-');
 killChildrenAfterEach();

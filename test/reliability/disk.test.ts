@@ -3,10 +3,12 @@ import { chmod, chown, readdir, readFile, rm, writeFile } from 'node:fs/promises
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { DB_FILE, type WriteStep } from '../../src/store/file-store.js';
-import { assertBuilt, BIN, cleanEnv, killChildrenAfterEach, readablePackageCopy, runCli, startServe, type ServeProcess } from '../helpers/cli.js';
+import { assertBuilt, BIN, cleanEnv, initDataDir, killChildrenAfterEach, readablePackageCopy, runCli, type ServeProcess, startServe } from '../helpers/cli.js';
 import { useTmpDirs } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
-import { expectWholeRecords, initDataDir, readDb, runFlow, STACK_LINE, startInProcess, tokenHash } from './helpers.js';
+import { runFlow, STACK_LINE, tokenHash } from '../helpers/oauth-flow.js';
+import { expectWholeRecords, readDb } from '../helpers/records.js';
+import { startTestServer } from '../helpers/server.js';
 
 const tmp = useTmpDirs('cupcake-disk-');
 killChildrenAfterEach();
@@ -157,7 +159,7 @@ describe('disk trouble (issue 9)', () => {
   it('a full disk (write error injected into the store): 503 for every write, half-written temp files removed, db.json intact, recovery without a restart', async () => {
     let failing: WriteStep | undefined;
     const failures: WriteStep[] = [];
-    const server = await startInProcess({
+    const server = await startTestServer({
       writeHook: (step) => {
         if (step !== failing) return;
         failures.push(step);
@@ -227,7 +229,7 @@ describe('disk trouble (issue 9)', () => {
   });
 
   it('db.json damaged by someone else while serving: said once in the log, never written over, writes answer 503 until it is repaired', async () => {
-    const server = await startInProcess();
+    const server = await startTestServer();
     try {
       const base = server.url;
       const first = await runFlow(base);

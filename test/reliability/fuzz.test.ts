@@ -3,11 +3,12 @@ import { connect } from 'node:net';
 import { setFlagsFromString } from 'node:v8';
 import { runInNewContext } from 'node:vm';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, killChildrenAfterEach, startServe } from '../helpers/cli.js';
+import { assertBuilt, initDataDir, killChildrenAfterEach, rssOf, startServe } from '../helpers/cli.js';
 import { SseReader } from '../helpers/sse.js';
 import { useTmpDirs } from '../helpers/tmp.js';
 import { mintToken } from '../helpers/tokens.js';
-import { CHATGPT_REDIRECT, initDataDir, rssOf, runFlow, startInProcess } from './helpers.js';
+import { CHATGPT_REDIRECT, runFlow } from '../helpers/oauth-flow.js';
+import { startTestServer } from '../helpers/server.js';
 
 const tmp = useTmpDirs('cupcake-fuzz-');
 killChildrenAfterEach();
@@ -427,7 +428,7 @@ describe('hostile input (issue 9)', () => {
   it(`seed ${SEED + 1}: memory stays flat under the same fuzz (heap after a full GC, measured in-process)`, { timeout: 60_000 }, async () => {
     setFlagsFromString('--expose-gc');
     const gc = runInNewContext('gc') as () => void;
-    const server = await startInProcess({ config: { trustProxy: true, auth: { refreshTokens: true } } });
+    const server = await startTestServer({ config: { trustProxy: true, auth: { refreshTokens: true } } });
     try {
       const known = await target(server.url);
       const rng = prng(SEED + 1);
@@ -456,7 +457,7 @@ describe('hostile input (issue 9)', () => {
 
 describe('what the fuzz found (issue 9)', () => {
   it('HEAD /sse answers the stream headers without opening a session (a HEAD response has no body: the stream would never end)', async () => {
-    const server = await startInProcess();
+    const server = await startTestServer();
     try {
       const { token } = await mintToken(server.store, { baseUrl: server.url, resource: server.url });
       for (let i = 0; i < 5; i++) {

@@ -1,10 +1,11 @@
 import { readdir, readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, killChildrenAfterEach, runCli, startServe, type CliResult } from '../helpers/cli.js';
+import { assertBuilt, type CliResult, initDataDir, killChildrenAfterEach, runCli, startServe } from '../helpers/cli.js';
 import { SseReader } from '../helpers/sse.js';
 import { useTmpDirs } from '../helpers/tmp.js';
-import { CLAUDE_REDIRECT, initDataDir, PASSWORD, runFlow, tokenHash, type FlowResult } from './helpers.js';
+import { CLAUDE_REDIRECT, type FlowResult, runFlow, tokenHash } from '../helpers/oauth-flow.js';
+import { OWNER_PASSWORD } from '../helpers/server.js';
 
 const tmp = useTmpDirs('cupcake-secrets-');
 killChildrenAfterEach();
@@ -25,7 +26,7 @@ describe('secret hygiene (issue 9)', () => {
   it('a full run (init, serve, every flow, MCP, refresh, revocation, wrong passwords, every CLI command): no token, code, secret or password it saw is in db.json, events.jsonl, the server log or any CLI output', { timeout: 90_000 }, async () => {
     const dir = await tmp();
     const { dataDir } = await initDataDir(dir, { auth: { refreshTokens: true } });
-    const secrets = new Set<string>([PASSWORD]);
+    const secrets = new Set<string>([OWNER_PASSWORD]);
     const outputs: Array<{ what: string; text: string; allowed?: string }> = [];
     const cli = async (args: string[], input?: string): Promise<CliResult> => {
       const result = await runCli(args, { cwd: dir, ...(input !== undefined ? { input } : {}), timeoutMs: 30_000 });
@@ -108,7 +109,7 @@ describe('secret hygiene (issue 9)', () => {
     await cli(['events', 'tail', '-n', '500', '--json']);
     await cli(['status']);
     await cli(['status', '--json']);
-    await cli(['doctor', '--url', base, '--password-stdin'], PASSWORD);
+    await cli(['doctor', '--url', base, '--password-stdin'], OWNER_PASSWORD);
     const newPassword = 'a brand new owner password';
     secrets.add(newPassword);
     expect((await cli(['passwd', '--password-stdin'], newPassword)).code).toBe(0);

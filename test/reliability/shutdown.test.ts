@@ -4,11 +4,12 @@ import { fileURLToPath } from 'node:url';
 import { beforeAll, describe, expect, it } from 'vitest';
 import type { AuthEvent } from '../../src/store/event-log.js';
 import { EVENTS_FILE } from '../../src/store/event-log.js';
-import { assertBuilt, killChildrenAfterEach, startServe } from '../helpers/cli.js';
+import { assertBuilt, initDataDir, killChildrenAfterEach, startServe } from '../helpers/cli.js';
 import { SseReader } from '../helpers/sse.js';
 import { useTmpDirs } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
-import { initDataDir, readDb, runFlow, STACK_LINE, tokenHash } from './helpers.js';
+import { runFlow, STACK_LINE, tokenHash } from '../helpers/oauth-flow.js';
+import { readDb } from '../helpers/records.js';
 
 const tmp = useTmpDirs('cupcake-shutdown-');
 killChildrenAfterEach();
