@@ -16,14 +16,10 @@ vi.mock('node:crypto', async (importOriginal) => {
 const crypto = await import('node:crypto');
 const { secretMatches, verifyPassword, hashPassword, generateAccessToken, generateRefreshToken, generateClientSecret, generateAuthorizationCode, generatePassword, hashSecret } = await import('../../src/oauth/secrets.js');
 const { verifyCodeVerifier, s256 } = await import('../../src/oauth/pkce.js');
-const { authenticateClient } = await import('../../src/oauth/client-auth.js');
 const { PendingAuthorizations } = await import('../../src/oauth/authorization.js');
 const { newUuid, randomHex, randomToken } = await import('../../src/shared/ids.js');
-const { createMemoryStore } = await import('../../src/store/memory-store.js');
 const { makeClient } = await import('../helpers/records.js');
-const { systemClock } = await import('../../src/shared/clock.js');
-const { createOAuthSettings } = await import('../../src/oauth/settings.js');
-const { ConfigSchema } = await import('../../src/config/schema.js');
+const { startTestServer } = await import('../helpers/server.js');
 
 const timingSafeEqual = vi.mocked(crypto.timingSafeEqual);
 const randomBytes = vi.mocked(crypto.randomBytes);
@@ -44,17 +40,35 @@ async function comparesInConstantTime(fn: () => unknown): Promise<boolean> {
 
 describe('every secret is compared in constant time', () => {
   it('client secrets at /token and /revoke: Basic and client_secret_post, right, wrong, and for unknown clients alike', async () => {
-    const store = createMemoryStore();
-    const { client, secret } = makeClient();
-    await store.createClient(client);
-    const basic = (id: string, s: string) => ({ authorization: `Basic ${Buffer.from(`${id}:${s}`).toString('base64')}` });
-    const deps = { store, clock: systemClock, settings: createOAuthSettings(ConfigSchema.parse({})) };
-    const at = 'http://localhost:8787/token';
-    expect(await comparesInConstantTime(() => authenticateClient(basic(client.clientId, secret), at, deps))).toBe(true);
-    expect(await comparesInConstantTime(() => authenticateClient(basic(client.clientId, 'wrong'), at, deps).catch(() => undefined))).toBe(true);
-    expect(await comparesInConstantTime(() => authenticateClient(basic('no-such-client', 'wrong'), at, deps).catch(() => undefined))).toBe(true);
-    expect(await comparesInConstantTime(() => authenticateClient({ clientId: client.clientId, clientSecret: secret }, at, deps))).toBe(true);
-    expect(await comparesInConstantTime(() => authenticateClient({ clientId: 'no-such-client', clientSecret: 'x' }, at, deps).catch(() => undefined))).toBe(true);
+    // The real endpoints in this process, so that the watched timingSafeEqual is the one they call.
+    const server = await startTestServer();
+    try {
+      const { client, secret } = makeClient();
+      await server.store.createClient(client);
+      const basic = (id: string, s: string) => ({ authorization: `Basic ${Buffer.from(`${id}:${s}`).toString('base64')}` });
+      const form = (fields: Record<string, string>) => new URLSearchParams(fields);
+      const cases: Array<{ headers?: Record<string, string>; fields: Record<string, string>; authenticated: boolean }> = [
+        { headers: basic(client.clientId, secret), fields: {}, authenticated: true },
+        { headers: basic(client.clientId, 'wrong'), fields: {}, authenticated: false },
+        { headers: basic('no-such-client', 'wrong'), fields: {}, authenticated: false },
+        { fields: { client_id: client.clientId, client_secret: secret }, authenticated: true },
+        { fields: { client_id: 'no-such-client', client_secret: 'x' }, authenticated: false },
+      ];
+      for (const path of ['/token', '/revoke']) {
+        for (const c of cases) {
+          // /token with a made-up code: the client is authenticated first (401 invalid_client when not), then the grant fails (400).
+          const fields = path === '/token' ? { grant_type: 'authorization_code', code: 'no-such-code', code_verifier: 'v'.repeat(43), ...c.fields } : { token: 'mcp_0123456789abcdef0123456789abcdef', ...c.fields };
+          let status = 0;
+          const constant = await comparesInConstantTime(async () => {
+            const response = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...c.headers }, body: form(fields) });
+            status = response.status;
+          });
+          expect({ path, fields: Object.keys(c.fields), authenticated: status !== 401, constant }).toEqual({ path, fields: Object.keys(c.fields), authenticated: c.authenticated, constant: true });
+        }
+      }
+    } finally {
+      await server.close();
+    }
     expect(await comparesInConstantTime(() => secretMatches('x', hashSecret('y')))).toBe(true);
   });
 
