@@ -11,6 +11,9 @@ const BENCH_TOOL_NAME = 'add';
 
 export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
+/** The owner password every cupcake target starts with (P6 signs in with it). */
+export const BENCH_OWNER_PASSWORD = 'bench owner password';
+
 export interface TargetProcess {
   url: string;
   token: string;

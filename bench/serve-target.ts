@@ -13,14 +13,12 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import type { ConfigInput } from '../src/config/schema.js';
-import { MCP_HEADERS, ROOT, type TargetProcess } from './harness.js';
+import { BENCH_OWNER_PASSWORD, MCP_HEADERS, ROOT, type TargetProcess } from './harness.js';
 import { startRedis, type TestRedis } from '../test/helpers/redis-server.js';
 
 const run = promisify(execFile);
 const BIN = join(ROOT, 'bin/cupcake-mcp.js');
 
-/** The owner password every cupcake target starts with (P6 signs in with it). */
-export const BENCH_OWNER_PASSWORD = 'bench owner password';
 /** The bench's tool as serve exposes it: `<server>__<tool>` from `tools.servers.bench`. */
 export const SERVE_TOOL = 'bench__add';
 

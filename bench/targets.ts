@@ -27,7 +27,8 @@ import { startServer } from '../src/server/start.js';
 import { ToolRegistry } from '../src/mcp/tool-registry.js';
 import { openFileStore } from '../src/store/file-store.js';
 import { createFileEventLog } from '../src/store/event-log.js';
-import { generateAccessToken } from '../src/oauth/secrets.js';
+import { generateAccessToken, hashPassword } from '../src/oauth/secrets.js';
+import { BENCH_OWNER_PASSWORD } from './harness.js';
 import { mintToken } from '../test/helpers/tokens.js';
 
 /** The in-process peers; `cupcake` (serve) and `cupcake-redis` (serve on a Redis store, P8) are started by serve-target.ts. */
@@ -51,6 +52,7 @@ async function listen(server: Server): Promise<string> {
 async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
   const dataDir = await mkdtemp(join(tmpdir(), 'cupcake-bench-'));
   const store = await openFileStore({ dataDir, watch: true });
+  await store.setOwnerPasswordHash(await hashPassword(BENCH_OWNER_PASSWORD), Date.now());
   const events = createFileEventLog(join(dataDir, 'events.jsonl'));
   const registry = new ToolRegistry();
   registry.registerTool(BENCH_TOOL.name, { description: BENCH_TOOL.description, inputSchema: { a: z.number(), b: z.number() } }, ({ a, b }) => ({
