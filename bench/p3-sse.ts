@@ -1,6 +1,6 @@
 import { Agent, request } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { percentile, spawnTarget } from './harness.js';
+import { percentile, spawnTarget, type TargetProcess } from './harness.js';
 import type { Row } from './report.js';
 
 function rssMb(pid: number): number {
@@ -64,18 +64,17 @@ function post(url: string, path: string, token: string, agent: Agent, body: stri
   });
 }
 
-/**
- * P3 — legacy SSE at scale: `sessions` GET /sse streams held open (each initialized), then
- * `rate` tools/call messages per second spread round-robin over them for `seconds`; latency is
- * from sending POST /messages to the reply event arriving on that session's stream. RSS of the
- * server process is read from /proc while every stream is open.
- */
-export async function runP3(quick: boolean): Promise<Row[]> {
-  const sessions = quick ? 50 : 1_000;
-  const rate = quick ? 100 : 500;
-  const seconds = quick ? 1 : 8;
-  // 1,000 sessions on one token: a deployment raises the documented per-client cap (default 100) in its config.
-  const target = await spawnTarget('cupcake', { sessionsPerClient: sessions });
+interface SseResult {
+  p99: number;
+  p50: number;
+  replies: number;
+  accepted: number;
+  total: number;
+  rssMb: number;
+}
+
+/** Holds `sessions` SSE streams on `target` and sends `rate` tools/call messages per second over them for `seconds`. */
+async function measure(target: TargetProcess, sessions: number, rate: number, seconds: number): Promise<SseResult> {
   const streamAgent = new Agent({ keepAlive: true, maxSockets: Infinity });
   const postAgent = new Agent({ keepAlive: true, maxSockets: 64 });
   const latencies: number[] = [];
@@ -110,22 +109,51 @@ export async function runP3(quick: boolean): Promise<Row[]> {
     const accepted = statuses.filter((s) => s === 202).length;
     const rssAfter = rssMb(target.child.pid!);
     const p99 = latencies.length === total ? percentile(latencies, 99) : Infinity;
-    return [
-      {
-        figure: `P3 SSE ${sessions} sessions, ${rate} msg/s: reply p99 ms`,
-        cupcake: p99,
-        peer: null,
-        ratio: null,
-        target: '≤ 50 ms',
-        pass: p99 <= 50 && accepted === total,
-        note: `${latencies.length}/${total} replies, ${accepted} accepted; p50 ${percentile(latencies, 50).toFixed(1)} ms`,
-      },
-      { figure: `P3 server RSS with ${sessions} SSE sessions (MB)`, cupcake: Math.max(rss, rssAfter), peer: null, ratio: null, target: '≤ 250 MB', pass: Math.max(rss, rssAfter) <= 250 },
-    ];
+    return { p99, p50: percentile(latencies, 50), replies: latencies.length, accepted, total, rssMb: Math.max(rss, rssAfter) };
   } finally {
     for (const s of streams) s.close();
     streamAgent.destroy();
     postAgent.destroy();
-    await target.stop();
   }
+}
+
+/**
+ * P3 — legacy SSE at scale: `sessions` GET /sse streams held open (each initialized), then
+ * `rate` tools/call messages per second spread round-robin over them for `seconds`; latency is
+ * from sending POST /messages to the reply event arriving on that session's stream. RSS of the
+ * server process is read from /proc while every stream is open. The in-process app runs the same
+ * load after serve, for the note (what serve's upstream hop adds).
+ */
+export async function runP3(quick: boolean): Promise<Row[]> {
+  const sessions = quick ? 50 : 1_000;
+  const rate = quick ? 100 : 500;
+  const seconds = quick ? 1 : 8;
+  // 1,000 sessions on one token: a deployment raises the documented per-client cap (default 100) in its config.
+  const serve = await spawnTarget('cupcake', { sessionsPerClient: sessions });
+  let result: SseResult;
+  try {
+    result = await measure(serve, sessions, rate, seconds);
+  } finally {
+    await serve.stop();
+  }
+  // The in-process app (the tool a function call, the same documented limit in its config), for the note.
+  const app = await spawnTarget('cupcake-app');
+  let inProcess: SseResult;
+  try {
+    inProcess = await measure(app, sessions, rate, seconds);
+  } finally {
+    await app.stop();
+  }
+  return [
+    {
+      figure: `P3 SSE ${sessions} sessions, ${rate} msg/s: reply p99 ms`,
+      cupcake: result.p99,
+      peer: null,
+      ratio: null,
+      target: '≤ 50 ms',
+      pass: result.p99 <= 50 && result.accepted === result.total,
+      note: `${result.replies}/${result.total} replies, ${result.accepted} accepted; p50 ${result.p50.toFixed(1)} ms; in-process createApp p99 ${inProcess.p99.toFixed(1)} ms, p50 ${inProcess.p50.toFixed(1)} ms`,
+    },
+    { figure: `P3 server RSS with ${sessions} SSE sessions (MB)`, cupcake: result.rssMb, peer: null, ratio: null, target: '≤ 250 MB', pass: result.rssMb <= 250 },
+  ];
 }

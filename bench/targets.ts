@@ -67,7 +67,8 @@ async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
   const running = await startServer(
     (port) => {
       baseUrl = `http://127.0.0.1:${port}`;
-      const config = ConfigSchema.parse({ baseUrl, dataDir, tools: { docs: false } });
+      // The same documented limit serve's P3 config sets (1,000 SSE sessions on one token).
+      const config = ConfigSchema.parse({ baseUrl, dataDir, tools: { docs: false }, limits: { sessionsPerClient: 1_000 } });
       return createApp({ config, store, events, toolset: { registry, docs: undefined, close: async () => {} }, ...(disableAuth ? { tokenVerifier: acceptAnyToken(config.baseUrl) } : {}) });
     },
     { host: '127.0.0.1', port: 0 },
