@@ -41,6 +41,8 @@ export interface TestServerOptions {
   /** Narrower limits than the config's, to see one bite. */
   limits?: Partial<AbuseLimits>;
   timeouts?: Partial<ServerTimeouts>;
+  /** Rotate events.jsonl at this size instead of 10 MB. */
+  eventRotateBytes?: number;
 }
 
 /**
@@ -57,7 +59,10 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
   };
   const store = await openFileStore({ dataDir, watch: true, pollIntervalMs: 200, logger, ...(options.writeHook ? { writeHook: options.writeHook } : {}) });
   await store.setOwnerPasswordHash(await hashPassword(options.password ?? OWNER_PASSWORD), Date.now());
-  const events = createFileEventLog(join(dataDir, EVENTS_FILE), { onError: (error) => logger.error('could not write the event log', error) });
+  const events = createFileEventLog(join(dataDir, EVENTS_FILE), {
+    onError: (error) => logger.error('could not write the event log', error),
+    ...(options.eventRotateBytes ? { rotateBytes: options.eventRotateBytes } : {}),
+  });
   const configFor = (port: number) =>
     ConfigSchema.parse({
       ...options.config,

@@ -3,15 +3,16 @@ import { join } from 'node:path';
 import { afterEach, describe, expect, it } from 'vitest';
 import { EVENTS_FILE } from '../../src/store/event-log.js';
 import { mintToken } from '../helpers/tokens.js';
-import { runFlow, startInProcess } from './helpers.js';
+import { runFlow } from '../helpers/oauth-flow.js';
+import { startTestServer, type TestServerOptions } from '../helpers/server.js';
 
-type Server = Awaited<ReturnType<typeof startInProcess>>;
+type Server = Awaited<ReturnType<typeof startTestServer>>;
 const servers: Server[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
 });
-async function start(options: Parameters<typeof startInProcess>[0] = {}): Promise<Server> {
-  const server = await startInProcess({ ...options, config: { trustProxy: true, ...options.config } });
+async function start(options: TestServerOptions = {}): Promise<Server> {
+  const server = await startTestServer({ ...options, config: { trustProxy: true, ...options.config } });
   servers.push(server);
   return server;
 }

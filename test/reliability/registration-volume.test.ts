@@ -1,8 +1,9 @@
 import { afterEach, describe, expect, it } from 'vitest';
 import { DEFAULT_LIMITS } from '../../src/server/limits.js';
-import { CLAUDE_REDIRECT, runFlow, startInProcess } from './helpers.js';
+import { CLAUDE_REDIRECT, runFlow } from '../helpers/oauth-flow.js';
+import { startTestServer } from '../helpers/server.js';
 
-type Server = Awaited<ReturnType<typeof startInProcess>>;
+type Server = Awaited<ReturnType<typeof startTestServer>>;
 const servers: Server[] = [];
 afterEach(async () => {
   await Promise.all(servers.splice(0).map((s) => s.close()));
@@ -10,7 +11,7 @@ afterEach(async () => {
 
 describe('registration volume (SECURITY.md: registrations never approved are bounded)', () => {
   it(`keeps at most limits.unapprovedClients (default ${DEFAULT_LIMITS.unapprovedClients}) never-approved registrations, pruning the oldest; an approved client is never pruned`, async () => {
-    const server = await startInProcess({ config: { trustProxy: true }, limits: { unapprovedClients: 50 } });
+    const server = await startTestServer({ config: { trustProxy: true }, limits: { unapprovedClients: 50 } });
     servers.push(server);
     const approved = await runFlow(server.url);
     expect(approved.accessToken).toBeDefined();
