@@ -10,6 +10,7 @@ import { SseReader } from '../helpers/sse.js';
 import { waitFor } from '../helpers/wait.js';
 import { CLAUDE_REDIRECT, runFlow } from '../helpers/oauth-flow.js';
 import { startTestServer, type TestServerOptions } from '../helpers/server.js';
+import { burst, from } from '../helpers/burst.js';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;
 const servers: Server[] = [];
@@ -22,24 +23,6 @@ async function start(options: TestServerOptions = {}): Promise<Server> {
   return server;
 }
 
-/** Sends `count` requests (20 at a time) and returns their statuses in order. */
-async function burst(count: number, send: (i: number) => Promise<Response>): Promise<number[]> {
-  const statuses: number[] = new Array(count);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 20 }, async () => {
-      while (next < count) {
-        const i = next++;
-        const response = await send(i);
-        await response.arrayBuffer();
-        statuses[i] = response.status;
-      }
-    }),
-  );
-  return statuses;
-}
-
-const from = (address: string) => ({ 'x-forwarded-for': address });
 
 describe('rate limits per address: 429 with Retry-After (issue 9)', () => {
   // Behind a trusted proxy the address is X-Forwarded-For: one test server plays many clients.

@@ -5,6 +5,7 @@ import { EVENTS_FILE } from '../../src/store/event-log.js';
 import { mintToken } from '../helpers/tokens.js';
 import { runFlow } from '../helpers/oauth-flow.js';
 import { startTestServer, type TestServerOptions } from '../helpers/server.js';
+import { burst, from } from '../helpers/burst.js';
 
 type Server = Awaited<ReturnType<typeof startTestServer>>;
 const servers: Server[] = [];
@@ -17,24 +18,6 @@ async function start(options: TestServerOptions = {}): Promise<Server> {
   return server;
 }
 
-/** Sends `count` requests, 20 at a time; returns the statuses in order. */
-async function burst(count: number, send: (i: number) => Promise<Response>): Promise<number[]> {
-  const statuses: number[] = new Array(count);
-  let next = 0;
-  await Promise.all(
-    Array.from({ length: 20 }, async () => {
-      while (next < count) {
-        const i = next++;
-        const response = await send(i);
-        await response.arrayBuffer();
-        statuses[i] = response.status;
-      }
-    }),
-  );
-  return statuses;
-}
-
-const from = (address: string) => ({ 'x-forwarded-for': address });
 
 describe('an audit log that noise cannot erase (SECURITY.md)', () => {
   it('GET /oauth/callback with an unknown state: limited per address, and logged once per address per window', async () => {
