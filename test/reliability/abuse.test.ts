@@ -23,7 +23,6 @@ async function start(options: TestServerOptions = {}): Promise<Server> {
   return server;
 }
 
-
 describe('rate limits per address: 429 with Retry-After (issue 9)', () => {
   // Behind a trusted proxy the address is X-Forwarded-For: one test server plays many clients.
   const proxied = { config: { trustProxy: true } };

@@ -18,7 +18,6 @@ async function start(options: TestServerOptions = {}): Promise<Server> {
   return server;
 }
 
-
 describe('an audit log that noise cannot erase (SECURITY.md)', () => {
   it('GET /oauth/callback with an unknown state: limited per address, and logged once per address per window', async () => {
     const server = await start({ limits: { signIn: { limit: 50, windowMs: 600_000 } } });
