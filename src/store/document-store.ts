@@ -1,4 +1,5 @@
 import { emptyData, isEmptyChange, type StoreData } from './document.js';
+import { LastUseBatch } from './last-use.js';
 import type {
   AbandonedClient,
   AccessTokenRecord,
@@ -30,14 +31,12 @@ export interface DocumentBackend {
   close(): Promise<void>;
 }
 
-const LAST_USED_FLUSH_MS = 5_000;
 
 /** The Store operations over one JSON document; shared by the file (lowdb) and memory stores. */
 export class DocumentStore implements Store {
   private readonly listeners = new Set<(change: StoreChange) => void>();
   /** tokenHash → last use not yet persisted. */
-  private readonly pendingUse = new Map<string, number>();
-  private flushTimer: NodeJS.Timeout | undefined;
+  private readonly lastUse = new LastUseBatch(() => this.flush());
   private closed = false;
 
   constructor(private readonly backend: DocumentBackend) {
@@ -181,7 +180,7 @@ export class DocumentStore implements Store {
     const tokens = this.backend.current().tokens;
     const token = Object.hasOwn(tokens, tokenHash) ? tokens[tokenHash] : undefined;
     if (!token) return undefined;
-    const pending = this.pendingUse.get(tokenHash);
+    const pending = this.lastUse.get(tokenHash);
     const copy = copyToken(token);
     if (pending !== undefined) copy.lastUsedAt = pending;
     return copy;
@@ -189,7 +188,7 @@ export class DocumentStore implements Store {
 
   async listAccessTokens(): Promise<AccessTokenRecord[]> {
     return Object.values(this.backend.current().tokens).map((t) => {
-      const pending = this.pendingUse.get(t.tokenHash);
+      const pending = this.lastUse.get(t.tokenHash);
       const copy = copyToken(t);
       if (pending !== undefined) copy.lastUsedAt = pending;
       return copy;
@@ -215,15 +214,7 @@ export class DocumentStore implements Store {
 
   touchAccessToken(tokenHash: string, at: number): void {
     if (this.closed) return;
-    // Requests finish out of order: the newest use wins, as it does when the batch is written.
-    this.pendingUse.set(tokenHash, Math.max(this.pendingUse.get(tokenHash) ?? 0, at));
-    this.flushTimer ??= setTimeout(() => {
-      this.flushTimer = undefined;
-      this.flush().catch(() => {
-        /* retried on the next touch or at close */
-      });
-    }, LAST_USED_FLUSH_MS);
-    this.flushTimer.unref?.();
+    this.lastUse.touch(tokenHash, at);
   }
 
   async findRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
@@ -299,8 +290,8 @@ export class DocumentStore implements Store {
   }
 
   async flush(): Promise<void> {
-    if (this.pendingUse.size === 0) return;
-    const batch = new Map(this.pendingUse);
+    const batch = this.lastUse.snapshot();
+    if (!batch) return;
     await this.backend.transact((data) => {
       for (const [hash, at] of batch) {
         const token = Object.hasOwn(data.tokens, hash) ? data.tokens[hash] : undefined;
@@ -310,13 +301,12 @@ export class DocumentStore implements Store {
         if (client) data.clients[token.clientId] = { ...client, lastUsedAt: Math.max(client.lastUsedAt ?? 0, at) };
       }
     });
-    for (const [hash, at] of batch) if (this.pendingUse.get(hash) === at) this.pendingUse.delete(hash);
+    this.lastUse.written(batch);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
+    this.lastUse.stop();
     try {
       await this.flush();
     } finally {

@@ -23,6 +23,7 @@ import { createRedisEventLog } from './event-log.js';
 import type { SharedEphemeralState } from '../ephemeral.js';
 import { createRedisEphemeralState } from './ephemeral.js';
 import type { SessionRelay } from '../relay.js';
+import { LastUseBatch } from '../last-use.js';
 import { createRedisRelay } from './relay.js';
 import { ABSENT, ANY, COMPARE_AND_SET, DELETE, KEEP, RECORD_USE, USE_ASSERTION } from './scripts.js';
 
@@ -60,7 +61,6 @@ export interface ReplicaInfo {
   /** Live sessions as the replica last counted them (status shows them). */
   sessions?: { total: number; by_transport: Record<string, number>; by_client: Record<string, number>; at: string };
 }
-const LAST_USED_FLUSH_MS = 5_000;
 const MAX_ATTEMPTS = 50;
 /** Tokens kept in memory for the bearer check; the oldest go first beyond this. */
 const CACHE_LIMIT = 100_000;
@@ -98,7 +98,7 @@ export interface RedisStoreOptions {
 
 export class RedisStore implements Store {
   private readonly listeners = new Set<(change: StoreChange) => void>();
-  private readonly pendingUse = new Map<string, number>();
+  private readonly lastUse = new LastUseBatch(() => this.flush());
   /** tokenHash → record: the bearer check's memory, kept true by the change feed. */
   private readonly cache = new Map<string, AccessTokenRecord>();
   /** Tokens the change feed reported revoked lately, whether cached or not: tokenHash → when. */
@@ -108,7 +108,6 @@ export class RedisStore implements Store {
   private readonly channel: string;
   private readonly prefix: string;
   private subscriber: RedisClient | undefined;
-  private flushTimer: NodeJS.Timeout | undefined;
   private closed = false;
   private leave: (() => Promise<void>) | undefined;
   private lost = false;
@@ -549,7 +548,7 @@ export class RedisStore implements Store {
       this.remember(token);
     }
     const copy = copyToken(token);
-    const pending = this.pendingUse.get(tokenHash);
+    const pending = this.lastUse.get(tokenHash);
     if (pending !== undefined) copy.lastUsedAt = Math.max(copy.lastUsedAt ?? 0, pending);
     return copy;
   }
@@ -558,7 +557,7 @@ export class RedisStore implements Store {
     const [all, used] = await this.run(() => Promise.all([this.client.hGetAll(this.keys.tokens), this.client.hGetAll(this.keys.tokenUsed)]));
     return Object.entries(all).map(([hash, json]) => {
       const token = JSON.parse(json) as AccessTokenRecord;
-      const last = Math.max(token.lastUsedAt ?? 0, Number(used[hash] ?? 0), this.pendingUse.get(hash) ?? 0);
+      const last = Math.max(token.lastUsedAt ?? 0, Number(used[hash] ?? 0), this.lastUse.get(hash) ?? 0);
       return { ...token, lastUsedAt: last > 0 ? last : token.lastUsedAt };
     });
   }
@@ -588,14 +587,7 @@ export class RedisStore implements Store {
 
   touchAccessToken(tokenHash: string, at: number): void {
     if (this.closed) return;
-    this.pendingUse.set(tokenHash, Math.max(this.pendingUse.get(tokenHash) ?? 0, at));
-    this.flushTimer ??= setTimeout(() => {
-      this.flushTimer = undefined;
-      this.flush().catch(() => {
-        /* kept and retried on the next touch or at close */
-      });
-    }, LAST_USED_FLUSH_MS);
-    this.flushTimer.unref?.();
+    this.lastUse.touch(tokenHash, at);
   }
 
   async findRefreshToken(tokenHash: string): Promise<RefreshTokenRecord | undefined> {
@@ -682,23 +674,21 @@ export class RedisStore implements Store {
   }
 
   async flush(): Promise<void> {
-    if (this.pendingUse.size === 0) return;
-    const batch = new Map(this.pendingUse);
+    const batch = this.lastUse.snapshot();
+    if (!batch) return;
     const args = [...batch].flatMap(([hash, at]) => [hash, String(at)]);
     await this.run(() => RECORD_USE.run(this.client, [this.keys.tokens, this.keys.tokenUsed, this.keys.clientUsed], args));
     for (const [key, at] of batch) {
       const cached = this.cache.get(key);
       if (cached) this.cache.set(key, { ...cached, lastUsedAt: Math.max(cached.lastUsedAt ?? 0, at) });
-      // Two timestamps: a use recorded meanwhile stays pending.
-      const pendingAt = this.pendingUse.get(key);
-      if (pendingAt !== undefined && pendingAt <= at) this.pendingUse.delete(key);
     }
+    // A use recorded meanwhile stays pending.
+    this.lastUse.written(batch);
   }
 
   async close(): Promise<void> {
     if (this.closed) return;
-    if (this.flushTimer) clearTimeout(this.flushTimer);
-    this.flushTimer = undefined;
+    this.lastUse.stop();
     if (this.deploymentTimer) clearInterval(this.deploymentTimer);
     try {
       await this.leave?.();
