@@ -51,7 +51,8 @@ export const NOT_APPLICABLE: Record<string, string> = {
   'resources-*': 'cupcake serves no MCP resources',
   'sep-2164-resource-not-found': 'cupcake serves no MCP resources',
   'prompts-*': 'cupcake serves no MCP prompts',
-  'dns-rebinding-protection': 'the suite expects Host/Origin checks for a localhost-bound dev server; cupcake authenticates every request and builds URLs from baseUrl (DESIGN.md §4), so a rebinding page has no token to send',
+  'dns-rebinding-protection':
+    'the suite expects Host/Origin checks for a localhost-bound dev server; cupcake authenticates every request and builds URLs from baseUrl (DESIGN.md §4), so a rebinding page has no token to send',
   'http-custom-header-server-validation': 'needs the suite’s test tool with x-mcp-header parameters',
   'input-required-result-* (others)': 'need the suite’s test tools that return input_required (multi-round-trip); cupcake’s tools never ask the client',
   'tasks-*, sep-2640-*': 'extensions cupcake does not implement',
@@ -109,7 +110,11 @@ async function inspectorLauncher(): Promise<string> {
 async function runInspectorChecks(node: string, url: string, token: string): Promise<Outcome> {
   const launcher = await inspectorLauncher();
   type Check = { label: string; args: string[]; expect: (result: Record<string, any>) => string | undefined };
-  const names = (result: Record<string, any>) => ((result.tools ?? []) as Array<{ name: string }>).map((t) => t.name).sort().join(',');
+  const names = (result: Record<string, any>) =>
+    ((result.tools ?? []) as Array<{ name: string }>)
+      .map((t) => t.name)
+      .sort()
+      .join(',');
   const listsTools = (result: Record<string, any>) => (names(result) === 'fetch,search,whoami' ? undefined : `listed ${names(result) || 'nothing'}`);
   const session = (wanted: 'none' | 'some') => (result: Record<string, any>) => {
     const id = result.structuredContent?.session_id as unknown;
@@ -118,10 +123,22 @@ async function runInspectorChecks(node: string, url: string, token: string): Pro
   };
   const checks: Check[] = [
     { label: '/mcp 2026-07-28 tools/list', args: [`${url}/mcp`, '--protocol-era', 'modern', '--method', 'tools/list'], expect: listsTools },
-    { label: '/mcp 2026-07-28 tools/call', args: [`${url}/mcp`, '--protocol-era', 'modern', '--method', 'tools/call', '--tool-name', 'whoami'], expect: session('none') },
-    { label: '/mcp auto negotiation tools/call', args: [`${url}/mcp`, '--protocol-era', 'auto', '--method', 'tools/call', '--tool-name', 'whoami'], expect: session('none') },
+    {
+      label: '/mcp 2026-07-28 tools/call',
+      args: [`${url}/mcp`, '--protocol-era', 'modern', '--method', 'tools/call', '--tool-name', 'whoami'],
+      expect: session('none'),
+    },
+    {
+      label: '/mcp auto negotiation tools/call',
+      args: [`${url}/mcp`, '--protocol-era', 'auto', '--method', 'tools/call', '--tool-name', 'whoami'],
+      expect: session('none'),
+    },
     { label: '/mcp 2025 tools/list', args: [`${url}/mcp`, '--protocol-era', 'legacy', '--method', 'tools/list'], expect: listsTools },
-    { label: '/mcp 2025 tools/call', args: [`${url}/mcp`, '--protocol-era', 'legacy', '--method', 'tools/call', '--tool-name', 'whoami'], expect: session('some') },
+    {
+      label: '/mcp 2025 tools/call',
+      args: [`${url}/mcp`, '--protocol-era', 'legacy', '--method', 'tools/call', '--tool-name', 'whoami'],
+      expect: session('some'),
+    },
     { label: '/sse tools/list', args: [`${url}/sse`, '--transport', 'sse', '--method', 'tools/list'], expect: listsTools },
     { label: '/sse tools/call', args: [`${url}/sse`, '--transport', 'sse', '--method', 'tools/call', '--tool-name', 'whoami'], expect: session('some') },
   ];
@@ -135,7 +152,14 @@ async function runInspectorChecks(node: string, url: string, token: string): Pro
       failures.push(`${check.label}: ${String((error as { stderr?: string }).stderr || error).slice(0, 300)}`);
     }
   }
-  return { scenario: 'MCP Inspector CLI', version: 'both eras and /sse', passed: checks.length - failures.length, failed: failures.length, failures, notApplicable: [] };
+  return {
+    scenario: 'MCP Inspector CLI',
+    version: 'both eras and /sse',
+    passed: checks.length - failures.length,
+    failed: failures.length,
+    failures,
+    notApplicable: [],
+  };
 }
 
 /** `cupcake-mcp init --yes` in a temp folder, `serve` on a free port, and a token from `tokens create`. */
@@ -145,7 +169,10 @@ async function startServe(): Promise<{ url: string; token: string; dir: string; 
   const dir = await mkdtemp(join(tmpdir(), 'cupcake-conformance-'));
   const port = await freePort();
   const url = `http://127.0.0.1:${port}`;
-  const init = spawn(process.execPath, [BIN, 'init', '--yes', '--password-stdin', '--base-url', url, '--port', String(port), '--host', '127.0.0.1'], { cwd: dir, stdio: ['pipe', 'ignore', 'inherit'] });
+  const init = spawn(process.execPath, [BIN, 'init', '--yes', '--password-stdin', '--base-url', url, '--port', String(port), '--host', '127.0.0.1'], {
+    cwd: dir,
+    stdio: ['pipe', 'ignore', 'inherit'],
+  });
   init.stdin!.end(`${OWNER_PASSWORD}\n`);
   await new Promise((resolve, reject) => init.once('exit', (code) => (code === 0 ? resolve(undefined) : reject(new Error(`init exited with ${code}`)))));
   const child = spawn(process.execPath, [BIN, 'serve'], { cwd: dir, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -174,7 +201,13 @@ async function startTokenProxy(target: string, token: string): Promise<{ url: st
   const upstream = new URL(target);
   const server = createServer((req, res) => {
     const forwarded = httpRequest(
-      { host: upstream.hostname, port: upstream.port, method: req.method, path: req.url, headers: { ...req.headers, host: upstream.host, authorization: `Bearer ${token}` } },
+      {
+        host: upstream.hostname,
+        port: upstream.port,
+        method: req.method,
+        path: req.url,
+        headers: { ...req.headers, host: upstream.host, authorization: `Bearer ${token}` },
+      },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
         answer.pipe(res);
@@ -201,7 +234,9 @@ async function readChecks(dir: string): Promise<Array<{ id?: string; name?: stri
 async function runScenario(node: string, args: string[], label: { scenario: string; version: string }): Promise<Outcome> {
   const out = await mkdtemp(join(tmpdir(), 'conformance-out-'));
   try {
-    await run(node, [SUITE, ...args, '--output-dir', out], { cwd: ROOT, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }).catch((error: { stdout?: string }) => error);
+    await run(node, [SUITE, ...args, '--output-dir', out], { cwd: ROOT, timeout: 120_000, maxBuffer: 16 * 1024 * 1024 }).catch(
+      (error: { stdout?: string }) => error,
+    );
     const checks = await readChecks(out);
     const failures: string[] = [];
     const notApplicable: string[] = [];
@@ -238,10 +273,14 @@ async function runAuthorizationScenarios(node: string, issuer: string): Promise<
   const { client_id: clientId } = (await registered.json()) as { client_id: string };
   const out = await mkdtemp(join(tmpdir(), 'conformance-out-'));
   try {
-    const suite = spawn(node, [SUITE, 'authorization', '--url', issuer, '--client-id', clientId, '--port', String(port), '--resource', `${issuer}/mcp`, '--output-dir', out], {
-      cwd: ROOT,
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
+    const suite = spawn(
+      node,
+      [SUITE, 'authorization', '--url', issuer, '--client-id', clientId, '--port', String(port), '--resource', `${issuer}/mcp`, '--output-dir', out],
+      {
+        cwd: ROOT,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
     const consent = new HeadlessOAuthClientProvider({ authMethod: 'none', password: OWNER_PASSWORD });
     const approvals: Array<Promise<void>> = [];
     createInterface({ input: suite.stdout! }).on('line', (line) => {
@@ -262,9 +301,18 @@ async function runAuthorizationScenarios(node: string, issuer: string): Promise<
     await new Promise((resolve) => suite.once('exit', resolve));
     await Promise.all(approvals);
     const checks = await readChecks(out);
-    const failures = checks.filter((c) => c.status === 'FAILURE' || c.status === 'SKIPPED').map((c) => `${c.id ?? c.name}: ${(c.errorMessage ?? '').slice(0, 200)}`);
+    const failures = checks
+      .filter((c) => c.status === 'FAILURE' || c.status === 'SKIPPED')
+      .map((c) => `${c.id ?? c.name}: ${(c.errorMessage ?? '').slice(0, 200)}`);
     if (checks.length === 0) failures.push('the suite recorded no checks');
-    return { scenario: 'authorization server (metadata, authorization code grant)', version: 'OAuth 2.1', passed: checks.filter((c) => c.status === 'SUCCESS').length, failed: failures.length, failures, notApplicable: [] };
+    return {
+      scenario: 'authorization server (metadata, authorization code grant)',
+      version: 'OAuth 2.1',
+      passed: checks.filter((c) => c.status === 'SUCCESS').length,
+      failed: failures.length,
+      failures,
+      notApplicable: [],
+    };
   } finally {
     await rm(out, { recursive: true, force: true });
   }
@@ -278,7 +326,9 @@ export async function runConformance(): Promise<Outcome[]> {
     const outcomes: Outcome[] = [];
     for (const { scenario, versions } of PROTOCOL_SCENARIOS) {
       for (const version of versions) {
-        outcomes.push(await runScenario(node, ['server', '--url', `${proxy.url}/mcp`, '--scenario', scenario, '--spec-version', version, '--force'], { scenario, version }));
+        outcomes.push(
+          await runScenario(node, ['server', '--url', `${proxy.url}/mcp`, '--scenario', scenario, '--spec-version', version, '--force'], { scenario, version }),
+        );
       }
     }
     outcomes.push(await runAuthorizationScenarios(node, serve.url));

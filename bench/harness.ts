@@ -34,7 +34,16 @@ function targetScript(): Promise<string> {
   bundled ??= (async () => {
     const { build } = await import('esbuild');
     const outfile = join(ROOT, 'bench/results/target-process.mjs');
-    await build({ entryPoints: [join(ROOT, 'bench/target-process.ts')], bundle: true, platform: 'node', format: 'esm', target: 'node20', packages: 'external', outfile, logLevel: 'warning' });
+    await build({
+      entryPoints: [join(ROOT, 'bench/target-process.ts')],
+      bundle: true,
+      platform: 'node',
+      format: 'esm',
+      target: 'node20',
+      packages: 'external',
+      outfile,
+      logLevel: 'warning',
+    });
     return outfile;
   })();
   return bundled;
@@ -80,12 +89,21 @@ export async function openSession(target: { url: string; token: string }): Promi
   const init = await fetch(`${target.url}/mcp`, {
     method: 'POST',
     headers,
-    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }),
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
+    }),
   });
   await init.text();
   const sessionId = init.headers.get('mcp-session-id');
   if (init.status !== 200 || !sessionId) throw new Error(`initialize failed: ${init.status}`);
-  const done = await fetch(`${target.url}/mcp`, { method: 'POST', headers: { ...headers, 'Mcp-Session-Id': sessionId }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+  const done = await fetch(`${target.url}/mcp`, {
+    method: 'POST',
+    headers: { ...headers, 'Mcp-Session-Id': sessionId },
+    body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+  });
   await done.text();
   return sessionId;
 }
@@ -99,9 +117,24 @@ export interface LoadResult {
 }
 
 /** autocannon against one URL: a warm-up run that is thrown away, then the measured run. */
-export async function load(options: { url: string; headers: Record<string, string>; body?: string; method?: 'POST' | 'GET'; connections: number; seconds: number; warmupSeconds: number }): Promise<LoadResult> {
+export async function load(options: {
+  url: string;
+  headers: Record<string, string>;
+  body?: string;
+  method?: 'POST' | 'GET';
+  connections: number;
+  seconds: number;
+  warmupSeconds: number;
+}): Promise<LoadResult> {
   const run = (duration: number) =>
-    autocannon({ url: options.url, method: options.method ?? 'POST', headers: options.headers, body: options.body, connections: options.connections, duration });
+    autocannon({
+      url: options.url,
+      method: options.method ?? 'POST',
+      headers: options.headers,
+      body: options.body,
+      connections: options.connections,
+      duration,
+    });
   if (options.warmupSeconds > 0) await run(options.warmupSeconds);
   const result = await run(options.seconds);
   return {

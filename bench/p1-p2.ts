@@ -24,7 +24,13 @@ function medianRun(results: LoadResult[]): LoadResult {
  * Loads each target in turn, round after round, so that drift of this shared machine falls on all
  * of them alike; each target's figure is its median round.
  */
-export async function interleaved(targets: Map<TargetName, Running>, body: (tool: string) => string, rounds: number, seconds: number, warmup: number): Promise<Map<TargetName, LoadResult>> {
+export async function interleaved(
+  targets: Map<TargetName, Running>,
+  body: (tool: string) => string,
+  rounds: number,
+  seconds: number,
+  warmup: number,
+): Promise<Map<TargetName, LoadResult>> {
   const results = new Map<TargetName, LoadResult[]>();
   for (let round = 0; round < rounds; round++) {
     for (const [name, { target, sessionId }] of targets) {
@@ -87,7 +93,15 @@ export async function runP1P2(quick: boolean): Promise<Row[]> {
         pass: cupcake.rps >= 2.5 * sdk.rps && cupcake.errors === 0,
         note: `in-process createApp ${Math.round(app.rps)} req/s (serve at ${((cupcake.rps / app.rps) * 100).toFixed(0)}% of it); bare node:http ${Math.round(bare.rps)} req/s (serve at ${((cupcake.rps / bare.rps) * 100).toFixed(0)}% of it); errors cupcake ${cupcake.errors}, app ${app.errors}, SDK ${sdk.errors}`,
       });
-      rows.push({ figure: `P1 ${label} p99 ms`, cupcake: cupcake.p99, peer: sdk.p99, peerName: 'SDK reference', ratio: cupcake.p99 / sdk.p99, target: '≤ 1×', pass: cupcake.p99 <= sdk.p99 });
+      rows.push({
+        figure: `P1 ${label} p99 ms`,
+        cupcake: cupcake.p99,
+        peer: sdk.p99,
+        peerName: 'SDK reference',
+        ratio: cupcake.p99 / sdk.p99,
+        target: '≤ 1×',
+        pass: cupcake.p99 <= sdk.p99,
+      });
     }
     const auth = await interleaved(pick('cupcake-app', 'cupcake-app-noauth'), LIST, rounds + (quick ? 0 : 2), seconds, 0);
     const withAuth = auth.get('cupcake-app')!;

@@ -55,10 +55,14 @@ function openStream(url: string, token: string, agent: Agent, latencies: number[
 
 function post(url: string, path: string, token: string, agent: Agent, body: string): Promise<number> {
   return new Promise((resolve, reject) => {
-    const req = request(`${url}${path}`, { method: 'POST', agent, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } }, (res) => {
-      res.resume();
-      res.on('end', () => resolve(res.statusCode ?? 0));
-    });
+    const req = request(
+      `${url}${path}`,
+      { method: 'POST', agent, headers: { Authorization: `Bearer ${token}`, 'Content-Type': 'application/json', 'Content-Length': Buffer.byteLength(body) } },
+      (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      },
+    );
     req.on('error', reject);
     req.end(body);
   });
@@ -82,11 +86,18 @@ async function measure(target: TargetProcess, sessions: number, rate: number, se
   try {
     for (let i = 0; i < sessions; i++) streams.push(openStream(target.url, target.token, streamAgent, latencies));
     const endpoints = await Promise.all(streams.map((s) => s.endpoint));
-    const init = JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } });
+    const init = JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
+    });
     for (let i = 0; i < endpoints.length; i += 100) {
       await Promise.all(endpoints.slice(i, i + 100).map((e) => post(target.url, e, target.token, postAgent, init)));
     }
-    await Promise.all(endpoints.map((e) => post(target.url, e, target.token, postAgent, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }))));
+    await Promise.all(
+      endpoints.map((e) => post(target.url, e, target.token, postAgent, JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }))),
+    );
     latencies.length = 0;
     const rss = rssMb(target.child.pid!);
 
@@ -101,7 +112,15 @@ async function measure(target: TargetProcess, sessions: number, rate: number, se
       const session = n % sessions;
       const messageId = id++;
       streams[session]!.waiting.set(messageId, performance.now());
-      sends.push(post(target.url, endpoints[session]!, target.token, postAgent, JSON.stringify({ jsonrpc: '2.0', id: messageId, method: 'tools/call', params: { name: target.tool, arguments: { a: n, b: 1 } } })));
+      sends.push(
+        post(
+          target.url,
+          endpoints[session]!,
+          target.token,
+          postAgent,
+          JSON.stringify({ jsonrpc: '2.0', id: messageId, method: 'tools/call', params: { name: target.tool, arguments: { a: n, b: 1 } } }),
+        ),
+      );
     }
     const statuses = await Promise.all(sends);
     const deadline = performance.now() + 5_000;
@@ -157,6 +176,13 @@ export async function runP3(quick: boolean): Promise<Row[]> {
       pass: result.p99 <= 50 && result.accepted === result.total,
       note: `${result.replies}/${result.total} replies, ${result.accepted} accepted; p50 ${result.p50.toFixed(1)} ms${inProcess ? `; in-process createApp p99 ${inProcess.p99.toFixed(1)} ms, p50 ${inProcess.p50.toFixed(1)} ms` : ''}`,
     },
-    { figure: `P3 server RSS with ${sessions} SSE sessions (MB)`, cupcake: result.rssMb, peer: null, ratio: null, target: '≤ 250 MB', pass: result.rssMb <= 250 },
+    {
+      figure: `P3 server RSS with ${sessions} SSE sessions (MB)`,
+      cupcake: result.rssMb,
+      peer: null,
+      ratio: null,
+      target: '≤ 250 MB',
+      pass: result.rssMb <= 250,
+    },
   ];
 }

@@ -14,7 +14,18 @@ import type { AccessTokenRecord } from '../src/store/types.js';
 function tokenRecord(i: number, clientId: string): AccessTokenRecord {
   const hash = hashSecret(`bench-token-${i}-${randomUUID()}`);
   const now = Date.now();
-  return { id: tokenIdFromHash(hash), tokenHash: hash, clientId, grantId: randomUUID(), scopes: ['mcp'], resource: 'http://127.0.0.1/mcp', createdAt: now, expiresAt: now + 86_400_000, lastUsedAt: null, revokedAt: null };
+  return {
+    id: tokenIdFromHash(hash),
+    tokenHash: hash,
+    clientId,
+    grantId: randomUUID(),
+    scopes: ['mcp'],
+    resource: 'http://127.0.0.1/mcp',
+    createdAt: now,
+    expiresAt: now + 86_400_000,
+    lastUsedAt: null,
+    revokedAt: null,
+  };
 }
 
 /**

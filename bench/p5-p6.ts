@@ -37,7 +37,15 @@ export async function runP5(quick: boolean): Promise<Row[]> {
     const list = median(['clients', 'list']);
     const version = median(['--version']);
     return [
-      { figure: 'P5 cupcake-mcp --help (median ms)', cupcake: help, peer: null, ratio: null, target: '≤ 150 ms', pass: help <= 150, note: `--version ${version.toFixed(0)} ms` },
+      {
+        figure: 'P5 cupcake-mcp --help (median ms)',
+        cupcake: help,
+        peer: null,
+        ratio: null,
+        target: '≤ 150 ms',
+        pass: help <= 150,
+        note: `--version ${version.toFixed(0)} ms`,
+      },
       { figure: 'P5 cupcake-mcp clients list (median ms)', cupcake: list, peer: null, ratio: null, target: '≤ 300 ms', pass: list <= 300 },
     ];
   } finally {
@@ -62,10 +70,22 @@ export async function runP6(quick: boolean): Promise<Row[]> {
     const flow = async (target: TargetProcess) => {
       const started = performance.now();
       const redirectUri = 'https://chatgpt.com/connector_platform_oauth_redirect';
-      const reg = await fetch(`${target.url}/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ client_name: 'bench', redirect_uris: [redirectUri] }) });
+      const reg = await fetch(`${target.url}/register`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json' },
+        body: JSON.stringify({ client_name: 'bench', redirect_uris: [redirectUri] }),
+      });
       const client = (await reg.json()) as { client_id: string; client_secret: string };
       const verifier = randomToken(32);
-      const query = new URLSearchParams({ response_type: 'code', client_id: client.client_id, redirect_uri: redirectUri, state: 'bench', scope: 'mcp', code_challenge: s256(verifier), code_challenge_method: 'S256' });
+      const query = new URLSearchParams({
+        response_type: 'code',
+        client_id: client.client_id,
+        redirect_uri: redirectUri,
+        state: 'bench',
+        scope: 'mcp',
+        code_challenge: s256(verifier),
+        code_challenge_method: 'S256',
+      });
       const page = await fetch(`${target.url}/authorize?${query}`);
       const html = await page.text();
       const cookie = page.headers.getSetCookie()[0]!.split(';')[0]!;
@@ -75,7 +95,12 @@ export async function runP6(quick: boolean): Promise<Row[]> {
         password: BENCH_OWNER_PASSWORD,
         decision: 'approve',
       });
-      const consent = await fetch(`${target.url}/authorize`, { method: 'POST', redirect: 'manual', headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: cookie }, body: form });
+      const consent = await fetch(`${target.url}/authorize`, {
+        method: 'POST',
+        redirect: 'manual',
+        headers: { 'Content-Type': 'application/x-www-form-urlencoded', Cookie: cookie },
+        body: form,
+      });
       const code = new URL(consent.headers.get('location')!).searchParams.get('code')!;
       const basic = Buffer.from(`${encodeURIComponent(client.client_id)}:${encodeURIComponent(client.client_secret)}`).toString('base64');
       const tokenResponse = await fetch(`${target.url}/token`, {
@@ -88,12 +113,27 @@ export async function runP6(quick: boolean): Promise<Row[]> {
       const init = await fetch(`${target.url}/mcp`, {
         method: 'POST',
         headers,
-        body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } } }),
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'initialize',
+          params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'bench', version: '1' } },
+        }),
       });
       await init.text();
       const session = init.headers.get('mcp-session-id')!;
-      await (await fetch(`${target.url}/mcp`, { method: 'POST', headers: { ...headers, 'Mcp-Session-Id': session }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) })).text();
-      const list = await fetch(`${target.url}/mcp`, { method: 'POST', headers: { ...headers, 'Mcp-Session-Id': session }, body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }) });
+      await (
+        await fetch(`${target.url}/mcp`, {
+          method: 'POST',
+          headers: { ...headers, 'Mcp-Session-Id': session },
+          body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+        })
+      ).text();
+      const list = await fetch(`${target.url}/mcp`, {
+        method: 'POST',
+        headers: { ...headers, 'Mcp-Session-Id': session },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
+      });
       const listed = await list.text();
       if (!listed.includes(`"${target.tool}"`)) throw new Error(`the flow did not reach tools/list: ${listed.slice(0, 200)}`);
       return performance.now() - started;

@@ -8,7 +8,11 @@ const HEADERS = { 'Content-Type': 'application/json', Accept: 'application/json,
 
 /** The two requests, as a 2026-07-28 client sends them: envelope in `_meta`, Mcp-Method/Mcp-Name headers. */
 export const MODERN_REQUESTS = [
-  { label: 'tools/list', headers: () => ({ ...HEADERS, 'Mcp-Method': 'tools/list' }), body: () => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: META } }) },
+  {
+    label: 'tools/list',
+    headers: () => ({ ...HEADERS, 'Mcp-Method': 'tools/list' }),
+    body: () => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: META } }),
+  },
   {
     label: 'tools/call',
     headers: (tool: string) => ({ ...HEADERS, 'Mcp-Method': 'tools/call', 'Mcp-Name': tool }),
@@ -18,9 +22,14 @@ export const MODERN_REQUESTS = [
 
 /** Checks a target answers the request as MCP 2026-07-28 before it is loaded: a bench of refusals measures nothing. */
 async function check(target: TargetProcess, request: (typeof MODERN_REQUESTS)[number]): Promise<void> {
-  const response = await fetch(`${target.url}/mcp`, { method: 'POST', headers: { ...request.headers(target.tool), Authorization: `Bearer ${target.token}` }, body: request.body(target.tool) });
+  const response = await fetch(`${target.url}/mcp`, {
+    method: 'POST',
+    headers: { ...request.headers(target.tool), Authorization: `Bearer ${target.token}` },
+    body: request.body(target.tool),
+  });
   const body = (await response.json()) as { result?: { resultType?: string } };
-  if (response.status !== 200 || body.result?.resultType !== 'complete') throw new Error(`P7: ${request.label} was not answered as 2026-07-28 (${response.status} ${JSON.stringify(body).slice(0, 200)})`);
+  if (response.status !== 200 || body.result?.resultType !== 'complete')
+    throw new Error(`P7: ${request.label} was not answered as 2026-07-28 (${response.status} ${JSON.stringify(body).slice(0, 200)})`);
 }
 
 /**
@@ -42,7 +51,14 @@ export async function runP7(quick: boolean): Promise<Row[]> {
       const runs = new Map<TargetName, LoadResult[]>();
       for (let round = 0; round < rounds; round++) {
         for (const [name, target] of targets) {
-          const result = await load({ url: `${target.url}/mcp`, headers: { ...request.headers(target.tool), Authorization: `Bearer ${target.token}` }, body: request.body(target.tool), connections: 50, seconds, warmupSeconds: round === 0 ? warmup : 0 });
+          const result = await load({
+            url: `${target.url}/mcp`,
+            headers: { ...request.headers(target.tool), Authorization: `Bearer ${target.token}` },
+            body: request.body(target.tool),
+            connections: 50,
+            seconds,
+            warmupSeconds: round === 0 ? warmup : 0,
+          });
           runs.set(name, [...(runs.get(name) ?? []), result]);
         }
       }
@@ -66,7 +82,15 @@ export async function runP7(quick: boolean): Promise<Row[]> {
         pass: cupcake.rps >= 2.5 * sdk.rps && cupcake.errors === 0,
         note: `errors cupcake ${cupcake.errors}, SDK v2 ${sdk.errors}`,
       });
-      rows.push({ figure: `P7 ${request.label} p99 ms`, cupcake: cupcake.p99, peer: sdk.p99, peerName: 'SDK v2 reference', ratio: cupcake.p99 / sdk.p99, target: '≤ 1×', pass: cupcake.p99 <= sdk.p99 });
+      rows.push({
+        figure: `P7 ${request.label} p99 ms`,
+        cupcake: cupcake.p99,
+        peer: sdk.p99,
+        peerName: 'SDK v2 reference',
+        ratio: cupcake.p99 / sdk.p99,
+        target: '≤ 1×',
+        pass: cupcake.p99 <= sdk.p99,
+      });
     }
     return rows;
   } finally {

@@ -17,7 +17,18 @@ const CALL = (tool: string) => JSON.stringify({ jsonrpc: '2.0', id: 2, method: '
 function tokenRecord(i: number, clientId: string): AccessTokenRecord {
   const hash = hashSecret(`bench-token-${i}-${randomUUID()}`);
   const now = Date.now();
-  return { id: tokenIdFromHash(hash), tokenHash: hash, clientId, grantId: randomUUID(), scopes: ['mcp'], resource: 'http://127.0.0.1/mcp', createdAt: now, expiresAt: now + 86_400_000, lastUsedAt: null, revokedAt: null };
+  return {
+    id: tokenIdFromHash(hash),
+    tokenHash: hash,
+    clientId,
+    grantId: randomUUID(),
+    scopes: ['mcp'],
+    resource: 'http://127.0.0.1/mcp',
+    createdAt: now,
+    expiresAt: now + 86_400_000,
+    lastUsedAt: null,
+    revokedAt: null,
+  };
 }
 
 /** Issuing a token on the Redis store (one compare-and-set script) with N live tokens; p50 after warm-up. */
@@ -26,7 +37,8 @@ async function redisIssueLatency(liveTokens: number, samples: number): Promise<n
   try {
     const store = await openRedisStore({ url: redis.url });
     const clientId = randomUUID();
-    for (let i = 0; i < liveTokens; i += 500) await Promise.all(Array.from({ length: Math.min(500, liveTokens - i) }, (_, j) => store.saveTokens(tokenRecord(i + j, clientId))));
+    for (let i = 0; i < liveTokens; i += 500)
+      await Promise.all(Array.from({ length: Math.min(500, liveTokens - i) }, (_, j) => store.saveTokens(tokenRecord(i + j, clientId))));
     const times: number[] = [];
     for (let i = 0; i < samples + 3; i++) {
       const started = performance.now();
@@ -75,14 +87,29 @@ export async function runP8(quick: boolean): Promise<Row[]> {
         pass: redis.rps >= 0.9 * file.rps && redis.errors === 0,
         note: `errors Redis ${redis.errors}, file ${file.errors}`,
       });
-      rows.push({ figure: `P8 ${label} p99 ms on Redis`, cupcake: redis.p99, peer: file.p99, peerName: 'file store', ratio: redis.p99 / file.p99, target: '≤ 1.1×', pass: redis.p99 <= 1.1 * file.p99 });
+      rows.push({
+        figure: `P8 ${label} p99 ms on Redis`,
+        cupcake: redis.p99,
+        peer: file.p99,
+        peerName: 'file store',
+        ratio: redis.p99 / file.p99,
+        target: '≤ 1.1×',
+        pass: redis.p99 <= 1.1 * file.p99,
+      });
     }
     // P7's stateless 2026-07-28 requests, the same way.
     for (const request of MODERN_REQUESTS) {
       const runs = new Map<TargetName, LoadResult[]>();
       for (let round = 0; round < rounds; round++) {
         for (const [name, { target }] of running) {
-          const result = await load({ url: `${target.url}/mcp`, headers: { ...request.headers(target.tool), Authorization: `Bearer ${target.token}` }, body: request.body(target.tool), connections: 50, seconds, warmupSeconds: round === 0 ? warmup : 0 });
+          const result = await load({
+            url: `${target.url}/mcp`,
+            headers: { ...request.headers(target.tool), Authorization: `Bearer ${target.token}` },
+            body: request.body(target.tool),
+            connections: 50,
+            seconds,
+            warmupSeconds: round === 0 ? warmup : 0,
+          });
           runs.set(name, [...(runs.get(name) ?? []), result]);
         }
       }

@@ -38,7 +38,11 @@ async function waitForTool(url: string, token: string, tool: string): Promise<vo
   const deadline = Date.now() + 15_000;
   let last = '';
   while (Date.now() < deadline) {
-    const response = await fetch(`${url}/mcp`, { method: 'POST', headers, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: meta } }) });
+    const response = await fetch(`${url}/mcp`, {
+      method: 'POST',
+      headers,
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: meta } }),
+    });
     last = await response.text();
     if (last.includes(`"${tool}"`)) return;
     await new Promise((resolve) => setTimeout(resolve, 100));
@@ -66,7 +70,11 @@ export async function startServe(limits: ConfigInput['limits'] = {}, store: 'fil
   };
   await writeFile(join(dir, 'cupcake.config.json'), `${JSON.stringify(config, null, 2)}\n`);
   const env = { PATH: process.env.PATH, NO_COLOR: '1' };
-  const child = spawn(process.execPath, [BIN, 'serve'], { cwd: dir, env: { ...env, CUPCAKE_OWNER_PASSWORD: BENCH_OWNER_PASSWORD }, stdio: ['ignore', 'pipe', 'inherit'] });
+  const child = spawn(process.execPath, [BIN, 'serve'], {
+    cwd: dir,
+    env: { ...env, CUPCAKE_OWNER_PASSWORD: BENCH_OWNER_PASSWORD },
+    stdio: ['ignore', 'pipe', 'inherit'],
+  });
   await new Promise<void>((resolve, reject) => {
     const lines = createInterface({ input: child.stdout! });
     lines.on('line', (line) => {

@@ -61,7 +61,15 @@ async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
   let baseUrl = '';
   // P2's unauthenticated twin: the same route with a verifier that checks nothing.
   const acceptAnyToken = (resource: string): TokenVerifier => {
-    const anyone: VerifiedToken = { tokenId: 'tok_benchmark', tokenHash: 'benchmark', clientId: 'benchmark', grantId: 'benchmark', scopes: ['mcp'], resource, expiresAt: Number.MAX_SAFE_INTEGER };
+    const anyone: VerifiedToken = {
+      tokenId: 'tok_benchmark',
+      tokenHash: 'benchmark',
+      clientId: 'benchmark',
+      grantId: 'benchmark',
+      scopes: ['mcp'],
+      resource,
+      expiresAt: Number.MAX_SAFE_INTEGER,
+    };
     return { verifyAccessToken: async () => anyone };
   };
   const running = await startServer(
@@ -69,7 +77,13 @@ async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
       baseUrl = `http://127.0.0.1:${port}`;
       // The same documented limit serve's P3 config sets (1,000 SSE sessions on one token).
       const config = ConfigSchema.parse({ baseUrl, dataDir, tools: { docs: false }, limits: { sessionsPerClient: 1_000 } });
-      return createApp({ config, store, events, toolset: { registry, docs: undefined, close: async () => {} }, ...(disableAuth ? { tokenVerifier: acceptAnyToken(config.baseUrl) } : {}) });
+      return createApp({
+        config,
+        store,
+        events,
+        toolset: { registry, docs: undefined, close: async () => {} },
+        ...(disableAuth ? { tokenVerifier: acceptAnyToken(config.baseUrl) } : {}),
+      });
     },
     { host: '127.0.0.1', port: 0 },
   );
@@ -150,9 +164,13 @@ async function startSdkV2Reference(): Promise<RunningTarget> {
   };
   const handler = createMcpHandler(() => {
     const server = new McpServerV2({ name: 'sdk-v2-reference', version: '1.0.0' });
-    server.registerTool(BENCH_TOOL.name, { description: BENCH_TOOL.description, inputSchema: z.object({ a: z.number(), b: z.number() }) }, async ({ a, b }) => ({
-      content: [{ type: 'text', text: BENCH_TOOL.text(a, b) }],
-    }));
+    server.registerTool(
+      BENCH_TOOL.name,
+      { description: BENCH_TOOL.description, inputSchema: z.object({ a: z.number(), b: z.number() }) },
+      async ({ a, b }) => ({
+        content: [{ type: 'text', text: BENCH_TOOL.text(a, b) }],
+      }),
+    );
     return server;
   });
   const serve = toNodeHandler(handler);
@@ -174,7 +192,13 @@ async function startSdkV2Reference(): Promise<RunningTarget> {
 async function startBare(): Promise<RunningTarget> {
   const token = generateAccessToken();
   const sessionId = randomUUID();
-  const tools = [{ name: BENCH_TOOL.name, description: BENCH_TOOL.description, inputSchema: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'] } }];
+  const tools = [
+    {
+      name: BENCH_TOOL.name,
+      description: BENCH_TOOL.description,
+      inputSchema: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'] },
+    },
+  ];
   const server = createServer((req, res) => {
     if (req.headers.authorization !== `Bearer ${token}`) {
       res.writeHead(401).end();

@@ -62,7 +62,8 @@ async function openRedisForCli(admin: AdminConfig) {
   try {
     return await openConfiguredStore({ store: admin.config.store, dataDir: admin.dataDir, watch: false, logger: silentLogger, name: 'cupcake-mcp-cli' });
   } catch (error) {
-    if (error instanceof StoreUnavailableError) throw new CliError(`${error.message}; check "store" in your config (or $CUPCAKE_STORE) and that Redis is running`);
+    if (error instanceof StoreUnavailableError)
+      throw new CliError(`${error.message}; check "store" in your config (or $CUPCAKE_STORE) and that Redis is running`);
     throw error;
   }
 }
@@ -85,8 +86,7 @@ export function missingDataDirError(ctx: CliContext, admin: AdminConfig): CliErr
   else if (admin.configPath) source = `the "dataDir" of ${admin.configPath}`;
   else source = `the default; no config file at ${resolveConfigPath({ path: ctx.configPath, env: ctx.env, cwd: ctx.cwd }).path}`;
   return new CliError(
-    `no data dir at ${admin.dataDir} (${source}).\n` +
-      `Run "cupcake-mcp init" to create one, or point to your config with --config <path> or $CUPCAKE_CONFIG.`,
+    `no data dir at ${admin.dataDir} (${source}).\n` + `Run "cupcake-mcp init" to create one, or point to your config with --config <path> or $CUPCAKE_CONFIG.`,
   );
 }
 

@@ -71,7 +71,8 @@ export function describeEvent(event: AuthEvent, nameOf: ClientNamer = () => unde
     case 'token.reuse_detected':
       return `refresh token reused by ${client}${token}: the family was revoked`;
     case 'token.rejected':
-      if (d.endpoint) return `token request refused for ${client} at ${String(d.endpoint)}: ${str(d.error) ?? 'error'}${reason ? ` (${reason})` : ''}${from(event)}`;
+      if (d.endpoint)
+        return `token request refused for ${client} at ${String(d.endpoint)}: ${str(d.error) ?? 'error'}${reason ? ` (${reason})` : ''}${from(event)}`;
       return `request refused${d.path ? ` at ${String(d.path)}` : ''}${event.client_id ? ` for ${client}` : ''}${token}: ${reason && /^(missing|unknown|expired|revoked)$/.test(reason) ? `${reason} token` : (reason ?? 'invalid token')}${from(event)}`;
     case 'token.revoked':
       return `token revoked for ${client}${token}${reason ? `: ${reason}` : d.by ? ` by ${String(d.by)}` : ''}`;

@@ -48,7 +48,8 @@ export function escapeFields<T>(value: T): T {
   if (typeof value === 'string') return fieldText(value) as T;
   if (Array.isArray(value)) return value.map(escapeFields) as T;
   if (value instanceof Map) return new Map([...value].map(([k, v]) => [escapeFields(k), escapeFields(v)])) as T;
-  if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype) return Object.fromEntries(Object.entries(value).map(([k, v]) => [fieldText(k), escapeFields(v)])) as T;
+  if (typeof value === 'object' && value !== null && Object.getPrototypeOf(value) === Object.prototype)
+    return Object.fromEntries(Object.entries(value).map(([k, v]) => [fieldText(k), escapeFields(v)])) as T;
   return value;
 }
 

@@ -39,7 +39,9 @@ export function buildProgram(ctx: Omit<CliContext, 'configPath'>): Command {
     .option('--password-stdin', 'read the owner password from standard input')
     .option('--docs <dir>', 'folder of documents for the search/fetch tools')
     .addOption(
-      new Option('--deploy <target>', 'write deployment templates to deploy/ (repeatable); with an existing config, only the templates').choices(DEPLOY_TARGETS).argParser(collectDeployTarget),
+      new Option('--deploy <target>', 'write deployment templates to deploy/ (repeatable); with an existing config, only the templates')
+        .choices(DEPLOY_TARGETS)
+        .argParser(collectDeployTarget),
     )
     .option('--store <url>', 'a Redis store shared by several replicas: redis://[:password@]host:port[/db] or rediss://… (default: db.json in the data dir)')
     .option('--force', 'overwrite an existing config (with --deploy and an existing config: existing templates)')
@@ -219,4 +221,3 @@ export async function runCli(argv: string[], ctx: Omit<CliContext, 'configPath'>
     return 1;
   }
 }
-

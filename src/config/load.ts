@@ -85,10 +85,7 @@ export function loadConfig(options: LoadConfigOptions = {}): LoadedConfig {
   const merged: Record<string, unknown> = { ...raw };
   // Environment and flags override the file; their relative paths are relative to where the command runs.
   const overrideSources: Array<[string, Record<string, unknown>]> = [
-    [
-      'environment',
-      { baseUrl: env.CUPCAKE_BASE_URL, port: env.CUPCAKE_PORT, host: env.CUPCAKE_HOST, dataDir: env.CUPCAKE_DATA_DIR, store: env.CUPCAKE_STORE },
-    ],
+    ['environment', { baseUrl: env.CUPCAKE_BASE_URL, port: env.CUPCAKE_PORT, host: env.CUPCAKE_HOST, dataDir: env.CUPCAKE_DATA_DIR, store: env.CUPCAKE_STORE }],
     ['flags', { ...options.overrides }],
   ];
   let dataDirFromCwd = false;
@@ -117,7 +114,12 @@ export function baseUrlFollowsPort(baseUrl: unknown, port: unknown): boolean {
   try {
     const url = new URL(baseUrl);
     const urlPort = url.port === '' ? 80 : Number(url.port);
-    return url.protocol === 'http:' && isLoopbackHost(url.hostname) && url.pathname.replace(/\/+$/, '') === '' && urlPort === (typeof port === 'number' ? port : 8787);
+    return (
+      url.protocol === 'http:' &&
+      isLoopbackHost(url.hostname) &&
+      url.pathname.replace(/\/+$/, '') === '' &&
+      urlPort === (typeof port === 'number' ? port : 8787)
+    );
   } catch {
     return false;
   }

@@ -3,16 +3,14 @@ import { parseDuration } from '../shared/durations.js';
 import { storeSettingProblem } from '../shared/store-url.js';
 
 const duration = (example: string) =>
-  z
-    .string({ error: `expected a duration like "${example}"` })
-    .transform((text, ctx) => {
-      const ms = parseDuration(text);
-      if (ms === undefined) {
-        ctx.addIssue({ code: 'custom', message: `expected a duration like "${example}"` });
-        return z.NEVER;
-      }
-      return ms;
-    });
+  z.string({ error: `expected a duration like "${example}"` }).transform((text, ctx) => {
+    const ms = parseDuration(text);
+    if (ms === undefined) {
+      ctx.addIssue({ code: 'custom', message: `expected a duration like "${example}"` });
+      return z.NEVER;
+    }
+    return ms;
+  });
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]', '::1']);
 
@@ -81,13 +79,21 @@ const remoteServer = z
 
 /** A whole number of at least 1 with its default (the abuse limits). */
 const wholeNumber = (fallback: number) =>
-  z.number({ error: 'expected a whole number of at least 1' }).int('expected a whole number of at least 1').min(1, 'expected a whole number of at least 1').default(fallback);
+  z
+    .number({ error: 'expected a whole number of at least 1' })
+    .int('expected a whole number of at least 1')
+    .min(1, 'expected a whole number of at least 1')
+    .default(fallback);
 
 /** A request window of the abuse limits: at most `limit` per `window`. */
 export const rateWindow = (limit: number, window: string, windowMs: number) =>
   z
     .object({
-      limit: z.number({ error: 'expected a whole number of at least 1' }).int('expected a whole number of at least 1').min(1, 'expected a whole number of at least 1').default(limit),
+      limit: z
+        .number({ error: 'expected a whole number of at least 1' })
+        .int('expected a whole number of at least 1')
+        .min(1, 'expected a whole number of at least 1')
+        .default(limit),
       window: duration(window).default(windowMs),
     })
     .strict()
@@ -118,7 +124,11 @@ export const LimitsSchema = z
     /** Wrong owner passwords on the consent form before it locks for that address (DESIGN.md §4: 5 in 15 minutes). */
     loginFailures: rateWindow(5, '15m', 900_000),
     /** Open MCP sessions (both transports) of one client; past it, its least recently used one closes. */
-    sessionsPerClient: z.number({ error: 'expected a whole number of at least 1' }).int('expected a whole number of at least 1').min(1, 'expected a whole number of at least 1').default(100),
+    sessionsPerClient: z
+      .number({ error: 'expected a whole number of at least 1' })
+      .int('expected a whole number of at least 1')
+      .min(1, 'expected a whole number of at least 1')
+      .default(100),
     /** Requests sent on one connection and not answered yet (HTTP/1.1 pipelining); past it the connection is closed. */
     pipelinedRequests: wholeNumber(16),
     /** Unsent bytes an event stream (GET /sse, GET /mcp) may hold for a client that does not read; past it the stream is closed. */
@@ -163,7 +173,14 @@ export const ConfigSchema = z
          * Tools that need a scope besides "mcp": scope → tool name patterns (`*` matches any characters).
          * A call to a matching tool with a token that lacks the scope answers 403 insufficient_scope.
          */
-        toolScopes: z.record(scopeToken, z.array(z.string().regex(/^[A-Za-z0-9_.*-]{1,128}$/, 'expected a tool name pattern like "files__*"')).min(1, 'expected at least one tool name pattern')).default({}),
+        toolScopes: z
+          .record(
+            scopeToken,
+            z
+              .array(z.string().regex(/^[A-Za-z0-9_.*-]{1,128}$/, 'expected a tool name pattern like "files__*"'))
+              .min(1, 'expected at least one tool name pattern'),
+          )
+          .default({}),
         /** Redirect shapes pre-approved when `redirectUriAllowlist` closes registration (oauth/redirect-policy.ts). */
         trustedClients: z
           .array(z.enum(TRUSTED_CLIENT_NAMES, { error: `expected one of ${TRUSTED_CLIENT_NAMES.map((n) => `"${n}"`).join(', ')}` }))
@@ -187,9 +204,15 @@ export const ConfigSchema = z
       .superRefine((auth, ctx) => {
         // Said only of a list that is otherwise valid: one line per problem.
         const valid = auth.scopes.length > 0 && auth.scopes.every((s) => scopeToken.safeParse(s).success);
-        if (valid && !auth.scopes.includes('mcp')) ctx.addIssue({ code: 'custom', path: ['scopes'], message: 'must include "mcp", the scope that uses the MCP endpoints; other scopes narrow it (auth.toolScopes)' });
+        if (valid && !auth.scopes.includes('mcp'))
+          ctx.addIssue({
+            code: 'custom',
+            path: ['scopes'],
+            message: 'must include "mcp", the scope that uses the MCP endpoints; other scopes narrow it (auth.toolScopes)',
+          });
         for (const scope of Object.keys(auth.toolScopes)) {
-          if (scope === 'mcp') ctx.addIssue({ code: 'custom', path: ['toolScopes', scope], message: '"mcp" is the scope of every tool; name a narrower scope' });
+          if (scope === 'mcp')
+            ctx.addIssue({ code: 'custom', path: ['toolScopes', scope], message: '"mcp" is the scope of every tool; name a narrower scope' });
           else if (!auth.scopes.includes(scope)) ctx.addIssue({ code: 'custom', path: ['toolScopes', scope], message: `"${scope}" is not in auth.scopes` });
         }
       })

@@ -82,7 +82,14 @@ const reachability: DoctorStep = {
     if (health.status === 200 && isObject(body) && body.status === 'ok') {
       ctx.record('reachable', true, `${ctx.issuer}/healthz answered (cupcake-mcp ${String(body.version ?? '?')})`);
     } else {
-      ctx.record('reachable', false, `${ctx.issuer}/healthz ${ctx.answered(health)}`, health.status === 200 ? `something other than cupcake-mcp answers at ${ctx.issuer}: point the proxy at serve's host and port` : ctx.unexpectedFix(health, '/healthz'));
+      ctx.record(
+        'reachable',
+        false,
+        `${ctx.issuer}/healthz ${ctx.answered(health)}`,
+        health.status === 200
+          ? `something other than cupcake-mcp answers at ${ctx.issuer}: point the proxy at serve's host and port`
+          : ctx.unexpectedFix(health, '/healthz'),
+      );
       if (health.error) ctx.stopped = true;
     }
   },
@@ -106,7 +113,11 @@ const loopbackAlias: DoctorStep = {
     } catch {
       return;
     }
-    const samePlace = named.protocol === ctx.base.protocol && isLoopbackHost(named.hostname) && named.port === ctx.base.port && named.pathname.replace(/\/+$/, '') === ctx.prefix;
+    const samePlace =
+      named.protocol === ctx.base.protocol &&
+      isLoopbackHost(named.hostname) &&
+      named.port === ctx.base.port &&
+      named.pathname.replace(/\/+$/, '') === ctx.prefix;
     if (!samePlace) return;
     ctx.record('local address', true, `the server calls itself ${doc.issuer}, another name of ${ctx.issuer} on this machine: checking it as ${doc.issuer}`);
     ctx.issuer = doc.issuer;
@@ -173,10 +184,16 @@ const clientMetadataDocuments: DoctorStep = {
     if (!doc) return;
     const list = (field: string) => (Array.isArray(doc[field]) ? (doc[field] as unknown[]) : []);
     const problems: string[] = [];
-    if (doc.client_id_metadata_document_supported !== true) problems.push('client_id_metadata_document_supported is not true: ChatGPT, Claude and Claude Code fall back to registering a new client on every connection');
-    if (!list('token_endpoint_auth_methods_supported').includes('none')) problems.push('token_endpoint_auth_methods_supported lacks "none": Claude does not use its metadata document without it');
-    if (!list('token_endpoint_auth_methods_supported').includes('private_key_jwt')) problems.push('token_endpoint_auth_methods_supported lacks "private_key_jwt": ChatGPT\'s document asks for it');
-    else if (!list('token_endpoint_auth_signing_alg_values_supported').includes('RS256')) problems.push('token_endpoint_auth_signing_alg_values_supported lacks RS256, the algorithm ChatGPT signs with');
+    if (doc.client_id_metadata_document_supported !== true)
+      problems.push(
+        'client_id_metadata_document_supported is not true: ChatGPT, Claude and Claude Code fall back to registering a new client on every connection',
+      );
+    if (!list('token_endpoint_auth_methods_supported').includes('none'))
+      problems.push('token_endpoint_auth_methods_supported lacks "none": Claude does not use its metadata document without it');
+    if (!list('token_endpoint_auth_methods_supported').includes('private_key_jwt'))
+      problems.push('token_endpoint_auth_methods_supported lacks "private_key_jwt": ChatGPT\'s document asks for it');
+    else if (!list('token_endpoint_auth_signing_alg_values_supported').includes('RS256'))
+      problems.push('token_endpoint_auth_signing_alg_values_supported lacks RS256, the algorithm ChatGPT signs with');
     if (problems.length > 0) {
       ctx.record(name, false, problems.join('; '), 'upgrade cupcake-mcp, or stop the proxy from rewriting /.well-known/oauth-authorization-server');
       return;
@@ -227,7 +244,12 @@ const manifest: DoctorStep = {
     ctx.transports = { mcp: typeof endpoints.streamable_http === 'string', sse: typeof endpoints.sse === 'string' };
     const wrong = Object.entries(endpoints).filter(([, url]) => typeof url !== 'string' || !url.startsWith(`${ctx.issuer}/`));
     if (wrong.length > 0) {
-      ctx.record('MCP manifest', false, `endpoints ${wrong.map(([k, v]) => `${k}=${String(v)}`).join(', ')} are not under ${ctx.issuer}`, ctx.baseUrlFix(String(wrong[0]![1]).replace(/\/(mcp|sse)$/, '')));
+      ctx.record(
+        'MCP manifest',
+        false,
+        `endpoints ${wrong.map(([k, v]) => `${k}=${String(v)}`).join(', ')} are not under ${ctx.issuer}`,
+        ctx.baseUrlFix(String(wrong[0]![1]).replace(/\/(mcp|sse)$/, '')),
+      );
     } else ctx.record('MCP manifest', true, `transports: ${Object.values(endpoints).join(', ') || 'none'}`);
   },
 };
@@ -247,7 +269,12 @@ const challenges: DoctorStep = {
       });
       const expected = `${ctx.issuer}/.well-known/oauth-protected-resource${path}`;
       if (r.status >= 200 && r.status < 300) {
-        ctx.record(name, false, `${path} answered ${r.status} without a token`, 'something in front of cupcake-mcp answers for it, or the request goes to another server: route every path of the base URL to cupcake-mcp');
+        ctx.record(
+          name,
+          false,
+          `${path} answered ${r.status} without a token`,
+          'something in front of cupcake-mcp answers for it, or the request goes to another server: route every path of the base URL to cupcake-mcp',
+        );
         continue;
       }
       if (r.status !== 401) {
@@ -287,7 +314,10 @@ const corsPreflight: DoctorStep = {
     const failures: string[] = [];
     let fix = '';
     for (const [url, method, requested] of paths) {
-      const r = await ctx.http(url, { method: 'OPTIONS', headers: { origin: PREFLIGHT_ORIGIN, 'access-control-request-method': method, 'access-control-request-headers': requested } });
+      const r = await ctx.http(url, {
+        method: 'OPTIONS',
+        headers: { origin: PREFLIGHT_ORIGIN, 'access-control-request-method': method, 'access-control-request-headers': requested },
+      });
       const path = new URL(url).pathname;
       const allowOrigin = r.headers.get('access-control-allow-origin');
       const allowHeaders = (r.headers.get('access-control-allow-headers') ?? '').toLowerCase();
@@ -318,35 +348,76 @@ async function registerAs(ctx: DoctorContext, who: 'ChatGPT' | 'Claude'): Promis
   const redirectUri = who === 'ChatGPT' ? CHATGPT_REDIRECT_URI : CLAUDE_REDIRECT_URI;
   const metadata =
     who === 'ChatGPT'
-      ? { client_name: DOCTOR_CLIENT_NAME, redirect_uris: [redirectUri], grant_types: ['authorization_code'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_basic' }
-      : { client_name: DOCTOR_CLIENT_NAME, redirect_uris: [redirectUri], grant_types: ['authorization_code', 'refresh_token'], response_types: ['code'], token_endpoint_auth_method: 'client_secret_post', scope: 'claudeai' };
+      ? {
+          client_name: DOCTOR_CLIENT_NAME,
+          redirect_uris: [redirectUri],
+          grant_types: ['authorization_code'],
+          response_types: ['code'],
+          token_endpoint_auth_method: 'client_secret_basic',
+        }
+      : {
+          client_name: DOCTOR_CLIENT_NAME,
+          redirect_uris: [redirectUri],
+          grant_types: ['authorization_code', 'refresh_token'],
+          response_types: ['code'],
+          token_endpoint_auth_method: 'client_secret_post',
+          scope: 'claudeai',
+        };
   const reg = await ctx.http(`${issuer}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(metadata) });
   const body = parseJson(reg.text);
   if (reg.status !== 201 || !isObject(body) || typeof body.client_id !== 'string') {
-    ctx.record(name, false, `POST /register ${ctx.answered(reg)}`, reg.status === 400 ? `cupcake-mcp refused ${redirectUri}: upgrade cupcake-mcp` : ctx.unexpectedFix(reg, '/register'));
+    ctx.record(
+      name,
+      false,
+      `POST /register ${ctx.answered(reg)}`,
+      reg.status === 400 ? `cupcake-mcp refused ${redirectUri}: upgrade cupcake-mcp` : ctx.unexpectedFix(reg, '/register'),
+    );
     return undefined;
   }
   ctx.registered.push(body.client_id);
   if (typeof body.client_secret !== 'string' || nullPaths(body).length > 0 || !Array.isArray(body.redirect_uris) || body.redirect_uris[0] !== redirectUri) {
-    ctx.record(name, false, `the registration response lacks client_secret, changes redirect_uris or has nulls: ${short(reg.text)}`, 'stop the proxy from rewriting /register responses, or upgrade cupcake-mcp');
+    ctx.record(
+      name,
+      false,
+      `the registration response lacks client_secret, changes redirect_uris or has nulls: ${short(reg.text)}`,
+      'stop the proxy from rewriting /register responses, or upgrade cupcake-mcp',
+    );
     return undefined;
   }
   const result: Registration = { clientId: body.client_id, clientSecret: body.client_secret };
 
   const { verifier, challenge: codeChallenge } = pkcePair();
   const state = randomBytes(12).toString('hex');
-  const query = new URLSearchParams({ response_type: 'code', client_id: result.clientId, redirect_uri: redirectUri, state, code_challenge: codeChallenge, code_challenge_method: 'S256' });
+  const query = new URLSearchParams({
+    response_type: 'code',
+    client_id: result.clientId,
+    redirect_uri: redirectUri,
+    state,
+    code_challenge: codeChallenge,
+    code_challenge_method: 'S256',
+  });
   const scope = ctx.scopesSupported.find((s) => s !== 'offline_access');
   if (who === 'ChatGPT' && scope) query.set('scope', scope);
   if (who === 'Claude') query.set('resource', `${issuer}/mcp`);
   const page = await ctx.http(`${issuer}/authorize?${query}`);
   const requestId = /name="request_id" value="([^"]+)"/.exec(page.text)?.[1];
   const csrfToken = /name="csrf_token" value="([^"]+)"/.exec(page.text)?.[1];
-  const cookie = page.headers.getSetCookie?.().map((c) => c.split(';')[0]).join('; ') ?? '';
+  const cookie =
+    page.headers
+      .getSetCookie?.()
+      .map((c) => c.split(';')[0])
+      .join('; ') ?? '';
   if (page.status !== 200 || !requestId || !csrfToken) {
     const location = page.headers.get('location') ?? '';
-    const error = location ? (new URL(location, issuer).searchParams.get('error_description') ?? new URL(location, issuer).searchParams.get('error')) : undefined;
-    ctx.record(name, false, `the consent page did not open: ${error ? `redirected with "${error}"` : ctx.answered(page)}`, error?.includes('resource') ? ctx.baseUrlFix() : ctx.unexpectedFix(page, '/authorize'));
+    const error = location
+      ? (new URL(location, issuer).searchParams.get('error_description') ?? new URL(location, issuer).searchParams.get('error'))
+      : undefined;
+    ctx.record(
+      name,
+      false,
+      `the consent page did not open: ${error ? `redirected with "${error}"` : ctx.answered(page)}`,
+      error?.includes('resource') ? ctx.baseUrlFix() : ctx.unexpectedFix(page, '/authorize'),
+    );
     return result;
   }
   result.consent = { cookie, requestId, csrfToken, state, verifier };
@@ -364,13 +435,19 @@ async function registerAs(ctx: DoctorContext, who: 'ChatGPT' | 'Claude'): Promis
   const tokenBody = parseJson(token.text);
   const error = isObject(tokenBody) ? tokenBody.error : undefined;
   if (token.status === 400 && error === 'invalid_grant') {
-    ctx.record(name, true, `registered ${redirectUri}, consent page opens, /token accepts ${who === 'ChatGPT' ? 'HTTP Basic' : 'client_secret_post'} credentials`);
+    ctx.record(
+      name,
+      true,
+      `registered ${redirectUri}, consent page opens, /token accepts ${who === 'ChatGPT' ? 'HTTP Basic' : 'client_secret_post'} credentials`,
+    );
   } else if (token.status === 401) {
     ctx.record(
       name,
       false,
       `/token refused the client's credentials (${String(error)})`,
-      who === 'ChatGPT' ? 'the proxy strips the Authorization header from POST /token: pass it through' : 'the proxy rewrites the body of POST /token: pass it through unchanged',
+      who === 'ChatGPT'
+        ? 'the proxy strips the Authorization header from POST /token: pass it through'
+        : 'the proxy rewrites the body of POST /token: pass it through unchanged',
     );
   } else {
     ctx.record(name, false, `POST /token ${ctx.answered(token)}`, ctx.unexpectedFix(token, '/token'));
@@ -395,12 +472,22 @@ const signIn: DoctorStep = {
     const { issuer, chatgpt, options } = ctx;
     if (!chatgpt?.consent) return ctx.record(SIGN_IN, 'skip', 'not checked: the registration round trip above failed', 'fix the registration round trip first');
     if (options.password === undefined) {
-      return ctx.record(SIGN_IN, 'skip', 'not checked: doctor needs the owner password to approve its own test connection', 'run doctor in a terminal to be asked, or set CUPCAKE_OWNER_PASSWORD, or pass --password-stdin');
+      return ctx.record(
+        SIGN_IN,
+        'skip',
+        'not checked: doctor needs the owner password to approve its own test connection',
+        'run doctor in a terminal to be asked, or set CUPCAKE_OWNER_PASSWORD, or pass --password-stdin',
+      );
     }
     // A wrong password sent to the server counts towards the consent lockout of this address
     // (on a local setup, the owner's own): checked here first when the data dir is at hand.
     if (options.verifyPassword && !(await options.verifyPassword(options.password))) {
-      return ctx.record(SIGN_IN, 'skip', 'not checked: the password given is not the owner password of this data dir (not sent, so it cannot lock you out)', 'give doctor the owner password, or set a new one with "cupcake-mcp passwd"');
+      return ctx.record(
+        SIGN_IN,
+        'skip',
+        'not checked: the password given is not the owner password of this data dir (not sent, so it cannot lock you out)',
+        'give doctor the owner password, or set a new one with "cupcake-mcp passwd"',
+      );
     }
     const { consent } = chatgpt;
     const answer = await ctx.http(`${issuer}/authorize`, {
@@ -410,17 +497,32 @@ const signIn: DoctorStep = {
     });
     const location = answer.status === 302 ? answer.headers.get('location') : null;
     const redirect = location ? new URL(location, issuer) : undefined;
-    if (answer.status === 401) return ctx.record(SIGN_IN, false, 'the owner password was refused', 'give doctor the owner password of this server (after 5 wrong ones in 15 minutes the consent form locks for that address; "cupcake-mcp unlock" on the server lifts it)');
-    if (answer.status === 429) return ctx.record(SIGN_IN, false, 'the consent form is locked for this address after too many wrong passwords', 'run "cupcake-mcp unlock" on the server (or wait 15 minutes), then run doctor again with the right password');
+    if (answer.status === 401)
+      return ctx.record(
+        SIGN_IN,
+        false,
+        'the owner password was refused',
+        'give doctor the owner password of this server (after 5 wrong ones in 15 minutes the consent form locks for that address; "cupcake-mcp unlock" on the server lifts it)',
+      );
+    if (answer.status === 429)
+      return ctx.record(
+        SIGN_IN,
+        false,
+        'the consent form is locked for this address after too many wrong passwords',
+        'run "cupcake-mcp unlock" on the server (or wait 15 minutes), then run doctor again with the right password',
+      );
     if (!redirect || redirect.href.split('?')[0] !== CHATGPT_REDIRECT_URI || !redirect.searchParams.get('code')) {
       return ctx.record(
         SIGN_IN,
         false,
         `approving answered ${answer.status}${location ? ` to ${location.split('?')[0]}` : ''}: ${short(answer.text)}`,
-        answer.status === 400 ? 'the consent form lost its cookie: the proxy must pass Cookie and Set-Cookie for /authorize' : ctx.unexpectedFix(answer, '/authorize'),
+        answer.status === 400
+          ? 'the consent form lost its cookie: the proxy must pass Cookie and Set-Cookie for /authorize'
+          : ctx.unexpectedFix(answer, '/authorize'),
       );
     }
-    if (redirect.searchParams.get('state') !== consent.state) return ctx.record(SIGN_IN, false, 'the redirect lost the state parameter', 'the proxy must not rewrite redirects from /authorize');
+    if (redirect.searchParams.get('state') !== consent.state)
+      return ctx.record(SIGN_IN, false, 'the redirect lost the state parameter', 'the proxy must not rewrite redirects from /authorize');
     // RFC 9207 §2.4: a client compares iss with the issuer it discovered. A mismatch fails the
     // check, but the code is still exchanged so that the stream checks below can run.
     const iss = redirect.searchParams.get('iss');
@@ -428,7 +530,12 @@ const signIn: DoctorStep = {
     const token = await ctx.http(`${issuer}/token`, {
       method: 'POST',
       headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basicAuth(chatgpt.clientId, chatgpt.clientSecret) },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code: redirect.searchParams.get('code')!, code_verifier: consent.verifier, redirect_uri: CHATGPT_REDIRECT_URI }),
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: redirect.searchParams.get('code')!,
+        code_verifier: consent.verifier,
+        redirect_uri: CHATGPT_REDIRECT_URI,
+      }),
     });
     const body = parseJson(token.text);
     if (token.status === 200 && isObject(body) && typeof body.access_token === 'string' && String(body.token_type).toLowerCase() === 'bearer') {
@@ -436,16 +543,26 @@ const signIn: DoctorStep = {
       if (issProblem) ctx.record(SIGN_IN, false, issProblem, ctx.baseUrlFix(String(iss)));
       else ctx.record(SIGN_IN, true, `approved with the owner password, code exchanged with HTTP Basic, token expires in ${String(body.expires_in)} s`);
     } else {
-      ctx.record(SIGN_IN, false, [issProblem, `POST /token ${ctx.answered(token)}`].filter(Boolean).join('; '), issProblem ? ctx.baseUrlFix(String(iss)) : ctx.unexpectedFix(token, '/token'));
+      ctx.record(
+        SIGN_IN,
+        false,
+        [issProblem, `POST /token ${ctx.answered(token)}`].filter(Boolean).join('; '),
+        issProblem ? ctx.baseUrlFix(String(iss)) : ctx.unexpectedFix(token, '/token'),
+      );
     }
   },
 };
 
 /** A check that needs the token of the sign-in: skipped, saying so, without it. */
-function withToken(name: (ctx: DoctorContext) => string, offered: (ctx: DoctorContext) => boolean, check: (ctx: DoctorContext, bearer: { authorization: string }) => Promise<void>): DoctorStep['run'] {
+function withToken(
+  name: (ctx: DoctorContext) => string,
+  offered: (ctx: DoctorContext) => boolean,
+  check: (ctx: DoctorContext, bearer: { authorization: string }) => Promise<void>,
+): DoctorStep['run'] {
   return async (ctx) => {
     if (!offered(ctx)) return;
-    if (!ctx.accessToken) return ctx.record(name(ctx), 'skip', 'not checked: it needs the token of the sign-in above', 'fix the sign-in above (doctor needs the owner password)');
+    if (!ctx.accessToken)
+      return ctx.record(name(ctx), 'skip', 'not checked: it needs the token of the sign-in above', 'fix the sign-in above (doctor needs the owner password)');
     await check(ctx, { authorization: `Bearer ${ctx.accessToken}` });
   };
 }
@@ -465,10 +582,21 @@ const sseStream: DoctorStep = {
       const started = Date.now();
       const timer = setTimeout(() => controller.abort(), ctx.firstByteMs);
       try {
-        const response = await doFetch(`${ctx.issuer}/sse`, { headers: { ...bearer, accept: 'text/event-stream' }, signal: controller.signal, redirect: 'manual' });
+        const response = await doFetch(`${ctx.issuer}/sse`, {
+          headers: { ...bearer, accept: 'text/event-stream' },
+          signal: controller.signal,
+          redirect: 'manual',
+        });
         if (response.status !== 200) {
           const refused = { status: response.status, headers: response.headers, text: '' };
-          ctx.record(name, false, `GET /sse with the token answered ${response.status} ${short(await response.text())}`, response.status === 401 ? 'the token was refused at /sse: the proxy must pass the Authorization header through' : ctx.unexpectedFix(refused, '/sse'));
+          ctx.record(
+            name,
+            false,
+            `GET /sse with the token answered ${response.status} ${short(await response.text())}`,
+            response.status === 401
+              ? 'the token was refused at /sse: the proxy must pass the Authorization header through'
+              : ctx.unexpectedFix(refused, '/sse'),
+          );
           return;
         }
         const first = await response.body!.getReader().read();
@@ -477,7 +605,12 @@ const sseStream: DoctorStep = {
         else ctx.record(name, true, `first byte after ${Date.now() - started} ms${text.startsWith('event: endpoint') ? ' (event: endpoint)' : ''}`);
       } catch (error) {
         const aborted = controller.signal.aborted;
-        ctx.record(name, false, aborted ? `no byte of the /sse stream arrived within ${ctx.firstByteMs} ms` : describeNetworkError(error), aborted ? PROXY_STREAM_FIX : ctx.networkFix(codeOf(error)));
+        ctx.record(
+          name,
+          false,
+          aborted ? `no byte of the /sse stream arrived within ${ctx.firstByteMs} ms` : describeNetworkError(error),
+          aborted ? PROXY_STREAM_FIX : ctx.networkFix(codeOf(error)),
+        );
       } finally {
         clearTimeout(timer);
         controller.abort();
@@ -500,7 +633,12 @@ const mcpSession: DoctorStep = {
         ctx.record(MCP_SESSION, true, `initialize answered with a session (${short(/"serverInfo":\{[^}]*\}/.exec(r.text)?.[0] ?? '', 80)})`);
         await ctx.http(`${ctx.issuer}/mcp`, { method: 'DELETE', headers: { ...bearer, 'mcp-session-id': session, 'mcp-protocol-version': '2025-06-18' } });
       } else if (r.status === 200 && !session) {
-        ctx.record(MCP_SESSION, false, 'initialize answered without an Mcp-Session-Id header', 'the proxy drops the Mcp-Session-Id response header: pass it through');
+        ctx.record(
+          MCP_SESSION,
+          false,
+          'initialize answered without an Mcp-Session-Id header',
+          'the proxy drops the Mcp-Session-Id response header: pass it through',
+        );
       } else {
         ctx.record(MCP_SESSION, false, `initialize ${ctx.answered(r)}`, ctx.unexpectedFix(r, '/mcp'));
       }
@@ -526,11 +664,20 @@ const revocation: DoctorStep = {
     let status = 0;
     for (let attempt = 0; attempt < 10 && status !== 401; attempt++) {
       if (attempt > 0) await sleep(200);
-      const probe = await ctx.http(`${issuer}${path}`, path === '/mcp' ? { method: 'POST', headers: { ...MCP_HEADERS, authorization }, body: INITIALIZE } : { headers: { authorization } });
+      const probe = await ctx.http(
+        `${issuer}${path}`,
+        path === '/mcp' ? { method: 'POST', headers: { ...MCP_HEADERS, authorization }, body: INITIALIZE } : { headers: { authorization } },
+      );
       status = probe.status;
     }
     if (status === 401) ctx.record(name, true, `revoked; ${path} refuses the token`);
-    else ctx.record(name, false, `after /revoke, ${path} still answered ${status}`, 'a cache in front of cupcake-mcp answers for it: do not cache authenticated requests');
+    else
+      ctx.record(
+        name,
+        false,
+        `after /revoke, ${path} still answered ${status}`,
+        'a cache in front of cupcake-mcp answers for it: do not cache authenticated requests',
+      );
   },
 };
 

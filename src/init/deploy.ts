@@ -94,13 +94,19 @@ export function deployValues(source: DeploySource, targets: readonly DeployTarge
   if (proxy.length > 0) {
     const names = proxy.join(' and ');
     if (url.protocol !== 'https:' || isLoopbackHost(url.hostname)) {
-      throw new DeployError(`--deploy ${names}: baseUrl is ${config.baseUrl}, but the proxy needs the public https URL people reach (like https://mcp.example.com)`, 'baseUrl');
+      throw new DeployError(
+        `--deploy ${names}: baseUrl is ${config.baseUrl}, but the proxy needs the public https URL people reach (like https://mcp.example.com)`,
+        'baseUrl',
+      );
     }
     if (config.port === 0) throw new DeployError(`--deploy ${names}: port is 0 (any free port), but the proxy needs a fixed port to forward to`, 'port');
   }
   const pathPrefix = url.pathname.replace(/\/+$/, '');
   if (pathPrefix !== '' && !SAFE_PATH.test(pathPrefix)) {
-    throw new DeployError(`the path of baseUrl, "${pathPrefix}", has characters the templates cannot carry safely (use letters, digits, ".", "_", "~", "-" and "/")`, 'baseUrl');
+    throw new DeployError(
+      `the path of baseUrl, "${pathPrefix}", has characters the templates cannot carry safely (use letters, digits, ".", "_", "~", "-" and "/")`,
+      'baseUrl',
+    );
   }
   const configPath = resolve(source.configPath);
   if (CONTROL.test(configPath)) throw new DeployError(`the config path ${JSON.stringify(configPath)} contains control characters`, 'configPath');

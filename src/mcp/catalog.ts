@@ -20,7 +20,11 @@ export interface CatalogSource {
   subscribe: boolean;
   /** It answers completion/complete (its `completions` capability). */
   completions: boolean;
-  request<T>(method: 'resources/read' | 'prompts/get' | 'completion/complete' | 'resources/subscribe' | 'resources/unsubscribe', params: Record<string, unknown>, signal?: AbortSignal): Promise<T>;
+  request<T>(
+    method: 'resources/read' | 'prompts/get' | 'completion/complete' | 'resources/subscribe' | 'resources/unsubscribe',
+    params: Record<string, unknown>,
+    signal?: AbortSignal,
+  ): Promise<T>;
 }
 
 export type CatalogChange = 'resources' | 'prompts';
@@ -77,7 +81,9 @@ export class UpstreamCatalog {
   }
 
   templates(): ResourceTemplate[] {
-    return [...this.sources].flatMap(([server, source]) => source.templates.map((template) => ({ ...template, name: `${server}${SEPARATOR}${template.name}` })));
+    return [...this.sources].flatMap(([server, source]) =>
+      source.templates.map((template) => ({ ...template, name: `${server}${SEPARATOR}${template.name}` })),
+    );
   }
 
   prompts(): Prompt[] {
@@ -135,7 +141,9 @@ export class UpstreamCatalog {
     const subscribers = this.subscriptions.get(uri);
     if (!subscribers?.delete(subscriber) || subscribers.size > 0) return;
     this.subscriptions.delete(uri);
-    await this.ownerOf(uri)?.request('resources/unsubscribe', { uri }).catch(() => undefined);
+    await this.ownerOf(uri)
+      ?.request('resources/unsubscribe', { uri })
+      .catch(() => undefined);
   }
 
   /** A session went away: its subscriptions end (and the upstream's, when it was the last). */

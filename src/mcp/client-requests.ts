@@ -1,5 +1,12 @@
 import { randomBytes } from 'node:crypto';
-import { inputRequired, ProtocolError, ProtocolErrorCode, type CallToolResult, type ClientCapabilities, type InputRequiredResult } from '@modelcontextprotocol/server';
+import {
+  inputRequired,
+  ProtocolError,
+  ProtocolErrorCode,
+  type CallToolResult,
+  type ClientCapabilities,
+  type InputRequiredResult,
+} from '@modelcontextprotocol/server';
 import type { ClientRequestOut, ToolCallContext } from './tool-registry.js';
 
 /** The server-to-client requests a tool may make of its caller, and the capability each needs (MCP "Client Features"). */
@@ -104,7 +111,11 @@ export class InteractionStore {
     requestState: string | undefined,
     inputResponses: Record<string, unknown> | undefined,
     leg: InteractionLeg,
-    start: (context: { signal: AbortSignal; ask: (request: ClientRequestOut) => Promise<Record<string, unknown>>; progress: ToolCallContext['progress'] }) => Promise<CallToolResult>,
+    start: (context: {
+      signal: AbortSignal;
+      ask: (request: ClientRequestOut) => Promise<Record<string, unknown>>;
+      progress: ToolCallContext['progress'];
+    }) => Promise<CallToolResult>,
   ): Promise<CallToolResult | InputRequiredResult> {
     let interaction: Interaction;
     if (requestState !== undefined) {
@@ -115,7 +126,8 @@ export class InteractionStore {
       const pending = interaction.pending;
       const answer = pending ? inputResponses?.[pending.key] : undefined;
       if (pending && answer !== undefined) {
-        if (typeof answer !== 'object' || answer === null || Array.isArray(answer)) throw new ProtocolError(ProtocolErrorCode.InvalidParams, `inputResponses.${pending.key} must be an object`);
+        if (typeof answer !== 'object' || answer === null || Array.isArray(answer))
+          throw new ProtocolError(ProtocolErrorCode.InvalidParams, `inputResponses.${pending.key} must be an object`);
         interaction.pending = undefined;
         pending.resolve(answer as Record<string, unknown>);
       }

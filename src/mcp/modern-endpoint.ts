@@ -73,7 +73,12 @@ export function routeMcpRequest(headers: McpRequestHeaders, body: unknown): McpR
   let protocolVersion = headers.protocolVersion;
   let skew: string | undefined;
   const claimed = envelopeVersionOf(body);
-  if (claimed !== undefined && MODERN_PROTOCOL_VERSIONS.includes(claimed) && protocolVersion !== undefined && LEGACY_PROTOCOL_VERSIONS.includes(protocolVersion)) {
+  if (
+    claimed !== undefined &&
+    MODERN_PROTOCOL_VERSIONS.includes(claimed) &&
+    protocolVersion !== undefined &&
+    LEGACY_PROTOCOL_VERSIONS.includes(protocolVersion)
+  ) {
     skew = `MCP-Protocol-Version ${protocolVersion} with a ${claimed} body: served by the body`;
     protocolVersion = claimed;
   } else if (claimed === undefined && headers.sessionId && protocolVersion !== undefined && MODERN_PROTOCOL_VERSIONS.includes(protocolVersion)) {
@@ -88,7 +93,12 @@ export function routeMcpRequest(headers: McpRequestHeaders, body: unknown): McpR
     body,
   });
   if (outcome.kind === 'reject') {
-    return { kind: 'reject', status: outcome.httpStatus, error: { code: outcome.code, message: outcome.message, ...(outcome.data === undefined ? {} : { data: outcome.data }) }, id: requestIdOf(body) };
+    return {
+      kind: 'reject',
+      status: outcome.httpStatus,
+      error: { code: outcome.code, message: outcome.message, ...(outcome.data === undefined ? {} : { data: outcome.data }) },
+      id: requestIdOf(body),
+    };
   }
   if (outcome.kind === 'legacy') return { kind: 'legacy', skew };
   return { kind: 'modern', route: outcome, protocolVersion: protocolVersion ?? outcome.classification.revision ?? MODERN_PROTOCOL_VERSIONS[0]!, skew };
@@ -109,7 +119,9 @@ function onlyKeys(value: Record<string, unknown>, allowed: Set<string>): boolean
 }
 
 /** A plain `tools/list` or `tools/call` the hot path may answer; anything else is undefined. */
-export type PlainToolRequest = { id: string | number; kind: 'list' } | { id: string | number; kind: 'call'; name: string; args: Record<string, unknown> | undefined };
+export type PlainToolRequest =
+  | { id: string | number; kind: 'list' }
+  | { id: string | number; kind: 'call'; name: string; args: Record<string, unknown> | undefined };
 
 /**
  * Recognizes the two requests clients send most, in their plain form: no cursor, no progress
@@ -157,12 +169,24 @@ export class ToolFastPath {
     return this.deps.registry.get(request.name)?.interactive !== true;
   }
 
-  answer(request: PlainToolRequest, era: 'legacy' | 'modern', authInfo: AuthInfo | undefined, sessionId: string | undefined, signal: AbortSignal): FastAnswer | Promise<FastAnswer> {
+  answer(
+    request: PlainToolRequest,
+    era: 'legacy' | 'modern',
+    authInfo: AuthInfo | undefined,
+    sessionId: string | undefined,
+    signal: AbortSignal,
+  ): FastAnswer | Promise<FastAnswer> {
     if (request.kind === 'list') return { status: 200, json: `{"jsonrpc":"2.0","id":${JSON.stringify(request.id)},"result":${this.toolsList(era)}}` };
     return this.call(request, era, authInfo, sessionId, signal);
   }
 
-  private async call(request: Extract<PlainToolRequest, { kind: 'call' }>, era: 'legacy' | 'modern', authInfo: AuthInfo | undefined, sessionId: string | undefined, signal: AbortSignal): Promise<FastAnswer> {
+  private async call(
+    request: Extract<PlainToolRequest, { kind: 'call' }>,
+    era: 'legacy' | 'modern',
+    authInfo: AuthInfo | undefined,
+    sessionId: string | undefined,
+    signal: AbortSignal,
+  ): Promise<FastAnswer> {
     try {
       const result = await callToolFor(this.deps.registry, this.deps.audit, callerFromAuth(authInfo, sessionId), request.name, request.args, signal);
       // MCP 2026-07-28: every result says it is complete and names the server; a tool's own _meta wins.
@@ -170,7 +194,14 @@ export class ToolFastPath {
       return { status: 200, json: `{"jsonrpc":"2.0","id":${JSON.stringify(request.id)},"result":${JSON.stringify(body)}}` };
     } catch (error) {
       if (!(error instanceof ProtocolError)) throw error;
-      return { status: 200, json: JSON.stringify({ jsonrpc: '2.0', id: request.id, error: { code: error.code, message: error.message, ...(error.data === undefined ? {} : { data: error.data }) } }) };
+      return {
+        status: 200,
+        json: JSON.stringify({
+          jsonrpc: '2.0',
+          id: request.id,
+          error: { code: error.code, message: error.message, ...(error.data === undefined ? {} : { data: error.data }) },
+        }),
+      };
     }
   }
 
@@ -223,7 +254,9 @@ export class ModernEndpoint {
         this.handler.notify.toolsChanged();
       });
     });
-    const offCatalog = deps.catalog?.onChange((change) => (change === 'resources' ? this.handler.notify.resourcesChanged() : this.handler.notify.promptsChanged()));
+    const offCatalog = deps.catalog?.onChange((change) =>
+      change === 'resources' ? this.handler.notify.resourcesChanged() : this.handler.notify.promptsChanged(),
+    );
     const offUpdated = deps.catalog?.onUpdated((uri) => this.handler.notify.resourceUpdated(uri));
     this.unfollow = () => {
       off();
@@ -237,7 +270,12 @@ export class ModernEndpoint {
    * The hot path: a JSON answer for a plain `tools/list` or `tools/call`, or undefined when the
    * SDK must serve the request.
    */
-  fast(route: InboundModernRoute, headers: Pick<McpRequestHeaders, 'mcpMethod' | 'mcpName'>, authInfo: AuthInfo | undefined, signal: AbortSignal): Promise<FastAnswer> | FastAnswer | undefined {
+  fast(
+    route: InboundModernRoute,
+    headers: Pick<McpRequestHeaders, 'mcpMethod' | 'mcpName'>,
+    authInfo: AuthInfo | undefined,
+    signal: AbortSignal,
+  ): Promise<FastAnswer> | FastAnswer | undefined {
     if (route.messageKind !== 'request') return undefined;
     // The classifier checked the envelope's shape; the revision it names and the Mcp-Name header
     // are checked later on the SDK's ladder (-32022, -32020): anything but the plain case goes there.

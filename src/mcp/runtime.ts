@@ -49,7 +49,12 @@ export function createMcpRuntime(deps: {
       };
     },
     called(caller, tool, ms) {
-      deps.events.record({ type: 'tool.called', client_id: caller.clientId, token_id: caller.tokenId, detail: { tool, ms, ...(caller.sessionId ? { session_id: caller.sessionId } : {}) } });
+      deps.events.record({
+        type: 'tool.called',
+        client_id: caller.clientId,
+        token_id: caller.tokenId,
+        detail: { tool, ms, ...(caller.sessionId ? { session_id: caller.sessionId } : {}) },
+      });
     },
     failed(caller, tool, reason) {
       deps.events.record({ type: 'tool.failed', client_id: caller.clientId, token_id: caller.tokenId, detail: { tool, reason: reason.slice(0, 200) } });

@@ -80,7 +80,12 @@ export function callExtras(ctx: ServerContext): ToolCallExtras {
   if (Object.keys(meta).length > 0) extras.meta = meta;
   if (progressToken !== undefined) {
     extras.progress = (update) => {
-      const params = { progressToken, progress: update.progress, ...(update.total !== undefined ? { total: update.total } : {}), ...(update.message !== undefined ? { message: update.message } : {}) };
+      const params = {
+        progressToken,
+        progress: update.progress,
+        ...(update.total !== undefined ? { total: update.total } : {}),
+        ...(update.message !== undefined ? { message: update.message } : {}),
+      };
       return ctx.mcpReq.notify({ method: 'notifications/progress', params }).catch(() => undefined);
     };
   }
@@ -110,7 +115,13 @@ export const serverInstructions = (name: string) => `Tools of ${name}, served by
  * era. Tools come from the shared registry through the low-level handlers, so registry tools with
  * plain JSON schemas (upstream servers) and zod tools are served alike.
  */
-export function createSessionServer(registry: ToolRegistry, info: McpServerInfo, audit: ToolAudit, catalog?: UpstreamCatalog, interactions?: InteractionStore): Server {
+export function createSessionServer(
+  registry: ToolRegistry,
+  info: McpServerInfo,
+  audit: ToolAudit,
+  catalog?: UpstreamCatalog,
+  interactions?: InteractionStore,
+): Server {
   const offersCatalog = catalog?.enabled === true;
   const server = new Server(
     { name: info.name, version: info.version },
@@ -151,15 +162,20 @@ export function createSessionServer(registry: ToolRegistry, info: McpServerInfo,
       return callToolFor(registry, audit, caller, name, args, ctx.mcpReq.signal, extras);
     }
     // 2026-07-28: the call may take several rounds (input_required); it lives in the store between them.
-    return interactions.serve(caller.clientId, ctx.mcpReq.requestState<string>(), ctx.mcpReq.inputResponses, { signal: ctx.mcpReq.signal, progress: extras.progress }, (flow) =>
-      callToolFor(registry, audit, caller, name, args, flow.signal, {
-        meta: extras.meta,
-        progress: flow.progress,
-        ask: (out) => {
-          assertClientCapability(capabilities, out.method);
-          return flow.ask(out);
-        },
-      }),
+    return interactions.serve(
+      caller.clientId,
+      ctx.mcpReq.requestState<string>(),
+      ctx.mcpReq.inputResponses,
+      { signal: ctx.mcpReq.signal, progress: extras.progress },
+      (flow) =>
+        callToolFor(registry, audit, caller, name, args, flow.signal, {
+          meta: extras.meta,
+          progress: flow.progress,
+          ask: (out) => {
+            assertClientCapability(capabilities, out.method);
+            return flow.ask(out);
+          },
+        }),
     );
   });
   if (catalog && offersCatalog) serveCatalog(server, catalog);

@@ -116,7 +116,12 @@ export class SessionManager {
     return this.open('sse', channel, token, opener) as Promise<SseSession>;
   }
 
-  private async open(transport: SessionTransport, channel: StreamableHttpSessionTransport | SseServerTransport, token: SessionToken, opener: SessionOpener): Promise<Session> {
+  private async open(
+    transport: SessionTransport,
+    channel: StreamableHttpSessionTransport | SseServerTransport,
+    token: SessionToken,
+    opener: SessionOpener,
+  ): Promise<Session> {
     const id = channel.sessionId;
     const server = this.deps.createServer();
     const now = this.deps.clock.now();

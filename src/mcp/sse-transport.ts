@@ -75,7 +75,8 @@ export class SseServerTransport implements Transport {
   async send(message: JSONRPCMessage): Promise<void> {
     if (this.closed) throw new Error('SSE stream is closed');
     const result = (message as { result?: { protocolVersion?: unknown; serverInfo?: unknown } }).result;
-    if (this.protocolVersion === undefined && typeof result?.protocolVersion === 'string' && result.serverInfo !== undefined) this.protocolVersion = result.protocolVersion;
+    if (this.protocolVersion === undefined && typeof result?.protocolVersion === 'string' && result.serverInfo !== undefined)
+      this.protocolVersion = result.protocolVersion;
     this.write(`event: message\ndata: ${JSON.stringify(message)}\n\n`);
   }
 

@@ -105,7 +105,13 @@ export class StreamableHttpSessionTransport implements Transport {
     const accept = String(req.headers.accept ?? '');
     if (!accept.includes('text/event-stream')) return refusal(406, -32000, 'Not Acceptable: GET needs Accept: text/event-stream');
     if (this.stream && !this.stream.writableEnded) return refusal(409, -32000, 'Conflict: this session already has an open stream');
-    res.writeHead(200, 'OK', { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no', 'Mcp-Session-Id': this.sessionId });
+    res.writeHead(200, 'OK', {
+      'Content-Type': 'text/event-stream',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+      'Mcp-Session-Id': this.sessionId,
+    });
     res.flushHeaders();
     this.stream = res;
     res.once('close', () => {
@@ -136,7 +142,11 @@ export class StreamableHttpSessionTransport implements Transport {
       return;
     }
     // Other notifications and server requests go out on the GET stream when one is open.
-    if (this.stream && !this.stream.writableEnded && !writeBounded(this.stream, `event: message\ndata: ${JSON.stringify(message)}\n\n`, this.maxBufferedBytes)) {
+    if (
+      this.stream &&
+      !this.stream.writableEnded &&
+      !writeBounded(this.stream, `event: message\ndata: ${JSON.stringify(message)}\n\n`, this.maxBufferedBytes)
+    ) {
       this.stream = undefined;
       this.onoverflow?.();
     }
@@ -155,7 +165,13 @@ export class StreamableHttpSessionTransport implements Transport {
   private openStream(post: PendingPost): void {
     if (post.streaming) return;
     post.streaming = true;
-    post.res.writeHead(200, 'OK', { 'Content-Type': 'text/event-stream', 'Cache-Control': 'no-cache, no-transform', Connection: 'keep-alive', 'X-Accel-Buffering': 'no', 'Mcp-Session-Id': this.sessionId });
+    post.res.writeHead(200, 'OK', {
+      'Content-Type': 'text/event-stream',
+      'Cache-Control': 'no-cache, no-transform',
+      Connection: 'keep-alive',
+      'X-Accel-Buffering': 'no',
+      'Mcp-Session-Id': this.sessionId,
+    });
     post.res.flushHeaders();
   }
 

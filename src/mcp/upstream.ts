@@ -290,7 +290,10 @@ class UpstreamServer {
     });
     client.setNotificationHandler('notifications/tools/list_changed', () => this.scheduleRefresh(attempt));
     client.setRequestHandler('elicitation/create', (request, ctx) => this.askCaller(attempt, 'elicitation/create', request.params, ctx.mcpReq.signal) as never);
-    client.setRequestHandler('sampling/createMessage', (request, ctx) => this.askCaller(attempt, 'sampling/createMessage', request.params, ctx.mcpReq.signal) as never);
+    client.setRequestHandler(
+      'sampling/createMessage',
+      (request, ctx) => this.askCaller(attempt, 'sampling/createMessage', request.params, ctx.mcpReq.signal) as never,
+    );
     client.setRequestHandler('roots/list', (request, ctx) => this.askCaller(attempt, 'roots/list', request.params, ctx.mcpReq.signal) as never);
     if (this.settings.catalog) {
       const refresh = () => {
@@ -324,7 +327,10 @@ class UpstreamServer {
    */
   private async probeWithoutClientFeatures(via: Attempt['via']): Promise<Set<string> | undefined> {
     if (this.stopped) return undefined;
-    const transport = 'command' in this.config ? this.createStdioTransport(this.config, 'ignore') : createRemoteTransport(this.config, via === 'sse' ? 'sse' : 'streamable-http');
+    const transport =
+      'command' in this.config
+        ? this.createStdioTransport(this.config, 'ignore')
+        : createRemoteTransport(this.config, via === 'sse' ? 'sse' : 'streamable-http');
     const client = new Client(this.settings.clientInfo, { capabilities: {} });
     this.probe = client;
     try {
@@ -335,7 +341,8 @@ class UpstreamServer {
       this.log.warn(`upstream ${this.name}: could not tell which tools need client features (all are listed to every client): ${messageOf(error)}`);
       return undefined;
     } finally {
-      if (transport instanceof StreamableHTTPClientTransport && transport.sessionId) await withTimeout(transport.terminateSession(), 2_000).catch(() => undefined);
+      if (transport instanceof StreamableHTTPClientTransport && transport.sessionId)
+        await withTimeout(transport.terminateSession(), 2_000).catch(() => undefined);
       this.probe = undefined;
       await client.close().catch(() => undefined);
     }
@@ -412,7 +419,14 @@ class UpstreamServer {
     if (pid === null) return;
     // The SDK's close returns at once when a close is already under way (Client.connect closes
     // after a failed initialize), so wait for the exit ourselves and kill if it does not come.
-    if ((await withTimeout(attempt.closed, EXIT_WAIT_MS).then(() => true, () => false)) || !isProcessAlive(pid)) return;
+    if (
+      (await withTimeout(attempt.closed, EXIT_WAIT_MS).then(
+        () => true,
+        () => false,
+      )) ||
+      !isProcessAlive(pid)
+    )
+      return;
     this.log.warn(`upstream ${this.name}: process ${pid} did not exit; killing it`);
     try {
       process.kill(pid, 'SIGKILL');
@@ -423,7 +437,9 @@ class UpstreamServer {
   }
 
   private track(disposal: Promise<void>): void {
-    const tracked = disposal.catch((error: unknown) => this.log.error(`upstream ${this.name}: could not close`, error)).finally(() => this.disposals.delete(tracked));
+    const tracked = disposal
+      .catch((error: unknown) => this.log.error(`upstream ${this.name}: could not close`, error))
+      .finally(() => this.disposals.delete(tracked));
     this.disposals.add(tracked);
   }
 
@@ -512,7 +528,10 @@ class UpstreamServer {
     const calls = [...attempt.inflight];
     if (calls.length === 0 && method === 'roots/list') return { roots: [] };
     if (calls.length !== 1) {
-      const why = calls.length === 0 ? 'no call from a client is waiting for it' : 'several calls are in flight on this server and the gateway cannot tell which client it is for';
+      const why =
+        calls.length === 0
+          ? 'no call from a client is waiting for it'
+          : 'several calls are in flight on this server and the gateway cannot tell which client it is for';
       throw new ProtocolError(ProtocolErrorCode.InvalidRequest, `cupcake-mcp cannot pass ${method} on: ${why}`);
     }
     const caller = calls[0]!;
@@ -530,11 +549,19 @@ class UpstreamServer {
     const pageSchema = z.looseObject({ [key]: z.array(z.unknown()), nextCursor: z.string().optional() });
     for (let page = 0; ; page++) {
       if (page >= MAX_LIST_PAGES) throw new Error(`${method} returned more than ${MAX_LIST_PAGES} pages`);
-      const result = (await attempt.client.request({ method, params: cursor === undefined ? {} : { cursor } } as never, pageSchema, { timeout: this.settings.connectTimeoutMs })) as Record<string, unknown> & { nextCursor?: string };
+      const result = (await attempt.client.request({ method, params: cursor === undefined ? {} : { cursor } } as never, pageSchema, {
+        timeout: this.settings.connectTimeoutMs,
+      })) as Record<string, unknown> & { nextCursor?: string };
       for (const raw of result[key] as unknown[]) {
-        const checked = (specTypeSchemas[schema] as { '~standard': { validate(value: unknown): { issues?: readonly { message: string }[]; value?: unknown } } })['~standard'].validate(raw);
+        const checked = (
+          specTypeSchemas[schema] as { '~standard': { validate(value: unknown): { issues?: readonly { message: string }[]; value?: unknown } } }
+        )['~standard'].validate(raw);
         if (checked.issues === undefined) items.push(checked.value as T);
-        else this.logOnce(`invalid:${method}:${JSON.stringify(raw).slice(0, 100)}`, `upstream ${this.name}: an entry of ${method} is not valid MCP and is not exposed: ${checked.issues[0]?.message ?? 'invalid'}`);
+        else
+          this.logOnce(
+            `invalid:${method}:${JSON.stringify(raw).slice(0, 100)}`,
+            `upstream ${this.name}: an entry of ${method} is not valid MCP and is not exposed: ${checked.issues[0]?.message ?? 'invalid'}`,
+          );
       }
       cursor = result.nextCursor;
       if (cursor === undefined) return items;
@@ -553,17 +580,18 @@ class UpstreamServer {
     let cursor: string | undefined;
     for (let page = 0; ; page++) {
       if (page >= MAX_LIST_PAGES) throw new Error(`tools/list returned more than ${MAX_LIST_PAGES} pages`);
-      const result = await attempt.client.request(
-        { method: 'tools/list', params: cursor === undefined ? {} : { cursor } },
-        LenientListToolsResultSchema,
-        { timeout: this.settings.connectTimeoutMs },
-      );
+      const result = await attempt.client.request({ method: 'tools/list', params: cursor === undefined ? {} : { cursor } }, LenientListToolsResultSchema, {
+        timeout: this.settings.connectTimeoutMs,
+      });
       for (const raw of result.tools) {
         const tool = specTypeSchemas.Tool['~standard'].validate(raw);
         if (tool.issues === undefined) tools.push(tool.value);
         else {
           const name = typeof (raw as { name?: unknown } | null)?.name === 'string' ? (raw as { name: string }).name : '(unnamed)';
-          this.logOnce(`invalid:${name}`, `upstream ${this.name}: tool ${JSON.stringify(name.slice(0, 100))} is not a valid MCP tool listing and is not exposed: ${tool.issues[0]?.message ?? 'invalid'}`);
+          this.logOnce(
+            `invalid:${name}`,
+            `upstream ${this.name}: tool ${JSON.stringify(name.slice(0, 100))} is not a valid MCP tool listing and is not exposed: ${tool.issues[0]?.message ?? 'invalid'}`,
+          );
         }
       }
       cursor = result.nextCursor;
@@ -579,7 +607,10 @@ class UpstreamServer {
     for (const tool of tools) {
       if (byName.has(tool.name)) continue;
       if (tool.execution?.taskSupport === 'required') {
-        this.logOnce(`task:${tool.name}`, `upstream ${this.name}: tool ${JSON.stringify(tool.name)} needs task-based execution, which the gateway does not offer; not exposed`);
+        this.logOnce(
+          `task:${tool.name}`,
+          `upstream ${this.name}: tool ${JSON.stringify(tool.name)} needs task-based execution, which the gateway does not offer; not exposed`,
+        );
         continue;
       }
       byName.set(tool.name, tool);
@@ -605,7 +636,12 @@ class UpstreamServer {
         this.logOnce(`taken:${exposed}`, `upstream ${this.name}: tool ${JSON.stringify(original)} not exposed: another tool is already named ${exposed}`);
         continue;
       }
-      const remove = this.registry.add({ definition, interactive: true, ...(needsClientFeatures ? { needsClientFeatures } : {}), run: (args, context) => this.forward(exposed, original, args, context) });
+      const remove = this.registry.add({
+        definition,
+        interactive: true,
+        ...(needsClientFeatures ? { needsClientFeatures } : {}),
+        run: (args, context) => this.forward(exposed, original, args, context),
+      });
       this.registered.set(exposed, { original, signature, remove });
     }
 
@@ -613,7 +649,9 @@ class UpstreamServer {
       const added = [...this.registered.keys()].filter((name) => !before.has(name));
       const removed = [...before].filter((name) => !this.registered.has(name));
       if (added.length + removed.length > 0) {
-        this.log.info(`upstream ${this.name}: tools changed (${this.registered.size} now; added ${added.join(', ') || 'none'}; removed ${removed.join(', ') || 'none'})`);
+        this.log.info(
+          `upstream ${this.name}: tools changed (${this.registered.size} now; added ${added.join(', ') || 'none'}; removed ${removed.join(', ') || 'none'})`,
+        );
       }
     }
   }
@@ -674,7 +712,9 @@ class UpstreamServer {
         this.lost(attempt, 'the remote server no longer knows our session');
       }
       if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout && !context.signal.aborted) {
-        return errorResult(`${exposed}: upstream server ${this.name} did not answer within ${formatMs(timeout ?? NO_TIMEOUT_MS)} (its "timeout" in tools.servers.${this.name}); the call was cancelled`);
+        return errorResult(
+          `${exposed}: upstream server ${this.name} did not answer within ${formatMs(timeout ?? NO_TIMEOUT_MS)} (its "timeout" in tools.servers.${this.name}); the call was cancelled`,
+        );
       }
       if (context.signal.aborted) return errorResult(`${exposed}: cancelled`);
       return errorResult(`${exposed}: ${messageOf(error)}`);

@@ -76,7 +76,11 @@ export async function validateAuthorizationRequest(
   const clientId = single(params, 'client_id');
   if (!clientId) throw new AuthorizationPageError('Missing client', 'The request has no client_id, so it cannot be answered.');
   if (Array.isArray(params.client_id)) throw new AuthorizationPageError('Invalid request', 'client_id is given more than once.');
-  const client = isUrlClientId(clientId) ? await clientFromDocument(clientId, deps.clientDocuments) : clientId.length <= 200 ? await deps.store.getClient(clientId) : undefined;
+  const client = isUrlClientId(clientId)
+    ? await clientFromDocument(clientId, deps.clientDocuments)
+    : clientId.length <= 200
+      ? await deps.store.getClient(clientId)
+      : undefined;
   if (!client) {
     throw new AuthorizationPageError('Unknown application', 'This application is not registered with this server. Remove the connector and add it again.');
   }
@@ -87,23 +91,35 @@ export async function validateAuthorizationRequest(
   if (requestedRedirect === undefined || requestedRedirect === '') {
     // OAuth 2.1 §4.1.1: optional only when exactly one URI is registered.
     if (client.redirectUris.length !== 1) {
-      throw new AuthorizationPageError('Missing redirect URI', 'This application registered several redirect URIs and the request does not say which one to use.');
+      throw new AuthorizationPageError(
+        'Missing redirect URI',
+        'This application registered several redirect URIs and the request does not say which one to use.',
+      );
     }
     redirectUri = client.redirectUris[0]!;
   } else {
     const matched = matchRedirectUri(requestedRedirect, client.redirectUris);
     if (!matched) {
-      throw new AuthorizationPageError('Redirect URI mismatch', 'The redirect URI of this request is not one this application registered, so the answer is not sent anywhere.');
+      throw new AuthorizationPageError(
+        'Redirect URI mismatch',
+        'The redirect URI of this request is not one this application registered, so the answer is not sent anywhere.',
+      );
     }
     redirectUri = matched;
   }
   // A record written before today's registration rules (a non-ASCII or OS-handler URI) is never redirected to.
   if (redirectUriProblem(redirectUri) !== undefined) {
-    throw new AuthorizationPageError('Redirect URI not accepted', 'This application registered a redirect URI this server no longer accepts. Remove the connector and add it again.');
+    throw new AuthorizationPageError(
+      'Redirect URI not accepted',
+      'This application registered a redirect URI this server no longer accepts. Remove the connector and add it again.',
+    );
   }
   // A metadata-document client registers nothing, so a closed server checks its redirect here, as /register would.
   if (isUrlClientId(client.clientId) && deps.settings.redirectPolicy && !deps.settings.redirectPolicy.allows(redirectUri)) {
-    throw new AuthorizationPageError('Redirect URI not allowed', 'This server only accepts the redirect URIs its owner allowed (auth.redirectUriAllowlist), and this application’s is not one of them.');
+    throw new AuthorizationPageError(
+      'Redirect URI not allowed',
+      'This server only accepts the redirect URIs its owner allowed (auth.redirectUriAllowlist), and this application’s is not one of them.',
+    );
   }
   const redirectUriProvided = requestedRedirect !== undefined && requestedRedirect !== '';
   const state = single(params, 'state');
@@ -112,10 +128,15 @@ export async function validateAuthorizationRequest(
     if (errorsMayRedirect(client, redirectUri, deps.settings)) throw new AuthorizationRedirectError(target, error, client.clientId);
     // RFC 9700 §4.11.2: anyone can register a redirect URI, so an immediate redirect to it would make
     // this server an open redirector. The person sees the error and chooses whether to go on.
-    throw new AuthorizationPageError(`This request cannot be answered (${error.errorCode})`, `${error.message}. The application that sent you here has not been approved on this server yet, so you are not sent back to it automatically.`, 400, {
-      href: target,
-      label: `Return to ${redirectHost(redirectUri)} with this error`,
-    });
+    throw new AuthorizationPageError(
+      `This request cannot be answered (${error.errorCode})`,
+      `${error.message}. The application that sent you here has not been approved on this server yet, so you are not sent back to it automatically.`,
+      400,
+      {
+        href: target,
+        label: `Return to ${redirectHost(redirectUri)} with this error`,
+      },
+    );
   };
 
   // RFC 6749 §3.1: request parameters MUST NOT be included more than once.
@@ -185,7 +206,10 @@ async function clientFromDocument(clientId: string, documents: ClientMetadataDoc
     return await documents.resolve(clientId);
   } catch (error) {
     if (!(error instanceof MetadataDocumentError)) throw error;
-    throw new AuthorizationPageError('Application could not be verified', `This application identifies itself with the metadata document at ${shown}, which cannot be used: ${error.message}.`);
+    throw new AuthorizationPageError(
+      'Application could not be verified',
+      `This application identifies itself with the metadata document at ${shown}, which cannot be used: ${error.message}.`,
+    );
   }
 }
 

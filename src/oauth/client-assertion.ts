@@ -129,10 +129,13 @@ export async function verifyClientAssertion(assertion: string, client: ClientRec
   const iat = payload.iat;
   if (iat !== undefined && iat > now + CLOCK_SKEW_S) refuse('it was issued in the future (iat)');
   if (exp - (iat ?? now) > MAX_ASSERTION_LIFETIME_S || exp > now + MAX_ASSERTION_LIFETIME_S + CLOCK_SKEW_S) {
-    refuse(`it is valid for more than ${MAX_ASSERTION_LIFETIME_S / 60} minutes (exp); sign a fresh, short-lived assertion for each request (RFC 7523 section 3)`);
+    refuse(
+      `it is valid for more than ${MAX_ASSERTION_LIFETIME_S / 60} minutes (exp); sign a fresh, short-lived assertion for each request (RFC 7523 section 3)`,
+    );
   }
   const jti: unknown = payload.jti;
-  if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH) refuse(`its jti must be a string of 1 to ${MAX_JTI_LENGTH} characters (RFC 7519 section 4.1.7)`);
+  if (typeof jti !== 'string' || jti.length === 0 || jti.length > MAX_JTI_LENGTH)
+    refuse(`its jti must be a string of 1 to ${MAX_JTI_LENGTH} characters (RFC 7519 section 4.1.7)`);
   // RFC 7523 §3 item 7: the jti is remembered (hashed with the client id, bounded in size) until
   // the assertion could no longer be accepted anyway.
   const first = await deps.store.useAssertionId(sha256Hex(`${client.clientId}\n${jti}`), (exp + CLOCK_SKEW_S) * 1000, deps.clock.now());
@@ -157,10 +160,10 @@ function reasonOf(error: unknown, client: ClientRecord): string {
     }
   }
   if (error instanceof errors.JWKSNoMatchingKey) {
-    return client.jwksUri ? 'no key in the client\'s jwks_uri matches it (kid and algorithm)' : 'no key in the client\'s jwks matches it (kid and algorithm)';
+    return client.jwksUri ? "no key in the client's jwks_uri matches it (kid and algorithm)" : "no key in the client's jwks matches it (kid and algorithm)";
   }
-  if (error instanceof errors.JWKSMultipleMatchingKeys) return 'several of the client\'s keys match it; name one with kid';
-  if (error instanceof errors.JWSSignatureVerificationFailed) return 'its signature does not verify with the client\'s keys';
+  if (error instanceof errors.JWKSMultipleMatchingKeys) return "several of the client's keys match it; name one with kid";
+  if (error instanceof errors.JWSSignatureVerificationFailed) return "its signature does not verify with the client's keys";
   if (error instanceof errors.JOSEAlgNotAllowed) return 'its algorithm is not allowed';
   if (error instanceof errors.JOSENotSupported) return 'it uses a header parameter, algorithm or key type this server does not support (crit, b64)';
   return 'it is not a valid signed JWT (RFC 7523 section 2.2)';

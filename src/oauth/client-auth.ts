@@ -27,7 +27,8 @@ export interface ClientAuthDeps {
   clientKeys?: ClientKeySets | undefined;
 }
 
-const DOCUMENT_CLIENT_SECRET = 'a client identified by a metadata document has no client_secret: send a client assertion (private_key_jwt) or, for a public client, client_id alone';
+const DOCUMENT_CLIENT_SECRET =
+  'a client identified by a metadata document has no client_secret: send a client assertion (private_key_jwt) or, for a public client, client_id alone';
 
 /** CIMD: the client is what its document says now (cached); a document that cannot be used is invalid_client. */
 async function clientFromDocument(clientId: string, documents: ClientMetadataDocuments | undefined): Promise<ClientRecord> {
@@ -68,7 +69,14 @@ export function claimedClient(credentials: ClientCredentials): { clientId: strin
       /* not a JWT: no id to name */
     }
   }
-  const method = credentials.clientAssertion !== undefined ? 'private_key_jwt' : basic ? 'client_secret_basic' : credentials.clientSecret !== undefined ? 'client_secret_post' : 'none';
+  const method =
+    credentials.clientAssertion !== undefined
+      ? 'private_key_jwt'
+      : basic
+        ? 'client_secret_basic'
+        : credentials.clientSecret !== undefined
+          ? 'client_secret_post'
+          : 'none';
   return { clientId: clientId !== undefined && clientId.length <= 2_000 ? clientId : undefined, method };
 }
 
@@ -108,7 +116,8 @@ export async function authenticateClient(
   }
   if (credentials.clientAssertion !== undefined || credentials.clientAssertionType !== undefined) {
     // RFC 6749 §2.3 and §5.2: a client uses one authentication method per request.
-    if (usesBasic || credentials.clientSecret !== undefined) throw new InvalidRequestError('send either a client assertion or a client secret, not both (RFC 6749 section 2.3)');
+    if (usesBasic || credentials.clientSecret !== undefined)
+      throw new InvalidRequestError('send either a client assertion or a client secret, not both (RFC 6749 section 2.3)');
     return { client: await authenticateByAssertion(credentials, endpoint, deps), method: 'private_key_jwt' };
   }
   if (usesBasic) {
@@ -116,7 +125,8 @@ export async function authenticateClient(
     if (isUrlClientId(id)) throw new InvalidClientError(DOCUMENT_CLIENT_SECRET);
     // RFC 6749 §2.3: a client MUST NOT use more than one authentication method per request.
     if (credentials.clientSecret !== undefined) throw new InvalidRequestError('client credentials were sent both in the Authorization header and in the body');
-    if (credentials.clientId !== undefined && credentials.clientId !== id) throw new InvalidClientError('client_id in the body differs from the Basic credentials');
+    if (credentials.clientId !== undefined && credentials.clientId !== id)
+      throw new InvalidClientError('client_id in the body differs from the Basic credentials');
     return { client: await authenticateBySecret(id, secret, deps.store), method: 'client_secret_basic' };
   }
 
@@ -164,8 +174,15 @@ async function authenticateByAssertion(credentials: ClientCredentials, endpoint:
   const client = await findClient(id, deps);
   if (!client) throw new InvalidClientError('client authentication failed');
   if (client.tokenEndpointAuthMethod !== 'private_key_jwt' || !deps.clientKeys) {
-    throw new InvalidClientError(`client assertion refused: this client is registered for ${client.tokenEndpointAuthMethod}, not private_key_jwt, and has no keys to verify one with`);
+    throw new InvalidClientError(
+      `client assertion refused: this client is registered for ${client.tokenEndpointAuthMethod}, not private_key_jwt, and has no keys to verify one with`,
+    );
   }
-  await verifyClientAssertion(credentials.clientAssertion, client, endpoint, { store: deps.store, clock: deps.clock, settings: deps.settings, keys: deps.clientKeys });
+  await verifyClientAssertion(credentials.clientAssertion, client, endpoint, {
+    store: deps.store,
+    clock: deps.clock,
+    settings: deps.settings,
+    keys: deps.clientKeys,
+  });
   return client;
 }

@@ -68,7 +68,8 @@ export function clientKeysFromMetadata(
 ): Pick<ClientRecord, 'jwks' | 'jwksUri' | 'tokenEndpointAuthSigningAlg'> {
   // RFC 7591 §2: "The jwks_uri and jwks parameters MUST NOT both be present in the same request or response."
   if (meta.jwks !== undefined && meta.jwks_uri !== undefined) fail('jwks and jwks_uri must not both be present (RFC 7591 section 2)');
-  if (meta.jwks === undefined && meta.jwks_uri === undefined) fail('private_key_jwt needs the client\'s public keys: send jwks or jwks_uri (RFC 7591 section 2)');
+  if (meta.jwks === undefined && meta.jwks_uri === undefined)
+    fail("private_key_jwt needs the client's public keys: send jwks or jwks_uri (RFC 7591 section 2)");
   const alg = meta.token_endpoint_auth_signing_alg;
   if (alg !== undefined && !(ASSERTION_SIGNING_ALGS as readonly unknown[]).includes(alg)) {
     fail(`token_endpoint_auth_signing_alg must be one of ${ASSERTION_SIGNING_ALGS.join(', ')}`);
@@ -114,7 +115,7 @@ export class ClientKeySets {
     this.bounds = { ...DEFAULT_KEY_SET_BOUNDS, ...bounds };
     this.cache = new FetchCache(clock, this.bounds, {
       busy: 'too many client key sets are being fetched right now; try again in a moment',
-      failed: 'the client\'s JWK Set (jwks_uri) could not be fetched',
+      failed: "the client's JWK Set (jwks_uri) could not be fetched",
     });
   }
 

@@ -105,19 +105,26 @@ const DOCUMENT_AUTH_METHODS = ['none', 'private_key_jwt'] as const;
 function documentAuthMethods(doc: Record<string, unknown>): Array<(typeof DOCUMENT_AUTH_METHODS)[number]> {
   const declared = doc.token_endpoint_auth_method;
   const listed = doc.token_endpoint_auth_methods_supported;
-  if (declared !== undefined && typeof declared !== 'string') throw new MetadataDocumentError('the client metadata document has a token_endpoint_auth_method that is not a string');
+  if (declared !== undefined && typeof declared !== 'string')
+    throw new MetadataDocumentError('the client metadata document has a token_endpoint_auth_method that is not a string');
   if (listed !== undefined && (!Array.isArray(listed) || listed.some((m) => typeof m !== 'string'))) {
     throw new MetadataDocumentError('the client metadata document has a token_endpoint_auth_methods_supported that is not a list of strings');
   }
   const named = [...new Set([...(declared === undefined ? [] : [declared]), ...((listed as string[] | undefined) ?? [])])];
   const secret = named.find((m) => /^client_secret_/.test(m));
-  if (secret) throw new MetadataDocumentError(`the client metadata document asks for ${secret.slice(0, 40)}, a shared-secret method a metadata document must not use (CIMD section 4.1)`);
+  if (secret)
+    throw new MetadataDocumentError(
+      `the client metadata document asks for ${secret.slice(0, 40)}, a shared-secret method a metadata document must not use (CIMD section 4.1)`,
+    );
   const usable = named.filter((m): m is (typeof DOCUMENT_AUTH_METHODS)[number] => (DOCUMENT_AUTH_METHODS as readonly string[]).includes(m));
   if (declared !== undefined && !usable.includes(declared as never)) {
-    throw new MetadataDocumentError(`the client metadata document asks for token_endpoint_auth_method ${JSON.stringify(declared.slice(0, 40))}, which this server does not support; use "none" or "private_key_jwt"`);
+    throw new MetadataDocumentError(
+      `the client metadata document asks for token_endpoint_auth_method ${JSON.stringify(declared.slice(0, 40))}, which this server does not support; use "none" or "private_key_jwt"`,
+    );
   }
   if (named.length === 0) return ['none'];
-  if (usable.length === 0) throw new MetadataDocumentError('the client metadata document lists no client authentication method this server supports; use "none" or "private_key_jwt"');
+  if (usable.length === 0)
+    throw new MetadataDocumentError('the client metadata document lists no client authentication method this server supports; use "none" or "private_key_jwt"');
   return usable;
 }
 
@@ -130,7 +137,9 @@ export function clientFromDocument(clientId: string, doc: Record<string, unknown
   // §4.1: simple string comparison (RFC 3986 §6.2.1), no normalisation.
   if (doc.client_id !== clientId) {
     throw new MetadataDocumentError(
-      typeof doc.client_id === 'string' ? 'the client_id in the client metadata document differs from the URL it was fetched from (CIMD section 4.1)' : 'the client metadata document has no client_id (CIMD section 4.1)',
+      typeof doc.client_id === 'string'
+        ? 'the client_id in the client metadata document differs from the URL it was fetched from (CIMD section 4.1)'
+        : 'the client metadata document has no client_id (CIMD section 4.1)',
     );
   }
   // §4.1: no shared secret can be established with a document.
@@ -149,7 +158,8 @@ export function clientFromDocument(clientId: string, doc: Record<string, unknown
   }
   const meta = parsed.data;
   if (meta.redirect_uris.length === 0) throw new MetadataDocumentError('the client metadata document lists no redirect_uris');
-  if (meta.redirect_uris.length > MAX_REDIRECT_URIS) throw new MetadataDocumentError(`the client metadata document lists more than ${MAX_REDIRECT_URIS} redirect_uris`);
+  if (meta.redirect_uris.length > MAX_REDIRECT_URIS)
+    throw new MetadataDocumentError(`the client metadata document lists more than ${MAX_REDIRECT_URIS} redirect_uris`);
   for (const uri of meta.redirect_uris) {
     const problem = redirectUriProblem(uri);
     if (problem) throw new MetadataDocumentError(`the client metadata document lists a redirect URI that ${problem}`);
@@ -159,7 +169,8 @@ export function clientFromDocument(clientId: string, doc: Record<string, unknown
     const problem = applicationTypeProblem(applicationType, meta.redirect_uris);
     if (problem) invalid(problem);
   }
-  if ((meta.response_types ?? ['code']).some((t) => t !== 'code')) throw new MetadataDocumentError('the client metadata document asks for response types other than "code"');
+  if ((meta.response_types ?? ['code']).some((t) => t !== 'code'))
+    throw new MetadataDocumentError('the client metadata document asks for response types other than "code"');
   const grantTypes = [...new Set(meta.grant_types ?? ['authorization_code'])];
   if (!grantTypes.includes('authorization_code')) throw new MetadataDocumentError('the client metadata document does not list the authorization_code grant');
   // Grants we do not issue (Claude lists jwt-bearer) are ignored, as RFC 7591 §3.2.1 lets a server register fewer.

@@ -37,10 +37,15 @@ export function pruneReason(found: AbandonedClient): PruneReason {
  * first, and records `client.removed` with the reason for each one removed. The check is repeated
  * inside each removal, so a client that gets a token meanwhile stays.
  */
-export async function pruneAbandonedClients(deps: { store: Store; clock: Clock; events?: EventLog | undefined }, options: PruneOptions): Promise<PrunedClient[]> {
+export async function pruneAbandonedClients(
+  deps: { store: Store; clock: Clock; events?: EventLog | undefined },
+  options: PruneOptions,
+): Promise<PrunedClient[]> {
   const now = deps.clock.now();
   const cutoff = now - options.olderThanMs;
-  const found = (await deps.store.listAbandonedClients(cutoff)).sort((a, b) => a.lastActivityAt - b.lastActivityAt || a.client.clientId.localeCompare(b.client.clientId));
+  const found = (await deps.store.listAbandonedClients(cutoff)).sort(
+    (a, b) => a.lastActivityAt - b.lastActivityAt || a.client.clientId.localeCompare(b.client.clientId),
+  );
   const results: PrunedClient[] = [];
   for (const candidate of found) {
     const reason = pruneReason(candidate);

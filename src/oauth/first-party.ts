@@ -131,7 +131,13 @@ export async function issuePersonalAccessToken(
     type: 'token.issued',
     client_id: client.clientId,
     token_id: record.id,
-    detail: { grant: 'personal_access_token', ...(label !== undefined ? { label } : {}), scope: scopes.join(' '), resource: record.resource, expires_at: new Date(record.expiresAt).toISOString() },
+    detail: {
+      grant: 'personal_access_token',
+      ...(label !== undefined ? { label } : {}),
+      scope: scopes.join(' '),
+      resource: record.resource,
+      expires_at: new Date(record.expiresAt).toISOString(),
+    },
   });
   return { token, record };
 }

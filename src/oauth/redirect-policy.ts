@@ -21,7 +21,8 @@ function parse(uri: string): URL | undefined {
 export const TRUSTED_CLIENTS: Record<TrustedClient, { description: string; allows(uri: string): boolean }> = {
   chatgpt: {
     description: 'https://chatgpt.com/connector_platform_oauth_redirect and https://chatgpt.com/connector/oauth/<id>',
-    allows: (uri) => uri === 'https://chatgpt.com/connector_platform_oauth_redirect' || /^https:\/\/chatgpt\.com\/connector\/oauth\/[A-Za-z0-9_-]{1,128}$/.test(uri),
+    allows: (uri) =>
+      uri === 'https://chatgpt.com/connector_platform_oauth_redirect' || /^https:\/\/chatgpt\.com\/connector\/oauth\/[A-Za-z0-9_-]{1,128}$/.test(uri),
   },
   claude: {
     description: 'https://claude.ai/api/mcp/auth_callback and https://claude.com/api/mcp/auth_callback',

@@ -4,13 +4,51 @@
 
 const LOOPBACK_HOSTS = new Set(['localhost', '127.0.0.1', '[::1]']);
 /** Schemes that would run or read something in the browser instead of reaching a client. */
-const FORBIDDEN_SCHEMES = new Set(['javascript:', 'data:', 'file:', 'vbscript:', 'about:', 'blob:', 'filesystem:', 'view-source:', 'ws:', 'wss:', 'ftp:', 'mailto:', 'chrome:', 'intent:']);
+const FORBIDDEN_SCHEMES = new Set([
+  'javascript:',
+  'data:',
+  'file:',
+  'vbscript:',
+  'about:',
+  'blob:',
+  'filesystem:',
+  'view-source:',
+  'ws:',
+  'wss:',
+  'ftp:',
+  'mailto:',
+  'chrome:',
+  'intent:',
+]);
 /**
  * Schemes the operating system hands to a built-in handler (Windows file shares and search, the
  * ms-* settings and store handlers, macOS and Linux openers): a "redirect" to one reaches no client
  * and can leak credentials or open local files (NTLM to smb:, search-ms: listings).
  */
-const OS_HANDLER_SCHEMES = new Set(['smb:', 'cifs:', 'nfs:', 'afp:', 'search:', 'search-ms:', 'shell:', 'jar:', 'res:', 'its:', 'mk:', 'ldap:', 'telnet:', 'ssh:', 'sftp:', 'x-apple-helpviewer:', 'help:', 'tel:', 'sms:', 'callto:', 'facetime:', 'steam:']);
+const OS_HANDLER_SCHEMES = new Set([
+  'smb:',
+  'cifs:',
+  'nfs:',
+  'afp:',
+  'search:',
+  'search-ms:',
+  'shell:',
+  'jar:',
+  'res:',
+  'its:',
+  'mk:',
+  'ldap:',
+  'telnet:',
+  'ssh:',
+  'sftp:',
+  'x-apple-helpviewer:',
+  'help:',
+  'tel:',
+  'sms:',
+  'callto:',
+  'facetime:',
+  'steam:',
+]);
 /**
  * RFC 8252 §7.1 asks for private-use schemes in reverse domain name form (`com.example.app:`). A few
  * shipping MCP clients predate that and use a bare product name; only those are accepted without a period.

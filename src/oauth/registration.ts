@@ -69,11 +69,14 @@ export function describedClient(
   const clientName = meta.client_name?.trim();
   if (clientName !== undefined && clientName.length > MAX_TEXT) fail(`client_name: at most ${MAX_TEXT} characters`);
   if (clientName !== undefined && UNSAFE_TEXT.test(clientName)) fail('client_name: must not contain control, bidirectional or invisible characters');
-  if (clientName !== undefined && RESERVED_NAME.test(clientName.normalize('NFKC'))) fail(`client_name: "${clientName}" is the name of this server's built-in client; choose another`);
+  if (clientName !== undefined && RESERVED_NAME.test(clientName.normalize('NFKC')))
+    fail(`client_name: "${clientName}" is the name of this server's built-in client; choose another`);
 
   // A registered scope is informative only; keep the part we understand.
   const known = supportedScopes(settings);
-  const scope = parseScope(meta.scope).filter((s) => known.includes(s)).join(' ');
+  const scope = parseScope(meta.scope)
+    .filter((s) => known.includes(s))
+    .join(' ');
 
   const extraMetadata: Record<string, unknown> = {};
   for (const key of ECHOED) {
@@ -82,7 +85,8 @@ export function describedClient(
     const values = Array.isArray(value) ? value : [value];
     if (Array.isArray(value) && value.length > MAX_LIST) fail(`${key}: at most ${MAX_LIST} entries`);
     for (const item of values) {
-      if (typeof item !== 'string' || item.length > (Array.isArray(value) ? MAX_TEXT : MAX_URI) || UNSAFE_TEXT.test(item)) fail(`${key}: too long or not plain text`);
+      if (typeof item !== 'string' || item.length > (Array.isArray(value) ? MAX_TEXT : MAX_URI) || UNSAFE_TEXT.test(item))
+        fail(`${key}: too long or not plain text`);
     }
     extraMetadata[key] = value;
   }
@@ -101,7 +105,10 @@ function withoutNulls(body: unknown): unknown {
  * Confidential clients (the default `client_secret_basic`, or `client_secret_post`) receive a hex
  * secret that is stored only as its SHA-256.
  */
-export async function registerClient(body: unknown, deps: RegistrationDeps): Promise<{ client: ClientRecord; response: RegistrationResponse; removedClientIds: string[] }> {
+export async function registerClient(
+  body: unknown,
+  deps: RegistrationDeps,
+): Promise<{ client: ClientRecord; response: RegistrationResponse; removedClientIds: string[] }> {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) {
     throw new InvalidClientMetadataError('the registration request must be a JSON object (RFC 7591 §3.1)');
   }
@@ -110,7 +117,8 @@ export async function registerClient(body: unknown, deps: RegistrationDeps): Pro
   if (!parsed.success) {
     const issue = parsed.error.issues[0]!;
     const field = issue.path.map(String).join('.') || 'metadata';
-    if (issue.path[0] === 'redirect_uris') throw new InvalidRedirectUriError(`redirect_uris: ${field === 'redirect_uris' ? 'must be an array of URIs' : issue.message}`);
+    if (issue.path[0] === 'redirect_uris')
+      throw new InvalidRedirectUriError(`redirect_uris: ${field === 'redirect_uris' ? 'must be an array of URIs' : issue.message}`);
     throw new InvalidClientMetadataError(`${field}: ${issue.message}`);
   }
   const meta = parsed.data;
@@ -132,7 +140,7 @@ export async function registerClient(body: unknown, deps: RegistrationDeps): Pro
   const applicationType = raw.application_type;
   if (applicationType !== undefined) {
     const problem = applicationTypeProblem(applicationType, meta.redirect_uris);
-    if (problem) throw (problem.startsWith('redirect_uris') ? new InvalidRedirectUriError(problem) : new InvalidClientMetadataError(problem));
+    if (problem) throw problem.startsWith('redirect_uris') ? new InvalidRedirectUriError(problem) : new InvalidClientMetadataError(problem);
   }
 
   const method = (meta.token_endpoint_auth_method ?? 'client_secret_basic') as TokenEndpointAuthMethod;
@@ -153,7 +161,8 @@ export async function registerClient(body: unknown, deps: RegistrationDeps): Pro
 
   const grantTypes = [...new Set(meta.grant_types ?? ['authorization_code'])];
   const unsupported = grantTypes.filter((g) => g !== 'authorization_code' && g !== 'refresh_token');
-  if (unsupported.length > 0) throw new InvalidClientMetadataError(`grant_types: unsupported ${unsupported.map((g) => JSON.stringify(g.slice(0, 60))).join(', ')}`);
+  if (unsupported.length > 0)
+    throw new InvalidClientMetadataError(`grant_types: unsupported ${unsupported.map((g) => JSON.stringify(g.slice(0, 60))).join(', ')}`);
   if (!grantTypes.includes('authorization_code')) throw new InvalidClientMetadataError('grant_types: must include "authorization_code"');
   // RFC 7591 §3.2.1: the server may register different values; without refresh tokens we grant none.
   const registeredGrants = deps.settings.refreshTokens ? grantTypes : grantTypes.filter((g) => g !== 'refresh_token');

@@ -53,7 +53,12 @@ export async function revokeGrant(deps: RevokeDeps, grantId: string, revocation:
  * Tokens the store already revoked in a change of its own (refresh reuse is detected and revoked
  * in one atomic write): recorded like any other revocation.
  */
-export function recordRevokedTokens(deps: RevokeDeps, tokens: ReadonlyArray<Pick<AccessTokenRecord, 'id' | 'clientId'>>, revocation: Revocation, meta: RequestMeta = {}): void {
+export function recordRevokedTokens(
+  deps: RevokeDeps,
+  tokens: ReadonlyArray<Pick<AccessTokenRecord, 'id' | 'clientId'>>,
+  revocation: Revocation,
+  meta: RequestMeta = {},
+): void {
   recordRevoked(deps, tokens, revocation, meta);
 }
 

@@ -23,7 +23,12 @@ export function resolveScopes(requested: string | undefined, settings: OAuthSett
   if (asked.length === 0) return [...settings.scopes];
   const unknown = asked.filter((s) => s !== OFFLINE_ACCESS && !settings.scopes.includes(s));
   if (unknown.length > 0) {
-    throw new InvalidScopeError(`unknown scope${unknown.length > 1 ? 's' : ''}: ${unknown.map((s) => s.slice(0, 40)).join(' ').slice(0, 200)}`);
+    throw new InvalidScopeError(
+      `unknown scope${unknown.length > 1 ? 's' : ''}: ${unknown
+        .map((s) => s.slice(0, 40))
+        .join(' ')
+        .slice(0, 200)}`,
+    );
   }
   const granted = asked.filter((s) => s !== OFFLINE_ACCESS || settings.refreshTokens);
   // Asking only for offline_access still grants access to the resource itself.

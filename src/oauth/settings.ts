@@ -55,7 +55,16 @@ export function createOAuthSettings(config: {
     toolScopes: Object.entries(config.auth.toolScopes ?? {}).map(([scope, patterns]) => ({
       scope,
       patterns,
-      matches: new RegExp(`^(?:${patterns.map((p) => p.split('*').map((part) => part.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&')).join('.*')).join('|')})$`),
+      matches: new RegExp(
+        `^(?:${patterns
+          .map((p) =>
+            p
+              .split('*')
+              .map((part) => part.replace(/[.+?^${}()|[\]\\/-]/g, '\\$&'))
+              .join('.*'),
+          )
+          .join('|')})$`,
+      ),
     })),
   };
 }

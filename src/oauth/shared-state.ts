@@ -158,7 +158,9 @@ export class SharedSignInTests implements SignInTestStore {
 
   async formToken(purpose: string, browserBinding: string, subject: string): Promise<string> {
     this.key ??= this.shared.sharedKey('signin-forms');
-    return createHmac('sha256', await this.key).update(`${purpose}\n${browserBinding}\n${subject}`).digest('base64url');
+    return createHmac('sha256', await this.key)
+      .update(`${purpose}\n${browserBinding}\n${subject}`)
+      .digest('base64url');
   }
 
   async checkFormToken(token: string, purpose: string, browserBinding: string | undefined, subject: string): Promise<boolean> {

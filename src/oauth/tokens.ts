@@ -2,7 +2,15 @@ import type { AccessTokenRecord, ClientRecord, RefreshTokenRecord, Store, TokenE
 import type { EventLog, NewEvent } from '../store/event-log.js';
 import type { Clock } from '../shared/clock.js';
 import { tokenIdFromHash } from '../shared/ids.js';
-import { InvalidClientError, InvalidGrantError, InvalidRequestError, InvalidScopeError, InvalidTargetError, InvalidTokenError, UnauthorizedClientError } from './errors.js';
+import {
+  InvalidClientError,
+  InvalidGrantError,
+  InvalidRequestError,
+  InvalidScopeError,
+  InvalidTargetError,
+  InvalidTokenError,
+  UnauthorizedClientError,
+} from './errors.js';
 import { isValidCodeVerifier, verifyCodeVerifier } from './pkce.js';
 import { isOurResource, resolveResource } from './resource.js';
 import { parseScope } from './scopes.js';
@@ -100,7 +108,13 @@ function mayRefresh(client: ClientRecord, settings: OAuthSettings): boolean {
  */
 export async function exchangeAuthorizationCode(
   client: ClientRecord,
-  params: { code?: string | undefined; codeVerifier?: string | undefined; redirectUri?: string | undefined; resource?: string | undefined; authMethod?: TokenEndpointAuthMethod | undefined },
+  params: {
+    code?: string | undefined;
+    codeVerifier?: string | undefined;
+    redirectUri?: string | undefined;
+    resource?: string | undefined;
+    authMethod?: TokenEndpointAuthMethod | undefined;
+  },
   deps: OAuthDeps,
   meta: RequestMeta,
 ): Promise<TokenResponse> {
@@ -126,10 +140,15 @@ export async function exchangeAuthorizationCode(
   // RFC 6749 §4.1.3: identical redirect_uri when it was included in the authorization request.
   if (code.redirectUriProvided || params.redirectUri !== undefined) {
     if (params.redirectUri !== code.redirectUri) {
-      throw new InvalidGrantError(params.redirectUri === undefined ? 'redirect_uri is required: it was sent with the authorization request' : 'redirect_uri does not match the authorization request');
+      throw new InvalidGrantError(
+        params.redirectUri === undefined
+          ? 'redirect_uri is required: it was sent with the authorization request'
+          : 'redirect_uri does not match the authorization request',
+      );
     }
   }
-  if (!verifyCodeVerifier(params.codeVerifier, code.codeChallenge)) throw new InvalidGrantError('code_verifier does not match the code_challenge (RFC 7636 §4.6)');
+  if (!verifyCodeVerifier(params.codeVerifier, code.codeChallenge))
+    throw new InvalidGrantError('code_verifier does not match the code_challenge (RFC 7636 §4.6)');
   // RFC 8707 §2.2: a resource at the token endpoint may only repeat the one that was authorized.
   if (params.resource !== undefined && params.resource !== '') {
     const resource = resolveResource(params.resource, deps.settings);
@@ -145,7 +164,12 @@ export async function exchangeAuthorizationCode(
   const clientAuthMethod = params.authMethod === 'private_key_jwt' ? ('private_key_jwt' as const) : undefined;
   const { access, refresh, response } = newTokens({ ...code, scopes, ...(clientAuthMethod ? { clientAuthMethod } : {}) }, deps, withRefresh);
   await deps.store.saveTokens(access, refresh);
-  audit(deps, meta, { type: 'token.issued', client_id: client.clientId, token_id: access.id, detail: { grant: 'authorization_code', scope: response.scope, resource: access.resource, refresh: refresh !== undefined } });
+  audit(deps, meta, {
+    type: 'token.issued',
+    client_id: client.clientId,
+    token_id: access.id,
+    detail: { grant: 'authorization_code', scope: response.scope, resource: access.resource, refresh: refresh !== undefined },
+  });
   return response;
 }
 
@@ -168,7 +192,9 @@ export async function refreshAccessToken(
   if (!current || current.clientId !== client.clientId) throw new InvalidGrantError('invalid refresh token');
   // RFC 6749 §6: the client authenticates as it did when the grant was issued.
   if (current.clientAuthMethod === 'private_key_jwt' && params.authMethod !== 'private_key_jwt') {
-    throw new InvalidClientError('this grant was issued to the client authenticated with private_key_jwt: refresh it with a client assertion (RFC 6749 section 6)');
+    throw new InvalidClientError(
+      'this grant was issued to the client authenticated with private_key_jwt: refresh it with a client assertion (RFC 6749 section 6)',
+    );
   }
 
   // RFC 6749 §6: a narrower scope may be asked for, never a wider one.
@@ -188,11 +214,21 @@ export async function refreshAccessToken(
   const result = await deps.store.rotateRefreshToken(hash, { access: next.access, refresh: next.refresh! }, now, deps.settings.refreshGraceMs);
   if (result.outcome === 'invalid') throw new InvalidGrantError('invalid refresh token');
   if (result.outcome === 'reuse_detected') {
-    audit(deps, meta, { type: 'token.reuse_detected', client_id: client.clientId, token_id: result.previous.id, detail: { grant_id: result.previous.grantId } });
+    audit(deps, meta, {
+      type: 'token.reuse_detected',
+      client_id: client.clientId,
+      token_id: result.previous.id,
+      detail: { grant_id: result.previous.grantId },
+    });
     recordRevokedTokens(deps, result.revoked, { by: 'serve', reason: 'refresh token reuse' }, meta);
     throw new InvalidGrantError('refresh token was already used; every token of this grant is revoked');
   }
-  audit(deps, meta, { type: 'token.refreshed', client_id: client.clientId, token_id: next.access.id, detail: { previous_refresh_token: result.previous.id, scope: next.response.scope } });
+  audit(deps, meta, {
+    type: 'token.refreshed',
+    client_id: client.clientId,
+    token_id: next.access.id,
+    detail: { previous_refresh_token: result.previous.id, scope: next.response.scope },
+  });
   return next.response;
 }
 
@@ -200,7 +236,12 @@ export async function refreshAccessToken(
  * RFC 7009 §2.1: revokes an access or refresh token of the authenticated client. Unknown and
  * already invalid tokens answer 200 (§2.2); a refresh token takes its grant's access tokens along.
  */
-export async function revokeToken(client: ClientRecord, params: { token?: string | undefined; tokenTypeHint?: string | undefined }, deps: OAuthDeps, meta: RequestMeta): Promise<void> {
+export async function revokeToken(
+  client: ClientRecord,
+  params: { token?: string | undefined; tokenTypeHint?: string | undefined },
+  deps: OAuthDeps,
+  meta: RequestMeta,
+): Promise<void> {
   if (params.token === undefined) throw new InvalidRequestError('token is required (RFC 7009 §2.1)');
   if (params.token.length === 0 || params.token.length > 512) return;
   const hash = hashSecret(params.token);
@@ -270,6 +311,13 @@ export async function verifyAccessToken(token: string | undefined, deps: Pick<OA
   if (record.expiresAt <= now) throw new TokenRejectedError('expired', ref);
   if (!isOurResource(record.resource, deps.settings)) throw new TokenRejectedError('wrong audience', ref);
   deps.store.touchAccessToken(hash, now);
-  return { tokenId: record.id, tokenHash: hash, clientId: record.clientId, grantId: record.grantId, scopes: record.scopes, resource: record.resource, expiresAt: record.expiresAt };
+  return {
+    tokenId: record.id,
+    tokenHash: hash,
+    clientId: record.clientId,
+    grantId: record.grantId,
+    scopes: record.scopes,
+    resource: record.resource,
+    expiresAt: record.expiresAt,
+  };
 }
-

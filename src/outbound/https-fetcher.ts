@@ -115,7 +115,12 @@ function unreachable(url: URL, what: string): string {
   return `the ${what} could not be fetched from ${url.host}`;
 }
 
-async function pickAddress(hostname: string, resolve: (h: string) => Promise<ResolvedAddress[]>, allowed: (a: string) => boolean, signal: AbortSignal): Promise<ResolvedAddress> {
+async function pickAddress(
+  hostname: string,
+  resolve: (h: string) => Promise<ResolvedAddress[]>,
+  allowed: (a: string) => boolean,
+  signal: AbortSignal,
+): Promise<ResolvedAddress> {
   const bare = hostname.replace(/^\[(.*)\]$/, '$1');
   let addresses: ResolvedAddress[];
   if (isIP(bare)) {
@@ -134,12 +139,18 @@ async function pickAddress(hostname: string, resolve: (h: string) => Promise<Res
   const refused = addresses.find((a) => !allowed(a.address));
   if (refused) {
     const kind = classifyAddress(refused.address);
-    throw new OutboundFetchError(`the host ${bare} resolves to a ${kind === 'public' ? 'refused' : kind} address; this server only fetches from public addresses`);
+    throw new OutboundFetchError(
+      `the host ${bare} resolves to a ${kind === 'public' ? 'refused' : kind} address; this server only fetches from public addresses`,
+    );
   }
   return addresses[0]!;
 }
 
-function get(url: URL, target: ResolvedAddress, options: { ca: HttpsFetcherOptions['ca']; maxBytes: number; signal: AbortSignal; what: string }): Promise<FetchedResponse> {
+function get(
+  url: URL,
+  target: ResolvedAddress,
+  options: { ca: HttpsFetcherOptions['ca']; maxBytes: number; signal: AbortSignal; what: string },
+): Promise<FetchedResponse> {
   const hostname = url.hostname.replace(/^\[(.*)\]$/, '$1');
   const requestOptions: RequestOptions = {
     // Connect to the address that was checked; name the host for TLS (SNI, certificate) and HTTP.
@@ -173,7 +184,12 @@ function get(url: URL, target: ResolvedAddress, options: { ca: HttpsFetcherOptio
         return Array.isArray(value) ? value.join(', ') : value;
       };
       const age = Number(header('age'));
-      const answer = { status: res.statusCode ?? 0, contentType: header('content-type'), cacheControl: header('cache-control'), age: Number.isFinite(age) ? age : undefined };
+      const answer = {
+        status: res.statusCode ?? 0,
+        contentType: header('content-type'),
+        cacheControl: header('cache-control'),
+        age: Number.isFinite(age) ? age : undefined,
+      };
       if (answer.status !== 200) {
         // Only a 200 is read (§4); a redirect's Location is never followed.
         resolve({ ...answer, body: '' });

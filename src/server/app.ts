@@ -101,7 +101,9 @@ export function createApp(deps: AppDeps): CupcakeApp {
     events: deps.events,
     clock,
     logger,
-    pending: shared ? new SharedPendingAuthorizations(shared, clock, settings.authorizationCodeTtlMs) : new PendingAuthorizations(clock, settings.authorizationCodeTtlMs),
+    pending: shared
+      ? new SharedPendingAuthorizations(shared, clock, settings.authorizationCodeTtlMs)
+      : new PendingAuthorizations(clock, settings.authorizationCodeTtlMs),
     loginThrottle: shared ? new SharedLoginThrottle(shared, clock, limits.loginFailures) : new LoginThrottle(clock, limits.loginFailures),
     clientDocuments: new ClientMetadataDocuments(fetcher, {
       clock,

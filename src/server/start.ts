@@ -32,7 +32,10 @@ export const DEFAULT_TIMEOUTS: ServerTimeouts = { headersMs: 15_000, requestMs: 
  * Listens on host:port, then builds the app for the port actually bound (so that port 0 can
  * still produce correct URLs), and serves it.
  */
-export async function startServer(buildApp: (port: number) => CupcakeApp, options: { host: string; port: number; timeouts?: Partial<ServerTimeouts> }): Promise<RunningServer> {
+export async function startServer(
+  buildApp: (port: number) => CupcakeApp,
+  options: { host: string; port: number; timeouts?: Partial<ServerTimeouts> },
+): Promise<RunningServer> {
   const timeouts = { ...DEFAULT_TIMEOUTS, ...options.timeouts };
   const server = createServer({ connectionsCheckingInterval: timeouts.checkEveryMs, headersTimeout: timeouts.headersMs, requestTimeout: timeouts.requestMs });
   server.keepAliveTimeout = 5_000;

@@ -31,7 +31,6 @@ export interface DocumentBackend {
   close(): Promise<void>;
 }
 
-
 /** The Store operations over one JSON document; shared by the file (lowdb) and memory stores. */
 export class DocumentStore implements Store {
   private readonly listeners = new Set<(change: StoreChange) => void>();
@@ -69,7 +68,9 @@ export class DocumentStore implements Store {
       const excess = unapproved.length - Math.max(1, keep);
       if (excess <= 0) return [];
       // Oldest first; the one just created is the newest and stays.
-      const removed = unapproved.sort((a, b) => a.createdAt - b.createdAt || (a.clientId === client.clientId ? 1 : b.clientId === client.clientId ? -1 : 0)).slice(0, excess);
+      const removed = unapproved
+        .sort((a, b) => a.createdAt - b.createdAt || (a.clientId === client.clientId ? 1 : b.clientId === client.clientId ? -1 : 0))
+        .slice(0, excess);
       for (const c of removed) delete data.clients[c.clientId];
       return removed.map((c) => c.clientId);
     });
@@ -108,7 +109,8 @@ export class DocumentStore implements Store {
 
   async upsertClient(client: ClientRecord): Promise<'created' | 'updated' | 'unchanged'> {
     const same = (existing: ClientRecord) =>
-      JSON.stringify({ ...existing, createdAt: 0, lastUsedAt: null, approvedAt: 0 }) === JSON.stringify({ ...client, createdAt: 0, lastUsedAt: null, approvedAt: 0 });
+      JSON.stringify({ ...existing, createdAt: 0, lastUsedAt: null, approvedAt: 0 }) ===
+      JSON.stringify({ ...client, createdAt: 0, lastUsedAt: null, approvedAt: 0 });
     const known = Object.hasOwn(this.backend.current().clients, client.clientId) ? this.backend.current().clients[client.clientId] : undefined;
     if (known && same(known)) return 'unchanged';
     return this.backend.transact((data) => {
@@ -118,7 +120,12 @@ export class DocumentStore implements Store {
       const { firstParty: _ignored, ...rest } = copyClient(client);
       const { approvedAt: _approved, ...described } = rest;
       data.clients[client.clientId] = existing
-        ? { ...described, createdAt: existing.createdAt, lastUsedAt: existing.lastUsedAt, ...(existing.approvedAt === undefined ? {} : { approvedAt: existing.approvedAt }) }
+        ? {
+            ...described,
+            createdAt: existing.createdAt,
+            lastUsedAt: existing.lastUsedAt,
+            ...(existing.approvedAt === undefined ? {} : { approvedAt: existing.approvedAt }),
+          }
         : described;
       return existing ? ('updated' as const) : ('created' as const);
     });
@@ -380,11 +387,7 @@ function pickRef(t: AccessTokenRecord) {
  * (or matching the predicate itself), so that a revoked access cannot be refreshed back
  * (RFC 7009 §2.1 allows revoking related tokens). Returns the newly revoked access tokens.
  */
-function revokeWhere(
-  data: StoreData,
-  predicate: (t: { id: string; clientId: string; grantId: string }) => boolean,
-  at: number,
-): AccessTokenRecord[] {
+function revokeWhere(data: StoreData, predicate: (t: { id: string; clientId: string; grantId: string }) => boolean, at: number): AccessTokenRecord[] {
   const revoked: AccessTokenRecord[] = [];
   const grants = new Set<string>();
   for (const [hash, token] of Object.entries(data.tokens)) {
@@ -419,7 +422,11 @@ export function lastActivity(data: StoreData, onlyClientId?: string): Map<string
 }
 
 /** The abandonment rule (Store.listAbandonedClients), in one place for listing and removing. */
-export function abandoned(client: ClientRecord, activity: Map<string, { at: number; tokens: boolean }>, cutoff: number): Omit<AbandonedClient, 'client'> | undefined {
+export function abandoned(
+  client: ClientRecord,
+  activity: Map<string, { at: number; tokens: boolean }>,
+  cutoff: number,
+): Omit<AbandonedClient, 'client'> | undefined {
   if (client.firstParty) return undefined;
   const held = activity.get(client.clientId);
   const lastActivityAt = Math.max(client.createdAt, client.lastUsedAt ?? 0, held?.at ?? 0);

@@ -39,8 +39,7 @@ export class StoreFormatError extends Error {
   }
 }
 
-const isObject = (value: unknown): value is Record<string, unknown> =>
-  typeof value === 'object' && value !== null && !Array.isArray(value);
+const isObject = (value: unknown): value is Record<string, unknown> => typeof value === 'object' && value !== null && !Array.isArray(value);
 
 /** Checks the outline of a parsed document; a document that fails is never written over. */
 export function checkData(value: unknown): StoreData {

@@ -83,7 +83,14 @@ export interface EventDetails {
   'login.locked': { reason: string };
   'code.issued': { grant_id: string };
   'code.replayed': { grant_id: string };
-  'token.issued': { grant: 'authorization_code' | 'personal_access_token'; scope: string; resource: string; refresh?: boolean; label?: string; expires_at?: string };
+  'token.issued': {
+    grant: 'authorization_code' | 'personal_access_token';
+    scope: string;
+    resource: string;
+    refresh?: boolean;
+    label?: string;
+    expires_at?: string;
+  };
   'token.refreshed': { previous_refresh_token: string; scope: string };
   'token.reuse_detected': { grant_id: string };
   'token.rejected': { reason: string; path?: string; endpoint?: string; error?: string; tool?: string; needed?: string };
@@ -281,7 +288,12 @@ function createAppender(path: string, rotateBytes: number, onError: ((error: unk
  */
 export function createFileEventLog(
   path: string,
-  options: { clock?: Clock; onError?: (error: unknown) => void; rotateBytes?: number; /** Each event as recorded, in this process (serve's log). */ onRecord?: (event: AuthEvent) => void } = {},
+  options: {
+    clock?: Clock;
+    onError?: (error: unknown) => void;
+    rotateBytes?: number /** Each event as recorded, in this process (serve's log). */;
+    onRecord?: (event: AuthEvent) => void;
+  } = {},
 ): EventLog {
   const clock = options.clock ?? systemClock;
   const rotateBytes = options.rotateBytes ?? ROTATE_BYTES;

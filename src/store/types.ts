@@ -192,7 +192,11 @@ export interface Store {
    * Deletes the client and revokes every token it holds. With `ifAbandonedBefore`, only when the
    * client is still abandoned at that cutoff (see listAbandonedClients), checked in the same write.
    */
-  removeClient(clientId: string, at: number, options?: { ifAbandonedBefore?: number }): Promise<{ client: ClientRecord; revokedTokens: AccessTokenRecord[] } | undefined>;
+  removeClient(
+    clientId: string,
+    at: number,
+    options?: { ifAbandonedBefore?: number },
+  ): Promise<{ client: ClientRecord; revokedTokens: AccessTokenRecord[] } | undefined>;
   /**
    * Registrations nobody uses: created before `cutoff`, not used since, and holding no code,
    * access or refresh token that was still valid at `cutoff` (one that never got a token, or
@@ -227,7 +231,12 @@ export interface Store {
    * Exchanges refresh token `tokenHash` for `next` atomically. A token already rotated more than
    * `graceMs` ago is a reuse: the whole grant is revoked.
    */
-  rotateRefreshToken(tokenHash: string, next: { access: AccessTokenRecord; refresh: RefreshTokenRecord }, at: number, graceMs: number): Promise<RotateRefreshResult>;
+  rotateRefreshToken(
+    tokenHash: string,
+    next: { access: AccessTokenRecord; refresh: RefreshTokenRecord },
+    at: number,
+    graceMs: number,
+  ): Promise<RotateRefreshResult>;
 
   /**
    * Records the use of a client assertion id (`key`: a hash of client id and `jti`) until

@@ -16,7 +16,16 @@ import { OWNER_PASSWORD, startTestServer, type TestServer } from '../helpers/ser
  * and phone width go to test/artifacts/ for a person to look at.
  */
 
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 const CLIENT_NAME = 'Acme Notes';
 
@@ -139,7 +148,10 @@ describe('consent page in Chromium', () => {
     await page.goto(url);
 
     await page.locator('input[name="password"]').fill('not the owner password');
-    const [refused] = await Promise.all([page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/authorize'), page.getByRole('button', { name: 'Approve' }).click()]);
+    const [refused] = await Promise.all([
+      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/authorize'),
+      page.getByRole('button', { name: 'Approve' }).click(),
+    ]);
     expect(refused.status()).toBe(401);
     await expect(page.getByRole('alert').innerText()).resolves.toMatch(/wrong password/i);
     await page.screenshot({ path: join(ARTIFACTS, 'consent-wrong-password-phone.png'), fullPage: true });
@@ -155,7 +167,10 @@ describe('consent page in Chromium', () => {
 
     const token = await fetch(`${server.url}/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}` },
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`,
+      },
       body: new URLSearchParams({ grant_type: 'authorization_code', code: code!, code_verifier: verifier, redirect_uri: callbackUrl }),
     });
     expect(token.status).toBe(200);
@@ -167,7 +182,13 @@ describe('consent page in Chromium', () => {
 
   it('an unknown client gets an error page, never a redirect (RFC 6749 §4.1.2.1)', async () => {
     const page = await newPage({ width: 390, height: 844 });
-    const query = new URLSearchParams({ response_type: 'code', client_id: '00000000-0000-4000-8000-000000000000', redirect_uri: callbackUrl, code_challenge: pkce().challenge, code_challenge_method: 'S256' });
+    const query = new URLSearchParams({
+      response_type: 'code',
+      client_id: '00000000-0000-4000-8000-000000000000',
+      redirect_uri: callbackUrl,
+      code_challenge: pkce().challenge,
+      code_challenge_method: 'S256',
+    });
     const response = await page.goto(`${server.url}/authorize?${query}`);
     expect(response?.status()).toBe(400);
     expect(page.url().startsWith(server.url)).toBe(true);
@@ -207,24 +228,44 @@ describe('consent page in Chromium', () => {
     // "localhost" is another origin than the server's 127.0.0.1.
     const framer = await listen((req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(`<!doctype html><title>Evil</title><iframe name="consent" src="${url.replace(/&/g, '&amp;')}"></iframe><iframe name="control" src="${control}"></iframe>`);
+      res.end(
+        `<!doctype html><title>Evil</title><iframe name="consent" src="${url.replace(/&/g, '&amp;')}"></iframe><iframe name="control" src="${control}"></iframe>`,
+      );
     });
     const page = await newPage();
     await page.goto(framer.replace('127.0.0.1', 'localhost'), { waitUntil: 'load' });
     const controlFrame = page.frame({ name: 'control' })!;
-    await expect.poll(() => controlFrame.locator('body').innerText().catch(() => ''), { timeout: 5_000 }).toContain('streamable_http');
+    await expect
+      .poll(
+        () =>
+          controlFrame
+            .locator('body')
+            .innerText()
+            .catch(() => ''),
+        { timeout: 5_000 },
+      )
+      .toContain('streamable_http');
 
     const consentFrame = page.frame({ name: 'consent' })!;
     expect(consentFrame).toBeTruthy();
     expect(await consentFrame.locator('input[name="password"]').count()).toBe(0);
-    expect(await consentFrame.locator('body').innerText().catch(() => '')).not.toContain(CLIENT_NAME);
+    expect(
+      await consentFrame
+        .locator('body')
+        .innerText()
+        .catch(() => ''),
+    ).not.toContain(CLIENT_NAME);
     expect(consentFrame.url().startsWith(server.url)).toBe(false); // Chromium shows its error page instead
     await page.close();
   });
 
   it('a registered name is shown as the client’s own claim unless its redirect is a preset’s; a long unbroken name wraps on a phone', async () => {
     const registerAs = async (name: string, redirectUri: string) => {
-      const response = await fetch(`${server.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_name: name, redirect_uris: [redirectUri], token_endpoint_auth_method: 'none' }) });
+      const response = await fetch(`${server.url}/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ client_name: name, redirect_uris: [redirectUri], token_endpoint_auth_method: 'none' }),
+      });
       expect(response.status).toBe(201);
       return ((await response.json()) as { client_id: string }).client_id;
     };

@@ -12,7 +12,16 @@ import { OWNER_PASSWORD, startTestServer, type TestServer } from '../helpers/ser
  * the result page listing the tools → Revoke. Screenshots go to test/artifacts/.
  */
 
-const ARGS = ['--headless', '--no-sandbox', '--disable-gpu', '--disable-quic', '--no-first-run', '--disable-background-networking', '--disable-component-update', '--disable-sync'];
+const ARGS = [
+  '--headless',
+  '--no-sandbox',
+  '--disable-gpu',
+  '--disable-quic',
+  '--no-first-run',
+  '--disable-background-networking',
+  '--disable-component-update',
+  '--disable-sync',
+];
 const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 
 let server: TestServer;

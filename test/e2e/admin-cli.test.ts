@@ -66,9 +66,19 @@ async function seedProject(): Promise<Seeded> {
     createdAt: now - 26 * HOUR,
   });
   const resource = 'http://localhost:8787/mcp';
-  const active = makeAccessToken(chatgpt.client.clientId, 'grant-1', { resource, createdAt: now - 3 * HOUR - MINUTE, expiresAt: now + 21 * HOUR - MINUTE, lastUsedAt: now - 10 * MINUTE });
+  const active = makeAccessToken(chatgpt.client.clientId, 'grant-1', {
+    resource,
+    createdAt: now - 3 * HOUR - MINUTE,
+    expiresAt: now + 21 * HOUR - MINUTE,
+    lastUsedAt: now - 10 * MINUTE,
+  });
   const active2 = makeAccessToken(chatgpt.client.clientId, 'grant-2', { resource, createdAt: now - 2 * HOUR - MINUTE, expiresAt: now + 22 * HOUR - MINUTE });
-  const revoked = makeAccessToken(claude.client.clientId, 'grant-3', { resource, createdAt: now - 2 * HOUR - MINUTE, expiresAt: now + 22 * HOUR - MINUTE, revokedAt: now - HOUR - MINUTE });
+  const revoked = makeAccessToken(claude.client.clientId, 'grant-3', {
+    resource,
+    createdAt: now - 2 * HOUR - MINUTE,
+    expiresAt: now + 22 * HOUR - MINUTE,
+    revokedAt: now - HOUR - MINUTE,
+  });
   const expired = makeAccessToken(claude.client.clientId, 'grant-4', { resource, createdAt: now - 25 * HOUR - MINUTE, expiresAt: now - HOUR - MINUTE });
   const cursorToken = makeAccessToken(cursor.client.clientId, 'grant-5', { resource, createdAt: now - 5 * HOUR - MINUTE, expiresAt: now + 19 * HOUR - MINUTE });
 
@@ -118,19 +128,23 @@ const ISO = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}\.\d{3}Z$/;
 const iso = (ms: number | null) => (ms === null ? null : new Date(ms).toISOString());
 
 describe('without a data dir', () => {
-  it.each([['clients', 'list'], ['clients', 'show', 'abc'], ['tokens', 'list'], ['tokens', 'revoke', '--all'], ['events', 'tail'], ['passwd', '--password-stdin']])(
-    '%s %s says where it looked, suggests init, exits 1 and creates nothing',
-    async (...args) => {
-      const dir = await tmp();
-      const result = await runCli(args, { cwd: dir, input: 'a-new-password\n' });
-      expect(result.code).toBe(1);
-      expect(result.stdout).toBe('');
-      expect(result.stderr).toContain(`no data dir at ${join(dir, '.cupcake')}`);
-      expect(result.stderr).toContain(join(dir, 'cupcake.config.json'));
-      expect(result.stderr).toContain('cupcake-mcp init');
-      expect(existsSync(join(dir, '.cupcake'))).toBe(false);
-    },
-  );
+  it.each([
+    ['clients', 'list'],
+    ['clients', 'show', 'abc'],
+    ['tokens', 'list'],
+    ['tokens', 'revoke', '--all'],
+    ['events', 'tail'],
+    ['passwd', '--password-stdin'],
+  ])('%s %s says where it looked, suggests init, exits 1 and creates nothing', async (...args) => {
+    const dir = await tmp();
+    const result = await runCli(args, { cwd: dir, input: 'a-new-password\n' });
+    expect(result.code).toBe(1);
+    expect(result.stdout).toBe('');
+    expect(result.stderr).toContain(`no data dir at ${join(dir, '.cupcake')}`);
+    expect(result.stderr).toContain(join(dir, 'cupcake.config.json'));
+    expect(result.stderr).toContain('cupcake-mcp init');
+    expect(existsSync(join(dir, '.cupcake'))).toBe(false);
+  });
 
   it('names the config file whose dataDir is missing', async () => {
     const dir = await tmp();
@@ -204,7 +218,16 @@ describe('clients', () => {
         active_tokens: 0,
       },
     ]);
-    for (const row of parsed) expect(Object.keys(row).sort()).toEqual(['active_tokens', 'client_id', 'client_name', 'created_at', 'last_used_at', 'redirect_uris', 'token_endpoint_auth_method']);
+    for (const row of parsed)
+      expect(Object.keys(row).sort()).toEqual([
+        'active_tokens',
+        'client_id',
+        'client_name',
+        'created_at',
+        'last_used_at',
+        'redirect_uris',
+        'token_endpoint_auth_method',
+      ]);
     expectNoSecrets(seed, result.stdout, result.stderr);
   });
 
@@ -250,7 +273,13 @@ describe('clients', () => {
     const json = await runCli(['clients', 'show', 'c0ffee00', '--json'], { cwd: seed.dir });
     expect(json.code).toBe(0);
     const shown = JSON.parse(json.stdout) as Record<string, unknown> & { tokens: Array<Record<string, unknown>> };
-    expect(shown).toMatchObject({ client_id: seed.chatgpt.clientId, client_name: 'ChatGPT', active_tokens: 2, token_endpoint_auth_method: 'client_secret_basic', grant_types: ['authorization_code'] });
+    expect(shown).toMatchObject({
+      client_id: seed.chatgpt.clientId,
+      client_name: 'ChatGPT',
+      active_tokens: 2,
+      token_endpoint_auth_method: 'client_secret_basic',
+      grant_types: ['authorization_code'],
+    });
     expect(shown.tokens.map((t) => t.id)).toEqual([seed.tokens.active.id, seed.tokens.active2.id]);
     expect(JSON.stringify(shown)).not.toMatch(/secret_hash|client_secret"/);
     expectNoSecrets(seed, text.stdout, json.stdout);
@@ -289,7 +318,12 @@ describe('clients', () => {
     expect(events.filter((e) => e.type === 'client.removed')).toEqual([
       expect.objectContaining({ type: 'client.removed', client_id: seed.chatgpt.clientId, ts: expect.stringMatching(ISO) }),
     ]);
-    expect(events.filter((e) => e.type === 'token.revoked').map((e) => e.token_id).sort()).toEqual([seed.tokens.active.id, seed.tokens.active2.id].sort());
+    expect(
+      events
+        .filter((e) => e.type === 'token.revoked')
+        .map((e) => e.token_id)
+        .sort(),
+    ).toEqual([seed.tokens.active.id, seed.tokens.active2.id].sort());
     expectNoSecrets(seed, JSON.stringify(events), result.stdout);
 
     const again = await runCli(['clients', 'show', seed.chatgpt.clientId], { cwd: seed.dir });
@@ -306,13 +340,57 @@ describe('tokens', () => {
     const parsed = JSON.parse(result.stdout) as Array<Record<string, unknown>>;
     const { cursor, active, active2 } = seed.tokens;
     expect(parsed).toEqual([
-      { id: cursor.id, client_id: seed.cursor.clientId, client_name: null, scope: 'mcp', resource: 'http://localhost:8787/mcp', created_at: iso(cursor.createdAt), expires_at: iso(cursor.expiresAt), last_used_at: null, status: 'active', label: null },
-      { id: active.id, client_id: seed.chatgpt.clientId, client_name: 'ChatGPT', scope: 'mcp', resource: 'http://localhost:8787/mcp', created_at: iso(active.createdAt), expires_at: iso(active.expiresAt), last_used_at: iso(active.lastUsedAt), status: 'active', label: null },
-      { id: active2.id, client_id: seed.chatgpt.clientId, client_name: 'ChatGPT', scope: 'mcp', resource: 'http://localhost:8787/mcp', created_at: iso(active2.createdAt), expires_at: iso(active2.expiresAt), last_used_at: null, status: 'active', label: null },
+      {
+        id: cursor.id,
+        client_id: seed.cursor.clientId,
+        client_name: null,
+        scope: 'mcp',
+        resource: 'http://localhost:8787/mcp',
+        created_at: iso(cursor.createdAt),
+        expires_at: iso(cursor.expiresAt),
+        last_used_at: null,
+        status: 'active',
+        label: null,
+      },
+      {
+        id: active.id,
+        client_id: seed.chatgpt.clientId,
+        client_name: 'ChatGPT',
+        scope: 'mcp',
+        resource: 'http://localhost:8787/mcp',
+        created_at: iso(active.createdAt),
+        expires_at: iso(active.expiresAt),
+        last_used_at: iso(active.lastUsedAt),
+        status: 'active',
+        label: null,
+      },
+      {
+        id: active2.id,
+        client_id: seed.chatgpt.clientId,
+        client_name: 'ChatGPT',
+        scope: 'mcp',
+        resource: 'http://localhost:8787/mcp',
+        created_at: iso(active2.createdAt),
+        expires_at: iso(active2.expiresAt),
+        last_used_at: null,
+        status: 'active',
+        label: null,
+      },
     ]);
     for (const row of parsed) {
       // DESIGN.md §2 shape, plus the label that `tokens create --name` gives (null for OAuth tokens).
-      expect(Object.keys(row).sort()).toEqual(['client_id', 'client_name', 'created_at', 'expires_at', 'id', 'label', 'last_used_at', 'resource', 'scope', 'status']);
+      expect(Object.keys(row).sort()).toEqual([
+        'client_id',
+        'client_name',
+        'created_at',
+        'expires_at',
+        'id',
+        'label',
+        'last_used_at',
+        'resource',
+        'scope',
+        'status',
+      ]);
       expect(row.id).toMatch(/^tok_[0-9a-f]{12}$/);
     }
     expectNoSecrets(seed, result.stdout, result.stderr);
@@ -412,7 +490,11 @@ describe('events tail', () => {
   async function seedEvents(dataDir: string) {
     const log = createFileEventLog(join(dataDir, EVENTS_FILE));
     for (let i = 0; i < 12; i++) {
-      log.record({ type: 'token.issued', client_id: i % 2 ? 'c0ffee00-1111-4111-8111-111111111111' : 'abcdef12-3333-4333-8333-333333333333', token_id: `tok_${String(i).padStart(12, '0')}` });
+      log.record({
+        type: 'token.issued',
+        client_id: i % 2 ? 'c0ffee00-1111-4111-8111-111111111111' : 'abcdef12-3333-4333-8333-333333333333',
+        token_id: `tok_${String(i).padStart(12, '0')}`,
+      });
       log.record({ type: 'session.opened', ip: '203.0.113.9', detail: { transport: 'sse', session_id: `s${i}` } });
     }
     log.record({ type: 'tool.called', client_id: 'c0ffee00-1111-4111-8111-111111111111', detail: { tool: 'search', ms: 3 } });
@@ -441,12 +523,18 @@ describe('events tail', () => {
     expect(lines.at(-1)).toMatch(/^\d{4}-\d\d-\d\dT\S+Z {2}tool\.called {2,}client=c0ffee00-1111-4111-8111-111111111111 {2}tool=search ms=3$/);
 
     const typed = await runCli(['events', 'tail', '-n', '100', '--json', '--type', 'token.', '--type', 'tool'], { cwd: seed.dir });
-    const types = typed.stdout.trimEnd().split('\n').map((l) => (JSON.parse(l) as { type: string }).type);
+    const types = typed.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => (JSON.parse(l) as { type: string }).type);
     expect(types).toHaveLength(13);
     expect(new Set(types)).toEqual(new Set(['token.issued', 'tool.called']));
 
     const byClient = await runCli(['events', 'tail', '-n', '100', '--json', '--client', 'c0ffee00', '--type', 'token'], { cwd: seed.dir });
-    const events = byClient.stdout.trimEnd().split('\n').map((l) => JSON.parse(l) as { client_id: string; type: string });
+    const events = byClient.stdout
+      .trimEnd()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { client_id: string; type: string });
     expect(events).toHaveLength(6);
     for (const e of events) expect(e).toMatchObject({ client_id: seed.chatgpt.clientId, type: 'token.issued' });
   });
@@ -464,7 +552,11 @@ describe('events tail', () => {
   it('-f prints an event written after it started, honours the filter, and exits 0 on SIGINT', async () => {
     const seed = await seedProject();
     await seedEvents(seed.dataDir);
-    const child = spawn(process.execPath, [BIN, 'events', 'tail', '-n', '1', '-f', '--json', '--type', 'token.revoked'], { cwd: seed.dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(process.execPath, [BIN, 'events', 'tail', '-n', '1', '-f', '--json', '--type', 'token.revoked'], {
+      cwd: seed.dir,
+      env: cleanEnv(),
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let stdout = '';
     let stderr = '';
     child.stdout.setEncoding('utf8').on('data', (chunk: string) => (stdout += chunk));
@@ -490,7 +582,12 @@ describe('events tail', () => {
         },
         { timeoutMs: 3_000, intervalMs: 300, what: 'a new event on stdout' },
       );
-      expect(JSON.parse(line)).toMatchObject({ type: 'token.revoked', client_id: seed.chatgpt.clientId, token_id: expect.stringMatching(/^tok_bbbbbbbb\d{4}$/), detail: { by: 'cli' } });
+      expect(JSON.parse(line)).toMatchObject({
+        type: 'token.revoked',
+        client_id: seed.chatgpt.clientId,
+        token_id: expect.stringMatching(/^tok_bbbbbbbb\d{4}$/),
+        detail: { by: 'cli' },
+      });
       expect(stdout).not.toContain('tok_aaaaaaaaaaaa');
     } finally {
       child.kill('SIGINT');
@@ -556,26 +653,44 @@ describe('with a running serve', () => {
     expect(running).toEqual({
       ...before,
       clients: 4,
-      server: { running: true, pid: serve.child.pid, url, version: VERSION, started_at: expect.any(String), uptime_seconds: expect.any(Number), sessions: { total: 0, by_transport: {}, by_client: [] } },
+      server: {
+        running: true,
+        pid: serve.child.pid,
+        url,
+        version: VERSION,
+        started_at: expect.any(String),
+        uptime_seconds: expect.any(Number),
+        sessions: { total: 0, by_transport: {}, by_client: [] },
+      },
     });
 
     // Live sessions per transport and per client, as the server publishes them.
     const store = await openFileStore({ dataDir: seed.dataDir });
     const { token } = await mintToken(store, { baseUrl: url, clientId: seed.chatgpt.clientId, resource: `${url}/sse` });
     await store.close();
-    const sse = await waitFor(async () => {
-      const response = await fetch(`${serve.url}/sse`, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } });
-      if (response.status === 200) return response;
-      await response.text();
-      return undefined;
-    }, { timeoutMs: 10_000, what: 'serve to see the new token' });
+    const sse = await waitFor(
+      async () => {
+        const response = await fetch(`${serve.url}/sse`, { headers: { authorization: `Bearer ${token}`, accept: 'text/event-stream' } });
+        if (response.status === 200) return response;
+        await response.text();
+        return undefined;
+      },
+      { timeoutMs: 10_000, what: 'serve to see the new token' },
+    );
     const reader = sse.body!.getReader();
     await reader.read();
-    const live = await waitFor(async () => {
-      const s = JSON.parse((await runCli(['status', '--json'], { cwd: seed.dir })).stdout) as StatusJson;
-      return s.server.sessions?.total === 1 ? s : undefined;
-    }, { timeoutMs: 10_000, what: 'status to show the SSE session' });
-    expect(live.server.sessions).toEqual({ total: 1, by_transport: { sse: 1 }, by_client: [{ client_id: seed.chatgpt.clientId, client_name: 'ChatGPT', sessions: 1 }] });
+    const live = await waitFor(
+      async () => {
+        const s = JSON.parse((await runCli(['status', '--json'], { cwd: seed.dir })).stdout) as StatusJson;
+        return s.server.sessions?.total === 1 ? s : undefined;
+      },
+      { timeoutMs: 10_000, what: 'status to show the SSE session' },
+    );
+    expect(live.server.sessions).toEqual({
+      total: 1,
+      by_transport: { sse: 1 },
+      by_client: [{ client_id: seed.chatgpt.clientId, client_name: 'ChatGPT', sessions: 1 }],
+    });
     const text = await runCli(['status'], { cwd: seed.dir });
     expect(text.stdout).toMatch(new RegExp(`server +running \\(pid ${serve.child.pid}, cupcake-mcp ${VERSION.replace(/\./g, '\\.')}, up \\d+s\\) at ${url}`));
     expect(text.stdout).toMatch(/sessions +1 live \(1 sse\)\n +1 {2}ChatGPT /);
@@ -589,7 +704,10 @@ describe('with a running serve', () => {
   it('a stale serve.json (its process gone) is reported as not running', async () => {
     const seed = await seedProject();
     // A pid that cannot exist on Linux (pid_max is at most 2^22).
-    await writeFile(join(seed.dataDir, 'serve.json'), JSON.stringify({ pid: 2 ** 22 + 1, url: 'http://localhost:8787', listening: 'http://127.0.0.1:8787', started_at: new Date().toISOString() }));
+    await writeFile(
+      join(seed.dataDir, 'serve.json'),
+      JSON.stringify({ pid: 2 ** 22 + 1, url: 'http://localhost:8787', listening: 'http://127.0.0.1:8787', started_at: new Date().toISOString() }),
+    );
     const json = JSON.parse((await runCli(['status', '--json'], { cwd: seed.dir })).stdout) as { server: unknown };
     expect(json.server).toMatchObject({ running: false, pid: null, url: null });
     const text = await runCli(['status'], { cwd: seed.dir });
@@ -609,14 +727,20 @@ describe('with a running serve', () => {
       expect(result.code).toBe(0);
       expect(result.stdout).toContain(`the running server (pid ${serve.child.pid})`);
       const exitedAt = Date.now();
-      const change = await waitFor(() => changes.find((c) => c.revokedTokens.some((t) => t.id === seed.tokens.active.id)), { timeoutMs: 1_000, what: 'the revocation to reach the watching store' });
+      const change = await waitFor(() => changes.find((c) => c.revokedTokens.some((t) => t.id === seed.tokens.active.id)), {
+        timeoutMs: 1_000,
+        what: 'the revocation to reach the watching store',
+      });
       expect(Date.now() - exitedAt).toBeLessThan(1_000);
       expect(change.external).toBe(true);
       expect((await watcher.findAccessToken(seed.tokens.active.tokenHash))?.revokedAt).not.toBeNull();
 
       const removed = await runCli(['clients', 'remove', seed.cursor.clientId], { cwd: seed.dir });
       expect(removed.code).toBe(0);
-      const removal = await waitFor(() => changes.find((c) => c.removedClientIds.includes(seed.cursor.clientId)), { timeoutMs: 1_000, what: 'the client removal to reach the watching store' });
+      const removal = await waitFor(() => changes.find((c) => c.removedClientIds.includes(seed.cursor.clientId)), {
+        timeoutMs: 1_000,
+        what: 'the client removal to reach the watching store',
+      });
       expect(removal).toMatchObject({ external: true, revokedTokens: [expect.objectContaining({ id: seed.tokens.cursor.id })] });
     } finally {
       await watcher.close();
@@ -641,12 +765,22 @@ async function register(url: string): Promise<{ client_id: string; client_secret
 async function openConsent(url: string, clientId: string) {
   const verifier = randomBytes(32).toString('base64url');
   const challenge = createHash('sha256').update(verifier).digest('base64url');
-  const query = new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: REDIRECT, code_challenge: challenge, code_challenge_method: 'S256', state: 'st' });
+  const query = new URLSearchParams({
+    response_type: 'code',
+    client_id: clientId,
+    redirect_uri: REDIRECT,
+    code_challenge: challenge,
+    code_challenge_method: 'S256',
+    state: 'st',
+  });
   const response = await fetch(`${url}/authorize?${query}`);
   const html = await response.text();
   expect(response.status).toBe(200);
   const field = (name: string) => new RegExp(`name="${name}" value="([^"]+)"`).exec(html)?.[1] ?? '';
-  const cookie = response.headers.getSetCookie().map((c) => c.split(';')[0]).join('; ');
+  const cookie = response.headers
+    .getSetCookie()
+    .map((c) => c.split(';')[0])
+    .join('; ');
   return { verifier, cookie, requestId: field('request_id'), csrfToken: field('csrf_token') };
 }
 
@@ -700,7 +834,9 @@ describe('against the real server process', () => {
     });
     const tokens = await runCli(['tokens', 'list', '--client', client.client_id, '--json'], { cwd: seed.dir });
     const listed = JSON.parse(tokens.stdout) as Array<Record<string, unknown>>;
-    expect(listed).toEqual([expect.objectContaining({ id: tokenIdFromHash(sha256Hex(accessToken)), client_id: client.client_id, client_name: 'Flow client', status: 'active' })]);
+    expect(listed).toEqual([
+      expect.objectContaining({ id: tokenIdFromHash(sha256Hex(accessToken)), client_id: client.client_id, client_name: 'Flow client', status: 'active' }),
+    ]);
     for (const output of [clients.stdout, tokens.stdout, (await runCli(['events', 'tail', '-n', '100', '--json'], { cwd: seed.dir })).stdout]) {
       expect(output).not.toContain(accessToken);
       expect(output).not.toContain(client.client_secret);
@@ -723,8 +859,15 @@ describe('against the real server process', () => {
       const revoked = await runCli(['tokens', 'revoke', tokenIdFromHash(sha256Hex(accessToken))], { cwd: seed.dir });
       expect(revoked.code).toBe(0);
       const at = Date.now();
-      await waitFor(async () => (await fetch(`${serve.url}/tools`, { headers: auth })).status === 401, { timeoutMs: 1_000, intervalMs: 100, what: 'the revoked token to get 401' });
-      await Promise.race([reader.closed, new Promise((_, reject) => setTimeout(() => reject(new Error('SSE stream still open 2 s after the revocation')), 2_000 - (Date.now() - at)))]);
+      await waitFor(async () => (await fetch(`${serve.url}/tools`, { headers: auth })).status === 401, {
+        timeoutMs: 1_000,
+        intervalMs: 100,
+        what: 'the revoked token to get 401',
+      });
+      await Promise.race([
+        reader.closed,
+        new Promise((_, reject) => setTimeout(() => reject(new Error('SSE stream still open 2 s after the revocation')), 2_000 - (Date.now() - at))),
+      ]);
     } finally {
       abort.abort();
     }

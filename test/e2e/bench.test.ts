@@ -16,7 +16,19 @@ describe('npm run bench -- --quick', () => {
       child.on('exit', (code) => resolve({ code, text }));
     });
     expect(output.code, output.text).toBe(0);
-    for (const figure of ['P1 tools/list', 'P1 tools/call', 'P2 auth cost', 'P3 SSE', 'P4 issue token', 'events tail', 'P5 cupcake-mcp --help', 'P5 cupcake-mcp clients list', 'P6 register', 'P8 tools/list req/s on Redis', 'P8 token issue']) {
+    for (const figure of [
+      'P1 tools/list',
+      'P1 tools/call',
+      'P2 auth cost',
+      'P3 SSE',
+      'P4 issue token',
+      'events tail',
+      'P5 cupcake-mcp --help',
+      'P5 cupcake-mcp clients list',
+      'P6 register',
+      'P8 tools/list req/s on Redis',
+      'P8 token issue',
+    ]) {
       expect(output.text).toContain(figure);
     }
     const latest = join(ROOT, 'bench/results/quick.json');

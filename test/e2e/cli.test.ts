@@ -30,13 +30,15 @@ async function allFiles(dir: string): Promise<Array<{ path: string; bytes: Buffe
   return out;
 }
 
-const ownerHash = async (dataDir: string) => (JSON.parse(await readFile(join(dataDir, DB_FILE), 'utf8')) as { owner: { passwordHash: string | null } }).owner.passwordHash;
+const ownerHash = async (dataDir: string) =>
+  (JSON.parse(await readFile(join(dataDir, DB_FILE), 'utf8')) as { owner: { passwordHash: string | null } }).owner.passwordHash;
 
 describe('cupcake-mcp (built bin)', () => {
   it('--help lists the command groups and exits 0', async () => {
     const { code, stdout } = await runCli(['--help'], { cwd: await tmp() });
     expect(code).toBe(0);
-    for (const command of ['init', 'serve', 'clients', 'tokens', 'events', 'passwd', 'status', 'doctor']) expect(stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
+    for (const command of ['init', 'serve', 'clients', 'tokens', 'events', 'passwd', 'status', 'doctor'])
+      expect(stdout).toMatch(new RegExp(`^\\s+${command}\\b`, 'm'));
   });
 
   it('--version prints the package version', async () => {
@@ -83,10 +85,13 @@ describe('cupcake-mcp (built bin)', () => {
 
     it('--password-stdin stores the given password and prints none', async () => {
       const dir = await tmp();
-      const { code, stdout } = await runCli(['init', '--yes', '--password-stdin', '--base-url', 'https://mcp.example.com', '--port', '9000', '--name', 'My docs'], {
-        cwd: dir,
-        input: `${PASSWORD}\n`,
-      });
+      const { code, stdout } = await runCli(
+        ['init', '--yes', '--password-stdin', '--base-url', 'https://mcp.example.com', '--port', '9000', '--name', 'My docs'],
+        {
+          cwd: dir,
+          input: `${PASSWORD}\n`,
+        },
+      );
       expect(code).toBe(0);
       expect(stdout).not.toContain('Owner password');
       expect(stdout).not.toContain(PASSWORD);
@@ -151,7 +156,11 @@ describe('cupcake-mcp (built bin)', () => {
       expect(code).toBe(1);
       expect(stdout).toBe('');
       expect(stderr).not.toMatch(STACK_LINE);
-      const lines = stderr.trim().split('\n').slice(1).map((l) => l.trim());
+      const lines = stderr
+        .trim()
+        .split('\n')
+        .slice(1)
+        .map((l) => l.trim());
       expect(stderr.split('\n')[0]).toBe('invalid configuration:');
       expect(lines.sort()).toEqual(
         [
@@ -218,7 +227,10 @@ describe('cupcake-mcp (built bin)', () => {
       expect(server.stderr()).not.toMatch(STACK_LINE);
       await expect(fetch(`${server.url}/healthz`)).rejects.toThrow();
 
-      const events = (await readFile(join(dir, '.cupcake', EVENTS_FILE), 'utf8')).trim().split('\n').map((l) => JSON.parse(l) as AuthEvent);
+      const events = (await readFile(join(dir, '.cupcake', EVENTS_FILE), 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => JSON.parse(l) as AuthEvent);
       // The config init wrote has the local base URL on port 8787: it follows the port bound, so the
       // URLs printed are right and the first-party client's redirect moves with it.
       const port = new URL(server.url).port;
@@ -298,7 +310,10 @@ describe('cupcake-mcp (built bin)', () => {
       const dataDir = join(dir, '.cupcake');
       // pid 999999 does not exist here, but lives in the other namespace: only the stale time decides.
       const claimPath = join(dataDir, 'serve.json');
-      await writeFile(claimPath, JSON.stringify({ pid: 999_999, host: `${hostname()} pid:[not-ours]`, started_at: new Date().toISOString(), url: 'http://localhost:8787' }));
+      await writeFile(
+        claimPath,
+        JSON.stringify({ pid: 999_999, host: `${hostname()} pid:[not-ours]`, started_at: new Date().toISOString(), url: 'http://localhost:8787' }),
+      );
       const second = await runCli(['serve', '--port', '0'], { cwd: dir });
       expect(second.code).toBe(1);
       expect(second.stdout).not.toContain('listening on');

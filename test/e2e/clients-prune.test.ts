@@ -19,7 +19,9 @@ async function seedProject(auth: Record<string, unknown> = {}) {
   const dataDir = join(dir, '.cupcake');
   await writeFile(join(dir, 'cupcake.config.json'), JSON.stringify({ baseUrl: 'http://localhost:8787', dataDir: '.cupcake', auth }));
   const now = Date.now();
-  const claude = (createdAt: number) => makeClient({ clientName: 'Claude', redirectUris: ['https://claude.ai/api/mcp/auth_callback'], tokenEndpointAuthMethod: 'client_secret_post', createdAt }).client;
+  const claude = (createdAt: number) =>
+    makeClient({ clientName: 'Claude', redirectUris: ['https://claude.ai/api/mcp/auth_callback'], tokenEndpointAuthMethod: 'client_secret_post', createdAt })
+      .client;
   const abandoned = [claude(now - 45 * DAY), claude(now - 40 * DAY)];
   const fresh = claude(now - HOUR);
   const inUse = makeClient({ clientName: 'ChatGPT', createdAt: now - 60 * DAY, lastUsedAt: now - HOUR }).client;
@@ -27,7 +29,9 @@ async function seedProject(auth: Record<string, unknown> = {}) {
   try {
     await store.setOwnerPasswordHash(await hashPassword('owner-password-1'), now);
     for (const client of [...abandoned, fresh, inUse]) await store.createClient(client);
-    await store.saveTokens(makeAccessToken(inUse.clientId, 'g1', { createdAt: now - HOUR, expiresAt: now + 23 * HOUR, resource: 'http://localhost:8787/mcp' }).record);
+    await store.saveTokens(
+      makeAccessToken(inUse.clientId, 'g1', { createdAt: now - HOUR, expiresAt: now + 23 * HOUR, resource: 'http://localhost:8787/mcp' }).record,
+    );
   } finally {
     await store.close();
   }
@@ -69,7 +73,11 @@ describe('pruning abandoned registrations (bin)', () => {
     try {
       const removed = await waitFor(
         async () => {
-          const lines = (await readFile(join(dataDir, 'events.jsonl'), 'utf8').catch(() => '')).trim().split('\n').filter(Boolean).map((l) => JSON.parse(l));
+          const lines = (await readFile(join(dataDir, 'events.jsonl'), 'utf8').catch(() => ''))
+            .trim()
+            .split('\n')
+            .filter(Boolean)
+            .map((l) => JSON.parse(l));
           const found = lines.filter((e) => e.type === 'client.removed');
           return found.length === 2 ? found : undefined;
         },

@@ -41,7 +41,9 @@ const byName = (checks: DoctorCheck[], pattern: RegExp) => checks.filter((c) => 
 async function doctorClients(dir: string): Promise<string[]> {
   const listed = await runCli(['clients', 'list', '--json'], { cwd: dir });
   expect(listed.code).toBe(0);
-  return (JSON.parse(listed.stdout) as Array<{ client_id: string; client_name: string | null }>).filter((c) => c.client_name === 'cupcake-mcp doctor').map((c) => c.client_id);
+  return (JSON.parse(listed.stdout) as Array<{ client_id: string; client_name: string | null }>)
+    .filter((c) => c.client_name === 'cupcake-mcp doctor')
+    .map((c) => c.client_id);
 }
 
 /**
@@ -104,7 +106,16 @@ describe('cupcake-mcp doctor', () => {
       `401 with resource_metadata="${base}/.well-known/oauth-protected-resource/mcp"`,
       `401 with resource_metadata="${base}/.well-known/oauth-protected-resource/sse"`,
     ]);
-    for (const pattern of [/^CORS preflight$/, /^registration round trip \(ChatGPT\)$/, /^registration round trip \(Claude\)$/, /^sign-in and token exchange/, /^SSE first byte within 2000 ms$/, /^Streamable HTTP session/, /^token revocation$/, /^test clients removed$/]) {
+    for (const pattern of [
+      /^CORS preflight$/,
+      /^registration round trip \(ChatGPT\)$/,
+      /^registration round trip \(Claude\)$/,
+      /^sign-in and token exchange/,
+      /^SSE first byte within 2000 ms$/,
+      /^Streamable HTTP session/,
+      /^token revocation$/,
+      /^test clients removed$/,
+    ]) {
       expect(byName(checks, pattern), String(pattern)).toHaveLength(1);
     }
     expect(await doctorClients(dir)).toEqual([]);
@@ -148,7 +159,10 @@ describe('cupcake-mcp doctor', () => {
       expect(signIn).toMatchObject({ status: 'skip' });
       expect(signIn.detail).toContain('not sent');
     }
-    const events = (await readFile(join(dir, '.cupcake', 'events.jsonl'), 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as { type: string });
+    const events = (await readFile(join(dir, '.cupcake', 'events.jsonl'), 'utf8'))
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => JSON.parse(l) as { type: string });
     expect(events.filter((e) => e.type.startsWith('login.'))).toEqual([]);
     // And the right password still signs in from this address.
     const ok = await runCli(['doctor', '--json'], { cwd: dir, env: { CUPCAKE_OWNER_PASSWORD: PASSWORD }, timeoutMs: 30_000 });
@@ -171,7 +185,9 @@ describe('cupcake-mcp doctor', () => {
       expect(check.fix).toContain(`set "baseUrl": "${reached}"`);
     }
     expect(byName(failed, /^authorization server metadata /)[0]!.detail).toContain(`issuer is "https://mcp.example.com", not "${reached}"`);
-    expect(byName(failed, /^protected resource metadata \/\.well-known\/oauth-protected-resource\/mcp$/)[0]!.detail).toContain(`resource is "https://mcp.example.com/mcp", not "${reached}/mcp"`);
+    expect(byName(failed, /^protected resource metadata \/\.well-known\/oauth-protected-resource\/mcp$/)[0]!.detail).toContain(
+      `resource is "https://mcp.example.com/mcp", not "${reached}/mcp"`,
+    );
     // RFC 9207: the authorization response names the configured issuer, which a client rejects.
     expect(byName(failed, /^sign-in/)[0]!.detail).toContain('iss=https://mcp.example.com');
     // What does not depend on the URL still passes: the checks point at the cause, not at everything.
@@ -192,7 +208,9 @@ describe('cupcake-mcp doctor', () => {
     const lines = result.stdout.split('\n').filter((l) => /^[✓✗-] /.test(l));
     const failedLines = lines.filter((l) => l.startsWith('✗ FAIL'));
     expect(failedLines).toHaveLength(1);
-    expect(failedLines[0]).toMatch(/^✗ FAIL {2}SSE first byte within 2000 ms: no byte of the \/sse stream arrived within 2000 ms — fix: .*proxy_buffering off.*flush_interval -1/);
+    expect(failedLines[0]).toMatch(
+      /^✗ FAIL {2}SSE first byte within 2000 ms: no byte of the \/sse stream arrived within 2000 ms — fix: .*proxy_buffering off.*flush_interval -1/,
+    );
     expect(lines.length).toBeGreaterThan(15);
     expect(result.stdout).toMatch(/\d+ passed, 1 failed \(of \d+ checks\)\./);
 

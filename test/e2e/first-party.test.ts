@@ -47,7 +47,11 @@ async function firstParty(dir: string): Promise<ClientJson & { first_party: bool
 
 async function readEvents(dir: string): Promise<Array<{ type: string; client_id?: string; token_id?: string; detail?: unknown }>> {
   const text = await readFile(join(dir, '.cupcake', 'events.jsonl'), 'utf8').catch(() => '');
-  return text.trim().split('\n').filter(Boolean).map((line) => JSON.parse(line));
+  return text
+    .trim()
+    .split('\n')
+    .filter(Boolean)
+    .map((line) => JSON.parse(line));
 }
 
 describe('the first-party client', () => {
@@ -60,7 +64,9 @@ describe('the first-party client', () => {
     expect((await firstParty(dir)).client_id).toBe(id);
     const table = await runCli(['clients', 'list'], { cwd: dir });
     expect(table.stdout).toMatch(new RegExp(`^${id.slice(0, 8)} +cupcake-mcp \\(built-in\\) first-party +http://localhost:8787/oauth/callback +public`, 'm'));
-    expect((await readEvents(dir)).filter((e) => e.type === 'client.registered')).toEqual([expect.objectContaining({ client_id: id, detail: expect.objectContaining({ first_party: true, by: 'init' }) })]);
+    expect((await readEvents(dir)).filter((e) => e.type === 'client.registered')).toEqual([
+      expect.objectContaining({ client_id: id, detail: expect.objectContaining({ first_party: true, by: 'init' }) }),
+    ]);
 
     const refused = await runCli(['clients', 'remove', id.slice(0, 8)], { cwd: dir });
     expect(refused.code).toBe(1);
@@ -96,8 +102,12 @@ describe('the first-party client', () => {
     expect((await listClients(dir)).length).toBe(1);
     expect(await moved.stop('SIGTERM')).toEqual({ code: 0, signal: null });
     const events = await readEvents(dir);
-    expect(events.some((e) => e.type === 'client.registered' && e.client_id === created.client_id && JSON.stringify(e.detail).includes('"by":"serve"'))).toBe(true);
-    expect(events.some((e) => e.type === 'client.updated' && e.client_id === created.client_id && JSON.stringify(e.detail).includes('localhost:9999'))).toBe(true);
+    expect(events.some((e) => e.type === 'client.registered' && e.client_id === created.client_id && JSON.stringify(e.detail).includes('"by":"serve"'))).toBe(
+      true,
+    );
+    expect(events.some((e) => e.type === 'client.updated' && e.client_id === created.client_id && JSON.stringify(e.detail).includes('localhost:9999'))).toBe(
+      true,
+    );
   });
 });
 
@@ -117,7 +127,8 @@ describe('tokens create', () => {
     const auth = { authorization: `Bearer ${body.token}` };
 
     // The way a script uses it, as curl would.
-    const search = async () => fetch(`${url}/tools/search`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ query: 'welcome' }) });
+    const search = async () =>
+      fetch(`${url}/tools/search`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ query: 'welcome' }) });
     const found = await search();
     expect(found.status).toBe(200);
     const result = (await found.json()) as { structuredContent: { results: Array<{ id: string }> } };
@@ -126,7 +137,12 @@ describe('tokens create', () => {
     const initialize = await fetch(`${url}/mcp`, {
       method: 'POST',
       headers: { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'script', version: '1' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'script', version: '1' } },
+      }),
     });
     expect(initialize.status).toBe(200);
     expect(initialize.headers.get('mcp-session-id')).toBeTruthy();
@@ -140,7 +156,9 @@ describe('tokens create', () => {
     const listed = JSON.parse((await runCli(['tokens', 'list', '--json'], { cwd: dir })).stdout) as Array<Record<string, unknown>>;
     // The running serve's base URL (the local one follows the port it bound) is the token's audience.
     const resource = `http://localhost:${new URL(url).port}`;
-    expect(listed).toContainEqual(expect.objectContaining({ id: body.id, label: 'nightly export', client_name: 'cupcake-mcp (built-in)', scope: 'mcp', resource, status: 'active' }));
+    expect(listed).toContainEqual(
+      expect.objectContaining({ id: body.id, label: 'nightly export', client_name: 'cupcake-mcp (built-in)', scope: 'mcp', resource, status: 'active' }),
+    );
     const table = await runCli(['tokens', 'list'], { cwd: dir });
     expect(table.stdout).toMatch(/^ID\s+CLIENT\s+LABEL\s+SCOPE/m);
     expect(table.stdout).toMatch(new RegExp(`^${body.id} +cupcake-mcp \\(built-in\\) +nightly export +mcp +(just now|\\d+ s ago) +in 1 d`, 'm'));
@@ -151,14 +169,23 @@ describe('tokens create', () => {
       expect(text, name).not.toContain(body.token);
     }
     expect(table.stdout + JSON.stringify(listed)).not.toContain(body.token);
-    expect(await readEvents(dir)).toContainEqual(expect.objectContaining({ type: 'token.issued', token_id: body.id, detail: expect.objectContaining({ grant: 'personal_access_token', label: 'nightly export' }) }));
+    expect(await readEvents(dir)).toContainEqual(
+      expect.objectContaining({
+        type: 'token.issued',
+        token_id: body.id,
+        detail: expect.objectContaining({ grant: 'personal_access_token', label: 'nightly export' }),
+      }),
+    );
 
     const revoked = await runCli(['tokens', 'revoke', body.id], { cwd: dir });
     expect(revoked.code, revoked.stderr).toBe(0);
-    const refused = await waitFor(async () => {
-      const r = await search();
-      return r.status === 401 ? r : undefined;
-    }, { timeoutMs: 1_500, intervalMs: 100, what: 'the revoked personal token to get 401' });
+    const refused = await waitFor(
+      async () => {
+        const r = await search();
+        return r.status === 401 ? r : undefined;
+      },
+      { timeoutMs: 1_500, intervalMs: 100, what: 'the revoked personal token to get 401' },
+    );
     expect(refused.headers.get('www-authenticate')).toContain('error="invalid_token"');
     expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
   });
@@ -174,7 +201,13 @@ describe('tokens create', () => {
     expect(created.stdout).toContain('(in 30 d)');
     expect(created.stdout).toContain(`cupcake-mcp tokens revoke ${id}`);
 
-    for (const args of [['--ttl', 'forever'], ['--ttl', '400d'], ['--scope', 'offline_access'], ['--scope', 'admin'], ['--name', '']]) {
+    for (const args of [
+      ['--ttl', 'forever'],
+      ['--ttl', '400d'],
+      ['--scope', 'offline_access'],
+      ['--scope', 'admin'],
+      ['--name', ''],
+    ]) {
       const bad = await runCli(['tokens', 'create', ...args], { cwd: dir });
       expect(bad.code, `${args.join(' ')}: ${bad.stderr}`).toBe(2);
       expect(bad.stdout).toBe('');

@@ -40,7 +40,11 @@ describe('programmatic API', () => {
     const work = await mkdtemp(join(tmpdir(), 'cupcake-api-'));
     cleanup.push(script, work);
     await writeFile(script, code);
-    child = spawn(process.execPath, [script], { cwd: work, env: { PATH: process.env.PATH, PORT: '0', CUPCAKE_OWNER_PASSWORD: PASSWORD }, stdio: ['ignore', 'pipe', 'pipe'] });
+    child = spawn(process.execPath, [script], {
+      cwd: work,
+      env: { PATH: process.env.PATH, PORT: '0', CUPCAKE_OWNER_PASSWORD: PASSWORD },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     let output = '';
     child.stderr!.on('data', (chunk) => (output += chunk));
     const url = await new Promise<string>((resolve, reject) => {

@@ -50,7 +50,11 @@ describe('CLI with store: redis://…', () => {
 
     const status = await runCli(['status', '--json'], { cwd: dir, env });
     expect(status.code, status.stderr).toBe(0);
-    const parsed = JSON.parse(status.stdout) as { server: { running: boolean; pid: number }; store: string; replicas: Array<{ pid: number; listening: string }> };
+    const parsed = JSON.parse(status.stdout) as {
+      server: { running: boolean; pid: number };
+      store: string;
+      replicas: Array<{ pid: number; listening: string }>;
+    };
     expect(parsed.store).toMatch(/^redis:\/\/127\.0\.0\.1:\d+\/\d+$/);
     expect(parsed.replicas.map((r) => r.listening).sort()).toEqual([a.url, b.url].sort());
     expect(parsed.server.running).toBe(true);
@@ -72,14 +76,24 @@ describe('CLI with store: redis://…', () => {
     const revoked = await runCli(['tokens', 'revoke', id], { cwd: dir, env });
     expect(revoked.code, revoked.stderr).toBe(0);
     for (const replica of [a, b]) {
-      await expect.poll(async () => (await fetch(`${replica.url}/tools`, { headers: { Authorization: `Bearer ${token}` } })).status, { timeout: 2_000, interval: 100 }).toBe(401);
+      await expect
+        .poll(async () => (await fetch(`${replica.url}/tools`, { headers: { Authorization: `Bearer ${token}` } })).status, { timeout: 2_000, interval: 100 })
+        .toBe(401);
     }
 
     const events = await runCli(['events', 'tail', '-n', '50', '--json'], { cwd: dir, env });
     expect(events.code, events.stderr).toBe(0);
-    const lines = events.stdout.trim().split('\n').map((l) => JSON.parse(l) as { type: string; detail?: { pid?: number } });
+    const lines = events.stdout
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l) as { type: string; detail?: { pid?: number } });
     // Both replicas' events, in one log.
-    expect(lines.filter((e) => e.type === 'server.started').map((e) => e.detail?.pid).sort()).toEqual([a.child.pid, b.child.pid].sort());
+    expect(
+      lines
+        .filter((e) => e.type === 'server.started')
+        .map((e) => e.detail?.pid)
+        .sort(),
+    ).toEqual([a.child.pid, b.child.pid].sort());
     expect(lines.map((e) => e.type)).toEqual(expect.arrayContaining(['token.issued', 'token.revoked']));
 
     const passwd = await runCli(['passwd', '--password-stdin'], { cwd: dir, env, input: 'another-long-password\n' });
@@ -133,7 +147,8 @@ describe('store migrate --to <redis-url>', () => {
     const init = await runCli(['init', '--yes', '--port', '0', '--password-stdin'], { cwd: dir, input: 'correct-horse-battery\n' });
     expect(init.code, init.stderr).toBe(0);
     const env = { CUPCAKE_BASE_URL: 'http://localhost:8999' };
-    const mint = async (name: string) => JSON.parse((await runCli(['tokens', 'create', '--name', name, '--json'], { cwd: dir, env })).stdout) as { token: string; id: string };
+    const mint = async (name: string) =>
+      JSON.parse((await runCli(['tokens', 'create', '--name', name, '--json'], { cwd: dir, env })).stdout) as { token: string; id: string };
     const kept = await mint('kept');
     const later = await mint('revoked later');
 
@@ -160,7 +175,9 @@ describe('store migrate --to <redis-url>', () => {
     const again = await runCli(['store', 'migrate', '--to', url], { cwd: dir, env });
     expect(again.code, again.stderr).toBe(0);
     expect(again.stdout).toMatch(/tokens\s+0 copied, 2 already in Redis/);
-    await expect.poll(async () => (await fetch(`${serve.url}/tools`, { headers: { Authorization: `Bearer ${later.token}` } })).status, { timeout: 2_000 }).toBe(401);
+    await expect
+      .poll(async () => (await fetch(`${serve.url}/tools`, { headers: { Authorization: `Bearer ${later.token}` } })).status, { timeout: 2_000 })
+      .toBe(401);
     expect((await fetch(`${serve.url}/tools`, { headers: { Authorization: `Bearer ${kept.token}` } })).status).toBe(200);
     const listed = JSON.parse((await runCli(['tokens', 'list', '--all', '--json'], { cwd: dir, env })).stdout) as Array<{ id: string; status: string }>;
     expect(Object.fromEntries(listed.map((t) => [t.id, t.status]))).toEqual({ [kept.id]: 'active', [later.id]: 'revoked' });

@@ -19,7 +19,9 @@ describe('terminal escapes in CLI output', () => {
     const start = await fetch(`${base}/oauth/start`, { redirect: 'manual' });
     const cookie = start.headers.getSetCookie()[0]!.split(';')[0]!;
     const state = new URL(start.headers.get('location')!).searchParams.get('state')!;
-    const callback = await fetch(`${base}/oauth/callback?state=${state}&iss=${encodeURIComponent(base)}&error=%1B%5B8m&error_description=%1B%5D0%3Btitle%07`, { headers: { cookie } });
+    const callback = await fetch(`${base}/oauth/callback?state=${state}&iss=${encodeURIComponent(base)}&error=%1B%5B8m&error_description=%1B%5D0%3Btitle%07`, {
+      headers: { cookie },
+    });
     expect(callback.status).toBe(200);
     expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
 
@@ -32,6 +34,12 @@ describe('terminal escapes in CLI output', () => {
     // --json prints the events as stored (JSON escapes them).
     const json = await runCli(['events', 'tail', '-n', '50', '--json'], { cwd: dir });
     expect(json.stdout).not.toContain(ESC);
-    expect(json.stdout.split('\n').filter(Boolean).map((l) => JSON.parse(l) as { detail?: { error?: string } }).some((e) => e.detail?.error === `${ESC}[8m`)).toBe(true);
+    expect(
+      json.stdout
+        .split('\n')
+        .filter(Boolean)
+        .map((l) => JSON.parse(l) as { detail?: { error?: string } })
+        .some((e) => e.detail?.error === `${ESC}[8m`),
+    ).toBe(true);
   });
 });

@@ -21,15 +21,31 @@ async function lockOut(base: string): Promise<string> {
 
 /** The consent form as a locked-out owner sees it. */
 async function lockedPage(base: string): Promise<{ status: number; text: string }> {
-  const reg = (await (await fetch(`${base}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://chatgpt.com/connector_platform_oauth_redirect'] }) })).json()) as { client_id: string };
-  const query = new URLSearchParams({ response_type: 'code', client_id: reg.client_id, code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', code_challenge_method: 'S256' });
+  const reg = (await (
+    await fetch(`${base}/register`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ redirect_uris: ['https://chatgpt.com/connector_platform_oauth_redirect'] }),
+    })
+  ).json()) as { client_id: string };
+  const query = new URLSearchParams({
+    response_type: 'code',
+    client_id: reg.client_id,
+    code_challenge: 'E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM',
+    code_challenge_method: 'S256',
+  });
   const page = await fetch(`${base}/authorize?${query}`);
   const html = await page.text();
   const answer = await fetch(`${base}/authorize`, {
     method: 'POST',
     redirect: 'manual',
     headers: { 'content-type': 'application/x-www-form-urlencoded', cookie: page.headers.getSetCookie()[0]!.split(';')[0]! },
-    body: new URLSearchParams({ request_id: /name="request_id" value="([^"]+)"/.exec(html)![1]!, csrf_token: /name="csrf_token" value="([^"]+)"/.exec(html)![1]!, password: OWNER_PASSWORD, decision: 'approve' }),
+    body: new URLSearchParams({
+      request_id: /name="request_id" value="([^"]+)"/.exec(html)![1]!,
+      csrf_token: /name="csrf_token" value="([^"]+)"/.exec(html)![1]!,
+      password: OWNER_PASSWORD,
+      decision: 'approve',
+    }),
   });
   return { status: answer.status, text: await answer.text() };
 }
@@ -49,10 +65,13 @@ describe('getting back in after a consent lockout', () => {
     expect(unlock.stdout).toContain('consent form unlocked');
     expect(unlock.stdout).toContain(`the running server (pid ${serve.child.pid})`);
     // The running server reads the store's change within its 1 s.
-    const flow = await waitFor(async () => {
-      const f = await runFlow(serve.url);
-      return f.accessToken ? f : undefined;
-    }, { timeoutMs: 10_000, what: 'a sign-in with the right password after unlock' });
+    const flow = await waitFor(
+      async () => {
+        const f = await runFlow(serve.url);
+        return f.accessToken ? f : undefined;
+      },
+      { timeoutMs: 10_000, what: 'a sign-in with the right password after unlock' },
+    );
     expect(flow.statuses).toEqual([201, 200, 302, 200]);
     expect((await serve.stop()).code).toBe(0);
   });
@@ -64,10 +83,13 @@ describe('getting back in after a consent lockout', () => {
     expect(await lockOut(serve.url)).toBe('429');
     const next = 'a brand new owner password';
     expect((await runCli(['passwd', '--password-stdin'], { cwd: dir, input: next })).code).toBe(0);
-    const flow = await waitFor(async () => {
-      const f = await runFlow(serve.url, { password: next });
-      return f.accessToken ? f : undefined;
-    }, { timeoutMs: 10_000, what: 'a sign-in with the new password' });
+    const flow = await waitFor(
+      async () => {
+        const f = await runFlow(serve.url, { password: next });
+        return f.accessToken ? f : undefined;
+      },
+      { timeoutMs: 10_000, what: 'a sign-in with the new password' },
+    );
     expect(flow.accessToken).toBeDefined();
     expect((await serve.stop()).code).toBe(0);
   });

@@ -27,7 +27,11 @@ export class BrowserSession {
   }
 
   async postForm(pathOrUrl: string, form: Record<string, string>): Promise<BrowserResponse> {
-    return this.request(pathOrUrl, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams(form).toString() });
+    return this.request(pathOrUrl, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams(form).toString(),
+    });
   }
 
   /** Follows 3xx answers with GET, as a browser does after a form post, until a page. */
@@ -39,7 +43,9 @@ export class BrowserSession {
 
   private async request(pathOrUrl: string, init: { method: string; headers?: Record<string, string>; body?: string }): Promise<BrowserResponse> {
     const url = new URL(pathOrUrl, this.baseUrl);
-    const cookie = [...this.cookies].filter(([, c]) => url.pathname === c.path || url.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`)).map(([name, c]) => `${name}=${c.value}`);
+    const cookie = [...this.cookies]
+      .filter(([, c]) => url.pathname === c.path || url.pathname.startsWith(c.path.endsWith('/') ? c.path : `${c.path}/`))
+      .map(([name, c]) => `${name}=${c.value}`);
     const response = await fetch(url, { ...init, redirect: 'manual', headers: { ...init.headers, ...(cookie.length ? { cookie: cookie.join('; ') } : {}) } });
     for (const line of response.headers.getSetCookie()) {
       const [pair, ...attributes] = line.split(';').map((s) => s.trim());

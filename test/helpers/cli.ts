@@ -145,17 +145,26 @@ export async function readablePackageCopy(): Promise<{ root: string; bin: string
   } catch (error) {
     listing = String((error as { stdout?: string }).stdout ?? ''); // npm ls exits 1 on warnings but lists all the same
   }
-  const packages = listing.split('\n').filter((p) => p.startsWith(`${ROOT}${sep}node_modules`) || p.startsWith(`${ROOT.replace(/[\\/]$/, '')}${sep}node_modules`));
+  const packages = listing
+    .split('\n')
+    .filter((p) => p.startsWith(`${ROOT}${sep}node_modules`) || p.startsWith(`${ROOT.replace(/[\\/]$/, '')}${sep}node_modules`));
   for (const name of ['bin', 'dist', 'templates', 'package.json']) await cp(join(ROOT, name), join(root, name), { recursive: true });
   for (const dir of packages) {
     // Nested node_modules are listed (and copied) as packages of their own.
-    await cp(dir, join(root, relative(ROOT, dir)), { recursive: true, filter: (src) => src === dir || !src.slice(dir.length).split(sep).includes('node_modules') });
+    await cp(dir, join(root, relative(ROOT, dir)), {
+      recursive: true,
+      filter: (src) => src === dir || !src.slice(dir.length).split(sep).includes('node_modules'),
+    });
   }
   return { root, bin: join(root, 'bin', 'cupcake-mcp.js') };
 }
 
 /** `init --yes` with the owner password from stdin, then `patch` merged into the config. */
-export async function initDataDir(dir: string, patch: Record<string, unknown> = {}, password = OWNER_PASSWORD): Promise<{ configPath: string; dataDir: string }> {
+export async function initDataDir(
+  dir: string,
+  patch: Record<string, unknown> = {},
+  password = OWNER_PASSWORD,
+): Promise<{ configPath: string; dataDir: string }> {
   const result = await runCli(['init', '--yes', '--password-stdin'], { cwd: dir, input: password });
   expect(result.code, result.stderr).toBe(0);
   const configPath = join(dir, 'cupcake.config.json');

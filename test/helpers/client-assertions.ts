@@ -46,7 +46,9 @@ export async function signAssertion(key: SigningKey, options: AssertionOptions):
     ...options.claims,
   };
   for (const [name, value] of Object.entries(payload)) if (value === undefined) delete payload[name];
-  return new SignJWT(payload as JWTPayload).setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...options.header } as { alg: string }).sign(key.privateKey);
+  return new SignJWT(payload as JWTPayload)
+    .setProtectedHeader({ alg: key.alg, kid: key.kid, typ: 'JWT', ...options.header } as { alg: string })
+    .sign(key.privateKey);
 }
 
 /** An unsigned JWT (`alg: none`) with the given claims: what an attacker without the key can make. */

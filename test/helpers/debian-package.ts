@@ -44,7 +44,9 @@ export function ensureTool(options: {
 }): ToolLookup {
   const first = options.find();
   if ('path' in first || options.explicit || !options.plan) return first;
-  const run = options.run ?? ((command: string[]) => execFileSync(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }));
+  const run =
+    options.run ??
+    ((command: string[]) => execFileSync(command[0]!, command.slice(1), { stdio: 'inherit', env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' } }));
   options.log?.(`${options.installing} (${options.plan.map((c) => c.join(' ')).join(' && ')})`);
   try {
     for (const command of options.plan) run(command);

@@ -129,7 +129,12 @@ export class HeadlessOAuthClientProvider implements OAuthClientProvider {
       method: 'POST',
       redirect: 'manual',
       headers: { 'content-type': 'application/x-www-form-urlencoded', cookie },
-      body: new URLSearchParams({ request_id: requestId, csrf_token: csrfToken, password: this.options.password ?? OWNER_PASSWORD, decision: this.options.decision ?? 'approve' }),
+      body: new URLSearchParams({
+        request_id: requestId,
+        csrf_token: csrfToken,
+        password: this.options.password ?? OWNER_PASSWORD,
+        decision: this.options.decision ?? 'approve',
+      }),
     });
     const location = answer.headers.get('location');
     if (answer.status !== 302 || !location) throw new Error(`consent form answered ${answer.status}: ${(await answer.text()).slice(0, 300)}`);

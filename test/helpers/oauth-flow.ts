@@ -123,7 +123,8 @@ export function expectWellFormedErrors(http: RecordingHttp): void {
     const location = r.headers.get('location');
     if (location) {
       const params = new URL(location, r.url).searchParams;
-      if (params.has('error')) errors.push({ where: `${r.method} ${r.url} → ${location}`, error: params.get('error'), description: params.get('error_description') });
+      if (params.has('error'))
+        errors.push({ where: `${r.method} ${r.url} → ${location}`, error: params.get('error'), description: params.get('error_description') });
     }
     if ((r.headers.get('content-type') ?? '').includes('json') && r.status >= 400) {
       const body = JSON.parse(r.body) as Record<string, unknown>;
@@ -131,7 +132,12 @@ export function expectWellFormedErrors(http: RecordingHttp): void {
     }
   }
   expect(errors.length).toBeGreaterThan(0);
-  const bad = errors.filter((e) => typeof e.error !== 'string' || !/^[a-z_]+$/.test(e.error) || (e.description !== undefined && e.description !== null && (typeof e.description !== 'string' || !ERROR_CHARS.test(e.description))));
+  const bad = errors.filter(
+    (e) =>
+      typeof e.error !== 'string' ||
+      !/^[a-z_]+$/.test(e.error) ||
+      (e.description !== undefined && e.description !== null && (typeof e.description !== 'string' || !ERROR_CHARS.test(e.description))),
+  );
   expect(bad.map((e) => `${e.where}: ${String(e.error)} ${JSON.stringify(e.description)}`)).toEqual([]);
 }
 
@@ -236,7 +242,12 @@ export async function openConsent(http: RecordingHttp, query: Record<string, str
 export function answerConsent(
   http: RecordingHttp,
   form: ConsentForm,
-  { decision = 'approve', password = OWNER_PASSWORD, cookie = form.cookie, csrfToken = form.csrfToken }: { decision?: string; password?: string; cookie?: string | null; csrfToken?: string } = {},
+  {
+    decision = 'approve',
+    password = OWNER_PASSWORD,
+    cookie = form.cookie,
+    csrfToken = form.csrfToken,
+  }: { decision?: string; password?: string; cookie?: string | null; csrfToken?: string } = {},
 ): Promise<ReadResponse> {
   http.secret(password);
   return http.postForm('/authorize', { request_id: form.requestId, csrf_token: csrfToken, password, decision }, cookie === null ? {} : { cookie });
@@ -259,7 +270,10 @@ export interface AuthorizationRequestParams {
 }
 
 /** Consent approved with the owner password; returns the code and the whole redirect. */
-export async function authorize(http: RecordingHttp, params: AuthorizationRequestParams & { verifier?: string }): Promise<{ code: string; redirect: URL; verifier: string }> {
+export async function authorize(
+  http: RecordingHttp,
+  params: AuthorizationRequestParams & { verifier?: string },
+): Promise<{ code: string; redirect: URL; verifier: string }> {
   const verifier = params.verifier ?? newVerifier();
   http.secret(verifier);
   const { verifier: _ignored, ...rest } = params;
@@ -292,10 +306,22 @@ export async function obtainTokens(
   options: { redirect_uri?: string; scope?: string; resource?: string } = {},
 ): Promise<{ access_token: string; refresh_token?: string; scope: string; expires_in: number; token_type: string }> {
   const redirectUri = options.redirect_uri ?? client.redirect_uris[0]!;
-  const { code, verifier } = await authorize(http, { client_id: client.client_id, redirect_uri: redirectUri, scope: options.scope, resource: options.resource, state: 'xyz' });
+  const { code, verifier } = await authorize(http, {
+    client_id: client.client_id,
+    redirect_uri: redirectUri,
+    scope: options.scope,
+    resource: options.resource,
+    state: 'xyz',
+  });
   const response =
     client.token_endpoint_auth_method === 'none'
-      ? await http.postForm('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: redirectUri, client_id: client.client_id })
+      ? await http.postForm('/token', {
+          grant_type: 'authorization_code',
+          code,
+          code_verifier: verifier,
+          redirect_uri: redirectUri,
+          client_id: client.client_id,
+        })
       : await exchangeWithBasic(http, client, { code, verifier, redirect_uri: redirectUri });
   expect(response.status, response.text).toBe(200);
   return response.json();
@@ -370,7 +396,15 @@ export async function runFlow(base: string, options: FlowOptions = {}): Promise<
   }
   const verifier = newVerifier();
   result.verifier = verifier;
-  const query = new URLSearchParams({ response_type: 'code', client_id: result.clientId!, redirect_uri: redirectUri, code_challenge: challengeOf(verifier), code_challenge_method: 'S256', state: 'st', scope: 'mcp' });
+  const query = new URLSearchParams({
+    response_type: 'code',
+    client_id: result.clientId!,
+    redirect_uri: redirectUri,
+    code_challenge: challengeOf(verifier),
+    code_challenge_method: 'S256',
+    state: 'st',
+    scope: 'mcp',
+  });
   const page = await fetch(`${base}/authorize?${query}`, { headers, redirect: 'manual' });
   result.statuses.push(page.status);
   const html = await page.text();

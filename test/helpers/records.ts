@@ -71,7 +71,11 @@ export function makeAccessToken(clientId: string, grantId: string, overrides: Pa
   return { record, token };
 }
 
-export function makeRefreshToken(clientId: string, grantId: string, overrides: Partial<RefreshTokenRecord> = {}): { record: RefreshTokenRecord; token: string } {
+export function makeRefreshToken(
+  clientId: string,
+  grantId: string,
+  overrides: Partial<RefreshTokenRecord> = {},
+): { record: RefreshTokenRecord; token: string } {
   const token = `mcpr_${randomHex(32)}`;
   const tokenHash = sha256Hex(token);
   const record: RefreshTokenRecord = {
@@ -124,10 +128,20 @@ export function expectWholeRecords(data: StoreData): void {
   const num = (v: unknown) => typeof v === 'number' && Number.isFinite(v);
   const numOrNull = (v: unknown) => v === null || num(v);
   for (const [id, c] of Object.entries(data.clients)) {
-    if (c.clientId !== id || !Array.isArray(c.redirectUris) || !num(c.createdAt) || !numOrNull(c.lastUsedAt) || !str(c.tokenEndpointAuthMethod)) problems.push(`client ${id}`);
+    if (c.clientId !== id || !Array.isArray(c.redirectUris) || !num(c.createdAt) || !numOrNull(c.lastUsedAt) || !str(c.tokenEndpointAuthMethod))
+      problems.push(`client ${id}`);
   }
   for (const [hash, t] of Object.entries(data.tokens)) {
-    if (t.tokenHash !== hash || !/^[0-9a-f]{64}$/.test(hash) || !str(t.id) || !str(t.clientId) || !str(t.grantId) || !num(t.expiresAt) || !numOrNull(t.revokedAt)) problems.push(`token ${hash}`);
+    if (
+      t.tokenHash !== hash ||
+      !/^[0-9a-f]{64}$/.test(hash) ||
+      !str(t.id) ||
+      !str(t.clientId) ||
+      !str(t.grantId) ||
+      !num(t.expiresAt) ||
+      !numOrNull(t.revokedAt)
+    )
+      problems.push(`token ${hash}`);
   }
   for (const [hash, c] of Object.entries(data.codes)) {
     if (c.codeHash !== hash || !str(c.clientId) || !num(c.expiresAt) || !numOrNull(c.usedAt)) problems.push(`code ${hash}`);

@@ -11,7 +11,8 @@ import { aptInstallPlan, ensureTool, thisMachine, type Machine, type ToolLookup 
  * port in a temp folder and stopped after. Found as $REDIS_SERVER, on the PATH, or at
  * /usr/bin/redis-server; test/setup/redis.ts installs it first where that is possible.
  */
-export const WHAT_TO_INSTALL = 'no redis-server for the Redis tests: install Redis 7 (Debian/Ubuntu: apt-get install redis-server), or set REDIS_SERVER to a redis-server binary';
+export const WHAT_TO_INSTALL =
+  'no redis-server for the Redis tests: install Redis 7 (Debian/Ubuntu: apt-get install redis-server), or set REDIS_SERVER to a redis-server binary';
 
 export type RedisLookup = ToolLookup;
 
@@ -19,9 +20,17 @@ export const FIXED_CANDIDATES = ['/usr/bin/redis-server', '/usr/sbin/redis-serve
 
 export function findRedisServer(env: Record<string, string | undefined>, fixed: readonly string[] = FIXED_CANDIDATES): RedisLookup {
   if (env.REDIS_SERVER) {
-    return existsSync(env.REDIS_SERVER) ? { path: env.REDIS_SERVER } : { problem: `REDIS_SERVER=${env.REDIS_SERVER} does not exist: point it at a redis-server binary, or unset it` };
+    return existsSync(env.REDIS_SERVER)
+      ? { path: env.REDIS_SERVER }
+      : { problem: `REDIS_SERVER=${env.REDIS_SERVER} does not exist: point it at a redis-server binary, or unset it` };
   }
-  const candidates = [...(env.PATH ?? '').split(delimiter).filter(Boolean).map((dir) => join(dir, 'redis-server')), ...fixed];
+  const candidates = [
+    ...(env.PATH ?? '')
+      .split(delimiter)
+      .filter(Boolean)
+      .map((dir) => join(dir, 'redis-server')),
+    ...fixed,
+  ];
   const path = candidates.find((candidate) => existsSync(candidate));
   return path ? { path } : { problem: WHAT_TO_INSTALL };
 }
@@ -80,7 +89,22 @@ export async function startRedis(options: { appendOnly?: boolean; path?: string 
   const port = await freePort();
   let child: ChildProcess | undefined;
   const start = async () => {
-    const args = ['--port', String(port), '--bind', '127.0.0.1', '--dir', dir, '--save', '', '--appendonly', options.appendOnly ? 'yes' : 'no', '--daemonize', 'no', '--loglevel', 'warning'];
+    const args = [
+      '--port',
+      String(port),
+      '--bind',
+      '127.0.0.1',
+      '--dir',
+      dir,
+      '--save',
+      '',
+      '--appendonly',
+      options.appendOnly ? 'yes' : 'no',
+      '--daemonize',
+      'no',
+      '--loglevel',
+      'warning',
+    ];
     const spawned = spawn(found.path, args, { stdio: ['ignore', 'pipe', 'pipe'] });
     child = spawned;
     let output = '';

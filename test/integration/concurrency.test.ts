@@ -61,7 +61,9 @@ describe('one db.json shared by several OS processes', () => {
       const line = await server.line(/revokedTokens/, 1_500);
       const change = JSON.parse(line) as StoreChange;
       expect(change).toMatchObject({ external: true, removedClientIds: [] });
-      expect(change.revokedTokens).toEqual([{ id: revoked.access.record.id, tokenHash: revoked.access.record.tokenHash, clientId: client.clientId, grantId: revoked.grantId }]);
+      expect(change.revokedTokens).toEqual([
+        { id: revoked.access.record.id, tokenHash: revoked.access.record.tokenHash, clientId: client.clientId, grantId: revoked.grantId },
+      ]);
 
       await cli.removeClient(client.clientId, T0 + 2);
       const removal = JSON.parse(await server.line(/removedClientIds":\["/, 1_500)) as StoreChange;

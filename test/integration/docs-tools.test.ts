@@ -26,7 +26,11 @@ afterAll(async () => {
 });
 
 async function callTool(name: string, args: unknown) {
-  const response = await fetch(`${server.url}/tools/${name}`, { method: 'POST', headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` }, body: JSON.stringify(args) });
+  const response = await fetch(`${server.url}/tools/${name}`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json', Authorization: `Bearer ${token}` },
+    body: JSON.stringify(args),
+  });
   expect(response.status).toBe(200);
   return (await response.json()) as { structuredContent?: any; content: Array<{ type: string; text: string }>; isError?: boolean };
 }
@@ -69,7 +73,15 @@ describe('docs tools in the shape ChatGPT deep research requires', () => {
       expect(result.isError, id).toBe(true);
       expect(JSON.stringify(result)).not.toContain('hunter2');
     }
-    for (const path of ['/docs/../secret.md', '/docs/%2e%2e/secret.md', '/docs/..%2fsecret.md', '/docs/%2e%2e%2fsecret.md', '/docs/escape.md', '/docs//etc/passwd', '/docs/%252e%252e/secret.md']) {
+    for (const path of [
+      '/docs/../secret.md',
+      '/docs/%2e%2e/secret.md',
+      '/docs/..%2fsecret.md',
+      '/docs/%2e%2e%2fsecret.md',
+      '/docs/escape.md',
+      '/docs//etc/passwd',
+      '/docs/%252e%252e/secret.md',
+    ]) {
       const response = await fetch(`${server.url}${path}`, { headers: { Authorization: `Bearer ${token}` } });
       expect([400, 404], path).toContain(response.status);
       expect(await response.text()).not.toContain('hunter2');
@@ -79,6 +91,10 @@ describe('docs tools in the shape ChatGPT deep research requires', () => {
   it('a file added while serving becomes searchable', async () => {
     const dir = join(root, 'docs');
     await writeFile(join(dir, 'late.md'), '# Quarterly roadmap\n\nShip the gateway.\n');
-    await expect.poll(async () => ((await callTool('search', { query: 'roadmap' })).structuredContent.results as Array<{ id: string }>).map((r) => r.id), { timeout: 5_000 }).toEqual(['late.md']);
+    await expect
+      .poll(async () => ((await callTool('search', { query: 'roadmap' })).structuredContent.results as Array<{ id: string }>).map((r) => r.id), {
+        timeout: 5_000,
+      })
+      .toEqual(['late.md']);
   });
 });

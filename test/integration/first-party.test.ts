@@ -94,7 +94,10 @@ describe('GET / (home page)', () => {
       const text = await new Promise<string>((resolve, reject) => {
         get(`${other.url}/`, { headers: { host: 'localhost:1234' } }, (res) => {
           let body = '';
-          res.setEncoding('utf8').on('data', (chunk: string) => (body += chunk)).on('end', () => resolve(body));
+          res
+            .setEncoding('utf8')
+            .on('data', (chunk: string) => (body += chunk))
+            .on('end', () => resolve(body));
         }).on('error', reject);
       });
       expect(text).toContain(`${other.url}/mcp`);
@@ -117,7 +120,12 @@ describe('test sign-in with the first-party client', () => {
     expect(cookie).toMatchObject({ path: '/oauth', httpOnly: true, sameSite: 'Lax' });
     const authorize = start.location();
     const client = (await server.store.listClients()).find((c) => c.firstParty)!;
-    expect(client).toMatchObject({ clientName: FIRST_PARTY_CLIENT_NAME, tokenEndpointAuthMethod: 'none', clientSecretHash: null, redirectUris: [`${server.url}/oauth/callback`] });
+    expect(client).toMatchObject({
+      clientName: FIRST_PARTY_CLIENT_NAME,
+      tokenEndpointAuthMethod: 'none',
+      clientSecretHash: null,
+      redirectUris: [`${server.url}/oauth/callback`],
+    });
     expect(Object.fromEntries(authorize.searchParams)).toEqual({
       response_type: 'code',
       client_id: client.clientId,
@@ -145,7 +153,9 @@ describe('test sign-in with the first-party client', () => {
     for (const url of [start.location().href, callbackUrl.href]) expect(url).not.toMatch(ACCESS_TOKEN);
 
     const types = (await events()).filter((e) => e.client_id === client.clientId).map((e) => e.type);
-    expect(types).toEqual(expect.arrayContaining(['signin.started', 'authorization.requested', 'authorization.approved', 'code.issued', 'token.issued', 'signin.completed']));
+    expect(types).toEqual(
+      expect.arrayContaining(['signin.started', 'authorization.requested', 'authorization.approved', 'code.issued', 'token.issued', 'signin.completed']),
+    );
     expect(types.indexOf('signin.started')).toBeLessThan(types.indexOf('signin.completed'));
     expect(JSON.stringify(await events())).not.toMatch(ACCESS_TOKEN);
   });

@@ -8,7 +8,14 @@ import { Client as ClientV1 } from '@modelcontextprotocol/sdk/client/index.js';
 import { UnauthorizedError as UnauthorizedV1 } from '@modelcontextprotocol/sdk/client/auth.js';
 import { SSEClientTransport as SseV1 } from '@modelcontextprotocol/sdk/client/sse.js';
 import { StreamableHTTPClientTransport as StreamableV1 } from '@modelcontextprotocol/sdk/client/streamableHttp.js';
-import { CallToolResultSchema, CreateMessageRequestSchema, ElicitRequestSchema, ProgressNotificationSchema, ResourceUpdatedNotificationSchema, ToolListChangedNotificationSchema } from '@modelcontextprotocol/sdk/types.js';
+import {
+  CallToolResultSchema,
+  CreateMessageRequestSchema,
+  ElicitRequestSchema,
+  ProgressNotificationSchema,
+  ResourceUpdatedNotificationSchema,
+  ToolListChangedNotificationSchema,
+} from '@modelcontextprotocol/sdk/types.js';
 import { HeadlessOAuthClientProvider } from '../helpers/oauth-client.js';
 import { startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -90,9 +97,12 @@ async function connectClients(): Promise<void> {
     void response
       .clone()
       .text()
-      .then((text) => {
-        if (text.includes('"resultType":"input_required"')) inputRequired.push(text);
-      }, () => undefined);
+      .then(
+        (text) => {
+          if (text.includes('"resultType":"input_required"')) inputRequired.push(text);
+        },
+        () => undefined,
+      );
     return response;
   };
   await v2ask.connect(new StreamableV2(new URL(`${server.url}/mcp`), { authProvider: providerV2, fetch: recordingFetch }));
@@ -200,7 +210,8 @@ describe('progress, timeout and cancellation through the gateway, compared with 
   }, 60_000);
 
   it("a client's cancellation reaches the upstream: notifications/cancelled on a 2025 session, the hang-up of a 2026-07-28 request", async () => {
-    const cancellations = async () => ((await v1.callTool({ name: 'fx__cancellations', arguments: {} })).structuredContent as { cancellations: number }).cancellations;
+    const cancellations = async () =>
+      ((await v1.callTool({ name: 'fx__cancellations', arguments: {} })).structuredContent as { cancellations: number }).cancellations;
     const before = await cancellations();
     const abort1 = new AbortController();
     const call1 = v1.callTool({ name: 'fx__sleep', arguments: { ms: 30_000 } }, CallToolResultSchema, { signal: abort1.signal });
@@ -256,7 +267,10 @@ describe('list_changed coalesced', () => {
 });
 
 /** Every page of a list method (the SDK's list helpers return one page). */
-async function allPages<T>(list: (cursor: string | undefined) => Promise<{ nextCursor?: string | undefined } & Record<string, unknown>>, key: string): Promise<T[]> {
+async function allPages<T>(
+  list: (cursor: string | undefined) => Promise<{ nextCursor?: string | undefined } & Record<string, unknown>>,
+  key: string,
+): Promise<T[]> {
   const items: T[] = [];
   let cursor: string | undefined;
   do {
@@ -344,7 +358,11 @@ describe('server-to-client requests of an upstream reach the client whose call c
       expect(textOf(viaV2)).toBe(textOf(expected));
       // The 2026-07-28 client was asked by an input_required result carrying the upstream's request.
       await expect.poll(() => inputRequired.length).toBe(1);
-      expect(JSON.parse(inputRequired[0]!).result).toMatchObject({ resultType: 'input_required', inputRequests: expect.any(Object), requestState: expect.any(String) });
+      expect(JSON.parse(inputRequired[0]!).result).toMatchObject({
+        resultType: 'input_required',
+        inputRequests: expect.any(Object),
+        requestState: expect.any(String),
+      });
     }, 30_000);
   }
 

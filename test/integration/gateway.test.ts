@@ -15,7 +15,9 @@ let client: Client;
 const listChanged: ToolListChangedNotification[] = [];
 
 beforeAll(async () => {
-  server = await startTestServer({ config: { tools: { servers: { fx: { command: process.execPath, args: [FIXTURE], env: { FIXTURE_GREETING: 'hello' } } } } } });
+  server = await startTestServer({
+    config: { tools: { servers: { fx: { command: process.execPath, args: [FIXTURE], env: { FIXTURE_GREETING: 'hello' } } } } },
+  });
   for (const started = Date.now(); server.toolset.upstreams?.status()[0]?.state !== 'ready'; ) {
     if (Date.now() - started > 15_000) throw new Error(`upstream not ready: ${JSON.stringify(server.toolset.upstreams?.status())}`);
     await new Promise((r) => setTimeout(r, 50));

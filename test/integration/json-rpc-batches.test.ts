@@ -23,7 +23,12 @@ describe('JSON-RPC batches', () => {
 
   const ping = (id: number) => ({ jsonrpc: '2.0', id, method: 'ping' });
   const batch = (n: number) => Array.from({ length: n }, (_, i) => ping(i + 1));
-  const initialize = (protocolVersion: string) => ({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion, capabilities: {}, clientInfo: { name: 'batcher', version: '1' } } });
+  const initialize = (protocolVersion: string) => ({
+    jsonrpc: '2.0',
+    id: 0,
+    method: 'initialize',
+    params: { protocolVersion, capabilities: {}, clientInfo: { name: 'batcher', version: '1' } },
+  });
 
   /** An SSE session initialized at `protocolVersion`; returns a poster for its /messages endpoint. */
   async function sseSession(protocolVersion: string) {
@@ -61,7 +66,7 @@ describe('JSON-RPC batches', () => {
     current.close();
   });
 
-  it('the cap is the config\'s limits.batchSize', async () => {
+  it("the cap is the config's limits.batchSize", async () => {
     const narrow = await startTestServer({ config: { limits: { batchSize: 3 } } });
     try {
       const { token } = await mintToken(narrow.store, { baseUrl: narrow.url, resource: narrow.url });
@@ -82,7 +87,12 @@ describe('JSON-RPC batches', () => {
     expect(init.status).toBe(200);
     const sessionId = init.headers.get('mcp-session-id')!;
     await init.text();
-    const post = (body: unknown, version: string) => fetch(`${server.url}/mcp`, { method: 'POST', headers: { ...auth, 'mcp-session-id': sessionId, 'mcp-protocol-version': version }, body: JSON.stringify(body) });
+    const post = (body: unknown, version: string) =>
+      fetch(`${server.url}/mcp`, {
+        method: 'POST',
+        headers: { ...auth, 'mcp-session-id': sessionId, 'mcp-protocol-version': version },
+        body: JSON.stringify(body),
+      });
     const big = await post(batch(101), '2025-03-26');
     expect(big.status).toBe(400);
     expect(((await big.json()) as RpcError).error.code).toBe(-32600);

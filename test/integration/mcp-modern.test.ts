@@ -39,7 +39,12 @@ const bearer = (token: string) => ({ Authorization: `Bearer ${token}` });
 const json = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream' };
 
 /** A 2026-07-28 request as the spec shapes it: envelope in `_meta`, Mcp-Method (and Mcp-Name) headers matching the body. */
-function modernRequest(method: string, params: Record<string, unknown> = {}, id: number | string = 1, headers: Record<string, string> = {}): { headers: Record<string, string>; body: unknown } {
+function modernRequest(
+  method: string,
+  params: Record<string, unknown> = {},
+  id: number | string = 1,
+  headers: Record<string, string> = {},
+): { headers: Record<string, string>; body: unknown } {
   const name: Record<string, string> = typeof params.name === 'string' ? { 'Mcp-Name': params.name } : {};
   return {
     headers: { ...json, 'MCP-Protocol-Version': MODERN, 'Mcp-Method': method, ...name, ...headers },
@@ -48,7 +53,11 @@ function modernRequest(method: string, params: Record<string, unknown> = {}, id:
 }
 
 async function post(token: string | undefined, request: { headers: Record<string, string>; body: unknown }) {
-  const response = await fetch(`${server.url}/mcp`, { method: 'POST', headers: { ...request.headers, ...(token ? bearer(token) : {}) }, body: JSON.stringify(request.body) });
+  const response = await fetch(`${server.url}/mcp`, {
+    method: 'POST',
+    headers: { ...request.headers, ...(token ? bearer(token) : {}) },
+    body: JSON.stringify(request.body),
+  });
   const text = await response.text();
   return { response, status: response.status, body: text ? (JSON.parse(text) as Record<string, any>) : undefined };
 }
@@ -75,7 +84,8 @@ describe('SDK clients of both eras through the whole OAuth flow, at the same tim
   it('the v2 client in versionNegotiation auto ends on 2026-07-28 (server/discover, no initialize) while the v1 client keeps a 2025-11-25 session', async () => {
     const sentV2: string[] = [];
     const recordingFetch: typeof fetch = async (input, init) => {
-      if (init?.method === 'POST' && typeof init.body === 'string' && String(input).endsWith('/mcp')) sentV2.push((JSON.parse(init.body) as { method?: string }).method ?? '(response)');
+      if (init?.method === 'POST' && typeof init.body === 'string' && String(input).endsWith('/mcp'))
+        sentV2.push((JSON.parse(init.body) as { method?: string }).method ?? '(response)');
       return fetch(input, init);
     };
     const providerV2 = new HeadlessOAuthClientProvider({ authMethod: 'none', clientName: 'SDK v2 client' });
@@ -110,7 +120,10 @@ describe('SDK clients of both eras through the whole OAuth flow, at the same tim
       expect(listV1.tools.map((t) => t.name).sort()).toEqual(['fetch', 'search', 'whoami']);
       const [whoV2, whoV1] = await Promise.all([v2.callTool({ name: 'whoami', arguments: {} }), v1.callTool({ name: 'whoami', arguments: {} })]);
       expect(whoV2.structuredContent).toMatchObject({ client_id: providerV2.clientInformation()!.client_id, session_id: null });
-      expect(whoV1.structuredContent).toMatchObject({ client_id: providerV1.clientInformation()!.client_id, session_id: (v1.transport as StreamableV1).sessionId });
+      expect(whoV1.structuredContent).toMatchObject({
+        client_id: providerV1.clientInformation()!.client_id,
+        session_id: (v1.transport as StreamableV1).sessionId,
+      });
       expect(sentV2).not.toContain('initialize');
     } finally {
       await Promise.all([v2.close(), v1.close()]);
@@ -174,7 +187,10 @@ describe('MCP 2026-07-28 on /mcp, raw', () => {
 
   it('a request without the _meta protocol version or client capabilities is 400 with -32602', async () => {
     const t = await token();
-    const noEnvelope = await post(t, { headers: { ...json, 'MCP-Protocol-Version': MODERN, 'Mcp-Method': 'tools/list' }, body: { jsonrpc: '2.0', id: 4, method: 'tools/list', params: {} } });
+    const noEnvelope = await post(t, {
+      headers: { ...json, 'MCP-Protocol-Version': MODERN, 'Mcp-Method': 'tools/list' },
+      body: { jsonrpc: '2.0', id: 4, method: 'tools/list', params: {} },
+    });
     expect(noEnvelope.status).toBe(400);
     expect(noEnvelope.body).toMatchObject({ id: 4, error: { code: -32602 } });
     const noCapabilities = await post(t, {
@@ -207,7 +223,11 @@ describe('MCP 2026-07-28 on /mcp, raw', () => {
   it('CORS: a browser client may send the 2026-07-28 headers (preflight allows Mcp-Method and Mcp-Name)', async () => {
     const response = await fetch(`${server.url}/mcp`, {
       method: 'OPTIONS',
-      headers: { Origin: 'http://localhost:6274', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type, mcp-protocol-version, mcp-method, mcp-name' },
+      headers: {
+        Origin: 'http://localhost:6274',
+        'Access-Control-Request-Method': 'POST',
+        'Access-Control-Request-Headers': 'authorization, content-type, mcp-protocol-version, mcp-method, mcp-name',
+      },
     });
     expect(response.status).toBeLessThan(300);
     const allowed = (response.headers.get('access-control-allow-headers') ?? '').toLowerCase();
@@ -240,7 +260,10 @@ describe('every request of both eras is authenticated', () => {
     expect((await post(t, modernRequest('tools/list'))).status).toBe(200);
     await server.store.revokeAccessTokens({ ids: [record.id] }, Date.now());
     const modern = await post(t, modernRequest('tools/list'));
-    const legacy = await post(t, { headers: { ...json, 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': '2025-11-25' }, body: { jsonrpc: '2.0', id: 2, method: 'tools/list' } });
+    const legacy = await post(t, {
+      headers: { ...json, 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': '2025-11-25' },
+      body: { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+    });
     for (const { status, response } of [modern, legacy]) {
       expect(status).toBe(401);
       expect(response.headers.get('www-authenticate')).toContain('error="invalid_token"');
@@ -266,7 +289,10 @@ describe("Claude's header skew (anthropics/claude-code#93290, OneUptime#3707)", 
 
   it('the skew does not excuse an Mcp-Name mismatch (-32020) or a version nobody supports (-32022)', async () => {
     const t = await token();
-    const mismatch = await post(t, modernRequest('tools/call', { name: 'whoami', arguments: {} }, 1, { 'MCP-Protocol-Version': '2025-11-25', 'Mcp-Name': 'search' }));
+    const mismatch = await post(
+      t,
+      modernRequest('tools/call', { name: 'whoami', arguments: {} }, 1, { 'MCP-Protocol-Version': '2025-11-25', 'Mcp-Name': 'search' }),
+    );
     expect(mismatch.body).toMatchObject({ error: { code: -32020 } });
     const unknown = await post(t, modernRequest('tools/list', {}, 2, { 'MCP-Protocol-Version': '2024-01-01' }));
     expect(unknown.status).toBe(400);
@@ -275,15 +301,24 @@ describe("Claude's header skew (anthropics/claude-code#93290, OneUptime#3707)", 
   it('on a 2025-11-25 session, a newer header is served at the session revision (2025 result shape); an unknown one is -32022', async () => {
     const { token: t, record } = await mintToken(server.store, { baseUrl: server.url });
     const sessionId = await openLegacySession(t);
-    const listed = await post(t, { headers: { ...json, 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': MODERN }, body: { jsonrpc: '2.0', id: 2, method: 'tools/list' } });
+    const listed = await post(t, {
+      headers: { ...json, 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': MODERN },
+      body: { jsonrpc: '2.0', id: 2, method: 'tools/list' },
+    });
     expect(listed.status).toBe(200);
     expect(listed.body!.result.tools.length).toBe(3);
     expect(listed.body!.result.resultType).toBeUndefined();
-    const called = await post(t, { headers: { ...json, 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': MODERN }, body: { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'whoami', arguments: {} } } });
+    const called = await post(t, {
+      headers: { ...json, 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': MODERN },
+      body: { jsonrpc: '2.0', id: 3, method: 'tools/call', params: { name: 'whoami', arguments: {} } },
+    });
     expect(called.body!.result.structuredContent).toMatchObject({ session_id: sessionId });
     expect(warnings.filter((line) => line.includes(record.clientId))).toHaveLength(1);
 
-    const unknown = await post(t, { headers: { ...json, 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': '1999-01-01' }, body: { jsonrpc: '2.0', id: 4, method: 'tools/list' } });
+    const unknown = await post(t, {
+      headers: { ...json, 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': '1999-01-01' },
+      body: { jsonrpc: '2.0', id: 4, method: 'tools/list' },
+    });
     expect(unknown.status).toBe(400);
     expect(unknown.body).toMatchObject({ id: 4, error: { code: -32022 } });
   });
@@ -369,7 +404,10 @@ describe('protocol details (issue 16)', () => {
   it('2025 session: invalid tool arguments are a result with isError, not a -32602 error', async () => {
     const t = await token();
     const sessionId = await openLegacySession(t);
-    const { body } = await post(t, { headers: { ...json, 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': '2025-11-25' }, body: { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'search', arguments: { query: 42 } } } });
+    const { body } = await post(t, {
+      headers: { ...json, 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': '2025-11-25' },
+      body: { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'search', arguments: { query: 42 } } },
+    });
     expect(body!.result.isError).toBe(true);
     expect(body!.result.content[0].text).toMatch(/invalid arguments for search/);
   });
@@ -377,7 +415,10 @@ describe('protocol details (issue 16)', () => {
   it('2025 session: an unknown tool is -32602 and its message is not prefixed twice', async () => {
     const t = await token();
     const sessionId = await openLegacySession(t);
-    const { body } = await post(t, { headers: { ...json, 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': '2025-11-25' }, body: { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'nope', arguments: {} } } });
+    const { body } = await post(t, {
+      headers: { ...json, 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': '2025-11-25' },
+      body: { jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'nope', arguments: {} } },
+    });
     expect(body!.error.code).toBe(-32602);
     expect(body!.error.message).toBe('Unknown tool: nope');
   });
@@ -387,7 +428,11 @@ describe('protocol details (issue 16)', () => {
     const opened = await post(t, { headers: json, body: initialize() });
     expect(`${opened.status} ${opened.response.statusText}`).toBe('200 OK');
     const sessionId = opened.response.headers.get('mcp-session-id')!;
-    const note = await fetch(`${server.url}/mcp`, { method: 'POST', headers: { ...json, ...bearer(t), 'Mcp-Session-Id': sessionId }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+    const note = await fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      headers: { ...json, ...bearer(t), 'Mcp-Session-Id': sessionId },
+      body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+    });
     expect(`${note.status} ${note.statusText}`).toBe('202 Accepted');
     const modern = await post(t, modernRequest('tools/list'));
     expect(`${modern.status} ${modern.response.statusText}`).toBe('200 OK');
@@ -419,7 +464,19 @@ describe('protocol details (issue 16)', () => {
     const opened = events.find((e) => e.type === 'session.opened')!;
     const ended = events.find((e) => e.type === 'session.closed')!;
     expect(opened).toMatchObject({ client_id: record.clientId, token_id: record.id, detail: { transport: 'streamable-http', session_id: sessionId } });
-    expect(ended).toMatchObject({ client_id: record.clientId, token_id: record.id, detail: { transport: 'streamable-http', session_id: sessionId, reason: 'client closed' } });
-    expect(Object.keys(ended).filter((k) => k !== 'ts').sort()).toEqual(Object.keys(opened).filter((k) => k !== 'ts').sort());
+    expect(ended).toMatchObject({
+      client_id: record.clientId,
+      token_id: record.id,
+      detail: { transport: 'streamable-http', session_id: sessionId, reason: 'client closed' },
+    });
+    expect(
+      Object.keys(ended)
+        .filter((k) => k !== 'ts')
+        .sort(),
+    ).toEqual(
+      Object.keys(opened)
+        .filter((k) => k !== 'ts')
+        .sort(),
+    );
   });
 });

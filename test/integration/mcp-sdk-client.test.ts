@@ -30,7 +30,9 @@ type TransportKind = 'streamable-http' | 'sse';
  */
 async function connectWithOAuth(kind: TransportKind, provider: HeadlessOAuthClientProvider): Promise<Client> {
   const make = () =>
-    kind === 'sse' ? new SSEClientTransport(new URL(`${server.url}/sse`), { authProvider: provider }) : new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { authProvider: provider });
+    kind === 'sse'
+      ? new SSEClientTransport(new URL(`${server.url}/sse`), { authProvider: provider })
+      : new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { authProvider: provider });
   const client = new Client({ name: `sdk-${kind}`, version: '1.0.0' });
   const first = make();
   await expect(client.connect(first)).rejects.toBeInstanceOf(UnauthorizedError);

@@ -109,7 +109,13 @@ describe('GET and POST /authorize (RFC 6749 §4.1.1–§4.1.2, OAuth 2.1, RFC 92
 
   it('DESIGN.md §4: client-supplied text is HTML-escaped on the consent page (<script> in client_name)', async () => {
     const evil = await register(http, { client_name: '<script>alert("pwned")</script><img src=x onerror=alert(1)>', redirect_uris: [CHATGPT_REDIRECT] });
-    const form = await openConsent(http, { response_type: 'code', client_id: evil.client_id, code_challenge: challenge, code_challenge_method: 'S256', state: '"><script>alert(2)</script>' });
+    const form = await openConsent(http, {
+      response_type: 'code',
+      client_id: evil.client_id,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+      state: '"><script>alert(2)</script>',
+    });
     const page = form.response.text;
     expect(page).not.toContain('<script>');
     expect(page).not.toContain('<img');
@@ -164,7 +170,12 @@ describe('GET and POST /authorize (RFC 6749 §4.1.1–§4.1.2, OAuth 2.1, RFC 92
   });
 
   it('RFC 7636 §4.3 + OAuth 2.1 §4.1.1: code_challenge_method=plain is refused with invalid_request, state and iss', async () => {
-    expectErrorRedirect(await request({ code_challenge: 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk', code_challenge_method: 'plain' }), server.url, CHATGPT_REDIRECT, 'invalid_request');
+    expectErrorRedirect(
+      await request({ code_challenge: 'dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk', code_challenge_method: 'plain' }),
+      server.url,
+      CHATGPT_REDIRECT,
+      'invalid_request',
+    );
   });
 
   it('OAuth 2.1 §4.1.1: a missing code_challenge is refused with invalid_request, state and iss', async () => {
@@ -192,12 +203,24 @@ describe('GET and POST /authorize (RFC 6749 §4.1.1–§4.1.2, OAuth 2.1, RFC 92
   });
 
   it('RFC 6749 §3.3: without a scope parameter the configured scopes are granted', async () => {
-    const form = await openConsent(http, { response_type: 'code', client_id: chatgpt.client_id, redirect_uri: CHATGPT_REDIRECT, code_challenge: challenge, code_challenge_method: 'S256' });
+    const form = await openConsent(http, {
+      response_type: 'code',
+      client_id: chatgpt.client_id,
+      redirect_uri: CHATGPT_REDIRECT,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
     expect(form.response.text).toMatch(/<dt>Access<\/dt><dd>mcp<\/dd>/);
   });
 
   it('DESIGN.md §4: offline_access is ignored, not refused, while refresh tokens are off', async () => {
-    const form = await openConsent(http, { response_type: 'code', client_id: chatgpt.client_id, scope: 'mcp offline_access', code_challenge: challenge, code_challenge_method: 'S256' });
+    const form = await openConsent(http, {
+      response_type: 'code',
+      client_id: chatgpt.client_id,
+      scope: 'mcp offline_access',
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
     expect(form.response.text).toMatch(/<dt>Access<\/dt><dd>mcp<\/dd>/);
   });
 
@@ -218,23 +241,48 @@ describe('GET and POST /authorize (RFC 6749 §4.1.1–§4.1.2, OAuth 2.1, RFC 92
     ['/mcp/', '/mcp'],
     ['/', ''],
   ])('RFC 8707 §2: resource <base>%s is accepted and shown as <base>%s', async (suffix, canonical) => {
-    const form = await openConsent(http, { response_type: 'code', client_id: chatgpt.client_id, resource: `${server.url}${suffix}`, code_challenge: challenge, code_challenge_method: 'S256' });
+    const form = await openConsent(http, {
+      response_type: 'code',
+      client_id: chatgpt.client_id,
+      resource: `${server.url}${suffix}`,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
     expect(form.response.text).toContain(`<dt>Resource</dt><dd>${server.url}${canonical}</dd>`);
   });
 
   it('RFC 8707 §2: scheme and host case of the resource are tolerated', async () => {
     const shouting = server.url.replace('http://', 'HTTP://') + '/mcp';
-    const form = await openConsent(http, { response_type: 'code', client_id: chatgpt.client_id, resource: shouting, code_challenge: challenge, code_challenge_method: 'S256' });
+    const form = await openConsent(http, {
+      response_type: 'code',
+      client_id: chatgpt.client_id,
+      resource: shouting,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
     expect(form.response.text).toContain(`<dd>${server.url}/mcp</dd>`);
   });
 
   it('DESIGN.md §4: deny redirects with error=access_denied, the state and iss', async () => {
-    const form = await openConsent(http, { response_type: 'code', client_id: chatgpt.client_id, redirect_uri: CHATGPT_REDIRECT, state: STATE, code_challenge: challenge, code_challenge_method: 'S256' });
+    const form = await openConsent(http, {
+      response_type: 'code',
+      client_id: chatgpt.client_id,
+      redirect_uri: CHATGPT_REDIRECT,
+      state: STATE,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
     expectErrorRedirect(await answerConsent(http, form, { decision: 'deny', password: '' }), server.url, CHATGPT_REDIRECT, 'access_denied');
   });
 
   it('DESIGN.md §4: a pending authorization request is single use', async () => {
-    const form = await openConsent(http, { response_type: 'code', client_id: chatgpt.client_id, state: STATE, code_challenge: challenge, code_challenge_method: 'S256' });
+    const form = await openConsent(http, {
+      response_type: 'code',
+      client_id: chatgpt.client_id,
+      state: STATE,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
     expect((await answerConsent(http, form)).status).toBe(302);
     const again = await answerConsent(http, form);
     expectErrorPage(again);
@@ -272,7 +320,13 @@ describe('GET and POST /authorize (RFC 6749 §4.1.1–§4.1.2, OAuth 2.1, RFC 92
 
   it('DESIGN.md §4: an unknown request_id is refused with an error page', async () => {
     const form = await openConsent(http, { response_type: 'code', client_id: chatgpt.client_id, code_challenge: challenge, code_challenge_method: 'S256' });
-    expectErrorPage(await http.postForm('/authorize', { request_id: 'nope', csrf_token: form.csrfToken, password: OWNER_PASSWORD, decision: 'approve' }, { cookie: form.cookie }));
+    expectErrorPage(
+      await http.postForm(
+        '/authorize',
+        { request_id: 'nope', csrf_token: form.csrfToken, password: OWNER_PASSWORD, decision: 'approve' },
+        { cookie: form.cookie },
+      ),
+    );
   });
 
   it('DESIGN.md §4: a decision other than approve or deny shows the form again', async () => {
@@ -284,7 +338,13 @@ describe('GET and POST /authorize (RFC 6749 §4.1.1–§4.1.2, OAuth 2.1, RFC 92
   });
 
   it('DESIGN.md §4: a wrong password shows the page again with 401 and an error; the form stays usable', async () => {
-    const form = await openConsent(http, { response_type: 'code', client_id: chatgpt.client_id, state: STATE, code_challenge: challenge, code_challenge_method: 'S256' });
+    const form = await openConsent(http, {
+      response_type: 'code',
+      client_id: chatgpt.client_id,
+      state: STATE,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
     const wrong = await answerConsent(http, form, { password: 'wrong password' });
     expect(wrong.status).toBe(401);
     expect(wrong.headers.get('location')).toBeNull();
@@ -297,7 +357,11 @@ describe('GET and POST /authorize (RFC 6749 §4.1.1–§4.1.2, OAuth 2.1, RFC 92
   });
 
   it('DESIGN.md §4: the POST form body is size-limited too (413 JSON)', async () => {
-    const response = await http.request('/authorize', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: `password=${'x'.repeat(1_100_000)}` });
+    const response = await http.request('/authorize', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: `password=${'x'.repeat(1_100_000)}`,
+    });
     expect(response.status).toBe(413);
   });
 
@@ -332,7 +396,8 @@ describe('owner password lockout and pending request expiry (fixed clock)', () =
   let client: RegisteredClient;
   let challenge: string;
 
-  const open = () => openConsent(http, { response_type: 'code', client_id: client.client_id, state: STATE, code_challenge: challenge, code_challenge_method: 'S256' });
+  const open = () =>
+    openConsent(http, { response_type: 'code', client_id: client.client_id, state: STATE, code_challenge: challenge, code_challenge_method: 'S256' });
 
   beforeAll(async () => {
     server = await startTestServer({ clock });
@@ -366,7 +431,14 @@ describe('owner password lockout and pending request expiry (fixed clock)', () =
     expectErrorPage(await answerConsent(http, await open()), 429);
     // DESIGN.md §4: without trustProxy, X-Forwarded-For is not the client's address and cannot dodge the lock.
     const spoofed = await open();
-    expectErrorPage(await http.postForm('/authorize', { request_id: spoofed.requestId, csrf_token: spoofed.csrfToken, password: OWNER_PASSWORD, decision: 'approve' }, { cookie: spoofed.cookie, 'x-forwarded-for': '198.51.100.9' }), 429);
+    expectErrorPage(
+      await http.postForm(
+        '/authorize',
+        { request_id: spoofed.requestId, csrf_token: spoofed.csrfToken, password: OWNER_PASSWORD, decision: 'approve' },
+        { cookie: spoofed.cookie, 'x-forwarded-for': '198.51.100.9' },
+      ),
+      429,
+    );
 
     await server.events.flush();
     const events = await server.events.readLast(50, { types: ['login.'] });
@@ -406,7 +478,11 @@ describe('baseUrl with a path, behind a proxy that strips it (DESIGN.md §4: URL
     running = await startServer(
       (port) => {
         issuer = `http://127.0.0.1:${port}/cupcake`;
-        return createApp({ config: ConfigSchema.parse({ baseUrl: issuer, dataDir, tools: { docs: false } }), store, events: createFileEventLog(join(dataDir, 'events.jsonl')) });
+        return createApp({
+          config: ConfigSchema.parse({ baseUrl: issuer, dataDir, tools: { docs: false } }),
+          store,
+          events: createFileEventLog(join(dataDir, 'events.jsonl')),
+        });
       },
       { host: '127.0.0.1', port: 0 },
     );
@@ -422,7 +498,13 @@ describe('baseUrl with a path, behind a proxy that strips it (DESIGN.md §4: URL
     const metadata = (await http.get('/.well-known/oauth-authorization-server')).json();
     expect(metadata.authorization_endpoint).toBe(`${issuer}/authorize`);
     const client = await registerChatGpt(http);
-    const form = await openConsent(http, { response_type: 'code', client_id: client.client_id, code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256', state: STATE });
+    const form = await openConsent(http, {
+      response_type: 'code',
+      client_id: client.client_id,
+      code_challenge: challengeOf(newVerifier()),
+      code_challenge_method: 'S256',
+      state: STATE,
+    });
     expect(form.response.text).toContain('<form method="post" action="/cupcake/authorize"');
     expect(form.response.headers.getSetCookie()[0]).toContain('Path=/cupcake/authorize;');
     const answer = await answerConsent(http, form);

@@ -24,7 +24,17 @@ describe('Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-docu
   /** A valid document for `path` on client.test, with overrides. */
   const publish = (path: string, overrides: Record<string, unknown> = {}, headers: Record<string, string> = {}) => {
     const clientId = docs.url(path);
-    docs.json(path, { client_id: clientId, client_name: 'Document client', redirect_uris: [LOOPBACK_CALLBACK, 'https://client.test/callback'], token_endpoint_auth_method: 'none', ...overrides }, headers);
+    docs.json(
+      path,
+      {
+        client_id: clientId,
+        client_name: 'Document client',
+        redirect_uris: [LOOPBACK_CALLBACK, 'https://client.test/callback'],
+        token_endpoint_auth_method: 'none',
+        ...overrides,
+      },
+      headers,
+    );
     return clientId;
   };
 
@@ -75,7 +85,13 @@ describe('Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-docu
 
   it('the consent page shows the document host as the verified identity, escaped', async () => {
     const clientId = publish('/consent.json', { client_name: '<b>Sneaky</b>' });
-    const form = await openConsent(http, { client_id: clientId, redirect_uri: 'http://127.0.0.1:4000/oauth/callback', response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' });
+    const form = await openConsent(http, {
+      client_id: clientId,
+      redirect_uri: 'http://127.0.0.1:4000/oauth/callback',
+      response_type: 'code',
+      code_challenge: challengeOf(newVerifier()),
+      code_challenge_method: 'S256',
+    });
     const page = form.response.text;
     expect(page).toMatch(/Identity verified[^<]*<\/span><span class="target-host">client\.test:\d+<\/span>/);
     expect(page).toContain('&lt;b&gt;Sneaky&lt;/b&gt;');
@@ -85,8 +101,18 @@ describe('Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-docu
   });
 
   it('a registered (dynamic) client gets no verified identity line', async () => {
-    const registered = await http.postJson('/register', { client_name: 'Registered', redirect_uris: ['https://client.example/cb'], token_endpoint_auth_method: 'none' });
-    const form = await openConsent(http, { client_id: registered.json().client_id, redirect_uri: 'https://client.example/cb', response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' });
+    const registered = await http.postJson('/register', {
+      client_name: 'Registered',
+      redirect_uris: ['https://client.example/cb'],
+      token_endpoint_auth_method: 'none',
+    });
+    const form = await openConsent(http, {
+      client_id: registered.json().client_id,
+      redirect_uri: 'https://client.example/cb',
+      response_type: 'code',
+      code_challenge: challengeOf(newVerifier()),
+      code_challenge_method: 'S256',
+    });
     expect(form.response.text).not.toContain('Identity verified');
   });
 
@@ -276,7 +302,13 @@ describe('Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-docu
         expect(page.text).toContain('Application could not be verified');
         expect(page.text.replace(/&quot;/g, '"').replace(/&#39;/g, "'")).toMatch(why);
       }
-      const token = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x'.repeat(43), code_verifier: newVerifier(), redirect_uri: LOOPBACK_CALLBACK, client_id: clientId });
+      const token = await http.postForm('/token', {
+        grant_type: 'authorization_code',
+        code: 'x'.repeat(43),
+        code_verifier: newVerifier(),
+        redirect_uri: LOOPBACK_CALLBACK,
+        client_id: clientId,
+      });
       expect(token.status).toBe(401);
       expect(token.json().error).toBe('invalid_client');
       const revoke = await http.postForm('/revoke', { token: 'mcp_00000000000000000000000000000000', client_id: clientId });
@@ -287,10 +319,20 @@ describe('Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-docu
 
   it('/token: a metadata-document client is public; a secret or HTTP Basic is invalid_client', async () => {
     const clientId = publish('/public.json');
-    const withSecret = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: newVerifier(), client_id: clientId, client_secret: 'guess' });
+    const withSecret = await http.postForm('/token', {
+      grant_type: 'authorization_code',
+      code: 'x',
+      code_verifier: newVerifier(),
+      client_id: clientId,
+      client_secret: 'guess',
+    });
     expect(withSecret.status).toBe(401);
     expect(withSecret.json()).toMatchObject({ error: 'invalid_client', error_description: expect.stringMatching(/public/) });
-    const basic = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: newVerifier() }, { authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:guess`).toString('base64')}` });
+    const basic = await http.postForm(
+      '/token',
+      { grant_type: 'authorization_code', code: 'x', code_verifier: newVerifier() },
+      { authorization: `Basic ${Buffer.from(`${encodeURIComponent(clientId)}:guess`).toString('base64')}` },
+    );
     expect(basic.status).toBe(401);
     expect(basic.headers.get('www-authenticate')).toMatch(/^Basic/);
     // Without a secret the client authenticates (none); the made-up code is then the problem.
@@ -321,7 +363,12 @@ describe('a metadata-document client with refresh tokens on', () => {
 
   it('OAuth 2.1 §4.3.1: gets a refresh token when its document lists the grant, and rotates it as client_id + refresh_token', async () => {
     const clientId = docs.url('/refreshing.json');
-    docs.json('/refreshing.json', { client_id: clientId, client_name: 'Refreshing', redirect_uris: [LOOPBACK_CALLBACK], grant_types: ['authorization_code', 'refresh_token'] });
+    docs.json('/refreshing.json', {
+      client_id: clientId,
+      client_name: 'Refreshing',
+      redirect_uris: [LOOPBACK_CALLBACK],
+      grant_types: ['authorization_code', 'refresh_token'],
+    });
     const tokens = await authorizeWithSdk(`${server.url}/mcp`, new MetadataDocumentProvider(clientId));
     expect(tokens.refresh_token).toBeDefined();
     const http = new RecordingHttp(server.url);
@@ -330,14 +377,19 @@ describe('a metadata-document client with refresh tokens on', () => {
     expect(refreshed.json().refresh_token).not.toBe(tokens.refresh_token);
     // Another client cannot use it.
     docs.json('/other.json', { client_id: docs.url('/other.json'), redirect_uris: [LOOPBACK_CALLBACK], grant_types: ['authorization_code', 'refresh_token'] });
-    const stolen = await http.postForm('/token', { grant_type: 'refresh_token', refresh_token: refreshed.json().refresh_token, client_id: docs.url('/other.json') });
+    const stolen = await http.postForm('/token', {
+      grant_type: 'refresh_token',
+      refresh_token: refreshed.json().refresh_token,
+      client_id: docs.url('/other.json'),
+    });
     expect(stolen.json().error).toBe('invalid_grant');
     expect(docs.hits('/refreshing.json')).toBe(1);
   });
 });
 
 describe('the outbound https fetcher with its production address policy', () => {
-  const productionFetcher = (options: Partial<HttpsFetcherOptions>) => createHttpsFetcher({ timeoutMs: FETCH_TIMEOUT_MS, maxBytes: MAX_DOCUMENT_BYTES, ...options });
+  const productionFetcher = (options: Partial<HttpsFetcherOptions>) =>
+    createHttpsFetcher({ timeoutMs: FETCH_TIMEOUT_MS, maxBytes: MAX_DOCUMENT_BYTES, ...options });
   let ca: TestCa;
   let docs: DocumentServer;
   beforeAll(async () => {

@@ -66,13 +66,16 @@ describe('discovery with refresh tokens off (the default, as in the seed)', () =
     for (const [path] of PRM_PATHS) expect((await http.get(path)).json().scopes_supported).not.toContain('offline_access');
   });
 
-  it.each([...AS_PATHS, ...PRM_PATHS.map(([p]) => p), '/.well-known/mcp/manifest.json'])('RFC 9110 §9.3.2: HEAD %s answers 200 without a body', async (path) => {
-    const get = await http.get(path);
-    const head = await http.request(path, { method: 'HEAD' });
-    expect(head.status).toBe(200);
-    expect(head.text).toBe('');
-    expect(head.headers.get('content-type')).toBe(get.headers.get('content-type'));
-  });
+  it.each([...AS_PATHS, ...PRM_PATHS.map(([p]) => p), '/.well-known/mcp/manifest.json'])(
+    'RFC 9110 §9.3.2: HEAD %s answers 200 without a body',
+    async (path) => {
+      const get = await http.get(path);
+      const head = await http.request(path, { method: 'HEAD' });
+      expect(head.status).toBe(200);
+      expect(head.text).toBe('');
+      expect(head.headers.get('content-type')).toBe(get.headers.get('content-type'));
+    },
+  );
 
   it.each(PRM_PATHS)('RFC 9728 §3: %s names resource <base>%s and this issuer', async (path, suffix) => {
     const response = await http.get(path);
@@ -108,17 +111,20 @@ describe('discovery with refresh tokens off (the default, as in the seed)', () =
     expect(response.json()).toEqual({ status: 'ok', version: expect.any(String) });
   });
 
-  it.each([...AS_PATHS, ...PRM_PATHS.map(([p]) => p), '/.well-known/mcp/manifest.json'])('DESIGN.md §4: %s is public to browser clients (CORS *, preflight answered)', async (path) => {
-    const get = await http.get(path, { origin: 'https://inspector.example' });
-    expect(get.headers.get('access-control-allow-origin')).toBe('*');
-    const preflight = await http.request(path, {
-      method: 'OPTIONS',
-      headers: { origin: 'https://inspector.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'mcp-protocol-version' },
-    });
-    expect(preflight.status).toBe(204);
-    expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
-    expect(preflight.headers.get('access-control-allow-headers')).toMatch(/MCP-Protocol-Version/i);
-  });
+  it.each([...AS_PATHS, ...PRM_PATHS.map(([p]) => p), '/.well-known/mcp/manifest.json'])(
+    'DESIGN.md §4: %s is public to browser clients (CORS *, preflight answered)',
+    async (path) => {
+      const get = await http.get(path, { origin: 'https://inspector.example' });
+      expect(get.headers.get('access-control-allow-origin')).toBe('*');
+      const preflight = await http.request(path, {
+        method: 'OPTIONS',
+        headers: { origin: 'https://inspector.example', 'access-control-request-method': 'GET', 'access-control-request-headers': 'mcp-protocol-version' },
+      });
+      expect(preflight.status).toBe(204);
+      expect(preflight.headers.get('access-control-allow-origin')).toBe('*');
+      expect(preflight.headers.get('access-control-allow-headers')).toMatch(/MCP-Protocol-Version/i);
+    },
+  );
 
   it('DESIGN.md §4: discovery is built from baseUrl, never from the Host header', async () => {
     const response = await http.get('/.well-known/oauth-authorization-server', { host: 'evil.example', 'x-forwarded-host': 'evil.example' });

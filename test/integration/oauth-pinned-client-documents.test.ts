@@ -44,13 +44,26 @@ describe('Claude and Claude Code sign in when their metadata documents cannot be
   });
 
   it('Claude: the live document answers 403, the pinned copy stands in; consent, a public-client token and a refresh token without offline_access', async () => {
-    const form = await openConsent(http, { client_id: CLAUDE, redirect_uri: CLAUDE_CALLBACK, response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' });
+    const form = await openConsent(http, {
+      client_id: CLAUDE,
+      redirect_uri: CLAUDE_CALLBACK,
+      response_type: 'code',
+      code_challenge: challengeOf(newVerifier()),
+      code_challenge_method: 'S256',
+    });
     expect(form.response.text).toContain('Claude');
     expect(docs.hits('/oauth/mcp-oauth-client-metadata')).toBe(1);
 
     // Claude asks for no offline_access; its document registers the refresh_token grant.
     const { code, verifier } = await authorize(http, { client_id: CLAUDE, redirect_uri: CLAUDE_CALLBACK, resource: `${server.url}/mcp`, scope: 'mcp' });
-    const response = await http.postForm('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: CLAUDE_CALLBACK, client_id: CLAUDE, resource: `${server.url}/mcp` });
+    const response = await http.postForm('/token', {
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: verifier,
+      redirect_uri: CLAUDE_CALLBACK,
+      client_id: CLAUDE,
+      resource: `${server.url}/mcp`,
+    });
     expect(response.status, response.text).toBe(200);
     const tokens = response.json();
     expect(tokens.refresh_token).toEqual(expect.any(String));
@@ -65,16 +78,28 @@ describe('Claude and Claude Code sign in when their metadata documents cannot be
   });
 
   it('Claude: the pinned copy never widens the document: another redirect URI is still refused on a page', async () => {
-    const page = await http.get(`/authorize?${toQuery({ client_id: CLAUDE, redirect_uri: 'https://evil.example/cb', response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`);
+    const page = await http.get(
+      `/authorize?${toQuery({ client_id: CLAUDE, redirect_uri: 'https://evil.example/cb', response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`,
+    );
     expect(page.status).toBe(400);
     expect(page.headers.get('location')).toBeNull();
   });
 
   it('Claude Code: the pinned copy, with its loopback redirect matching on the port Claude Code picked (RFC 8252 §7.3)', async () => {
     const redirect = 'http://localhost:41333/callback';
-    const { code, verifier, redirect: delivered } = await authorize(http, { client_id: CLAUDE_CODE, redirect_uri: redirect, scope: 'mcp offline_access', resource: `${server.url}/mcp` });
+    const {
+      code,
+      verifier,
+      redirect: delivered,
+    } = await authorize(http, { client_id: CLAUDE_CODE, redirect_uri: redirect, scope: 'mcp offline_access', resource: `${server.url}/mcp` });
     expect(delivered.origin).toBe('http://localhost:41333');
-    const response = await http.postForm('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: redirect, client_id: CLAUDE_CODE });
+    const response = await http.postForm('/token', {
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: verifier,
+      redirect_uri: redirect,
+      client_id: CLAUDE_CODE,
+    });
     expect(response.status, response.text).toBe(200);
     expect((await events()).some((e) => e.type === 'client.pinned_document_used' && e.client_id === CLAUDE_CODE)).toBe(true);
   });
@@ -82,7 +107,9 @@ describe('Claude and Claude Code sign in when their metadata documents cannot be
   it('an unknown document that cannot be fetched is still refused with the HTML error page, never redirected', async () => {
     challenge('/oauth/unknown-client.json');
     const unknown = docs.url('/oauth/unknown-client.json');
-    const page = await http.get(`/authorize?${toQuery({ client_id: unknown, redirect_uri: 'https://client.test/cb', response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`);
+    const page = await http.get(
+      `/authorize?${toQuery({ client_id: unknown, redirect_uri: 'https://client.test/cb', response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`,
+    );
     expect(page.status).toBe(400);
     expect(page.headers.get('location')).toBeNull();
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
@@ -103,10 +130,18 @@ describe('a live Claude document that can be fetched wins over the pinned copy',
     const server = await startTestServer({ clientMetadataFetcher: onPort(testFetcher(ca), docs.port) });
     try {
       const http = new RecordingHttp(server.url);
-      const form = await openConsent(http, { client_id: CLAUDE_CODE, redirect_uri: 'http://localhost:5000/callback', response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' });
+      const form = await openConsent(http, {
+        client_id: CLAUDE_CODE,
+        redirect_uri: 'http://localhost:5000/callback',
+        response_type: 'code',
+        code_challenge: challengeOf(newVerifier()),
+        code_challenge_method: 'S256',
+      });
       expect(form.response.text).toContain('Claude Code (live)');
       // The pinned copy lists 127.0.0.1; the live document does not, and it decides.
-      const page = await http.get(`/authorize?${toQuery({ client_id: CLAUDE_CODE, redirect_uri: 'http://127.0.0.1:5000/callback', response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`);
+      const page = await http.get(
+        `/authorize?${toQuery({ client_id: CLAUDE_CODE, redirect_uri: 'http://127.0.0.1:5000/callback', response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`,
+      );
       expect(page.status).toBe(400);
       await server.events.flush();
       // Records and rejections (events.jsonl, events.rejections.jsonl).

@@ -35,7 +35,9 @@ async function events(server: TestServer): Promise<Array<Record<string, any>>> {
 
 async function listToolsOverMcp(server: TestServer, accessToken: string): Promise<string[]> {
   const client = new Client({ name: 'chatgpt-like', version: '1.0.0' });
-  await client.connect(new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${accessToken}` } } }));
+  await client.connect(
+    new StreamableHTTPClientTransport(new URL(`${server.url}/mcp`), { requestInit: { headers: { authorization: `Bearer ${accessToken}` } } }),
+  );
   try {
     return (await client.listTools()).tools.map((t) => t.name);
   } finally {
@@ -63,7 +65,8 @@ describe('private_key_jwt client authentication (RFC 7523 §2.2, RFC 7521 §4.2)
       ...extra,
     });
 
-  const authorizeChatGpt = (id = clientId) => authorize(http, { client_id: id, redirect_uri: CHATGPT_REDIRECT, scope: 'mcp', resource: `${server.url}/mcp`, state: 'oauth_s_1' });
+  const authorizeChatGpt = (id = clientId) =>
+    authorize(http, { client_id: id, redirect_uri: CHATGPT_REDIRECT, scope: 'mcp', resource: `${server.url}/mcp`, state: 'oauth_s_1' });
 
   beforeAll(async () => {
     ca = createTestCa();
@@ -131,14 +134,30 @@ describe('private_key_jwt client authentication (RFC 7523 §2.2, RFC 7521 §4.2)
       ['HS256 made from the published public key', () => hmacWithPublicKey(key, claims()), /signed with .HS256.; this server accepts only RS256/],
       ['another audience', () => signAssertion(key, { clientId, audience: 'https://other-server.example/token' }), /aud must name this authorization server/],
       ['expired', () => signAssertion(key, { clientId, audience: tokenEndpoint, issuedAt: Math.floor(Date.now() / 1000) - 900 }), /expired/],
-      ['iss is not the client_id', () => signAssertion(key, { clientId, audience: tokenEndpoint, claims: { iss: docs.url('/oauth/other/client.json') } }), /iss differs from client_id/],
+      [
+        'iss is not the client_id',
+        () => signAssertion(key, { clientId, audience: tokenEndpoint, claims: { iss: docs.url('/oauth/other/client.json') } }),
+        /iss differs from client_id/,
+      ],
       ['sub is not the client_id', () => signAssertion(key, { clientId, audience: tokenEndpoint, claims: { sub: 'someone' } }), /sub must be the client_id/],
       ['valid for an hour', () => signAssertion(key, { clientId, audience: tokenEndpoint, lifetimeSeconds: 3_600 }), /more than 10 minutes/],
       ['without a jti', () => signAssertion(key, { clientId, audience: tokenEndpoint, claims: { jti: undefined } }), /jti claim is missing/],
       ['a jti that is not a string', () => signAssertion(key, { clientId, audience: tokenEndpoint, claims: { jti: 12345 } }), /jti must be a string/],
-      ['without an iss (the client named by client_id alone)', () => signAssertion(key, { clientId, audience: tokenEndpoint, claims: { iss: undefined } }), /iss must be the client_id/],
-      ['typed as an access token (at+jwt)', () => signAssertion(key, { clientId, audience: tokenEndpoint, header: { typ: 'at+jwt' } }), /typ .at\+jwt. is not a client assertion/],
-      ['a kid the client never published', () => signAssertion(key, { clientId, audience: tokenEndpoint, header: { kid: 'unknown-kid' } }), /no key in the client's jwks_uri matches/],
+      [
+        'without an iss (the client named by client_id alone)',
+        () => signAssertion(key, { clientId, audience: tokenEndpoint, claims: { iss: undefined } }),
+        /iss must be the client_id/,
+      ],
+      [
+        'typed as an access token (at+jwt)',
+        () => signAssertion(key, { clientId, audience: tokenEndpoint, header: { typ: 'at+jwt' } }),
+        /typ .at\+jwt. is not a client assertion/,
+      ],
+      [
+        'a kid the client never published',
+        () => signAssertion(key, { clientId, audience: tokenEndpoint, header: { kid: 'unknown-kid' } }),
+        /no key in the client's jwks_uri matches/,
+      ],
       ['not a JWT at all', async () => 'not-a-jwt', /not a signed JWT/],
     ];
 
@@ -158,7 +177,10 @@ describe('private_key_jwt client authentication (RFC 7523 §2.2, RFC 7521 §4.2)
 
     it('RFC 7523 §3 item 7: an assertion used at /revoke cannot be used again at /token', async () => {
       const assertion = await signAssertion(key, { clientId, audience: [tokenEndpoint, `${server.url}/revoke`] });
-      expect((await http.postForm('/revoke', { token: 'mcp_00000000000000000000000000000000', client_assertion_type: ASSERTION_TYPE, client_assertion: assertion })).status).toBe(200);
+      expect(
+        (await http.postForm('/revoke', { token: 'mcp_00000000000000000000000000000000', client_assertion_type: ASSERTION_TYPE, client_assertion: assertion }))
+          .status,
+      ).toBe(200);
       const { code, verifier } = await authorizeChatGpt();
       const replay = await tokenRequest(code, verifier, assertion);
       expect(replay.status).toBe(401);
@@ -197,7 +219,10 @@ describe('private_key_jwt client authentication (RFC 7523 §2.2, RFC 7521 §4.2)
 
     it('RFC 7523 §2.2: another client_assertion_type is refused', async () => {
       const { code, verifier } = await authorizeChatGpt();
-      const response = await tokenRequest(code, verifier, undefined, { client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer', client_assertion: 'x' });
+      const response = await tokenRequest(code, verifier, undefined, {
+        client_assertion_type: 'urn:ietf:params:oauth:client-assertion-type:saml2-bearer',
+        client_assertion: 'x',
+      });
       expect(response.status).toBe(401);
       expect(response.json().error_description).toMatch(/client_assertion_type must be/);
     });
@@ -209,7 +234,10 @@ describe('private_key_jwt client authentication (RFC 7523 §2.2, RFC 7521 §4.2)
     const { code, verifier } = await authorizeChatGpt(strictId);
     const response = await tokenRequest(code, verifier, undefined, { client_id: strictId });
     expect(response.status).toBe(401);
-    expect(response.json()).toMatchObject({ error: 'invalid_client', error_description: expect.stringMatching(/must authenticate with a private_key_jwt client assertion/) });
+    expect(response.json()).toMatchObject({
+      error: 'invalid_client',
+      error_description: expect.stringMatching(/must authenticate with a private_key_jwt client assertion/),
+    });
     expect((await server.store.listAccessTokens()).filter((t) => t.clientId === strictId)).toEqual([]);
     const ok = await tokenRequest(code, verifier, await signAssertion(key, { clientId: strictId, audience: tokenEndpoint }));
     expect(ok.status, ok.text).toBe(200);
@@ -246,12 +274,23 @@ describe('private_key_jwt client authentication (RFC 7523 §2.2, RFC 7521 §4.2)
     const own = await createSigningKey('ES256');
     for (const keys of [{ jwks: jwksOf(own) }, { jwks_uri: docs.url('/oauth/jwks.json') }]) {
       const signer = 'jwks' in keys ? own : key;
-      const registered = await http.postJson('/register', { client_name: 'Agent', redirect_uris: ['https://agent.example/cb'], token_endpoint_auth_method: 'private_key_jwt', ...keys });
+      const registered = await http.postJson('/register', {
+        client_name: 'Agent',
+        redirect_uris: ['https://agent.example/cb'],
+        token_endpoint_auth_method: 'private_key_jwt',
+        ...keys,
+      });
       expect(registered.status, registered.text).toBe(201);
       const { client_id: id, client_secret: secret } = registered.json();
       expect(secret).toBeUndefined();
       const { code, verifier } = await authorize(http, { client_id: id, redirect_uri: 'https://agent.example/cb' });
-      const refused = await http.postForm('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: 'https://agent.example/cb', client_id: id });
+      const refused = await http.postForm('/token', {
+        grant_type: 'authorization_code',
+        code,
+        code_verifier: verifier,
+        redirect_uri: 'https://agent.example/cb',
+        client_id: id,
+      });
       expect(refused.status).toBe(401);
       const response = await http.postForm('/token', {
         grant_type: 'authorization_code',
@@ -302,7 +341,14 @@ describe('refresh tokens of a grant issued with private_key_jwt', () => {
   it('RFC 6749 §6: are refreshed only with an assertion, even when the document also allows none', async () => {
     const { code, verifier } = await authorize(http, { client_id: clientId, redirect_uri: CHATGPT_REDIRECT });
     const assertion = () => signAssertion(key, { clientId, audience: `${server.url}/token` });
-    const issued = await http.postForm('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: CHATGPT_REDIRECT, client_assertion_type: ASSERTION_TYPE, client_assertion: await assertion() });
+    const issued = await http.postForm('/token', {
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: verifier,
+      redirect_uri: CHATGPT_REDIRECT,
+      client_assertion_type: ASSERTION_TYPE,
+      client_assertion: await assertion(),
+    });
     expect(issued.status, issued.text).toBe(200);
     const { refresh_token } = issued.json();
     expect(refresh_token).toEqual(expect.any(String));
@@ -312,7 +358,12 @@ describe('refresh tokens of a grant issued with private_key_jwt', () => {
     expect(bare.status).toBe(401);
     expect(bare.json()).toMatchObject({ error: 'invalid_client', error_description: expect.stringMatching(/refresh it with a client assertion/) });
 
-    const refreshed = await http.postForm('/token', { grant_type: 'refresh_token', refresh_token, client_assertion_type: ASSERTION_TYPE, client_assertion: await assertion() });
+    const refreshed = await http.postForm('/token', {
+      grant_type: 'refresh_token',
+      refresh_token,
+      client_assertion_type: ASSERTION_TYPE,
+      client_assertion: await assertion(),
+    });
     expect(refreshed.status, refreshed.text).toBe(200);
     // The rule follows the grant through rotation.
     const next = await http.postForm('/token', { grant_type: 'refresh_token', refresh_token: refreshed.json().refresh_token, client_id: clientId });
@@ -321,7 +372,13 @@ describe('refresh tokens of a grant issued with private_key_jwt', () => {
 
   it('a grant the same client obtained as a public client (no assertion) refreshes as a public client', async () => {
     const { code, verifier } = await authorize(http, { client_id: clientId, redirect_uri: CHATGPT_REDIRECT });
-    const issued = await http.postForm('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: CHATGPT_REDIRECT, client_id: clientId });
+    const issued = await http.postForm('/token', {
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: verifier,
+      redirect_uri: CHATGPT_REDIRECT,
+      client_id: clientId,
+    });
     expect(issued.status, issued.text).toBe(200);
     const refreshed = await http.postForm('/token', { grant_type: 'refresh_token', refresh_token: issued.json().refresh_token, client_id: clientId });
     expect(refreshed.status, refreshed.text).toBe(200);

@@ -79,14 +79,19 @@ describe('redirect URI allowlist and trusted-client presets at POST /register', 
       const ca = createTestCa();
       docs = await startDocumentServer(ca);
       http = await start({ trustedClients: ['claude'], redirectUriAllowlist: ['https://client.test/allowed'] }, { clientMetadataFetcher: testFetcher(ca) });
-      docs.json('/closed.json', { client_id: docs.url('/closed.json'), redirect_uris: ['https://client.test/allowed', 'https://client.test/other', 'http://127.0.0.1/cb'] });
+      docs.json('/closed.json', {
+        client_id: docs.url('/closed.json'),
+        redirect_uris: ['https://client.test/allowed', 'https://client.test/other', 'http://127.0.0.1/cb'],
+      });
     });
     afterAll(async () => {
       await docs.close();
     });
 
     const open = (redirectUri: string) =>
-      http.get(`/authorize?${toQuery({ client_id: docs.url('/closed.json'), redirect_uri: redirectUri, response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`);
+      http.get(
+        `/authorize?${toQuery({ client_id: docs.url('/closed.json'), redirect_uri: redirectUri, response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`,
+      );
 
     it('an allowed redirect URI listed in the document gets the consent page', async () => {
       expect((await open('https://client.test/allowed')).status).toBe(200);

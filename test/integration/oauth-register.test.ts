@@ -82,7 +82,12 @@ describe('POST /register (RFC 7591)', () => {
 
   it('RFC 7591 §2: ChatGPT per-connector and private-use-scheme redirect URIs are accepted', async () => {
     const body = await register(http, {
-      redirect_uris: ['https://chatgpt.com/connector/oauth/abc123XYZ', 'cursor://anysphere.cursor-retrieval/oauth/callback', 'http://localhost:6274/oauth/callback', 'http://[::1]/cb'],
+      redirect_uris: [
+        'https://chatgpt.com/connector/oauth/abc123XYZ',
+        'cursor://anysphere.cursor-retrieval/oauth/callback',
+        'http://localhost:6274/oauth/callback',
+        'http://[::1]/cb',
+      ],
     });
     expect(body.redirect_uris).toHaveLength(4);
     // RFC 7591 §2: token_endpoint_auth_method defaults to client_secret_basic.

@@ -34,7 +34,12 @@ describe('POST /revoke (RFC 7009)', () => {
     server = await startTestServer({ config: { auth: { refreshTokens: true } } });
     http = new RecordingHttp(server.url);
     chatgpt = await registerChatGpt(http);
-    claude = await register(http, { client_name: 'Claude', redirect_uris: [CLAUDE_REDIRECT], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_post' });
+    claude = await register(http, {
+      client_name: 'Claude',
+      redirect_uris: [CLAUDE_REDIRECT],
+      grant_types: ['authorization_code', 'refresh_token'],
+      token_endpoint_auth_method: 'client_secret_post',
+    });
   });
   afterAll(async () => {
     await server.close();
@@ -66,9 +71,21 @@ describe('POST /revoke (RFC 7009)', () => {
   it('RFC 7009 §2.1: revoking a refresh token also invalidates the access tokens of its grant', async () => {
     const tokens = await obtainTokens(http, claude);
     expect(tokens.refresh_token).toEqual(expect.any(String));
-    expectRevoked(await http.postForm('/revoke', { token: tokens.refresh_token, token_type_hint: 'refresh_token', client_id: claude.client_id, client_secret: claude.client_secret }));
+    expectRevoked(
+      await http.postForm('/revoke', {
+        token: tokens.refresh_token,
+        token_type_hint: 'refresh_token',
+        client_id: claude.client_id,
+        client_secret: claude.client_secret,
+      }),
+    );
     await expect(verify(tokens.access_token)).rejects.toMatchObject({ reason: 'revoked' });
-    const refresh = await http.postForm('/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: claude.client_id, client_secret: claude.client_secret });
+    const refresh = await http.postForm('/token', {
+      grant_type: 'refresh_token',
+      refresh_token: tokens.refresh_token,
+      client_id: claude.client_id,
+      client_secret: claude.client_secret,
+    });
     expect(refresh.status).toBe(400);
     expect(refresh.json().error).toBe('invalid_grant');
   });
@@ -131,7 +148,10 @@ describe('POST /revoke (RFC 7009)', () => {
   });
 
   it('DESIGN.md §4: /revoke answers CORS preflight', async () => {
-    const response = await http.request('/revoke', { method: 'OPTIONS', headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' } });
+    const response = await http.request('/revoke', {
+      method: 'OPTIONS',
+      headers: { origin: 'https://app.example', 'access-control-request-method': 'POST', 'access-control-request-headers': 'authorization' },
+    });
     expect(response.status).toBe(204);
     expect(response.headers.get('access-control-allow-headers')).toMatch(/Authorization/i);
   });

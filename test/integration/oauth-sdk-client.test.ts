@@ -27,7 +27,11 @@ function recordingFetch(seen: Seen[]) {
       status: response.status,
       responseBody,
     });
-    return new Response(response.status === 204 || response.status === 304 ? null : responseBody, { status: response.status, statusText: response.statusText, headers: response.headers });
+    return new Response(response.status === 204 || response.status === 304 ? null : responseBody, {
+      status: response.status,
+      statusText: response.statusText,
+      headers: response.headers,
+    });
   };
 }
 
@@ -92,7 +96,12 @@ describe("the MCP SDK client's auth() against the server (discovery → registra
     const second = await auth(provider, { serverUrl: `${server.url}/mcp`, authorizationCode: code, fetchFn });
     expect(second).toBe('AUTHORIZED');
     const tokens = provider.tokens()!;
-    expect(tokens).toMatchObject({ access_token: expect.stringMatching(/^mcp_[0-9a-f]{32}$/), token_type: expect.stringMatching(/^bearer$/i), expires_in: 86400, scope: 'mcp' });
+    expect(tokens).toMatchObject({
+      access_token: expect.stringMatching(/^mcp_[0-9a-f]{32}$/),
+      token_type: expect.stringMatching(/^bearer$/i),
+      expires_in: 86400,
+      scope: 'mcp',
+    });
 
     // What the SDK actually did, in order.
     const calls = seen.slice(start);

@@ -68,7 +68,12 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
     const client = await register(http, { client_name: 'ChatGPT', redirect_uris: [CHATGPT_REDIRECT] });
     expect(client.token_endpoint_auth_method).toBe('client_secret_basic');
 
-    const { code, redirect, verifier } = await authorize(http, { client_id: client.client_id, redirect_uri: CHATGPT_REDIRECT, state: SEED_STATE, scope: 'mcp' });
+    const { code, redirect, verifier } = await authorize(http, {
+      client_id: client.client_id,
+      redirect_uri: CHATGPT_REDIRECT,
+      state: SEED_STATE,
+      scope: 'mcp',
+    });
     expect(redirect.searchParams.get('state')).toBe(SEED_STATE);
     expect(redirect.searchParams.get('iss')).toBe(server.url);
 
@@ -92,7 +97,7 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
     await expect(verify(again.access_token)).resolves.toMatchObject({ clientId: client.client_id, scopes: ['mcp'] });
   });
 
-  it("Claude: client_secret_post registration with https://claude.ai/api/mcp/auth_callback exchanges its code with the secret in the body", async () => {
+  it('Claude: client_secret_post registration with https://claude.ai/api/mcp/auth_callback exchanges its code with the secret in the body', async () => {
     const claude = await register(http, {
       client_name: 'Claude',
       redirect_uris: [CLAUDE_REDIRECT],
@@ -101,7 +106,13 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
       token_endpoint_auth_method: 'client_secret_post',
     });
     const resource = `${server.url}/mcp`;
-    const { code, verifier } = await authorize(http, { client_id: claude.client_id, redirect_uri: CLAUDE_REDIRECT, scope: 'mcp', resource, state: 'claude-state' });
+    const { code, verifier } = await authorize(http, {
+      client_id: claude.client_id,
+      redirect_uri: CLAUDE_REDIRECT,
+      scope: 'mcp',
+      resource,
+      state: 'claude-state',
+    });
     const response = await http.postForm('/token', {
       grant_type: 'authorization_code',
       code,
@@ -116,7 +127,13 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
   });
 
   it("Claude.ai's authorization request as sent in the wild (scope=claudeai, resource=<origin>/, prompt=consent) ends in an mcp token for the origin", async () => {
-    const claude = await register(http, { client_name: 'claudeai', redirect_uris: [CLAUDE_REDIRECT], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'none', scope: 'claudeai' });
+    const claude = await register(http, {
+      client_name: 'claudeai',
+      redirect_uris: [CLAUDE_REDIRECT],
+      grant_types: ['authorization_code', 'refresh_token'],
+      token_endpoint_auth_method: 'none',
+      scope: 'claudeai',
+    });
     const resource = `${server.url}/`;
     const verifier = RFC7636_VERIFIER;
     const form = await openConsent(http, {
@@ -131,7 +148,14 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
       prompt: 'consent',
     });
     const code = (await answerConsent(http, form)).location().searchParams.get('code')!;
-    const response = await http.postForm('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: CLAUDE_REDIRECT, client_id: claude.client_id, resource });
+    const response = await http.postForm('/token', {
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: verifier,
+      redirect_uri: CLAUDE_REDIRECT,
+      client_id: claude.client_id,
+      resource,
+    });
     // RFC 6749 §3.3: the granted scope differs from the requested one, so the response says which.
     const tokens = expectTokenResponse(response, 'mcp');
     await expect(verify(tokens.access_token)).resolves.toMatchObject({ resource: server.url, scopes: ['mcp'] });
@@ -144,42 +168,75 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
     expect(`${redirect.origin}${redirect.pathname}`).toBe('http://127.0.0.1:49152/callback');
 
     // RFC 6749 §4.1.3: the token request repeats the URI as sent, port included.
-    const portless = await http.postForm('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, redirect_uri: 'http://127.0.0.1/callback', client_id: client.client_id });
+    const portless = await http.postForm('/token', {
+      grant_type: 'authorization_code',
+      code,
+      code_verifier: verifier,
+      redirect_uri: 'http://127.0.0.1/callback',
+      client_id: client.client_id,
+    });
     expectTokenError(portless, 400, 'invalid_grant');
 
     const second = await authorize(http, { client_id: client.client_id, redirect_uri: redirectUri });
-    const response = await http.postForm('/token', { grant_type: 'authorization_code', code: second.code, code_verifier: second.verifier, redirect_uri: redirectUri, client_id: client.client_id });
+    const response = await http.postForm('/token', {
+      grant_type: 'authorization_code',
+      code: second.code,
+      code_verifier: second.verifier,
+      redirect_uri: redirectUri,
+      client_id: client.client_id,
+    });
     expectTokenResponse(response);
   });
 
   it('RFC 8252 §7.3: the loopback port relaxation does not extend to the path or host', async () => {
     const client = await register(http, { redirect_uris: ['http://127.0.0.1/callback'], token_endpoint_auth_method: 'none' });
     for (const uri of ['http://127.0.0.1:5000/other', 'http://localhost:5000/callback', 'https://127.0.0.1:5000/callback']) {
-      const response = await http.get(`/authorize?response_type=code&client_id=${client.client_id}&redirect_uri=${encodeURIComponent(uri)}&code_challenge=${RFC7636_CHALLENGE}&code_challenge_method=S256`);
+      const response = await http.get(
+        `/authorize?response_type=code&client_id=${client.client_id}&redirect_uri=${encodeURIComponent(uri)}&code_challenge=${RFC7636_CHALLENGE}&code_challenge_method=S256`,
+      );
       expect(response.status, uri).toBe(400);
       expect(response.headers.get('location')).toBeNull();
     }
   });
 
   it('RFC 7636 Appendix B: verifier dBjftJeZ4CVP-mB92K27uhbUJU1p1r_wW1gFWFOEjXk matches challenge E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', async () => {
-    const form = await openConsent(http, { response_type: 'code', client_id: chatgpt.client_id, code_challenge: RFC7636_CHALLENGE, code_challenge_method: 'S256' });
+    const form = await openConsent(http, {
+      response_type: 'code',
+      client_id: chatgpt.client_id,
+      code_challenge: RFC7636_CHALLENGE,
+      code_challenge_method: 'S256',
+    });
     const code = (await answerConsent(http, form)).location().searchParams.get('code')!;
     expectTokenResponse(await exchangeWithBasic(http, chatgpt, { code, verifier: RFC7636_VERIFIER }));
   });
 
   it('RFC 7636 §4.6: a verifier that does not match the challenge is invalid_grant', async () => {
-    const form = await openConsent(http, { response_type: 'code', client_id: chatgpt.client_id, code_challenge: RFC7636_CHALLENGE, code_challenge_method: 'S256' });
+    const form = await openConsent(http, {
+      response_type: 'code',
+      client_id: chatgpt.client_id,
+      code_challenge: RFC7636_CHALLENGE,
+      code_challenge_method: 'S256',
+    });
     const code = (await answerConsent(http, form)).location().searchParams.get('code')!;
     expectTokenError(await exchangeWithBasic(http, chatgpt, { code, verifier: `${RFC7636_VERIFIER.slice(0, -1)}l` }), 400, 'invalid_grant');
     // The plain method would send the challenge itself as the verifier: refused too.
-    const form2 = await openConsent(http, { response_type: 'code', client_id: chatgpt.client_id, code_challenge: RFC7636_CHALLENGE, code_challenge_method: 'S256' });
+    const form2 = await openConsent(http, {
+      response_type: 'code',
+      client_id: chatgpt.client_id,
+      code_challenge: RFC7636_CHALLENGE,
+      code_challenge_method: 'S256',
+    });
     const code2 = (await answerConsent(http, form2)).location().searchParams.get('code')!;
     expectTokenError(await exchangeWithBasic(http, chatgpt, { code: code2, verifier: RFC7636_CHALLENGE }), 400, 'invalid_grant');
   });
 
   it('RFC 7636 §4.5: a missing or malformed code_verifier is invalid_request', async () => {
     const { code } = await authorize(http, { client_id: chatgpt.client_id });
-    expectTokenError(await http.postForm('/token', { grant_type: 'authorization_code', code }, { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) }), 400, 'invalid_request');
+    expectTokenError(
+      await http.postForm('/token', { grant_type: 'authorization_code', code }, { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) }),
+      400,
+      'invalid_request',
+    );
     expectTokenError(await exchangeWithBasic(http, chatgpt, { code, verifier: 'short' }), 400, 'invalid_request');
     expectTokenError(await exchangeWithBasic(http, chatgpt, { code, verifier: `${'a'.repeat(43)}!` }), 400, 'invalid_request');
   });
@@ -222,7 +279,13 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
     const thief = await register(http, { redirect_uris: [CHATGPT_REDIRECT], token_endpoint_auth_method: 'none' });
     const second = await authorize(http, { client_id: victim.client_id, redirect_uri: CHATGPT_REDIRECT });
     expectTokenError(
-      await http.postForm('/token', { grant_type: 'authorization_code', code: second.code, code_verifier: second.verifier, redirect_uri: CHATGPT_REDIRECT, client_id: thief.client_id }),
+      await http.postForm('/token', {
+        grant_type: 'authorization_code',
+        code: second.code,
+        code_verifier: second.verifier,
+        redirect_uri: CHATGPT_REDIRECT,
+        client_id: thief.client_id,
+      }),
       400,
       'invalid_grant',
     );
@@ -252,18 +315,30 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
     const resource = `${server.url}/mcp`;
     const a = await authorize(http, { client_id: chatgpt.client_id, resource });
     expectTokenError(
-      await http.postForm('/token', { grant_type: 'authorization_code', code: a.code, code_verifier: a.verifier, resource: `${server.url}/sse` }, { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) }),
+      await http.postForm(
+        '/token',
+        { grant_type: 'authorization_code', code: a.code, code_verifier: a.verifier, resource: `${server.url}/sse` },
+        { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) },
+      ),
       400,
       'invalid_target',
     );
     const b = await authorize(http, { client_id: chatgpt.client_id, resource });
     expectTokenError(
-      await http.postForm('/token', { grant_type: 'authorization_code', code: b.code, code_verifier: b.verifier, resource: 'https://evil.example/mcp' }, { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) }),
+      await http.postForm(
+        '/token',
+        { grant_type: 'authorization_code', code: b.code, code_verifier: b.verifier, resource: 'https://evil.example/mcp' },
+        { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) },
+      ),
       400,
       'invalid_target',
     );
     const c = await authorize(http, { client_id: chatgpt.client_id, resource });
-    const ok = await http.postForm('/token', { grant_type: 'authorization_code', code: c.code, code_verifier: c.verifier, resource }, { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) });
+    const ok = await http.postForm(
+      '/token',
+      { grant_type: 'authorization_code', code: c.code, code_verifier: c.verifier, resource },
+      { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) },
+    );
     await expect(verify(expectTokenResponse(ok).access_token)).resolves.toMatchObject({ resource });
   });
 
@@ -279,7 +354,11 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
   it('RFC 6749 §2.3.1: a Basic password with a form-encoded colon, plus and percent is decoded before comparison', async () => {
     // The secret is hex, so these decode to something else and must fail as invalid_client, never 500.
     for (const secret of [`${chatgpt.client_secret}%3A`, `${chatgpt.client_secret}+`, '%zz', '%', '%E0%A4%A']) {
-      const response = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER }, { authorization: basic(chatgpt.client_id, secret) });
+      const response = await http.postForm(
+        '/token',
+        { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER },
+        { authorization: basic(chatgpt.client_id, secret) },
+      );
       expectTokenError(response, 401, 'invalid_client');
       expect(response.headers.get('www-authenticate')).toMatch(/^Basic\b/);
     }
@@ -300,7 +379,13 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
   });
 
   it('RFC 6749 §5.2 + RFC 9110 §11.6.1: client_secret_post with a wrong secret, or a confidential client without one, is 401 invalid_client with a challenge', async () => {
-    const wrong = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER, client_id: chatgpt.client_id, client_secret: 'f'.repeat(64) });
+    const wrong = await http.postForm('/token', {
+      grant_type: 'authorization_code',
+      code: 'x',
+      code_verifier: RFC7636_VERIFIER,
+      client_id: chatgpt.client_id,
+      client_secret: 'f'.repeat(64),
+    });
     const none = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER, client_id: chatgpt.client_id });
     const nobody = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER });
     const unknown = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER, client_id: 'nobody' });
@@ -312,13 +397,35 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
 
   it('RFC 6749 §5.2: a public client presenting a secret, or using Basic, is 401 invalid_client', async () => {
     const client = await register(http, { redirect_uris: ['http://127.0.0.1/cb'], token_endpoint_auth_method: 'none' });
-    expectTokenError(await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER, client_id: client.client_id, client_secret: 'anything' }), 401, 'invalid_client');
-    expectTokenError(await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER }, { authorization: basic(client.client_id, '') }), 401, 'invalid_client');
+    expectTokenError(
+      await http.postForm('/token', {
+        grant_type: 'authorization_code',
+        code: 'x',
+        code_verifier: RFC7636_VERIFIER,
+        client_id: client.client_id,
+        client_secret: 'anything',
+      }),
+      401,
+      'invalid_client',
+    );
+    expectTokenError(
+      await http.postForm(
+        '/token',
+        { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER },
+        { authorization: basic(client.client_id, '') },
+      ),
+      401,
+      'invalid_client',
+    );
   });
 
   it('RFC 6749 §2.3.1: Basic with the same client_id repeated in the body is accepted', async () => {
     const { code, verifier } = await authorize(http, { client_id: chatgpt.client_id });
-    const response = await http.postForm('/token', { grant_type: 'authorization_code', code, code_verifier: verifier, client_id: chatgpt.client_id }, { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) });
+    const response = await http.postForm(
+      '/token',
+      { grant_type: 'authorization_code', code, code_verifier: verifier, client_id: chatgpt.client_id },
+      { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) },
+    );
     expectTokenResponse(response);
   });
 
@@ -342,19 +449,36 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
   });
 
   it('RFC 6749 §3.2: a repeated parameter is invalid_request', async () => {
-    const body = new URLSearchParams([['grant_type', 'authorization_code'], ['code', 'a'], ['code', 'b'], ['code_verifier', RFC7636_VERIFIER]]);
-    const response = await http.request('/token', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(chatgpt.client_id, chatgpt.client_secret!) }, body });
+    const body = new URLSearchParams([
+      ['grant_type', 'authorization_code'],
+      ['code', 'a'],
+      ['code', 'b'],
+      ['code_verifier', RFC7636_VERIFIER],
+    ]);
+    const response = await http.request('/token', {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: basic(chatgpt.client_id, chatgpt.client_secret!) },
+      body,
+    });
     expectTokenError(response, 400, 'invalid_request');
   });
 
   it('DESIGN.md §4: /token also accepts a JSON body', async () => {
     const { code, verifier } = await authorize(http, { client_id: chatgpt.client_id });
-    const response = await http.postJson('/token', { grant_type: 'authorization_code', code, code_verifier: verifier }, { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) });
+    const response = await http.postJson(
+      '/token',
+      { grant_type: 'authorization_code', code, code_verifier: verifier },
+      { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) },
+    );
     expectTokenResponse(response);
   });
 
   it('DESIGN.md §4: a JSON body with non-string parameters is 400 invalid_request', async () => {
-    const response = await http.postJson('/token', { grant_type: 'authorization_code', code: { $ne: null }, code_verifier: [RFC7636_VERIFIER] }, { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) });
+    const response = await http.postJson(
+      '/token',
+      { grant_type: 'authorization_code', code: { $ne: null }, code_verifier: [RFC7636_VERIFIER] },
+      { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) },
+    );
     expectTokenError(response, 400, 'invalid_request');
   });
 
@@ -366,14 +490,22 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
   });
 
   it('DESIGN.md §4: a body over 1 MB at /token is 413 with a JSON error', async () => {
-    const response = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x'.repeat(1_100_000) }, { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) });
+    const response = await http.postForm(
+      '/token',
+      { grant_type: 'authorization_code', code: 'x'.repeat(1_100_000) },
+      { authorization: basic(chatgpt.client_id, chatgpt.client_secret!) },
+    );
     expect(response.status).toBe(413);
     expect(response.headers.get('content-type')).toMatch(/^application\/json/);
     expect(response.json().error).toEqual(expect.any(String));
   });
 
   it('RFC 6749 §3.2: a body that is neither form-urlencoded nor JSON is 400 invalid_request', async () => {
-    const response = await http.request('/token', { method: 'POST', headers: { 'content-type': 'text/plain', authorization: basic(chatgpt.client_id, chatgpt.client_secret!) }, body: 'grant_type=authorization_code' });
+    const response = await http.request('/token', {
+      method: 'POST',
+      headers: { 'content-type': 'text/plain', authorization: basic(chatgpt.client_id, chatgpt.client_secret!) },
+      body: 'grant_type=authorization_code',
+    });
     expectTokenError(response, 400, 'invalid_request');
   });
 
@@ -418,7 +550,13 @@ describe('POST /token, refresh_token grant with auth.refreshTokens on (OAuth 2.1
 
   const verify = (token: string) => verifyAccessToken(token, server.app.context);
   const refresh = (refreshToken: string, extra: Record<string, string> = {}, client = claude) =>
-    http.postForm('/token', { grant_type: 'refresh_token', refresh_token: refreshToken, client_id: client.client_id, client_secret: client.client_secret, ...extra });
+    http.postForm('/token', {
+      grant_type: 'refresh_token',
+      refresh_token: refreshToken,
+      client_id: client.client_id,
+      client_secret: client.client_secret,
+      ...extra,
+    });
 
   beforeAll(async () => {
     server = await startTestServer({ clock, config: { auth: { refreshTokens: true } } });
@@ -504,7 +642,11 @@ describe('POST /token, refresh_token grant with auth.refreshTokens on (OAuth 2.1
 
   it('RFC 6749 §6: a refresh token is bound to the client it was issued to', async () => {
     const tokens = await obtainTokens(http, claude);
-    const other = await register(http, { redirect_uris: [CLAUDE_REDIRECT], grant_types: ['authorization_code', 'refresh_token'], token_endpoint_auth_method: 'client_secret_post' });
+    const other = await register(http, {
+      redirect_uris: [CLAUDE_REDIRECT],
+      grant_types: ['authorization_code', 'refresh_token'],
+      token_endpoint_auth_method: 'client_secret_post',
+    });
     expectTokenError(await refresh(tokens.refresh_token!, {}, other), 400, 'invalid_grant');
     // The failed attempt by another client did not spend it.
     expectTokenResponse(await refresh(tokens.refresh_token!));
@@ -512,7 +654,11 @@ describe('POST /token, refresh_token grant with auth.refreshTokens on (OAuth 2.1
 
   it('RFC 6749 §6: an unknown refresh token, or none, is refused', async () => {
     expectTokenError(await refresh('mcpr_unknown'), 400, 'invalid_grant');
-    expectTokenError(await http.postForm('/token', { grant_type: 'refresh_token', client_id: claude.client_id, client_secret: claude.client_secret }), 400, 'invalid_request');
+    expectTokenError(
+      await http.postForm('/token', { grant_type: 'refresh_token', client_id: claude.client_id, client_secret: claude.client_secret }),
+      400,
+      'invalid_request',
+    );
   });
 
   it('RFC 6749 §6: an expired refresh token (30 days) is invalid_grant', async () => {

@@ -75,7 +75,15 @@ describe('redirect safety', () => {
   });
 
   it('RFC 8252 §7.1: a private-use scheme must be in reverse domain name form; OS-handler schemes are refused at registration', async () => {
-    for (const uri of ['smb://attacker.example/share', 'search-ms:query=x&crumb=location:\\\\attacker.example', 'ms-settings:privacy', 'ms-word:ofe|u|https://x.example/a.docx', 'file:///etc/passwd', 'myapp://callback', 'shell:startup']) {
+    for (const uri of [
+      'smb://attacker.example/share',
+      'search-ms:query=x&crumb=location:\\\\attacker.example',
+      'ms-settings:privacy',
+      'ms-word:ofe|u|https://x.example/a.docx',
+      'file:///etc/passwd',
+      'myapp://callback',
+      'shell:startup',
+    ]) {
       const response = await http.postJson('/register', { redirect_uris: [uri] });
       expect(response.status, uri).toBe(400);
       expect(response.json().error, uri).toBe('invalid_redirect_uri');
@@ -94,7 +102,9 @@ describe('redirect safety', () => {
     // The punycode form is an ordinary (different) host and works end to end.
     const client = await register(http, { redirect_uris: ['https://xn--hatgpt-3fg.com/cb'] });
     const verifier = newVerifier();
-    const page = await http.get(`/authorize?${toQuery({ response_type: 'code', client_id: client.client_id, code_challenge: challengeOf(verifier), code_challenge_method: 'S256' })}`);
+    const page = await http.get(
+      `/authorize?${toQuery({ response_type: 'code', client_id: client.client_id, code_challenge: challengeOf(verifier), code_challenge_method: 'S256' })}`,
+    );
     expect(page.status).toBe(200);
     expect(page.text).toContain('xn--hatgpt-3fg.com');
   });
@@ -103,7 +113,9 @@ describe('redirect safety', () => {
     const client = await register(http, { redirect_uris: ['https://legacy.example/cb'] });
     const record = (await server.store.getClient(client.client_id))!;
     await server.store.upsertClient({ ...record, redirectUris: ['https://\u0441hatgpt.com/cb'] });
-    const response = await http.get(`/authorize?${toQuery({ response_type: 'code', client_id: client.client_id, code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`);
+    const response = await http.get(
+      `/authorize?${toQuery({ response_type: 'code', client_id: client.client_id, code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`,
+    );
     expect(response.status).toBe(400);
     expect(response.headers.get('location')).toBeNull();
   });

@@ -12,7 +12,11 @@ afterAll(async () => {
 });
 
 const register = (metadata: Record<string, unknown>) =>
-  fetch(`${server.url}/register`, { method: 'POST', headers: { 'Content-Type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://client.example/cb'], ...metadata }) });
+  fetch(`${server.url}/register`, {
+    method: 'POST',
+    headers: { 'Content-Type': 'application/json' },
+    body: JSON.stringify({ redirect_uris: ['https://client.example/cb'], ...metadata }),
+  });
 
 describe('RFC 7591 §2 metadata that an unauthenticated registration may store', () => {
   for (const name of ['Evil\u001b[2J\u001b]0;pwned\u0007', 'Tab\there', 'Right\u202eto left', 'Zero\u200bwidth']) {
@@ -42,7 +46,12 @@ describe('RFC 7591 §2 metadata that an unauthenticated registration may store',
   });
 
   it('still accepts ordinary metadata, echoed back as given', async () => {
-    const response = await register({ client_name: 'Claude — ünïcode ✓', contacts: ['ops@client.example'], client_uri: 'https://client.example', logo_uri: 'https://client.example/logo.png' });
+    const response = await register({
+      client_name: 'Claude — ünïcode ✓',
+      contacts: ['ops@client.example'],
+      client_uri: 'https://client.example',
+      logo_uri: 'https://client.example/logo.png',
+    });
     expect(response.status).toBe(201);
     expect(await response.json()).toMatchObject({ client_name: 'Claude — ünïcode ✓', contacts: ['ops@client.example'], client_uri: 'https://client.example' });
   });

@@ -20,7 +20,12 @@ describe('scopes with meaning', () => {
   });
   afterAll(() => server.close());
 
-  const headers = (token: string, extra: Record<string, string> = {}) => ({ authorization: `Bearer ${token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream', ...extra });
+  const headers = (token: string, extra: Record<string, string> = {}) => ({
+    authorization: `Bearer ${token}`,
+    'content-type': 'application/json',
+    accept: 'application/json, text/event-stream',
+    ...extra,
+  });
 
   function expectInsufficientScope(response: Response, needed: string): void {
     expect(response.status).toBe(403);
@@ -34,7 +39,12 @@ describe('scopes with meaning', () => {
   it('RFC 6750 §3.1: a token without "mcp" (granted only "read") reaches neither /tools, /mcp nor /sse', async () => {
     const token = tokens.readOnly!;
     expectInsufficientScope(await fetch(`${server.url}/tools`, { headers: headers(token) }), 'mcp');
-    const init = { jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-03-26', capabilities: {}, clientInfo: { name: 't', version: '1' } } };
+    const init = {
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2025-03-26', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+    };
     expectInsufficientScope(await fetch(`${server.url}/mcp`, { method: 'POST', headers: headers(token), body: JSON.stringify(init) }), 'mcp');
     const sse = await fetch(`${server.url}/sse`, { headers: headers(token) });
     expectInsufficientScope(sse, 'mcp');
@@ -50,14 +60,27 @@ describe('scopes with meaning', () => {
     const init = await fetch(`${server.url}/mcp`, {
       method: 'POST',
       headers: headers(token),
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-03-26', capabilities: {}, clientInfo: { name: 't', version: '1' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-03-26', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+      }),
     });
     expect(init.status).toBe(200);
     const session = { 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-03-26' };
     await init.text();
-    const call = await fetch(`${server.url}/mcp`, { method: 'POST', headers: headers(token, session), body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'whoami', arguments: {} } }) });
+    const call = await fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      headers: headers(token, session),
+      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'whoami', arguments: {} } }),
+    });
     expectInsufficientScope(call, 'mcp admin');
-    const list = await fetch(`${server.url}/mcp`, { method: 'POST', headers: headers(token, session), body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' }) });
+    const list = await fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      headers: headers(token, session),
+      body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' }),
+    });
     expect(list.status).toBe(200);
     await list.text();
   });
@@ -71,7 +94,9 @@ describe('scopes with meaning', () => {
   it('the consent page says in words what each scope allows', async () => {
     const http = new RecordingHttp(server.url);
     const client = await register(http, { redirect_uris: ['https://chatgpt.com/connector_platform_oauth_redirect'] });
-    const page = await http.get(`/authorize?${toQuery({ response_type: 'code', client_id: client.client_id, scope: 'mcp read admin', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`);
+    const page = await http.get(
+      `/authorize?${toQuery({ response_type: 'code', client_id: client.client_id, scope: 'mcp read admin', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`,
+    );
     expect(page.status).toBe(200);
     expect(page.text).toContain('Use the tools of');
     expect(page.text).toContain('Tools that need another permission (who*) are not included.');

@@ -23,7 +23,12 @@ describe('sessions end with their token (MCP security best practices)', () => {
     const init = await fetch(`${server.url}/mcp`, {
       method: 'POST',
       headers: { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', Authorization: `Bearer ${token}` },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 1,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+      }),
     });
     const sessionId = init.headers.get('mcp-session-id')!;
     await init.text();
@@ -37,7 +42,9 @@ describe('sessions end with their token (MCP security best practices)', () => {
     await Promise.race([reader.closed, new Promise((_, reject) => setTimeout(() => reject(new Error('SSE stream still open after expiry')), 3_000))]);
     await expect.poll(() => server.app.mcp.sessions.get(sessionId, 'streamable-http'), { timeout: 3_000 }).toBeUndefined();
     await server.events.flush();
-    const closed = (await server.events.readLast(50, { types: ['session.closed'], clientId: record.clientId })).map((e) => (e.detail as { reason: string }).reason);
+    const closed = (await server.events.readLast(50, { types: ['session.closed'], clientId: record.clientId })).map(
+      (e) => (e.detail as { reason: string }).reason,
+    );
     expect(closed).toEqual(['token expired', 'token expired']);
   });
 });

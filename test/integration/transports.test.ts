@@ -59,7 +59,13 @@ describe('every protected request is authenticated (RFC 6750, RFC 9728 §5.1)', 
   const endpoints = [
     { name: 'POST /mcp', path: '/mcp', method: 'POST', body: JSON.stringify(initialize()), prm: '/.well-known/oauth-protected-resource/mcp' },
     { name: 'GET /sse', path: '/sse', method: 'GET', prm: '/.well-known/oauth-protected-resource/sse' },
-    { name: 'POST /messages', path: '/messages/?session_id=00000000-0000-0000-0000-000000000000', method: 'POST', body: '{}', prm: '/.well-known/oauth-protected-resource/sse' },
+    {
+      name: 'POST /messages',
+      path: '/messages/?session_id=00000000-0000-0000-0000-000000000000',
+      method: 'POST',
+      body: '{}',
+      prm: '/.well-known/oauth-protected-resource/sse',
+    },
     { name: 'GET /tools', path: '/tools', method: 'GET', prm: '/.well-known/oauth-protected-resource' },
     { name: 'POST /tools/whoami', path: '/tools/whoami', method: 'POST', body: '{}', prm: '/.well-known/oauth-protected-resource' },
   ];
@@ -67,7 +73,11 @@ describe('every protected request is authenticated (RFC 6750, RFC 9728 §5.1)', 
     { name: 'no token', token: async () => undefined, reason: 'missing' },
     { name: 'a garbage token', token: async () => 'not-a-token', reason: 'malformed' },
     { name: 'an unknown token', token: async () => `mcp_${'0'.repeat(32)}`, reason: 'unknown' },
-    { name: 'an expired token', token: async () => (await mintToken(server.store, { baseUrl: server.url, expiresAt: Date.now() - 1000 })).token, reason: 'expired' },
+    {
+      name: 'an expired token',
+      token: async () => (await mintToken(server.store, { baseUrl: server.url, expiresAt: Date.now() - 1000 })).token,
+      reason: 'expired',
+    },
     { name: 'a revoked token', token: async () => (await mintToken(server.store, { baseUrl: server.url, revoked: true })).token, reason: 'revoked' },
     {
       name: 'a token for another server (audience)',
@@ -129,7 +139,11 @@ describe('the seed flow, phase 5: legacy SSE by hand', () => {
     expect(endpoint.data).toMatch(/^\/messages\/\?session_id=[0-9a-f-]{36}$/);
 
     const post = (message: unknown) =>
-      fetch(`${server.url}${endpoint.data}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...bearer(token) }, body: JSON.stringify(message) });
+      fetch(`${server.url}${endpoint.data}`, {
+        method: 'POST',
+        headers: { 'Content-Type': 'application/json', ...bearer(token) },
+        body: JSON.stringify(message),
+      });
 
     expect((await post(initialize(1))).status).toBe(202);
     const init = JSON.parse((await reader.next()).data);
@@ -150,7 +164,11 @@ describe('the seed flow, phase 5: legacy SSE by hand', () => {
     const { token } = await mintToken(server.store, { baseUrl: server.url });
     const { reader, endpoint, abort } = await openSse(token);
     const id = new URL(endpoint, server.url).searchParams.get('session_id');
-    const response = await fetch(`${server.url}/messages?sessionId=${id}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...bearer(token) }, body: JSON.stringify(initialize(7)) });
+    const response = await fetch(`${server.url}/messages?sessionId=${id}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...bearer(token) },
+      body: JSON.stringify(initialize(7)),
+    });
     expect(response.status).toBe(202);
     expect(JSON.parse((await reader.next()).data).id).toBe(7);
     abort.abort();
@@ -182,7 +200,11 @@ describe('sessions', () => {
 
   it('a request without a session that is not initialize → 400', async () => {
     const { token } = await mintToken(server.store, { baseUrl: server.url });
-    const response = await fetch(`${server.url}/mcp`, { method: 'POST', headers: { ...json, ...bearer(token) }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }) });
+    const response = await fetch(`${server.url}/mcp`, {
+      method: 'POST',
+      headers: { ...json, ...bearer(token) },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+    });
     expect(response.status).toBe(400);
   });
 
@@ -198,7 +220,11 @@ describe('sessions', () => {
     expect([403, 404]).toContain(response.status);
 
     const { endpoint, abort } = await openSse(owner.token);
-    const sse = await fetch(`${server.url}${endpoint}`, { method: 'POST', headers: { 'Content-Type': 'application/json', ...bearer(intruder.token) }, body: JSON.stringify(initialize()) });
+    const sse = await fetch(`${server.url}${endpoint}`, {
+      method: 'POST',
+      headers: { 'Content-Type': 'application/json', ...bearer(intruder.token) },
+      body: JSON.stringify(initialize()),
+    });
     expect([403, 404]).toContain(sse.status);
     abort.abort();
 
@@ -230,7 +256,10 @@ describe('sessions', () => {
   it('DELETE /mcp ends the session; the next request on it is 404', async () => {
     const { token } = await mintToken(server.store, { baseUrl: server.url });
     const sessionId = await openMcpSession(token);
-    const del = await fetch(`${server.url}/mcp`, { method: 'DELETE', headers: { ...bearer(token), 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': '2025-06-18' } });
+    const del = await fetch(`${server.url}/mcp`, {
+      method: 'DELETE',
+      headers: { ...bearer(token), 'Mcp-Session-Id': sessionId, 'MCP-Protocol-Version': '2025-06-18' },
+    });
     expect(del.status).toBe(200);
     const after = await fetch(`${server.url}/mcp`, {
       method: 'POST',
@@ -260,7 +289,9 @@ describe('sessions', () => {
       body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
     });
     expect(after.status).toBe(401);
-    const closed = (await eventTypes()).filter((e) => e.type === 'session.closed' && (e.detail as { reason: string }).reason === 'token revoked' && e.client_id === record.clientId);
+    const closed = (await eventTypes()).filter(
+      (e) => e.type === 'session.closed' && (e.detail as { reason: string }).reason === 'token revoked' && e.client_id === record.clientId,
+    );
     expect(closed).toHaveLength(2);
     abort.abort();
   });
@@ -285,7 +316,11 @@ describe('CORS (DESIGN.md §4)', () => {
     it(`preflight OPTIONS ${path} succeeds without a token`, async () => {
       const response = await fetch(`${server.url}${path}`, {
         method: 'OPTIONS',
-        headers: { Origin: 'https://chatgpt.com', 'Access-Control-Request-Method': 'POST', 'Access-Control-Request-Headers': 'authorization, content-type, mcp-session-id' },
+        headers: {
+          Origin: 'https://chatgpt.com',
+          'Access-Control-Request-Method': 'POST',
+          'Access-Control-Request-Headers': 'authorization, content-type, mcp-session-id',
+        },
       });
       expect(response.status).toBe(204);
       expect(response.headers.get('access-control-allow-origin')).toBe('*');

@@ -101,7 +101,10 @@ async function startReady(servers: Servers, options: Partial<UpstreamOptions> = 
   return started;
 }
 
-async function whoami(registry: ToolRegistry, name = 'fx__whoami'): Promise<{ pid: number; cwd: string; greeting: string | null; parentSecret: string | null }> {
+async function whoami(
+  registry: ToolRegistry,
+  name = 'fx__whoami',
+): Promise<{ pid: number; cwd: string; greeting: string | null; parentSecret: string | null }> {
   const result = await registry.call(name, {}, context());
   return result.structuredContent as never;
 }
@@ -111,7 +114,12 @@ describe('stdio upstream', () => {
     expect(BASE_TOOLS.length).toBeGreaterThan(PAGE_SIZE * 2);
     const { registry, upstreams } = await startReady({ fx: stdio() });
 
-    expect(registry.list().map((tool) => tool.name).sort()).toEqual(BASE_TOOLS.map((tool) => `fx__${tool.name}`).sort());
+    expect(
+      registry
+        .list()
+        .map((tool) => tool.name)
+        .sort(),
+    ).toEqual(BASE_TOOLS.map((tool) => `fx__${tool.name}`).sort());
     for (const tool of BASE_TOOLS) {
       expect(registry.get(`fx__${tool.name}`)?.definition).toEqual({ ...tool, name: `fx__${tool.name}` });
     }
@@ -131,7 +139,7 @@ describe('stdio upstream', () => {
     expect(textOf(result)).toContain('the fixture failed on purpose');
   });
 
-  it('a call that outlasts the server\'s timeout ends as isError naming the server, and the upstream is told to cancel', async () => {
+  it("a call that outlasts the server's timeout ends as isError naming the server, and the upstream is told to cancel", async () => {
     const { registry, logger } = await startReady({ fx: { ...stdio(), timeout: 300 } as Servers[string] });
     const result = await registry.call('fx__sleep', { ms: 20_000 }, context());
     expect(result.isError).toBe(true);
@@ -237,7 +245,10 @@ describe('stdio upstream', () => {
   });
 
   it('an upstream that never answers initialize fails after connectTimeoutMs, and its process is killed even if it ignores SIGTERM', async () => {
-    const { upstreams, logger } = start({ hang: { command: process.execPath, args: [HANG_FIXTURE], env: {} } }, { connectTimeoutMs: 300, backoff: { initialMs: 60_000 } });
+    const { upstreams, logger } = start(
+      { hang: { command: process.execPath, args: [HANG_FIXTURE], env: {} } },
+      { connectTimeoutMs: 300, backoff: { initialMs: 60_000 } },
+    );
     await waitFor(() => fixtureChildren('upstream-hang.mjs').length === 1, { what: 'the hanging child' });
     await waitFor(() => upstreams.status()[0]?.state === 'failed', { what: 'the connect timeout' });
     expect(upstreams.status()[0]?.error).toMatch(/timed out/i);
@@ -378,7 +389,8 @@ describe('remote upstream', () => {
     const session = createSessionServer(registry, { name: 'gateway', version: '1.0.0' }, { called() {}, failed() {} });
     const [clientSide, serverSide] = InMemoryTransport.createLinkedPair();
     const send = clientSide.send.bind(clientSide);
-    clientSide.send = (message, options) => send(message, { ...options, authInfo: { token, clientId: 'client-1', scopes: ['mcp'], extra: { tokenId: 'token-1' } } });
+    clientSide.send = (message, options) =>
+      send(message, { ...options, authInfo: { token, clientId: 'client-1', scopes: ['mcp'], extra: { tokenId: 'token-1' } } });
     await session.connect(serverSide);
     const downstream = new Client({ name: 'downstream', version: '1.0.0' });
     await downstream.connect(clientSide);

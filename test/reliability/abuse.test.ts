@@ -30,7 +30,11 @@ describe('rate limits per address: 429 with Retry-After (issue 9)', () => {
   it(`POST /register: ${DEFAULT_LIMITS.register.limit} per hour, then 429; another address is not affected`, async () => {
     const server = await start(proxied);
     const register = (address: string) =>
-      fetch(`${server.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json', ...from(address) }, body: JSON.stringify({ redirect_uris: [CLAUDE_REDIRECT] }) });
+      fetch(`${server.url}/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...from(address) },
+        body: JSON.stringify({ redirect_uris: [CLAUDE_REDIRECT] }),
+      });
     const statuses = await burst(DEFAULT_LIMITS.register.limit, () => register('203.0.113.7'));
     expect(new Set(statuses)).toEqual(new Set([201]));
     const refused = await register('203.0.113.7');
@@ -43,7 +47,11 @@ describe('rate limits per address: 429 with Retry-After (issue 9)', () => {
   it('an IPv6 client counts per /64: rotating through its own addresses does not escape the limit', async () => {
     const server = await start({ ...proxied, limits: { register: { limit: 3, windowMs: 3_600_000 } } });
     const register = (address: string) =>
-      fetch(`${server.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json', ...from(address) }, body: JSON.stringify({ redirect_uris: [CLAUDE_REDIRECT] }) });
+      fetch(`${server.url}/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...from(address) },
+        body: JSON.stringify({ redirect_uris: [CLAUDE_REDIRECT] }),
+      });
     for (let i = 1; i <= 3; i++) expect((await register(`2001:db8:1:2::${i}`)).status).toBe(201);
     expect((await register('2001:db8:1:2:ffff::99')).status).toBe(429);
     expect((await register('2001:db8:1:3::1')).status).toBe(201);
@@ -52,7 +60,11 @@ describe('rate limits per address: 429 with Retry-After (issue 9)', () => {
   it(`POST /token: ${DEFAULT_LIMITS.token.limit} per hour, then 429`, async () => {
     const server = await start(proxied);
     const token = (address: string) =>
-      fetch(`${server.url}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...from(address) }, body: 'grant_type=authorization_code&client_id=nobody' });
+      fetch(`${server.url}/token`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...from(address) },
+        body: 'grant_type=authorization_code&client_id=nobody',
+      });
     const statuses = await burst(DEFAULT_LIMITS.token.limit, () => token('203.0.113.8'));
     expect(new Set(statuses)).toEqual(new Set([401]));
     const refused = await token('203.0.113.8');
@@ -64,7 +76,11 @@ describe('rate limits per address: 429 with Retry-After (issue 9)', () => {
   it(`POST /authorize: ${DEFAULT_LIMITS.authorizeForm.limit} per 15 minutes, then 429; GET /authorize: ${DEFAULT_LIMITS.authorizePage.limit}`, async () => {
     const server = await start(proxied);
     const post = (address: string) =>
-      fetch(`${server.url}/authorize`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...from(address) }, body: 'request_id=x&csrf_token=y&decision=approve&password=z' });
+      fetch(`${server.url}/authorize`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', ...from(address) },
+        body: 'request_id=x&csrf_token=y&decision=approve&password=z',
+      });
     const statuses = await burst(DEFAULT_LIMITS.authorizeForm.limit, () => post('203.0.113.9'));
     expect(new Set(statuses)).toEqual(new Set([400]));
     const refused = await post('203.0.113.9');
@@ -115,7 +131,12 @@ describe('the limits never block the normal ChatGPT and Claude flows (issue 9)',
       // What a hosted client does before it has a token: probe the resource and discovery.
       await record(await fetch(`${base}/mcp`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: '{}' }));
       await record(await fetch(`${base}/sse`));
-      for (const path of ['/.well-known/oauth-protected-resource/mcp', '/.well-known/oauth-authorization-server', '/.well-known/openid-configuration', '/.well-known/oauth-authorization-server/mcp']) {
+      for (const path of [
+        '/.well-known/oauth-protected-resource/mcp',
+        '/.well-known/oauth-authorization-server',
+        '/.well-known/openid-configuration',
+        '/.well-known/oauth-authorization-server/mcp',
+      ]) {
         await record(await fetch(`${base}${path}`));
       }
       const flow = await runFlow(base, claude ? { redirectUri: CLAUDE_REDIRECT, authMethod: 'client_secret_post', clientName: 'Claude' } : {});
@@ -128,19 +149,34 @@ describe('the limits never block the normal ChatGPT and Claude flows (issue 9)',
         await fetch(`${base}/mcp`, {
           method: 'POST',
           headers: { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-          body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } } }),
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 0,
+            method: 'initialize',
+            params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } },
+          }),
         }),
       );
-      const session = { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream', 'mcp-session-id': init.headers.get('mcp-session-id')! };
+      const session = {
+        ...auth,
+        'content-type': 'application/json',
+        accept: 'application/json, text/event-stream',
+        'mcp-session-id': init.headers.get('mcp-session-id')!,
+      };
       for (let call = 0; call < 5; call++) {
-        await record(await fetch(`${base}/mcp`, { method: 'POST', headers: session, body: JSON.stringify({ jsonrpc: '2.0', id: call + 1, method: 'tools/list' }) }));
+        await record(
+          await fetch(`${base}/mcp`, { method: 'POST', headers: session, body: JSON.stringify({ jsonrpc: '2.0', id: call + 1, method: 'tools/list' }) }),
+        );
       }
       await record(await fetch(`${base}/tools`, { headers: auth }));
     }
     // The owner revokes half of them; those clients keep trying their stale token before re-authorizing.
     await server.store.revokeAccessTokens({ all: true }, Date.now());
     for (const token of tokens) {
-      for (let retry = 0; retry < 3; retry++) await record(await fetch(`${base}/mcp`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' }));
+      for (let retry = 0; retry < 3; retry++)
+        await record(
+          await fetch(`${base}/mcp`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: '{}' }),
+        );
     }
     for (let i = 0; i < 10; i++) {
       const flow = await runFlow(base);
@@ -183,7 +219,11 @@ describe('slow clients do not exhaust the server (issue 9)', () => {
       socket.on('close', () => (entry.closedAt = Date.now()));
       const headersOnly = i % 2 === 0;
       // Host names the server (a loopback bind refuses other names before reading a body: DNS rebinding).
-      socket.write(headersOnly ? `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n` : `POST /token HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000\r\n\r\ngrant_type`);
+      socket.write(
+        headersOnly
+          ? `GET /healthz HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\n`
+          : `POST /token HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nContent-Type: application/x-www-form-urlencoded\r\nContent-Length: 10000\r\n\r\ngrant_type`,
+      );
       const drip = setInterval(() => {
         if (socket.destroyed) return clearInterval(drip);
         socket.write(headersOnly ? `X-Drip-${i}: a\r\n` : 'a');
@@ -200,7 +240,11 @@ describe('slow clients do not exhaust the server (issue 9)', () => {
     expect(sockets.filter((s) => s.answer.startsWith('HTTP/1.1 408')).length).toBeGreaterThan(140);
 
     // The SSE stream outlived the request timeout and still carries replies.
-    const reply = fetch(`${server.url}${endpoint}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }) });
+    const reply = fetch(`${server.url}${endpoint}`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'ping' }),
+    });
     expect((await reply).status).toBe(202);
     expect(JSON.parse((await stream.next()).data)).toMatchObject({ id: 1, result: {} });
   });
@@ -246,13 +290,22 @@ describe('what one client can make the server hold is capped (issue 9)', () => {
     await pause();
     // Using the first makes the second the least recently used.
     const ping = (s: { endpoint: string }) =>
-      fetch(`${server.url}${s.endpoint}`, { method: 'POST', headers: { authorization: `Bearer ${mine.token}`, 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }) });
+      fetch(`${server.url}${s.endpoint}`, {
+        method: 'POST',
+        headers: { authorization: `Bearer ${mine.token}`, 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', method: 'notifications/initialized' }),
+      });
     expect((await ping(first)).status).toBe(202);
     await pause();
     const init = await fetch(`${server.url}/mcp`, {
       method: 'POST',
       headers: { authorization: `Bearer ${mine.token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } },
+      }),
     });
     expect(init.status).toBe(200);
     await second.reader.closed;
@@ -265,7 +318,7 @@ describe('what one client can make the server hold is capped (issue 9)', () => {
     expect(closed.map((e) => (e.detail as { reason: string }).reason)).toEqual(['session limit']);
   });
 
-  it('personal access tokens of the built-in client each have a session budget of their own (one script cannot close another\'s sessions)', async () => {
+  it("personal access tokens of the built-in client each have a session budget of their own (one script cannot close another's sessions)", async () => {
     const server = await start({ limits: { sessionsPerClient: 2 } });
     const builtIn = await ensureFirstPartyClient(server.app.context, {}, 'serve');
     const first = await mintToken(server.store, { baseUrl: server.url, resource: server.url, clientId: builtIn.clientId });

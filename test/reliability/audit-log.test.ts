@@ -33,7 +33,9 @@ describe('an audit log that noise cannot erase (SECURITY.md)', () => {
     const server = await start({ limits: { staleBearer: { limit: 30, windowMs: 900_000 } } });
     const revoked = await mintToken(server.store, { baseUrl: server.url, resource: server.url, revoked: true });
     const expired = await mintToken(server.store, { baseUrl: server.url, resource: server.url, expiresAt: Date.now() - 1_000 });
-    const statuses = await burst(100, (i) => fetch(`${server.url}/tools`, { headers: { authorization: `Bearer ${i % 2 ? revoked.token : expired.token}`, ...from('203.0.113.22') } }));
+    const statuses = await burst(100, (i) =>
+      fetch(`${server.url}/tools`, { headers: { authorization: `Bearer ${i % 2 ? revoked.token : expired.token}`, ...from('203.0.113.22') } }),
+    );
     expect(statuses.filter((s) => s === 401)).toHaveLength(30);
     expect(statuses.filter((s) => s === 429)).toHaveLength(70);
     await server.events.flush();
@@ -46,7 +48,11 @@ describe('an audit log that noise cannot erase (SECURITY.md)', () => {
     const server = await start();
     const basic = `Basic ${Buffer.from('no-such-client:wrong').toString('base64')}`;
     const statuses = await burst(100, () =>
-      fetch(`${server.url}/token`, { method: 'POST', headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded', ...from('203.0.113.23') }, body: 'grant_type=authorization_code&code=x&code_verifier=y' }),
+      fetch(`${server.url}/token`, {
+        method: 'POST',
+        headers: { authorization: basic, 'content-type': 'application/x-www-form-urlencoded', ...from('203.0.113.23') },
+        body: 'grant_type=authorization_code&code=x&code_verifier=y',
+      }),
     );
     expect(new Set(statuses)).toEqual(new Set([401]));
     await server.events.flush();

@@ -18,10 +18,11 @@ killChildrenAfterEach();
 beforeAll(assertBuilt);
 
 const LOCK = `${DB_FILE}.lock`;
-const exists = (path: string) => stat(path).then(
-  () => true,
-  () => false,
-);
+const exists = (path: string) =>
+  stat(path).then(
+    () => true,
+    () => false,
+  );
 const leftovers = async (dataDir: string) => (await readdir(dataDir)).filter((n) => n.endsWith('.tmp'));
 
 describe('crash safety (issue 9)', () => {
@@ -172,7 +173,12 @@ describe('crash safety (issue 9)', () => {
     await log.close();
     expect(await exists(`${path}.1`)).toBe(true);
     expect(await exists(`${path}.lock`)).toBe(false);
-    expect((await readFile(path, 'utf8')).trim().split('\n').map((l) => (JSON.parse(l) as { type: string }).type)).toEqual(['server.stopped']);
+    expect(
+      (await readFile(path, 'utf8'))
+        .trim()
+        .split('\n')
+        .map((l) => (JSON.parse(l) as { type: string }).type),
+    ).toEqual(['server.stopped']);
   });
 
   it('temp files of a writer that died before renaming are removed when the store opens; a live writer’s are kept', async () => {

@@ -64,7 +64,9 @@ function serveAs(dir: string): Promise<ServeProcess> {
   });
   let stdout = '';
   let stderr = '';
-  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) => child.on('close', (code, signal) => resolve({ code, signal })));
+  const exited = new Promise<{ code: number | null; signal: NodeJS.Signals | null }>((resolve) =>
+    child.on('close', (code, signal) => resolve({ code, signal })),
+  );
   child.stderr.setEncoding('utf8').on('data', (c: string) => (stderr += c));
   return new Promise((resolve, reject) => {
     child.stdout.setEncoding('utf8').on('data', (c: string) => {
@@ -100,7 +102,13 @@ describe('disk trouble (issue 9)', () => {
 
     await chmod(dataDir, 0o500);
     try {
-      const register = await unavailable(await fetch(`${base}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://claude.ai/api/mcp/auth_callback'] }) }));
+      const register = await unavailable(
+        await fetch(`${base}/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ redirect_uris: ['https://claude.ai/api/mcp/auth_callback'] }),
+        }),
+      );
       expect(register).toMatchObject({ status: 503, retryAfter: '30', body: { error: 'temporarily_unavailable' } });
       // The consent page is a read; approving it must save a code: 503, not a half-made grant.
       const again = await runFlow(base, { client: { clientId: first.clientId!, clientSecret: first.clientSecret! } });
@@ -111,7 +119,12 @@ describe('disk trouble (issue 9)', () => {
       const init = await fetch(`${base}/mcp`, {
         method: 'POST',
         headers: { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-        body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } } }),
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 0,
+          method: 'initialize',
+          params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } },
+        }),
       });
       expect(init.status).toBe(200);
       expect(await readFile(join(dataDir, DB_FILE))).toEqual(before);
@@ -137,7 +150,12 @@ describe('disk trouble (issue 9)', () => {
     await chmod(dataDir, 0o500);
     const before = await readFile(join(dataDir, DB_FILE));
     try {
-      const child = spawn(process.execPath, [SERVE_BIN, 'serve', '--port', '0'], { cwd: dir, env: cleanEnv(), stdio: ['ignore', 'pipe', 'pipe'], ...(AS_ROOT ? { uid: NOBODY, gid: NOBODY } : {}) });
+      const child = spawn(process.execPath, [SERVE_BIN, 'serve', '--port', '0'], {
+        cwd: dir,
+        env: cleanEnv(),
+        stdio: ['ignore', 'pipe', 'pipe'],
+        ...(AS_ROOT ? { uid: NOBODY, gid: NOBODY } : {}),
+      });
       let stdout = '';
       let stderr = '';
       child.stdout.setEncoding('utf8').on('data', (c: string) => (stdout += c));
@@ -163,7 +181,9 @@ describe('disk trouble (issue 9)', () => {
       writeHook: (step) => {
         if (step !== failing) return;
         failures.push(step);
-        throw Object.assign(new Error(step === 'rename' ? 'EIO: i/o error' : 'ENOSPC: no space left on device, write'), { code: step === 'rename' ? 'EIO' : 'ENOSPC' });
+        throw Object.assign(new Error(step === 'rename' ? 'EIO: i/o error' : 'ENOSPC: no space left on device, write'), {
+          code: step === 'rename' ? 'EIO' : 'ENOSPC',
+        });
       },
     });
     try {
@@ -174,13 +194,22 @@ describe('disk trouble (issue 9)', () => {
 
       for (const step of ['temp', 'rename', 'lock'] as const) {
         failing = step;
-        const register = await unavailable(await fetch(`${base}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://claude.ai/api/mcp/auth_callback'] }) }));
+        const register = await unavailable(
+          await fetch(`${base}/register`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ redirect_uris: ['https://claude.ai/api/mcp/auth_callback'] }),
+          }),
+        );
         expect(register).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable' } });
         const again = await runFlow(base, { client: { clientId: first.clientId!, clientSecret: first.clientSecret! } });
         expect(again.statuses).toEqual([200, 503]);
         const revoke = await fetch(`${base}/revoke`, {
           method: 'POST',
-          headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${first.clientId}:${first.clientSecret}`).toString('base64')}` },
+          headers: {
+            'content-type': 'application/x-www-form-urlencoded',
+            authorization: `Basic ${Buffer.from(`${first.clientId}:${first.clientSecret}`).toString('base64')}`,
+          },
           body: `token=${first.accessToken}`,
         });
         expect((await unavailable(revoke)).status).toBe(503);
@@ -239,7 +268,13 @@ describe('disk trouble (issue 9)', () => {
       const damaged = good.subarray(0, good.length >> 1);
       await writeFile(path, damaged);
       await new Promise((resolve) => setTimeout(resolve, 1_500));
-      const register = await unavailable(await fetch(`${base}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://claude.ai/api/mcp/auth_callback'] }) }));
+      const register = await unavailable(
+        await fetch(`${base}/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ redirect_uris: ['https://claude.ai/api/mcp/auth_callback'] }),
+        }),
+      );
       expect(register).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable' } });
       expect((await fetch(`${base}/tools`, { headers: { authorization: `Bearer ${first.accessToken}` } })).status).toBe(200);
       await new Promise((resolve) => setTimeout(resolve, 1_000));
@@ -268,7 +303,13 @@ describe('disk trouble (issue 9)', () => {
     const first = await runFlow(server.url);
     expect(first.accessToken).toBeDefined();
     await rm(dataDir, { recursive: true, force: true });
-    const register = await unavailable(await fetch(`${server.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ redirect_uris: ['https://claude.ai/api/mcp/auth_callback'] }) }));
+    const register = await unavailable(
+      await fetch(`${server.url}/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ redirect_uris: ['https://claude.ai/api/mcp/auth_callback'] }),
+      }),
+    );
     expect(register).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable' } });
     expect((await fetch(`${server.url}/tools`, { headers: { authorization: `Bearer ${first.accessToken}` } })).status).toBe(200);
     expect((await fetch(`${server.url}/healthz`)).status).toBe(200);

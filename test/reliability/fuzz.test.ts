@@ -155,7 +155,25 @@ function randomJson(rng: Rng, depth = 0): unknown {
       return Array.from({ length: rng.int(6) }, () => randomJson(rng, depth + 1));
     default: {
       const out: Record<string, unknown> = {};
-      for (let i = rng.int(6); i > 0; i--) out[rng.pick(['client_name', 'redirect_uris', 'grant_types', 'token_endpoint_auth_method', 'scope', '__proto__', 'constructor', 'jsonrpc', 'method', 'id', 'params', 'name', 'arguments', rng.ascii(6)])] = randomJson(rng, depth + 1);
+      for (let i = rng.int(6); i > 0; i--)
+        out[
+          rng.pick([
+            'client_name',
+            'redirect_uris',
+            'grant_types',
+            'token_endpoint_auth_method',
+            'scope',
+            '__proto__',
+            'constructor',
+            'jsonrpc',
+            'method',
+            'id',
+            'params',
+            'name',
+            'arguments',
+            rng.ascii(6),
+          ])
+        ] = randomJson(rng, depth + 1);
       return out;
     }
   }
@@ -182,15 +200,40 @@ function body(rng: Rng, path: string, known: Known): Buffer | undefined {
     case 6: {
       // JSON-RPC that looks right, with hostile params.
       const method = rng.pick(['initialize', 'tools/list', 'tools/call', 'ping', 'resources/list', 'notifications/initialized', 'x'.repeat(5_000)]);
-      const message = { jsonrpc: rng.pick(['2.0', '1.0', 2]), id: rng.pick([1, 'a', null, {}, [], 1e308]), method, params: { name: rng.pick(['whoami', 'search', 'fetch', '__proto__', '../x']), arguments: randomJson(rng), protocolVersion: rng.pick(['2025-06-18', '1999-01-01', 42]) } };
+      const message = {
+        jsonrpc: rng.pick(['2.0', '1.0', 2]),
+        id: rng.pick([1, 'a', null, {}, [], 1e308]),
+        method,
+        params: {
+          name: rng.pick(['whoami', 'search', 'fetch', '__proto__', '../x']),
+          arguments: randomJson(rng),
+          protocolVersion: rng.pick(['2025-06-18', '1999-01-01', 42]),
+        },
+      };
       return Buffer.from(JSON.stringify(rng.chance(0.2) ? Array.from({ length: rng.int(2_000) }, () => message) : message));
     }
     case 7:
       return Buffer.from(JSON.stringify(randomJson(rng)));
     case 8: {
       const form = new URLSearchParams();
-      for (const key of ['grant_type', 'code', 'code_verifier', 'redirect_uri', 'client_id', 'client_secret', 'token', 'request_id', 'csrf_token', 'password', 'decision']) {
-        if (rng.chance(0.6)) form.append(key, rng.chance(0.3) ? notUrl(rng.pick(HOSTILE_STRINGS)) : rng.pick([known.clientId, 'authorization_code', 'refresh_token', 'approve', rng.ascii(40)]));
+      for (const key of [
+        'grant_type',
+        'code',
+        'code_verifier',
+        'redirect_uri',
+        'client_id',
+        'client_secret',
+        'token',
+        'request_id',
+        'csrf_token',
+        'password',
+        'decision',
+      ]) {
+        if (rng.chance(0.6))
+          form.append(
+            key,
+            rng.chance(0.3) ? notUrl(rng.pick(HOSTILE_STRINGS)) : rng.pick([known.clientId, 'authorization_code', 'refresh_token', 'approve', rng.ascii(40)]),
+          );
         if (rng.chance(0.1)) form.append(key, 'again');
       }
       return Buffer.from(form.toString());
@@ -198,9 +241,19 @@ function body(rng: Rng, path: string, known: Known): Buffer | undefined {
     case 9:
       return Buffer.from('{"a":1,"a":2,"__proto__":{"polluted":true},"constructor":{"prototype":{"polluted":true}}}');
     case 10:
-      return Buffer.concat([Buffer.from('{"client_name":"'), Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0xed, 0xa0, 0x80]), Buffer.from('","redirect_uris":["https://x.example/cb"]}')]);
+      return Buffer.concat([
+        Buffer.from('{"client_name":"'),
+        Buffer.from([0xff, 0xfe, 0xc3, 0x28, 0xed, 0xa0, 0x80]),
+        Buffer.from('","redirect_uris":["https://x.example/cb"]}'),
+      ]);
     case 11:
-      return Buffer.from(JSON.stringify({ redirect_uris: [rng.pick(HOSTILE_STRINGS)], client_name: rng.pick(HOSTILE_STRINGS), token_endpoint_auth_method: rng.pick(['none', 'private_key_jwt', 'client_secret_basic', '']) }));
+      return Buffer.from(
+        JSON.stringify({
+          redirect_uris: [rng.pick(HOSTILE_STRINGS)],
+          client_name: rng.pick(HOSTILE_STRINGS),
+          token_endpoint_auth_method: rng.pick(['none', 'private_key_jwt', 'client_secret_basic', '']),
+        }),
+      );
     case 12:
       return Buffer.from(path.startsWith('/token') ? 'grant_type=authorization_code&code=%ZZ&code_verifier=%' : '%%%%');
     default:
@@ -219,9 +272,18 @@ function query(rng: Rng, known: Known): string {
   const params: string[] = [];
   const value = () => pct(rng.chance(0.4) ? rng.pick(HOSTILE_STRINGS) : rng.ascii(rng.int(30)));
   if (rng.chance(0.5)) {
-    params.push(`client_id=${rng.chance(0.7) ? known.clientId : pct(notUrl(rng.pick(HOSTILE_STRINGS)))}`, 'response_type=code', `redirect_uri=${rng.chance(0.5) ? encodeURIComponent(CHATGPT_REDIRECT) : value()}`);
-    if (rng.chance(0.7)) params.push('code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', `code_challenge_method=${rng.pick(['S256', 'plain', value()])}`);
-    params.push(`state=${value()}`, `scope=${rng.pick(['mcp', 'offline_access', value()])}`, `resource=${rng.pick(['', value(), 'https%3A%2F%2Fevil.example'])}`);
+    params.push(
+      `client_id=${rng.chance(0.7) ? known.clientId : pct(notUrl(rng.pick(HOSTILE_STRINGS)))}`,
+      'response_type=code',
+      `redirect_uri=${rng.chance(0.5) ? encodeURIComponent(CHATGPT_REDIRECT) : value()}`,
+    );
+    if (rng.chance(0.7))
+      params.push('code_challenge=E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM', `code_challenge_method=${rng.pick(['S256', 'plain', value()])}`);
+    params.push(
+      `state=${value()}`,
+      `scope=${rng.pick(['mcp', 'offline_access', value()])}`,
+      `resource=${rng.pick(['', value(), 'https%3A%2F%2Fevil.example'])}`,
+    );
   }
   if (rng.chance(0.3)) params.push(`session_id=${rng.chance(0.5) ? known.sseSession : value()}`, `sessionId=${value()}`);
   if (rng.chance(0.2)) params.push(...Array.from({ length: rng.int(100) }, () => `state=${value()}`));
@@ -238,7 +300,15 @@ function headers(rng: Rng, known: Known, path: string): Record<string, string> {
   else if (auth === 1) h.authorization = `Basic ${Buffer.from(`${known.clientId}:${known.clientSecret}`).toString('base64')}`;
   else if (auth === 2) h.authorization = `Basic ${rng.bytes(40).toString('base64')}`;
   else if (auth === 3) h.authorization = `Bearer ${rng.ascii(rng.int(5_000))}`;
-  else if (auth === 4) h.authorization = rng.pick(['Bearer', 'Basic', 'Basic ::::', 'Digest x', `Basic ${Buffer.from('%zz:%').toString('base64')}`, 'Bearer mcp_0000000000000000000000000000000g']);
+  else if (auth === 4)
+    h.authorization = rng.pick([
+      'Bearer',
+      'Basic',
+      'Basic ::::',
+      'Digest x',
+      `Basic ${Buffer.from('%zz:%').toString('base64')}`,
+      'Bearer mcp_0000000000000000000000000000000g',
+    ]);
   if (rng.chance(0.3)) h['mcp-session-id'] = rng.chance(0.5) ? known.mcpSession : rng.ascii(rng.int(100));
   if (rng.chance(0.2)) h['mcp-protocol-version'] = rng.pick(['2025-06-18', '2024-11-05', rng.ascii(20)]);
   if (rng.chance(0.2)) h.accept = rng.pick(['text/event-stream', 'application/json, text/event-stream', '*/*', rng.ascii(30)]);
@@ -264,7 +334,8 @@ function generate(rng: Rng, known: Known): Generated {
     // conflicting lengths, a body shorter than announced.
     const kind = rng.int(6);
     const lines: Buffer[] = [];
-    if (kind === 0) lines.push(Buffer.concat([Buffer.from(`${method} ${path.split('?')[0]}?state=`), Buffer.from([0xff, 0xfe, 0xc0, 0x80]), Buffer.from(' HTTP/1.1\r\n')]));
+    if (kind === 0)
+      lines.push(Buffer.concat([Buffer.from(`${method} ${path.split('?')[0]}?state=`), Buffer.from([0xff, 0xfe, 0xc0, 0x80]), Buffer.from(' HTTP/1.1\r\n')]));
     else lines.push(Buffer.from(`${method} ${path} HTTP/1.1\r\n`));
     lines.push(Buffer.from('Host: 127.0.0.1\r\nConnection: close\r\n'));
     if (kind === 1) lines.push(Buffer.concat([Buffer.from('X-Evil: a'), Buffer.from([0x0d]), Buffer.from('Set-Cookie: evil=1\r\n')]));
@@ -303,32 +374,42 @@ function send(port: number, agent: Agent, g: Generated): Promise<Outcome> {
     });
   }
   return new Promise((resolve) => {
-    const req = request({ host: '127.0.0.1', port, agent, method: g.method, path: g.path, headers: { ...g.headers, ...(g.body ? { 'content-length': String(g.body.length) } : {}) } }, (res) => {
-      const chunks: Buffer[] = [];
-      const finish = () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('latin1'), headers: res.headers });
-      if (g.method !== 'HEAD' && String(res.headers['content-type'] ?? '').includes('text/event-stream')) {
-        // A stream we opened: its headers and first event (if one comes soon) are enough.
-        let done = false;
-        const stop = () => {
-          if (done) return;
-          done = true;
-          clearTimeout(timer);
-          req.destroy();
-          finish();
-        };
-        const timer = setTimeout(stop, 500);
-        res.once('data', (d: Buffer) => {
-          chunks.push(d);
-          stop();
-        });
-        res.once('close', stop);
-        res.once('error', stop);
-        return;
-      }
-      res.on('data', (d: Buffer) => chunks.push(d));
-      res.on('end', finish);
-      res.on('error', finish);
-    });
+    const req = request(
+      {
+        host: '127.0.0.1',
+        port,
+        agent,
+        method: g.method,
+        path: g.path,
+        headers: { ...g.headers, ...(g.body ? { 'content-length': String(g.body.length) } : {}) },
+      },
+      (res) => {
+        const chunks: Buffer[] = [];
+        const finish = () => resolve({ status: res.statusCode ?? 0, text: Buffer.concat(chunks).toString('latin1'), headers: res.headers });
+        if (g.method !== 'HEAD' && String(res.headers['content-type'] ?? '').includes('text/event-stream')) {
+          // A stream we opened: its headers and first event (if one comes soon) are enough.
+          let done = false;
+          const stop = () => {
+            if (done) return;
+            done = true;
+            clearTimeout(timer);
+            req.destroy();
+            finish();
+          };
+          const timer = setTimeout(stop, 500);
+          res.once('data', (d: Buffer) => {
+            chunks.push(d);
+            stop();
+          });
+          res.once('close', stop);
+          res.once('error', stop);
+          return;
+        }
+        res.on('data', (d: Buffer) => chunks.push(d));
+        res.on('end', finish);
+        res.on('error', finish);
+      },
+    );
     req.on('error', (error) => resolve({ status: 0, text: String(error), headers: {} }));
     req.setTimeout(5_000, () => req.destroy());
     if (g.body) req.write(g.body);
@@ -343,7 +424,12 @@ function problemWith(outcome: Outcome): string | undefined {
   if ([outcome.headers['set-cookie'] ?? []].flat().some((c) => c.includes('evil'))) return 'injected Set-Cookie';
   const location = outcome.headers.location;
   // Only a registered redirect URI, or our own pages, may be redirected to.
-  if (typeof location === 'string' && /^[a-z][a-z0-9+.-]*:/i.test(location) && !location.startsWith(`${CHATGPT_REDIRECT}?`) && !/^http:\/\/(localhost|127\.0\.0\.1):\d+\//.test(location)) {
+  if (
+    typeof location === 'string' &&
+    /^[a-z][a-z0-9+.-]*:/i.test(location) &&
+    !location.startsWith(`${CHATGPT_REDIRECT}?`) &&
+    !/^http:\/\/(localhost|127\.0\.0\.1):\d+\//.test(location)
+  ) {
     return `redirected to an unregistered place: ${location.slice(0, 200)}`;
   }
   return undefined;
@@ -378,14 +464,21 @@ async function target(base: string): Promise<Known> {
   const init = await fetch(`${base}/mcp`, {
     method: 'POST',
     headers: { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-    body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'fuzz', version: '1' } } }),
+    body: JSON.stringify({
+      jsonrpc: '2.0',
+      id: 0,
+      method: 'initialize',
+      params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'fuzz', version: '1' } },
+    }),
   });
   await init.arrayBuffer();
   return { clientId: flow.clientId!, clientSecret: flow.clientSecret!, token: flow.accessToken!, sseSession, mcpSession: init.headers.get('mcp-session-id')! };
 }
 
 describe('hostile input (issue 9)', () => {
-  it(`seed ${SEED}: ${REQUESTS} malformed requests to every endpoint of a real serve: no 5xx, no stack trace, no injected header or redirect, no crash; a valid flow works afterwards`, { timeout: 120_000 }, async () => {
+  it(`seed ${SEED}: ${REQUESTS} malformed requests to every endpoint of a real serve: no 5xx, no stack trace, no injected header or redirect, no crash; a valid flow works afterwards`, {
+    timeout: 120_000,
+  }, async () => {
     const dir = await tmp();
     await initDataDir(dir, { trustProxy: true, auth: { refreshTokens: true } });
     const server = await startServe(['--port', '0'], { cwd: dir });

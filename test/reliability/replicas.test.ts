@@ -61,9 +61,12 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     const http = new RecordingHttp(deployment.proxy.url);
     const client = await registerChatGpt(http);
     const { code, verifier } = await authorize(http, { client_id: client.client_id, redirect_uri: client.redirect_uris[0] });
-    const token = (await exchangeWithBasic(http, client, { code, verifier, redirect_uri: client.redirect_uris[0] })).json<{ access_token: string }>().access_token;
+    const token = (await exchangeWithBasic(http, client, { code, verifier, redirect_uri: client.redirect_uris[0] })).json<{ access_token: string }>()
+      .access_token;
     const from = deployment.proxy.log.length;
-    const statuses = await Promise.all(Array.from({ length: 9 }, () => fetch(`${deployment.proxy.url}/tools`, { headers: bearer(token) }).then((r) => r.status)));
+    const statuses = await Promise.all(
+      Array.from({ length: 9 }, () => fetch(`${deployment.proxy.url}/tools`, { headers: bearer(token) }).then((r) => r.status)),
+    );
     expect(statuses).toEqual(Array(9).fill(200));
     expect(new Set(deployment.proxy.log.slice(from).map((s) => s.target))).toEqual(new Set([0, 1, 2]));
   });
@@ -72,7 +75,8 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     const http = new RecordingHttp(deployment.proxy.url);
     const client = await registerChatGpt(http);
     const { code, verifier } = await authorize(http, { client_id: client.client_id, redirect_uri: client.redirect_uris[0] });
-    const token = (await exchangeWithBasic(http, client, { code, verifier, redirect_uri: client.redirect_uris[0] })).json<{ access_token: string }>().access_token;
+    const token = (await exchangeWithBasic(http, client, { code, verifier, redirect_uri: client.redirect_uris[0] })).json<{ access_token: string }>()
+      .access_token;
     const modern = (method: string, params: Record<string, unknown>, id: number) => ({
       method: 'POST',
       headers: {
@@ -93,8 +97,14 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     const from = deployment.proxy.log.length;
     const answers = await Promise.all(
       Array.from({ length: 6 }, async (_, i) => {
-        const response = await fetch(`${deployment.proxy.url}/mcp`, i % 2 ? modern('tools/call', { name: 'whoami', arguments: {} }, i) : modern('tools/list', {}, i));
-        return { status: response.status, body: (await response.json()) as { result?: { tools?: Array<{ name: string }>; structuredContent?: { client_id?: string } } } };
+        const response = await fetch(
+          `${deployment.proxy.url}/mcp`,
+          i % 2 ? modern('tools/call', { name: 'whoami', arguments: {} }, i) : modern('tools/list', {}, i),
+        );
+        return {
+          status: response.status,
+          body: (await response.json()) as { result?: { tools?: Array<{ name: string }>; structuredContent?: { client_id?: string } } },
+        };
       }),
     );
     expect(answers.map((a) => a.status)).toEqual(Array(6).fill(200));
@@ -110,7 +120,9 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
       const provider = new HeadlessOAuthClientProvider({ authMethod: 'client_secret_basic', clientName: `SDK ${kind}` });
       await authorizeWithSdk(`${deployment.proxy.url}/mcp`, provider);
       const transport =
-        kind === 'sse' ? new SSEClientTransport(new URL(`${deployment.proxy.url}/sse`), { authProvider: provider }) : new StreamableHTTPClientTransport(new URL(`${deployment.proxy.url}/mcp`), { authProvider: provider });
+        kind === 'sse'
+          ? new SSEClientTransport(new URL(`${deployment.proxy.url}/sse`), { authProvider: provider })
+          : new StreamableHTTPClientTransport(new URL(`${deployment.proxy.url}/mcp`), { authProvider: provider });
       const client = new Client({ name: `replicas-${kind}`, version: '1.0.0' });
       const from = deployment.proxy.log.length;
       await client.connect(transport);
@@ -133,17 +145,27 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     const http = new RecordingHttp(deployment.proxy.url);
     const client = await registerChatGpt(http);
     const { code, verifier } = await authorize(http, { client_id: client.client_id, redirect_uri: client.redirect_uris[0] });
-    const token = (await exchangeWithBasic(http, client, { code, verifier, redirect_uri: client.redirect_uris[0] })).json<{ access_token: string }>().access_token;
+    const token = (await exchangeWithBasic(http, client, { code, verifier, redirect_uri: client.redirect_uris[0] })).json<{ access_token: string }>()
+      .access_token;
     const stream = new SseReader(await fetch(`${deployment.proxy.url}/sse`, { headers: { ...bearer(token), accept: 'text/event-stream' } }));
     const holder = deployment.proxy.log.at(-1)!.target;
     const endpoint = await stream.next();
     expect(endpoint.event).toBe('endpoint');
     const post = async (message: object) => {
-      const res = await fetch(`${deployment.proxy.url}${endpoint.data}`, { method: 'POST', headers: { ...bearer(token), 'content-type': 'application/json' }, body: JSON.stringify(message) });
+      const res = await fetch(`${deployment.proxy.url}${endpoint.data}`, {
+        method: 'POST',
+        headers: { ...bearer(token), 'content-type': 'application/json' },
+        body: JSON.stringify(message),
+      });
       return { status: res.status, target: deployment.proxy.log.at(-1)!.target };
     };
     const targets: number[] = [];
-    const init = await post({ jsonrpc: '2.0', id: 1, method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'replica-test', version: '1' } } });
+    const init = await post({
+      jsonrpc: '2.0',
+      id: 1,
+      method: 'initialize',
+      params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'replica-test', version: '1' } },
+    });
     expect(init.status).toBe(202);
     targets.push(init.target);
     expect(JSON.parse((await stream.next()).data)).toMatchObject({ id: 1, result: { serverInfo: expect.any(Object) } });
@@ -162,7 +184,11 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     const other = new HeadlessOAuthClientProvider({ authMethod: 'client_secret_basic', clientName: 'intruder' });
     const intruder = await authorizeWithSdk(`${deployment.proxy.url}/mcp`, other);
     for (let i = 0; i < 3; i++) {
-      const res = await fetch(`${deployment.proxy.url}${endpoint.data}`, { method: 'POST', headers: { ...bearer(intruder.access_token), 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }) });
+      const res = await fetch(`${deployment.proxy.url}${endpoint.data}`, {
+        method: 'POST',
+        headers: { ...bearer(intruder.access_token), 'content-type': 'application/json' },
+        body: JSON.stringify({ jsonrpc: '2.0', id: 9, method: 'tools/list' }),
+      });
       expect(res.status).toBe(404);
     }
   });
@@ -174,7 +200,12 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     expect(start.status).toBe(302);
     const consent = await browser.get(start.location().href);
     expect(consent.status).toBe(200);
-    const answer = await browser.postForm('/authorize', { request_id: hiddenField(consent.text, 'request_id')!, csrf_token: hiddenField(consent.text, 'csrf_token')!, password: OWNER_PASSWORD, decision: 'approve' });
+    const answer = await browser.postForm('/authorize', {
+      request_id: hiddenField(consent.text, 'request_id')!,
+      csrf_token: hiddenField(consent.text, 'csrf_token')!,
+      password: OWNER_PASSWORD,
+      decision: 'approve',
+    });
     expect(answer.status).toBe(302);
     // One more request in between, so that round robin brings the callback to another replica than the start.
     expect((await fetch(`${deployment.proxy.url}/healthz`)).status).toBe(200);
@@ -187,7 +218,10 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     expect(steps).toHaveLength(6);
     // Started on one replica, finished (callback) on another, signed out on a third.
     expect(new Set([steps[0], steps[4], steps[5]]).size).toBe(3);
-    const listed = JSON.parse((await runCli(['tokens', 'list', '--all', '--json'], { cwd: deployment.dir, env: deployment.env })).stdout) as Array<{ id: string; status: string }>;
+    const listed = JSON.parse((await runCli(['tokens', 'list', '--all', '--json'], { cwd: deployment.dir, env: deployment.env })).stdout) as Array<{
+      id: string;
+      status: string;
+    }>;
     expect(listed.find((t) => t.id === tokenId)?.status).toBe('revoked');
   });
 
@@ -212,13 +246,16 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     const http = new RecordingHttp(deployment.proxy.url);
     const client = await registerChatGpt(http);
     const { code, verifier } = await authorize(http, { client_id: client.client_id, redirect_uri: client.redirect_uris[0] });
-    const token = (await exchangeWithBasic(http, client, { code, verifier, redirect_uri: client.redirect_uris[0] })).json<{ access_token: string }>().access_token;
+    const token = (await exchangeWithBasic(http, client, { code, verifier, redirect_uri: client.redirect_uris[0] })).json<{ access_token: string }>()
+      .access_token;
     const holder = deployment.replicas[2]!;
     const stream = new SseReader(await fetch(`${holder.url}/sse`, { headers: { ...bearer(token), accept: 'text/event-stream' } }));
     expect((await stream.next()).event).toBe('endpoint');
     // Another machine: a folder with no data of its own, only the deployment's Redis URL.
     const elsewhere = await tmp();
-    const listed = JSON.parse((await runCli(['tokens', 'list', '--client', client.client_id, '--json'], { cwd: elsewhere, env: deployment.env })).stdout) as Array<{ id: string }>;
+    const listed = JSON.parse(
+      (await runCli(['tokens', 'list', '--client', client.client_id, '--json'], { cwd: elsewhere, env: deployment.env })).stdout,
+    ) as Array<{ id: string }>;
     expect(listed).toHaveLength(1);
     const revoked = await runCli(['tokens', 'revoke', listed[0]!.id], { cwd: elsewhere, env: deployment.env });
     expect(revoked.code, revoked.stderr).toBe(0);
@@ -236,22 +273,37 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     const issue = async (n: number) => {
       const http = new RecordingHttp(deployment.proxy.url);
       const ip = { 'x-test-client-ip': `198.51.${100 + (n >> 8)}.${n & 255}` };
-      const reg = await http.request('/register', { method: 'POST', headers: { 'content-type': 'application/json', ...ip }, body: JSON.stringify({ client_name: `load ${n}`, redirect_uris: ['https://chatgpt.com/connector_platform_oauth_redirect'] }) });
+      const reg = await http.request('/register', {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', ...ip },
+        body: JSON.stringify({ client_name: `load ${n}`, redirect_uris: ['https://chatgpt.com/connector_platform_oauth_redirect'] }),
+      });
       if (reg.status !== 201) return false;
       const client = reg.json<{ client_id: string; client_secret: string }>();
       answeredClients.push(client.client_id);
       const verifier = newVerifier();
-      const page = await http.request(`/authorize?${new URLSearchParams({ response_type: 'code', client_id: client.client_id, code_challenge: challengeOf(verifier), code_challenge_method: 'S256' })}`, { headers: ip });
+      const page = await http.request(
+        `/authorize?${new URLSearchParams({ response_type: 'code', client_id: client.client_id, code_challenge: challengeOf(verifier), code_challenge_method: 'S256' })}`,
+        { headers: ip },
+      );
       const cookie = page.headers.getSetCookie()[0]?.split(';')[0];
       const requestId = /name="request_id" value="([^"]+)"/.exec(page.text)?.[1];
       const csrf = /name="csrf_token" value="([^"]+)"/.exec(page.text)?.[1];
       if (page.status !== 200 || !cookie || !requestId || !csrf) return false;
-      const answer = await http.request('/authorize', { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, ...ip }, body: new URLSearchParams({ request_id: requestId, csrf_token: csrf, password: OWNER_PASSWORD, decision: 'approve' }).toString() });
+      const answer = await http.request('/authorize', {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', cookie, ...ip },
+        body: new URLSearchParams({ request_id: requestId, csrf_token: csrf, password: OWNER_PASSWORD, decision: 'approve' }).toString(),
+      });
       const code = answer.status === 302 ? new URL(answer.headers.get('location')!).searchParams.get('code') : null;
       if (!code) return false;
       const token = await http.request('/token', {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`, ...ip },
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`,
+          ...ip,
+        },
         body: new URLSearchParams({ grant_type: 'authorization_code', code, code_verifier: verifier }).toString(),
       });
       if (token.status !== 200) return false;
@@ -280,10 +332,14 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     deployment.proxy.targets.splice(deployment.proxy.targets.indexOf(victim!.url), 1);
     for (let i = 0; i < answeredTokens.length; i += 20) {
       const batch = answeredTokens.slice(i, i + 20);
-      const statuses = await Promise.all(batch.map((t, j) => fetch(`${survivors[j % survivors.length]!.url}/tools`, { headers: bearer(t) }).then((r) => r.status)));
+      const statuses = await Promise.all(
+        batch.map((t, j) => fetch(`${survivors[j % survivors.length]!.url}/tools`, { headers: bearer(t) }).then((r) => r.status)),
+      );
       expect(statuses).toEqual(batch.map(() => 200));
     }
-    const listed = JSON.parse((await runCli(['clients', 'list', '--json'], { cwd: deployment.dir, env: deployment.env })).stdout) as Array<{ client_id: string }>;
+    const listed = JSON.parse((await runCli(['clients', 'list', '--json'], { cwd: deployment.dir, env: deployment.env })).stdout) as Array<{
+      client_id: string;
+    }>;
     const known = new Set(listed.map((c) => c.client_id));
     expect(answeredClients.filter((id) => !known.has(id))).toEqual([]);
     // A replacement joins the deployment for the tests after this one.
@@ -297,7 +353,11 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     await redis.stop();
     try {
       for (let i = 0; i < 3; i++) {
-        const res = await fetch(`${deployment.proxy.url}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_name: 'during', redirect_uris: ['https://chatgpt.com/connector_platform_oauth_redirect'] }) });
+        const res = await fetch(`${deployment.proxy.url}/register`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ client_name: 'during', redirect_uris: ['https://chatgpt.com/connector_platform_oauth_redirect'] }),
+        });
         expect(res.status).toBe(503);
         const body = (await res.json()) as { error: string; error_description: string };
         expect(body.error).toBe('temporarily_unavailable');
@@ -309,7 +369,11 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     }
     // Every replica writes again by itself (each reconnects on its own), and what was written before the outage is still there.
     const register = (base: string) =>
-      fetch(`${base}/register`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ client_name: 'after', redirect_uris: ['https://chatgpt.com/connector_platform_oauth_redirect'] }) }).then((x) => x.status);
+      fetch(`${base}/register`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json' },
+        body: JSON.stringify({ client_name: 'after', redirect_uris: ['https://chatgpt.com/connector_platform_oauth_redirect'] }),
+      }).then((x) => x.status);
     for (const replica of deployment.replicas) await expect.poll(() => register(replica.url), { timeout: 15_000, interval: 250 }).toBe(201);
     expect(await register(deployment.proxy.url)).toBe(201);
     expect(await onEveryReplica(tokens.access_token)).toEqual([200, 200, 200]);
@@ -320,7 +384,13 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
     const http = new RecordingHttp(deployment.proxy.url);
     const client = await registerChatGpt(http);
     const verifier = newVerifier();
-    const query = { response_type: 'code', client_id: client.client_id, redirect_uri: client.redirect_uris[0], code_challenge: challengeOf(verifier), code_challenge_method: 'S256' };
+    const query = {
+      response_type: 'code',
+      client_id: client.client_id,
+      redirect_uri: client.redirect_uris[0],
+      code_challenge: challengeOf(verifier),
+      code_challenge_method: 'S256',
+    };
     const form = await openConsent(http, query);
     const targets: number[] = [];
     for (let i = 0; i < 2; i++) {

@@ -93,8 +93,21 @@ describe('event streams whose client stops reading (SECURITY.md: memory is bound
         socket.on('data', onData);
       });
       const post = (body: unknown) =>
-        fetch(`${server.url}/messages/?session_id=${sessionId}`, { method: 'POST', headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' }, body: JSON.stringify(body) });
-      expect((await post({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'stalled', version: '1' } } })).status).toBe(202);
+        fetch(`${server.url}/messages/?session_id=${sessionId}`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+          body: JSON.stringify(body),
+        });
+      expect(
+        (
+          await post({
+            jsonrpc: '2.0',
+            id: 0,
+            method: 'initialize',
+            params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'stalled', version: '1' } },
+          })
+        ).status,
+      ).toBe(202);
       await post({ jsonrpc: '2.0', method: 'notifications/initialized' });
       // A bounded loop that stops as soon as the server has let the session go (404).
       let accepted = 0;
@@ -111,7 +124,9 @@ describe('event streams whose client stops reading (SECURITY.md: memory is bound
       const closedForNotReading = async () => {
         await server.events.flush();
         const closed = await server.events.readLast(100, { types: ['session.closed'] });
-        return closed.some((e) => (e.detail as { session_id: string }).session_id === sessionId && (e.detail as { reason: string }).reason === 'client not reading');
+        return closed.some(
+          (e) => (e.detail as { session_id: string }).session_id === sessionId && (e.detail as { reason: string }).reason === 'client not reading',
+        );
       };
       await waitFor(closedForNotReading, { what: 'the stalled SSE session to be closed as "client not reading"' });
       expect((await post({ jsonrpc: '2.0', id: 999, method: 'tools/list' })).status).toBe(404);

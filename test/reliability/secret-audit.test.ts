@@ -14,7 +14,17 @@ vi.mock('node:crypto', async (importOriginal) => {
 });
 
 const crypto = await import('node:crypto');
-const { secretMatches, verifyPassword, hashPassword, generateAccessToken, generateRefreshToken, generateClientSecret, generateAuthorizationCode, generatePassword, hashSecret } = await import('../../src/oauth/secrets.js');
+const {
+  secretMatches,
+  verifyPassword,
+  hashPassword,
+  generateAccessToken,
+  generateRefreshToken,
+  generateClientSecret,
+  generateAuthorizationCode,
+  generatePassword,
+  hashSecret,
+} = await import('../../src/oauth/secrets.js');
 const { verifyCodeVerifier, s256 } = await import('../../src/oauth/pkce.js');
 const { PendingAuthorizations } = await import('../../src/oauth/authorization.js');
 const { newUuid, randomHex, randomToken } = await import('../../src/shared/ids.js');
@@ -57,13 +67,25 @@ describe('every secret is compared in constant time', () => {
       for (const path of ['/token', '/revoke']) {
         for (const c of cases) {
           // /token with a made-up code: the client is authenticated first (401 invalid_client when not), then the grant fails (400).
-          const fields = path === '/token' ? { grant_type: 'authorization_code', code: 'no-such-code', code_verifier: 'v'.repeat(43), ...c.fields } : { token: 'mcp_0123456789abcdef0123456789abcdef', ...c.fields };
+          const fields =
+            path === '/token'
+              ? { grant_type: 'authorization_code', code: 'no-such-code', code_verifier: 'v'.repeat(43), ...c.fields }
+              : { token: 'mcp_0123456789abcdef0123456789abcdef', ...c.fields };
           let status = 0;
           const constant = await comparesInConstantTime(async () => {
-            const response = await fetch(`${server.url}${path}`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded', ...c.headers }, body: form(fields) });
+            const response = await fetch(`${server.url}${path}`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/x-www-form-urlencoded', ...c.headers },
+              body: form(fields),
+            });
             status = response.status;
           });
-          expect({ path, fields: Object.keys(c.fields), authenticated: status !== 401, constant }).toEqual({ path, fields: Object.keys(c.fields), authenticated: c.authenticated, constant: true });
+          expect({ path, fields: Object.keys(c.fields), authenticated: status !== 401, constant }).toEqual({
+            path,
+            fields: Object.keys(c.fields),
+            authenticated: c.authenticated,
+            constant: true,
+          });
         }
       }
     } finally {
@@ -142,7 +164,8 @@ describe('a scan of src/ keeps new code to these rules', () => {
         if (/^\s*(\/\/|\*)/.test(line)) return;
         for (const match of line.matchAll(comparison)) {
           const [left, right] = [match[1]!, match[2]!];
-          const secretSide = SECRET.test(left) && !/length|Method|typeof/.test(left) ? right : SECRET.test(right) && !/length|Method/.test(right) ? left : undefined;
+          const secretSide =
+            SECRET.test(left) && !/length|Method|typeof/.test(left) ? right : SECRET.test(right) && !/length|Method/.test(right) ? left : undefined;
           if (secretSide === undefined || CONSTANT.test(secretSide) || /typeof|length/.test(line.slice(Math.max(0, match.index - 10), match.index))) continue;
           if (!reviewed.has(`${file}: ${match[0]}`)) found.push(`${file}:${i + 1}: ${match[0]}`);
         }

@@ -23,7 +23,9 @@ async function filesUnder(dir: string): Promise<string[]> {
 }
 
 describe('secret hygiene (issue 9)', () => {
-  it('a full run (init, serve, every flow, MCP, refresh, revocation, wrong passwords, every CLI command): no token, code, secret or password it saw is in db.json, events.jsonl, the server log or any CLI output', { timeout: 90_000 }, async () => {
+  it('a full run (init, serve, every flow, MCP, refresh, revocation, wrong passwords, every CLI command): no token, code, secret or password it saw is in db.json, events.jsonl, the server log or any CLI output', {
+    timeout: 90_000,
+  }, async () => {
     const dir = await tmp();
     const { dataDir } = await initDataDir(dir, { auth: { refreshTokens: true } });
     const secrets = new Set<string>([OWNER_PASSWORD]);
@@ -31,11 +33,15 @@ describe('secret hygiene (issue 9)', () => {
     const cli = async (args: string[], input?: string): Promise<CliResult> => {
       const result = await runCli(args, { cwd: dir, ...(input !== undefined ? { input } : {}), timeoutMs: 30_000 });
       if (args[0] !== 'doctor') expect(result.code, `${args.join(' ')}: ${result.stderr}`).toBe(0);
-      outputs.push({ what: `cupcake-mcp ${args.join(' ')} (stdout)`, text: result.stdout }, { what: `cupcake-mcp ${args.join(' ')} (stderr)`, text: result.stderr });
+      outputs.push(
+        { what: `cupcake-mcp ${args.join(' ')} (stdout)`, text: result.stdout },
+        { what: `cupcake-mcp ${args.join(' ')} (stderr)`, text: result.stderr },
+      );
       return result;
     };
     const keep = (flow: FlowResult) => {
-      for (const value of [flow.clientSecret, flow.code, flow.verifier, flow.accessToken, flow.refreshToken, flow.cookie, flow.requestId, flow.csrfToken]) if (value) secrets.add(value);
+      for (const value of [flow.clientSecret, flow.code, flow.verifier, flow.accessToken, flow.refreshToken, flow.cookie, flow.requestId, flow.csrfToken])
+        if (value) secrets.add(value);
       return flow;
     };
 
@@ -47,7 +53,12 @@ describe('secret hygiene (issue 9)', () => {
     const registered = await fetch(`${base}/register`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
-      body: JSON.stringify({ client_name: 'Inspector', redirect_uris: ['http://127.0.0.1:6274/oauth/callback'], token_endpoint_auth_method: 'none', grant_types: ['authorization_code', 'refresh_token'] }),
+      body: JSON.stringify({
+        client_name: 'Inspector',
+        redirect_uris: ['http://127.0.0.1:6274/oauth/callback'],
+        token_endpoint_auth_method: 'none',
+        grant_types: ['authorization_code', 'refresh_token'],
+      }),
     });
     const inspectorId = ((await registered.json()) as { client_id: string }).client_id;
     const inspector = keep(await runFlow(base, { client: { clientId: inspectorId }, authMethod: 'none', redirectUri: 'http://127.0.0.1:6274/oauth/callback' }));
@@ -55,19 +66,38 @@ describe('secret hygiene (issue 9)', () => {
     expect(inspector.refreshToken).toBeDefined();
 
     // A refresh, a replayed code, wrong passwords, a token sent where it must not be.
-    const refreshed = await fetch(`${base}/token`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: inspector.refreshToken!, client_id: inspectorId }) });
+    const refreshed = await fetch(`${base}/token`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ grant_type: 'refresh_token', refresh_token: inspector.refreshToken!, client_id: inspectorId }),
+    });
     const rotated = (await refreshed.json()) as { access_token: string; refresh_token: string };
     expect(refreshed.status).toBe(200);
     secrets.add(rotated.access_token).add(rotated.refresh_token);
     const replay = await fetch(`${base}/token`, {
       method: 'POST',
-      headers: { 'content-type': 'application/x-www-form-urlencoded', authorization: `Basic ${Buffer.from(`${chatgpt.clientId}:${chatgpt.clientSecret}`).toString('base64')}` },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code: chatgpt.code!, code_verifier: chatgpt.verifier!, redirect_uri: 'https://chatgpt.com/connector_platform_oauth_redirect' }),
+      headers: {
+        'content-type': 'application/x-www-form-urlencoded',
+        authorization: `Basic ${Buffer.from(`${chatgpt.clientId}:${chatgpt.clientSecret}`).toString('base64')}`,
+      },
+      body: new URLSearchParams({
+        grant_type: 'authorization_code',
+        code: chatgpt.code!,
+        code_verifier: chatgpt.verifier!,
+        redirect_uri: 'https://chatgpt.com/connector_platform_oauth_redirect',
+      }),
     });
     expect(replay.status).toBe(400);
     for (const wrong of ['not the password 1', 'not the password 2']) {
       secrets.add(wrong);
-      keep(await runFlow(base, { client: { clientId: claude.clientId!, clientSecret: claude.clientSecret! }, redirectUri: CLAUDE_REDIRECT, authMethod: 'client_secret_post', password: wrong }));
+      keep(
+        await runFlow(base, {
+          client: { clientId: claude.clientId!, clientSecret: claude.clientSecret! },
+          redirectUri: CLAUDE_REDIRECT,
+          authMethod: 'client_secret_post',
+          password: wrong,
+        }),
+      );
     }
     expect((await fetch(`${base}/tools?access_token=${claude.accessToken}`)).status).toBe(401);
     await fetch(`${base}/tools`, { headers: { authorization: `Bearer ${claude.accessToken}`, 'x-forwarded-for': '203.0.113.1' } });
@@ -77,19 +107,40 @@ describe('secret hygiene (issue 9)', () => {
     const auth = { authorization: `Bearer ${rotated.access_token}` };
     const sse = new SseReader(await fetch(`${base}/sse`, { headers: auth }));
     const endpoint = (await sse.next()).data;
-    await fetch(`${base}${endpoint}`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'search', arguments: { query: 'cupcake' } } }) });
+    await fetch(`${base}${endpoint}`, {
+      method: 'POST',
+      headers: { ...auth, 'content-type': 'application/json' },
+      body: JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/call', params: { name: 'search', arguments: { query: 'cupcake' } } }),
+    });
     await sse.next();
     const init = await fetch(`${base}/mcp`, {
       method: 'POST',
       headers: { authorization: `Bearer ${rotated.access_token}`, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({ jsonrpc: '2.0', id: 0, method: 'initialize', params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } } }),
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } },
+      }),
     });
     await init.arrayBuffer();
     await fetch(`${base}/tools/whoami`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: '{}' });
     // The client revokes one of its tokens (RFC 7009).
-    const revoked = await fetch(`${base}/revoke`, { method: 'POST', headers: { 'content-type': 'application/x-www-form-urlencoded' }, body: new URLSearchParams({ token: claude.accessToken!, client_id: claude.clientId!, client_secret: claude.clientSecret! }) });
+    const revoked = await fetch(`${base}/revoke`, {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded' },
+      body: new URLSearchParams({ token: claude.accessToken!, client_id: claude.clientId!, client_secret: claude.clientSecret! }),
+    });
     expect(revoked.status).toBe(200);
-    expect((await fetch(`${base}/mcp`, { method: 'POST', headers: { authorization: `Bearer ${claude.accessToken}`, 'content-type': 'application/json' }, body: '{}' })).status).toBe(401);
+    expect(
+      (
+        await fetch(`${base}/mcp`, {
+          method: 'POST',
+          headers: { authorization: `Bearer ${claude.accessToken}`, 'content-type': 'application/json' },
+          body: '{}',
+        })
+      ).status,
+    ).toBe(401);
 
     // Every admin command, while serve runs.
     const tokenId = `tok_${tokenHash(inspector.accessToken!).slice(0, 12)}`;
@@ -135,6 +186,10 @@ describe('secret hygiene (issue 9)', () => {
     const shaped = /\bmcp_[0-9a-f]{32}\b|\bmcpr_[0-9a-f]{64}\b/;
     expect(outputs.filter((o) => !o.allowed && !o.what.endsWith('db.json') && shaped.test(o.text)).map((o) => o.what)).toEqual([]);
     // Hashes stay in db.json: no output or log shows a SHA-256 either.
-    expect(outputs.filter((o) => !o.what.endsWith('db.json') && /\b[0-9a-f]{64}\b/.test(o.text)).map((o) => `${o.what}: ${/\b[0-9a-f]{64}\b/.exec(o.text)![0].slice(0, 8)}…`)).toEqual([]);
+    expect(
+      outputs
+        .filter((o) => !o.what.endsWith('db.json') && /\b[0-9a-f]{64}\b/.test(o.text))
+        .map((o) => `${o.what}: ${/\b[0-9a-f]{64}\b/.exec(o.text)![0].slice(0, 8)}…`),
+    ).toEqual([]);
   });
 });

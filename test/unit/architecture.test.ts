@@ -31,11 +31,13 @@ const layerOf = (file: string) => {
 const sources = files(SRC).map((file) => ({ file, text: readFileSync(file, 'utf8') }));
 
 const imports: ImportLine[] = sources.flatMap(({ file, text }) =>
-  [...text.matchAll(/^\s*(import|export)\s+(type\s+)?[^'";]*?from\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm)].map((m) => {
-    const specifier = m[3] ?? m[4] ?? m[5]!;
-    const target = specifier.startsWith('.') ? layerOf(resolve(dirname(file), specifier)) : undefined;
-    return { file: relative(ROOT, file), layer: layerOf(file), specifier, target, typeOnly: Boolean(m[2]) };
-  }),
+  [...text.matchAll(/^\s*(import|export)\s+(type\s+)?[^'";]*?from\s+['"]([^'"]+)['"]|^\s*import\s+['"]([^'"]+)['"]|import\(\s*['"]([^'"]+)['"]\s*\)/gm)].map(
+    (m) => {
+      const specifier = m[3] ?? m[4] ?? m[5]!;
+      const target = specifier.startsWith('.') ? layerOf(resolve(dirname(file), specifier)) : undefined;
+      return { file: relative(ROOT, file), layer: layerOf(file), specifier, target, typeOnly: Boolean(m[2]) };
+    },
+  ),
 );
 
 /** The folders of src/ and their rules below; ARCHITECTURE.md "Layout". */
@@ -46,7 +48,9 @@ const offending = (predicate: (i: ImportLine) => boolean) => imports.filter(pred
 describe('ARCHITECTURE.md: who may import whom', () => {
   it('the scan sees the code base (it would pass vacuously otherwise)', () => {
     expect(imports.length).toBeGreaterThan(200);
-    expect(new Set(imports.map((i) => i.layer))).toEqual(new Set(['cli', 'config', 'doctor', 'index', 'init', 'mcp', 'oauth', 'outbound', 'server', 'shared', 'store']));
+    expect(new Set(imports.map((i) => i.layer))).toEqual(
+      new Set(['cli', 'config', 'doctor', 'index', 'init', 'mcp', 'oauth', 'outbound', 'server', 'shared', 'store']),
+    );
   });
 
   it('every folder of src/ is a layer this test knows (a new one needs its rule here and in ARCHITECTURE.md)', () => {
@@ -59,7 +63,11 @@ describe('ARCHITECTURE.md: who may import whom', () => {
   });
 
   it('server imports only oauth, mcp, outbound, store, config, shared (and itself)', () => {
-    expect(offending((i) => i.layer === 'server' && i.target !== undefined && !['server', 'oauth', 'mcp', 'outbound', 'store', 'config', 'shared'].includes(i.target))).toEqual([]);
+    expect(
+      offending(
+        (i) => i.layer === 'server' && i.target !== undefined && !['server', 'oauth', 'mcp', 'outbound', 'store', 'config', 'shared'].includes(i.target),
+      ),
+    ).toEqual([]);
   });
 
   it('outbound imports only shared: it fetches, the rules about what it fetched live in oauth', () => {
@@ -84,13 +92,20 @@ describe('ARCHITECTURE.md: who may import whom', () => {
   });
 
   it('mcp, config, init, doctor and shared never reach into server or cli', () => {
-    expect(offending((i) => ['mcp', 'config', 'init', 'doctor', 'shared'].includes(i.layer) && (i.target === 'server' || i.target === 'cli' || /^(koa|@koa\/)/.test(i.specifier)))).toEqual([]);
+    expect(
+      offending(
+        (i) =>
+          ['mcp', 'config', 'init', 'doctor', 'shared'].includes(i.layer) && (i.target === 'server' || i.target === 'cli' || /^(koa|@koa\/)/.test(i.specifier)),
+      ),
+    ).toEqual([]);
   });
 
   it('only cli reads process.env, calls process.exit or writes to the console', () => {
     const found = sources
       .filter(({ file }) => layerOf(file) !== 'cli')
-      .flatMap(({ file, text }) => [...text.matchAll(/process\.env|process\.exit|console\.(log|error|warn|info)/g)].map((m) => `${relative(ROOT, file)}: ${m[0]}`));
+      .flatMap(({ file, text }) =>
+        [...text.matchAll(/process\.env|process\.exit|console\.(log|error|warn|info)/g)].map((m) => `${relative(ROOT, file)}: ${m[0]}`),
+      );
     expect(found).toEqual([]);
   });
 });

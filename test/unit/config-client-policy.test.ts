@@ -27,7 +27,11 @@ describe('config: trusted clients, redirect URI allowlist, pruning', () => {
   });
 
   it('reads an allowlist, narrowed presets and a pruning age', async () => {
-    const { config } = await load({ trustedClients: ['claude'], redirectUriAllowlist: ['https://*.example.com/oauth/callback', 'cursor://anysphere.cursor-retrieval/oauth/*/callback'], pruneAbandonedClientsAfter: '30d' });
+    const { config } = await load({
+      trustedClients: ['claude'],
+      redirectUriAllowlist: ['https://*.example.com/oauth/callback', 'cursor://anysphere.cursor-retrieval/oauth/*/callback'],
+      pruneAbandonedClientsAfter: '30d',
+    });
     expect(config?.auth).toMatchObject({
       trustedClients: ['claude'],
       redirectUriAllowlist: ['https://*.example.com/oauth/callback', 'cursor://anysphere.cursor-retrieval/oauth/*/callback'],
@@ -37,9 +41,18 @@ describe('config: trusted clients, redirect URI allowlist, pruning', () => {
 
   it.each([
     [{ trustedClients: ['cursor'] }, 'auth.trustedClients.0: expected one of "chatgpt", "claude", "loopback"'],
-    [{ redirectUriAllowlist: ['not a uri'] }, 'auth.redirectUriAllowlist.0: expected a redirect URI pattern like "https://app.example.com/oauth/*" (no spaces, no fragment)'],
-    [{ redirectUriAllowlist: ['https://app.example.com/cb#x'] }, 'auth.redirectUriAllowlist.0: expected a redirect URI pattern like "https://app.example.com/oauth/*" (no spaces, no fragment)'],
-    [{ redirectUriAllowlist: ['*://app.example.com/cb'] }, 'auth.redirectUriAllowlist.0: expected a redirect URI pattern like "https://app.example.com/oauth/*" (no spaces, no fragment)'],
+    [
+      { redirectUriAllowlist: ['not a uri'] },
+      'auth.redirectUriAllowlist.0: expected a redirect URI pattern like "https://app.example.com/oauth/*" (no spaces, no fragment)',
+    ],
+    [
+      { redirectUriAllowlist: ['https://app.example.com/cb#x'] },
+      'auth.redirectUriAllowlist.0: expected a redirect URI pattern like "https://app.example.com/oauth/*" (no spaces, no fragment)',
+    ],
+    [
+      { redirectUriAllowlist: ['*://app.example.com/cb'] },
+      'auth.redirectUriAllowlist.0: expected a redirect URI pattern like "https://app.example.com/oauth/*" (no spaces, no fragment)',
+    ],
     [{ redirectUriAllowlist: 'https://app.example.com/cb' }, expect.stringMatching(/^auth\.redirectUriAllowlist: /)],
     [{ pruneAbandonedClientsAfter: 'monthly' }, 'auth.pruneAbandonedClientsAfter: expected a duration like "30d"'],
   ])('%j is one clear line', async (auth, problem) => {

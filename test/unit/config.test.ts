@@ -70,7 +70,7 @@ describe('loadConfig', () => {
     });
   });
 
-  it('DESIGN §3: limits are today\'s code defaults unless set; a limit set alone keeps the others', async () => {
+  it("DESIGN §3: limits are today's code defaults unless set; a limit set alone keeps the others", async () => {
     const { DEFAULT_LIMITS, limitsFromConfig } = await import('../../src/server/limits.js');
     expect(limitsFromConfig(loadConfig({ cwd: await tmp(), env: {} }).config.limits)).toEqual(DEFAULT_LIMITS);
     const { dir, path } = await withConfig({ limits: { token: { limit: 10, window: '1m' }, loginFailures: { limit: 3 }, sessionsPerClient: 4 } });
@@ -102,7 +102,11 @@ describe('loadConfig', () => {
 
   it('parses durations into milliseconds', async () => {
     const { path } = await withConfig({ auth: { accessTokenTtl: '90m', authorizationCodeTtl: '30s', refreshTokenTtl: '2w' } });
-    expect(loadConfig({ path, env: {} }).config.auth).toMatchObject({ accessTokenTtl: 5_400_000, authorizationCodeTtl: 30_000, refreshTokenTtl: 1_209_600_000 });
+    expect(loadConfig({ path, env: {} }).config.auth).toMatchObject({
+      accessTokenTtl: 5_400_000,
+      authorizationCodeTtl: 30_000,
+      refreshTokenTtl: 1_209_600_000,
+    });
   });
 
   it('drops a trailing slash from baseUrl so that the issuer is byte-identical everywhere (RFC 8414 §3.3)', async () => {
@@ -113,7 +117,10 @@ describe('loadConfig', () => {
   });
 
   it('resolves relative paths against the config file’s folder, not the working directory', async () => {
-    const { dir, path } = await withConfig({ dataDir: 'state', tools: { docs: { dir: '../shared-docs' }, servers: { local: { command: 'node', args: ['x.js'], cwd: 'srv' } } } });
+    const { dir, path } = await withConfig({
+      dataDir: 'state',
+      tools: { docs: { dir: '../shared-docs' }, servers: { local: { command: 'node', args: ['x.js'], cwd: 'srv' } } },
+    });
     const elsewhere = await tmp();
     const { config } = loadConfig({ path, cwd: elsewhere, env: {} });
     expect(config.dataDir).toBe(join(dir, 'state'));
@@ -133,7 +140,11 @@ describe('loadConfig', () => {
     expect(config.dataDir).toBe(join(cwd, 'env-data'));
     expect(baseUrlFollowsPort).toBe(false);
     // Empty variables are ignored.
-    expect(loadConfig({ path, cwd, env: { CUPCAKE_PORT: '', CUPCAKE_BASE_URL: '' } }).config).toMatchObject({ port: 1111, baseUrl: 'https://file.example.com', dataDir: join(dir, 'state') });
+    expect(loadConfig({ path, cwd, env: { CUPCAKE_PORT: '', CUPCAKE_BASE_URL: '' } }).config).toMatchObject({
+      port: 1111,
+      baseUrl: 'https://file.example.com',
+      dataDir: join(dir, 'state'),
+    });
   });
 
   it('a loopback base URL on the configured port follows the port actually bound; any other stays as written', async () => {
@@ -187,7 +198,11 @@ describe('loadConfig', () => {
   });
 
   it('names unknown settings and points into invalid upstream servers', async () => {
-    const { path } = await withConfig({ prot: 8080, auth: { refreshTokenTTL: '1d' }, tools: { servers: { local: { command: 5 }, 'bad name!': { url: 'https://x.example/mcp' } } } });
+    const { path } = await withConfig({
+      prot: 8080,
+      auth: { refreshTokenTTL: '1d' },
+      tools: { servers: { local: { command: 5 }, 'bad name!': { url: 'https://x.example/mcp' } } },
+    });
     const problems = problemsOf({ path, env: {} });
     expect(problems).toContain('(config): unknown setting "prot"');
     expect(problems).toContain('auth: unknown setting "refreshTokenTTL"');
@@ -278,6 +293,8 @@ describe('store setting (DESIGN.md §3, §6)', () => {
 
   it('anything else is one line naming the field, never echoing a password', async () => {
     const cwd = await tmp();
-    expect(() => loadConfig({ cwd, env: { CUPCAKE_STORE: 'mysql://root:hunter2@db/cupcake' } })).toThrow(/^(?![\s\S]*hunter2)[\s\S]*store: expected "file" or a URL starting with redis:\/\/ or rediss:\/\//);
+    expect(() => loadConfig({ cwd, env: { CUPCAKE_STORE: 'mysql://root:hunter2@db/cupcake' } })).toThrow(
+      /^(?![\s\S]*hunter2)[\s\S]*store: expected "file" or a URL starting with redis:\/\/ or rediss:\/\//,
+    );
   });
 });

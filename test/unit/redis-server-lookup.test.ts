@@ -36,7 +36,10 @@ describe('finding redis-server for the tests', () => {
     const installed = ensureRedisServer({
       env: { PATH: dir },
       fixed: [],
-      plan: [['apt-get', 'update'], ['apt-get', 'install', 'redis-server']],
+      plan: [
+        ['apt-get', 'update'],
+        ['apt-get', 'install', 'redis-server'],
+      ],
       run: (command) => {
         ran.push(command);
         if (command.includes('install')) return writeFileSyncExecutable(join(dir, 'redis-server'));

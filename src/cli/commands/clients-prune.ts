@@ -43,7 +43,10 @@ export async function runClientsPrune(ctx: CliContext, options: ClientsPruneOpti
   await withAdminSession(ctx, async (session) => {
     const dryRun = options.dryRun === true;
     const now = clock.now();
-    const results = await pruneAbandonedClients({ store: session.store, clock, events: dryRun ? undefined : session.events() }, { olderThanMs, dryRun, by: 'cli' });
+    const results = await pruneAbandonedClients(
+      { store: session.store, clock, events: dryRun ? undefined : session.events() },
+      { olderThanMs, dryRun, by: 'cli' },
+    );
     if (options.json) {
       const json: PruneJson = {
         dry_run: dryRun,
@@ -68,14 +71,24 @@ export async function runClientsPrune(ctx: CliContext, options: ClientsPruneOpti
       return;
     }
     const { color } = ctx.output;
-    println(ctx.output, renderPruneTable(ctx, results.map((r) => ({ ...r, client: escapeFields(r.client) })), now));
+    println(
+      ctx.output,
+      renderPruneTable(
+        ctx,
+        results.map((r) => ({ ...r, client: escapeFields(r.client) })),
+        now,
+      ),
+    );
     const removed = results.filter((r) => r.removed).length;
     const plural = (n: number) => `${n} client${n === 1 ? '' : 's'}`;
     if (dryRun) {
       println(ctx.output, `${color.yellow('dry run:')} would remove ${plural(results.length)} without a sign of life for ${age}; nothing was changed.`);
       return;
     }
-    println(ctx.output, `${color.green('✓')} removed ${plural(removed)} without a sign of life for ${age}${removed < results.length ? ` (${results.length - removed} came back meanwhile and stay)` : ''}.`);
+    println(
+      ctx.output,
+      `${color.green('✓')} removed ${plural(removed)} without a sign of life for ${age}${removed < results.length ? ` (${results.length - removed} came back meanwhile and stay)` : ''}.`,
+    );
     const server = await findRunningServer(session.dataDir);
     if (server && removed > 0) println(ctx.output, `  the running server (pid ${server.pid}) forgets them within 1 s`);
   });

@@ -95,7 +95,10 @@ export async function runClientsList(ctx: CliContext, options: { json?: boolean 
     const [clients, tokens] = await Promise.all([store.listClients(), store.listAccessTokens()]);
     const now = clock.now();
     if (options.json) {
-      printJson(ctx.output, sortClients(clients).map((c) => clientJson(c, tokens, now)));
+      printJson(
+        ctx.output,
+        sortClients(clients).map((c) => clientJson(c, tokens, now)),
+      );
       return;
     }
     if (clients.length === 0) {
@@ -106,7 +109,16 @@ export async function runClientsList(ctx: CliContext, options: { json?: boolean 
   });
 }
 
-const ERRORS = new Set(['client.authentication_failed', 'authorization.denied', 'login.failed', 'login.locked', 'token.rejected', 'token.reuse_detected', 'code.replayed', 'tool.failed']);
+const ERRORS = new Set([
+  'client.authentication_failed',
+  'authorization.denied',
+  'login.failed',
+  'login.locked',
+  'token.rejected',
+  'token.reuse_detected',
+  'code.replayed',
+  'tool.failed',
+]);
 const MCP_USE = new Set(['session.opened', 'tool.called']);
 
 /**
@@ -163,7 +175,10 @@ export async function runClientsShow(ctx: CliContext, id: string, options: { jso
     const active = own.filter((t) => tokenStatus(t, now) === 'active');
     println(ctx.output, `${color.bold('tokens'.padEnd(width))}  ${active.length} active, ${own.length - active.length} revoked or expired`);
     for (const t of active) {
-      println(ctx.output, `${' '.repeat(width)}  ${t.id}  created ${relativeTime(t.createdAt, now)}, expires ${relativeTime(t.expiresAt, now)}, last used ${relativeTime(t.lastUsedAt, now)}`);
+      println(
+        ctx.output,
+        `${' '.repeat(width)}  ${t.id}  created ${relativeTime(t.createdAt, now)}, expires ${relativeTime(t.expiresAt, now)}, last used ${relativeTime(t.lastUsedAt, now)}`,
+      );
     }
     const nameOf = (clientId: string) => (clientId === client.clientId ? (shown.clientName ?? undefined) : undefined);
     const line = (logged: AuthEvent) => {
@@ -172,7 +187,8 @@ export async function runClientsShow(ctx: CliContext, id: string, options: { jso
     };
     println(ctx.output);
     println(ctx.output, color.bold('sign-in timeline (events.jsonl)'));
-    if (timeline.steps.length === 0) println(ctx.output, color.dim('  no events for this client (registered before the log began, or the log was rotated away)'));
+    if (timeline.steps.length === 0)
+      println(ctx.output, color.dim('  no events for this client (registered before the log began, or the log was rotated away)'));
     for (const event of timeline.steps) println(ctx.output, `  ${line(event)}`);
     println(ctx.output, `${color.bold('first MCP request'.padEnd(width))}  ${timeline.firstMcpRequest ? line(timeline.firstMcpRequest) : 'none yet'}`);
     println(ctx.output, `${color.bold('last error'.padEnd(width))}  ${timeline.lastError ? line(timeline.lastError) : 'none'}`);
@@ -196,7 +212,10 @@ export async function runClientsRemove(ctx: CliContext, id: string, options: { f
       return;
     }
     const n = result.revokedTokens.length;
-    println(ctx.output, `${color.green('✓')} removed client ${fieldText(client.clientId)}${client.clientName ? ` (${fieldText(client.clientName)})` : ''}; revoked ${n} token${n === 1 ? '' : 's'}`);
+    println(
+      ctx.output,
+      `${color.green('✓')} removed client ${fieldText(client.clientId)}${client.clientName ? ` (${fieldText(client.clientName)})` : ''}; revoked ${n} token${n === 1 ? '' : 's'}`,
+    );
     const server = await findRunningServer(session.dataDir);
     if (server) println(ctx.output, `  the running server (pid ${server.pid}) stops accepting them within 1 s`);
   });

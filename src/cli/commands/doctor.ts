@@ -110,7 +110,12 @@ export async function runDoctorCommand(ctx: CliContext, options: DoctorOptions):
   else {
     println(ctx.output);
     const skips = skipped.length > 0 ? `, ${skipped.length} skipped` : '';
-    println(ctx.output, failed.length === 0 && skipped.length === 0 ? ctx.output.color.green(`All ${checks.length} checks passed.`) : `${passed} passed, ${failed.length} failed${skips} (of ${checks.length} checks).`);
+    println(
+      ctx.output,
+      failed.length === 0 && skipped.length === 0
+        ? ctx.output.color.green(`All ${checks.length} checks passed.`)
+        : `${passed} passed, ${failed.length} failed${skips} (of ${checks.length} checks).`,
+    );
   }
   if (failed.length > 0) throw new CliError(`${failed.length} of ${checks.length} checks failed${options.json ? '' : ' (see the fixes above)'}`);
 }

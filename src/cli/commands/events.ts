@@ -57,7 +57,8 @@ export function formatEventLine(output: Output, logged: AuthEvent): string {
   if (event.ip !== undefined) parts.push(`ip=${event.ip}`);
   const detail = formatDetail(event.detail);
   if (detail) parts.push(detail.length > 200 ? `${detail.slice(0, 199)}…` : detail);
-  if (event.user_agent !== undefined) parts.push(color.dim(`ua=${JSON.stringify(event.user_agent.length > 60 ? `${event.user_agent.slice(0, 59)}…` : event.user_agent)}`));
+  if (event.user_agent !== undefined)
+    parts.push(color.dim(`ua=${JSON.stringify(event.user_agent.length > 60 ? `${event.user_agent.slice(0, 59)}…` : event.user_agent)}`));
   return parts.join('  ').trimEnd();
 }
 
@@ -90,7 +91,15 @@ export async function runEventsTail(ctx: CliContext, options: EventsTailOptions,
   }
 }
 
-async function tail(ctx: CliContext, options: EventsTailOptions, signals: Signals, log: EventLog, path: string, count: number, types: string[] | undefined): Promise<void> {
+async function tail(
+  ctx: CliContext,
+  options: EventsTailOptions,
+  signals: Signals,
+  log: EventLog,
+  path: string,
+  count: number,
+  types: string[] | undefined,
+): Promise<void> {
   const filter: EventFilter = {};
   if (types) filter.types = types;
   if (options.client !== undefined) filter.clientId = await resolveClientFilter(ctx, options.client, await log.readLast(Number.MAX_SAFE_INTEGER));

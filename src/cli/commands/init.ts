@@ -2,7 +2,15 @@ import { existsSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import { ConfigError, DEFAULT_CONFIG_FILE, formatIssues, loadConfig } from '../../config/load.js';
 import { ConfigSchema, isLoopbackHost } from '../../config/schema.js';
-import { DeployError, DeployExistsError, existingDeployFiles, renderDeployFiles, writeDeployFiles, type DeployFile, type DeployTarget } from '../../init/deploy.js';
+import {
+  DeployError,
+  DeployExistsError,
+  existingDeployFiles,
+  renderDeployFiles,
+  writeDeployFiles,
+  type DeployFile,
+  type DeployTarget,
+} from '../../init/deploy.js';
 import { InitExistsError, scaffold } from '../../init/scaffold.js';
 import { generatePassword, hashPassword } from '../../oauth/secrets.js';
 import type { CliContext } from '../context.js';
@@ -71,7 +79,10 @@ function printWritten(ctx: CliContext, written: string[], targets: DeployTarget[
 async function runDeployOnly(ctx: CliContext, dir: string, configPath: string, targets: DeployTarget[], options: InitOptions): Promise<void> {
   const given = CONFIG_FLAGS.filter(([key]) => options[key] !== undefined).map(([, flag]) => flag);
   if (given.length > 0) {
-    throw new CliError(`${configPath} exists: --deploy writes the templates from it, so ${given.join(', ')} would be ignored; change the file instead (or start over with init --force, without --deploy)`, 2);
+    throw new CliError(
+      `${configPath} exists: --deploy writes the templates from it, so ${given.join(', ')} would be ignored; change the file instead (or start over with init --force, without --deploy)`,
+      2,
+    );
   }
   // The file alone decides: the environment of this shell is not the service's.
   const { config } = loadConfig({ path: configPath, env: {}, cwd: dir });
@@ -80,7 +91,11 @@ async function runDeployOnly(ctx: CliContext, dir: string, configPath: string, t
     files = await renderDeployFiles({ config, configPath }, targets);
   } catch (error) {
     if (error instanceof DeployError) {
-      throw deployCliError(error, { baseUrl: `set "baseUrl" in ${configPath}`, port: `set "port" in ${configPath}`, configPath: 'move the config to a plainer path' });
+      throw deployCliError(error, {
+        baseUrl: `set "baseUrl" in ${configPath}`,
+        port: `set "port" in ${configPath}`,
+        configPath: 'move the config to a plainer path',
+      });
     }
     throw error;
   }
@@ -125,16 +140,22 @@ export async function runInit(ctx: CliContext, dirArg: string | undefined, optio
 
   if (prompt) {
     // Port first: the local base URL follows it. Each answer is checked as the config will be.
-    port = Number(await ctx.prompts.input('Port to listen on', String(port), (value) => (typeof parsePort(value) === 'number' ? true : 'enter a port between 0 and 65535')));
+    port = Number(
+      await ctx.prompts.input('Port to listen on', String(port), (value) => (typeof parsePort(value) === 'number' ? true : 'enter a port between 0 and 65535')),
+    );
     const suggested = options.baseUrl ?? `http://localhost:${port}`;
     baseUrl = await ctx.prompts.input('Public base URL (https://…, or http://localhost:<port> for a local try)', suggested, fieldCheck('baseUrl'));
     host = await ctx.prompts.input('Address to listen on (127.0.0.1 behind a reverse proxy)', host, fieldCheck('host'));
     name = await ctx.prompts.input('Server name (shown on the consent page)', name, fieldCheck('name'));
-    docsDir = await ctx.prompts.input('Folder of documents for the search/fetch tools', docsDir, (value) => (value.trim() ? true : 'enter a folder name, e.g. docs'));
+    docsDir = await ctx.prompts.input('Folder of documents for the search/fetch tools', docsDir, (value) =>
+      value.trim() ? true : 'enter a folder name, e.g. docs',
+    );
   }
   const local = URL.canParse(baseUrl) ? new URL(baseUrl) : undefined;
   if (local && local.protocol === 'http:' && isLoopbackHost(local.hostname) && Number(local.port || 80) !== port && port !== 0) {
-    ctx.output.err.write(`note: the base URL ${baseUrl} names port ${local.port || 80}, but the server listens on ${port}; clients will be sent to ${baseUrl}\n`);
+    ctx.output.err.write(
+      `note: the base URL ${baseUrl} names port ${local.port || 80}, but the server listens on ${port}; clients will be sent to ${baseUrl}\n`,
+    );
   }
 
   // Templates are rendered and checked before anything is written: no half-done init.
@@ -145,7 +166,8 @@ export async function runInit(ctx: CliContext, dirArg: string | undefined, optio
     try {
       deployFiles = await renderDeployFiles({ config: checked.data, configPath: existingConfig }, targets);
     } catch (error) {
-      if (error instanceof DeployError) throw deployCliError(error, { baseUrl: 'pass --base-url https://<your host>', port: 'pass --port <port>', configPath: 'init in a plainer folder' });
+      if (error instanceof DeployError)
+        throw deployCliError(error, { baseUrl: 'pass --base-url https://<your host>', port: 'pass --port <port>', configPath: 'init in a plainer folder' });
       throw error;
     }
     const existing = existingDeployFiles(dir, deployFiles);
@@ -191,7 +213,10 @@ export async function runInit(ctx: CliContext, dirArg: string | undefined, optio
   } else {
     println(ctx.output, `${color.green('✓')} data dir ${result.dataDir} (owner password stored as an scrypt hash)`);
   }
-  println(ctx.output, `${color.green('✓')} docs folder ${result.docsDir}${result.docsWritten.length ? ` (${result.docsWritten.length} sample documents)` : ''}`);
+  println(
+    ctx.output,
+    `${color.green('✓')} docs folder ${result.docsDir}${result.docsWritten.length ? ` (${result.docsWritten.length} sample documents)` : ''}`,
+  );
   if (deployFiles.length > 0) printWritten(ctx, await writeDeployFiles(dir, deployFiles, { force: true }), targets);
   if (generated) {
     println(ctx.output);

@@ -25,7 +25,10 @@ export interface ServeOptions {
  * One line per auth event on stdout as it happens: a readable sentence after its time, or with
  * `--log-format json` the event object as stored. Never a secret: events hold none (DESIGN.md §7).
  */
-function createEventPrinter(ctx: CliContext, options: ServeOptions): { print(event: AuthEvent): void; learnNames(clients: Array<{ clientId: string; clientName?: string | null }>): void } {
+function createEventPrinter(
+  ctx: CliContext,
+  options: ServeOptions,
+): { print(event: AuthEvent): void; learnNames(clients: Array<{ clientId: string; clientName?: string | null }>): void } {
   const names = new Map<string, string>();
   const nameOf = (id: string) => names.get(id);
   return {
@@ -66,7 +69,8 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
     overrides: { port: options.port, host: options.host, baseUrl: options.baseUrl },
   });
   const logger = createLogger(ctx);
-  if (options.logFormat !== undefined && options.logFormat !== 'text' && options.logFormat !== 'json') throw new CliError('--log-format: expected "text" or "json"', 2);
+  if (options.logFormat !== undefined && options.logFormat !== 'text' && options.logFormat !== 'json')
+    throw new CliError('--log-format: expected "text" or "json"', 2);
   const events = createEventPrinter(ctx, options);
   // Events of the start-up itself (server.started) wait for the banner.
   const early: AuthEvent[] = [];
@@ -87,12 +91,20 @@ export async function runServe(ctx: CliContext, options: ServeOptions, signals: 
       },
     });
   } catch (error) {
-    if (error instanceof StoreCorruptError || error instanceof StoreWriteError || error instanceof StoreUnavailableError || error instanceof AlreadyRunningError || error instanceof LaunchError) {
+    if (
+      error instanceof StoreCorruptError ||
+      error instanceof StoreWriteError ||
+      error instanceof StoreUnavailableError ||
+      error instanceof AlreadyRunningError ||
+      error instanceof LaunchError
+    ) {
       throw new CliError(error.message);
     }
     const { code, syscall, path: where } = error as NodeJS.ErrnoException;
-    if (syscall === 'listen' && code === 'EADDRINUSE') throw new CliError(`port ${config.port} on ${config.host} is already in use; choose another with --port`);
-    if (syscall === 'listen' && (code === 'EACCES' || code === 'EPERM')) throw new CliError(`not allowed to listen on ${config.host}:${config.port}; choose a port above 1024 with --port`);
+    if (syscall === 'listen' && code === 'EADDRINUSE')
+      throw new CliError(`port ${config.port} on ${config.host} is already in use; choose another with --port`);
+    if (syscall === 'listen' && (code === 'EACCES' || code === 'EPERM'))
+      throw new CliError(`not allowed to listen on ${config.host}:${config.port}; choose a port above 1024 with --port`);
     // The data dir (claimed with a lock beside db.json) must be writable: say which file and why.
     if (where && code && /^E(ACCES|PERM|ROFS|NOSPC|DQUOT|NOENT|NOTDIR|IO)$/.test(code)) {
       throw new CliError(`cannot write ${where} (${code}): serve needs a data dir it can write; check its owner, permissions and free space`);

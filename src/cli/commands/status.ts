@@ -22,7 +22,11 @@ export interface StatusJson {
     started_at: string | null;
     uptime_seconds: number | null;
     /** Live sessions per transport and per client, as the server last published them (about every second). */
-    sessions: { total: number; by_transport: Record<string, number>; by_client: Array<{ client_id: string; client_name: string | null; sessions: number }> } | null;
+    sessions: {
+      total: number;
+      by_transport: Record<string, number>;
+      by_client: Array<{ client_id: string; client_name: string | null; sessions: number }>;
+    } | null;
   };
   clients: number;
   active_tokens: number;
@@ -97,7 +101,9 @@ export async function runStatus(ctx: CliContext, options: { json?: boolean }, cl
   const { color } = ctx.output;
   let server: string;
   if (running) {
-    const where = running.url ? ` at ${running.url}${running.listening && running.listening !== running.url ? `, listening on ${running.listening}` : ''}` : ' (starting)';
+    const where = running.url
+      ? ` at ${running.url}${running.listening && running.listening !== running.url ? `, listening on ${running.listening}` : ''}`
+      : ' (starting)';
     const version = running.version ? `, cupcake-mcp ${running.version}` : '';
     const uptime = status.server.uptime_seconds !== null ? `, up ${duration(status.server.uptime_seconds)}` : '';
     server = `${color.green('running')} (pid ${running.pid}${version}${uptime})${where}`;
@@ -127,7 +133,10 @@ export async function runStatus(ctx: CliContext, options: { json?: boolean }, cl
     rows.push(['sessions', `${live.total} live${transports.length ? ` (${transports.join(', ')})` : ''}`]);
     for (const c of live.by_client) rows.push(['', `${c.sessions}  ${c.client_name ?? color.dim('(no name)')} ${color.dim(c.client_id)}`]);
   }
-  rows.push(['version', `cupcake-mcp ${VERSION}${running?.version && running.version !== VERSION ? color.yellow(` (the running server is ${running.version}: restart it to upgrade)`) : ''}`]);
+  rows.push([
+    'version',
+    `cupcake-mcp ${VERSION}${running?.version && running.version !== VERSION ? color.yellow(` (the running server is ${running.version}: restart it to upgrade)`) : ''}`,
+  ]);
   const width = Math.max(...rows.map(([k]) => k.length));
   for (const [key, value] of rows) println(ctx.output, `${color.bold(key.padEnd(width))}  ${value}`);
 }

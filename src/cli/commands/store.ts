@@ -24,7 +24,8 @@ export async function runStoreMigrate(ctx: CliContext, options: { to?: string })
   const admin = loadAdminConfig(ctx);
   if (!(await dataDirExists(admin.dataDir))) throw missingDataDirError(ctx, admin);
   const running = await findRunningServer(admin.dataDir);
-  if (running) throw new CliError(`serve (pid ${running.pid}) is running on the file store in ${admin.dataDir}: stop it first, or what it writes during the copy is lost`);
+  if (running)
+    throw new CliError(`serve (pid ${running.pid}) is running on the file store in ${admin.dataDir}: stop it first, or what it writes during the copy is lost`);
   const data = await readFileStoreData(admin.dataDir).catch((error: unknown) => {
     if (error instanceof StoreUnavailableError) throw new CliError(error.message);
     throw error;
@@ -66,5 +67,6 @@ export async function runStoreMigrate(ctx: CliContext, options: { to?: string })
   if (new URL(to).password) await chmod(temp, 0o600);
   await rename(temp, admin.configPath);
   println(ctx.output, `${ctx.output.color.green('✓')} ${admin.configPath} now names ${where}; start serve (one or several replicas) to use it.`);
-  if (ctx.env.CUPCAKE_STORE && ctx.env.CUPCAKE_STORE !== to) println(ctx.output, `note: $CUPCAKE_STORE is set and overrides the config; unset it or set it to the new store.`);
+  if (ctx.env.CUPCAKE_STORE && ctx.env.CUPCAKE_STORE !== to)
+    println(ctx.output, `note: $CUPCAKE_STORE is set and overrides the config; unset it or set it to the new store.`);
 }

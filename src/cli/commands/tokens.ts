@@ -56,7 +56,10 @@ export async function runTokensList(ctx: CliContext, options: { client?: string;
       .filter((t) => (clientId === undefined || t.clientId === clientId) && (options.all || tokenStatus(t, now) === 'active'))
       .sort((a, b) => a.createdAt - b.createdAt || a.id.localeCompare(b.id));
     if (options.json) {
-      printJson(ctx.output, tokens.map((t) => tokenJson(t, names, now)));
+      printJson(
+        ctx.output,
+        tokens.map((t) => tokenJson(t, names, now)),
+      );
       return;
     }
     if (tokens.length === 0) {
@@ -102,7 +105,8 @@ export async function runTokensRevoke(ctx: CliContext, ids: string[], options: {
       println(ctx.output, `${color.green('✓')} revoked ${t.id} (${name ?? t.clientId})`);
     }
     const server = await findRunningServer(session.dataDir);
-    if (server) println(ctx.output, `  the running server (pid ${server.pid}) rejects ${revoked.length === 1 ? 'it' : 'them'} within 1 s and closes their sessions`);
+    if (server)
+      println(ctx.output, `  the running server (pid ${server.pid}) rejects ${revoked.length === 1 ? 'it' : 'them'} within 1 s and closes their sessions`);
   });
 }
 
@@ -153,7 +157,10 @@ export async function runTokensCreate(ctx: CliContext, options: TokensCreateOpti
       }
       const { color } = ctx.output;
       const named = record.label === undefined ? '' : ` "${record.label}"`;
-      println(ctx.output, `${color.green('✓')} created personal access token ${record.id}${named} for ${settings.issuer}, scope ${record.scopes.join(' ')}, expires ${toIso(record.expiresAt)} (in ${formatDistance(record.expiresAt - record.createdAt)})`);
+      println(
+        ctx.output,
+        `${color.green('✓')} created personal access token ${record.id}${named} for ${settings.issuer}, scope ${record.scopes.join(' ')}, expires ${toIso(record.expiresAt)} (in ${formatDistance(record.expiresAt - record.createdAt)})`,
+      );
       println(ctx.output);
       println(ctx.output, `  ${color.bold(token)}`);
       println(ctx.output);

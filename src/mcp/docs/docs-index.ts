@@ -28,7 +28,12 @@ export interface SearchHit {
 
 /** Lower-cased word tokens (letters and digits of any script). */
 export function tokenize(text: string): string[] {
-  return text.toLowerCase().normalize('NFKC').match(/[\p{L}\p{N}]+/gu) ?? [];
+  return (
+    text
+      .toLowerCase()
+      .normalize('NFKC')
+      .match(/[\p{L}\p{N}]+/gu) ?? []
+  );
 }
 
 /** Title: the first Markdown `# heading`, else the first line of a text file, else the file name. */
@@ -41,7 +46,11 @@ function describe(id: string, text: string): { title: string; headings: string[]
     const match = /^\s{0,3}#{1,6}\s+(.+?)\s*#*\s*$/.exec(line);
     if (match) headings.push(match[1]!);
   }
-  const base = id.split('/').pop()!.replace(/\.[^.]+$/, '').replace(/[-_]+/g, ' ');
+  const base = id
+    .split('/')
+    .pop()!
+    .replace(/\.[^.]+$/, '')
+    .replace(/[-_]+/g, ' ');
   const frontTitle = /^---\n[\s\S]*?^title:\s*["']?(.+?)["']?\s*$[\s\S]*?^---/m.exec(text)?.[1];
   return { title: (frontTitle ?? headings[0] ?? base).slice(0, 200), headings };
 }

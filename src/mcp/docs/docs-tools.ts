@@ -49,7 +49,10 @@ export function registerDocsTools(registry: ToolRegistry, index: DocsIndex, opti
     async ({ id }) => {
       const doc = await index.read(id);
       if (!doc) {
-        return { content: [{ type: 'text', text: `No document with id ${JSON.stringify(id.slice(0, 200))}. Use search to find document ids.` }], isError: true };
+        return {
+          content: [{ type: 'text', text: `No document with id ${JSON.stringify(id.slice(0, 200))}. Use search to find document ids.` }],
+          isError: true,
+        };
       }
       return jsonResult({
         id: doc.id,

@@ -30,10 +30,17 @@ function quoted(value: string): string {
  */
 export function insufficientScope(ctx: Context, resourceMetadataUrl: string, needed: readonly string[]): void {
   const scope = needed.join(' ');
-  ctx.set('WWW-Authenticate', `Bearer error="insufficient_scope", scope="${quoted(scope)}", resource_metadata="${resourceMetadataUrl}", error_description="this request needs the scope ${quoted(scope)}"`);
+  ctx.set(
+    'WWW-Authenticate',
+    `Bearer error="insufficient_scope", scope="${quoted(scope)}", resource_metadata="${resourceMetadataUrl}", error_description="this request needs the scope ${quoted(scope)}"`,
+  );
   ctx.set('Cache-Control', 'no-store');
   ctx.status = 403;
-  ctx.body = { error: 'insufficient_scope', error_description: `this request needs the scope${needed.length > 1 ? 's' : ''} ${scope}; authorize again asking for ${needed.length > 1 ? 'them' : 'it'}`, scope };
+  ctx.body = {
+    error: 'insufficient_scope',
+    error_description: `this request needs the scope${needed.length > 1 ? 's' : ''} ${scope}; authorize again asking for ${needed.length > 1 ? 'them' : 'it'}`,
+    scope,
+  };
 }
 
 /** The tool names a JSON-RPC body (one message or a batch) asks to call. */
@@ -53,7 +60,11 @@ function calledTools(body: unknown): string[] {
  * POST /mcp and /messages the JSON-RPC tools/call names, on POST /tools/<name> the path. A call
  * outside the token's scopes is refused before it reaches the tool, with the scopes it needs.
  */
-export function requireToolScopes(server: ServerContext, resourcePath: '' | '/mcp' | '/sse', toolsOf: (ctx: Context) => string[] = (ctx) => calledTools(ctx.request.body)) {
+export function requireToolScopes(
+  server: ServerContext,
+  resourcePath: '' | '/mcp' | '/sse',
+  toolsOf: (ctx: Context) => string[] = (ctx) => calledTools(ctx.request.body),
+) {
   const metadataUrl = `${server.settings.issuer}/.well-known/oauth-protected-resource${resourcePath}`;
   return async function toolScopes(ctx: Context, next: Next): Promise<void> {
     const token = ctx.state.token;
@@ -102,7 +113,10 @@ export function requireBearer(server: ServerContext, resourcePath: '' | '/mcp' |
         if (retryAfter > 0) {
           // Logged once per window, so a flood of guesses cannot flood the audit log either.
           if (count === (guessing ? server.limits.failedBearer : server.limits.staleBearer).limit + 1) {
-            audit(server, requestMeta(ctx), { type: 'token.rejected', detail: { reason: 'too many invalid tokens from this address', path: ctx.path.slice(0, 100) } });
+            audit(server, requestMeta(ctx), {
+              type: 'token.rejected',
+              detail: { reason: 'too many invalid tokens from this address', path: ctx.path.slice(0, 100) },
+            });
           }
           return tooManyRequests(ctx, retryAfter, 'invalid-token');
         }

@@ -24,7 +24,9 @@ export function insecureBaseUrlWarning(config: Pick<Config, 'baseUrl' | 'host'>)
   const publicBase = !isLoopbackHost(url.hostname);
   const publicListen = !listensOnLoopbackOnly(config.host);
   if (!publicBase && !publicListen) return undefined;
-  const where = publicBase ? `baseUrl ${config.baseUrl} is not https` : `baseUrl ${config.baseUrl} is not https while serve listens on ${config.host}, reachable from other machines`;
+  const where = publicBase
+    ? `baseUrl ${config.baseUrl} is not https`
+    : `baseUrl ${config.baseUrl} is not https while serve listens on ${config.host}, reachable from other machines`;
   return (
     `CUPCAKE_W001 ${where}: tokens and the owner password would cross the network in clear text and remote clients cannot use a localhost issuer. ` +
     'Put a TLS proxy in front (cupcake-mcp init --deploy caddy|nginx), set "baseUrl" to its https URL and listen on 127.0.0.1.'

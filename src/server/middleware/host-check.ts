@@ -25,6 +25,9 @@ export function checkHostOnLoopback(options: { bindHost: string; baseUrl: string
     if (hostname === expected || isLoopbackHost(hostname.replace(/^\[(.*)\]$/, '$1')) || hostname === '[::1]') return next();
     ctx.status = 403;
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { error: 'invalid_request', error_description: `this server answers to ${expected} and loopback names only (Host ${JSON.stringify(header.slice(0, 100))} refused: DNS rebinding protection)` };
+    ctx.body = {
+      error: 'invalid_request',
+      error_description: `this server answers to ${expected} and loopback names only (Host ${JSON.stringify(header.slice(0, 100))} refused: DNS rebinding protection)`,
+    };
   };
 }

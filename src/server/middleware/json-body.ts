@@ -17,7 +17,11 @@ export function readJsonBody(options: { jsonRpc?: boolean } = {}) {
     if (status === 413) ctx.set('Connection', 'close');
     ctx.status = status;
     ctx.set('Cache-Control', 'no-store');
-    ctx.body = { jsonrpc: '2.0', id: null, error: { code: status === 413 ? -32600 : -32700, message: status === 413 ? `Invalid Request: ${message}` : `Parse error: ${message}` } };
+    ctx.body = {
+      jsonrpc: '2.0',
+      id: null,
+      error: { code: status === 413 ? -32600 : -32700, message: status === 413 ? `Invalid Request: ${message}` : `Parse error: ${message}` },
+    };
   };
   return async function jsonBody(ctx: Context, next: Next): Promise<void> {
     if (!ctx.is('application/json') || !ctx.req.readable) return next();

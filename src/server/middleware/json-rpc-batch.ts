@@ -11,7 +11,8 @@ export const FIRST_REVISION_WITHOUT_BATCHES = '2025-06-18';
 export function batchProblem(body: unknown, revision: string | undefined, limit: number): string | undefined {
   if (!Array.isArray(body)) return undefined;
   // Revisions are dates (YYYY-MM-DD): they compare as strings.
-  if (revision !== undefined && revision >= FIRST_REVISION_WITHOUT_BATCHES) return `Invalid Request: MCP ${revision.slice(0, 20)} does not allow JSON-RPC batches; send one message per request`;
+  if (revision !== undefined && revision >= FIRST_REVISION_WITHOUT_BATCHES)
+    return `Invalid Request: MCP ${revision.slice(0, 20)} does not allow JSON-RPC batches; send one message per request`;
   if (body.length === 0) return 'Invalid Request: an empty batch';
   if (body.length > limit) return `Invalid Request: at most ${limit} messages per batch`;
   return undefined;

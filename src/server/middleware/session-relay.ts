@@ -40,7 +40,11 @@ export function relayForeignSessions(server: ServerContext, mcp: McpRuntime) {
           if (ctx.method === 'GET') {
             ctx.status = 405;
             ctx.set('Allow', 'POST, DELETE');
-            ctx.body = { jsonrpc: '2.0', error: { code: -32000, message: 'Method not allowed: this session’s stream is served by another replica; results arrive on POST responses' }, id: null };
+            ctx.body = {
+              jsonrpc: '2.0',
+              error: { code: -32000, message: 'Method not allowed: this session’s stream is served by another replica; results arrive on POST responses' },
+              id: null,
+            };
             return;
           }
           const headers: Record<string, string> = {};
@@ -50,7 +54,12 @@ export function relayForeignSessions(server: ServerContext, mcp: McpRuntime) {
           }
           // The holder sees the client's address, as this replica does.
           if (ctx.ip) headers['x-forwarded-for'] = ctx.ip;
-          const request: RelayedHttp = { method: ctx.method, path: '/mcp', headers, body: ctx.request.body === undefined ? undefined : JSON.stringify(ctx.request.body) };
+          const request: RelayedHttp = {
+            method: ctx.method,
+            path: '/mcp',
+            headers,
+            body: ctx.request.body === undefined ? undefined : JSON.stringify(ctx.request.body),
+          };
           const reply = await relay.forward({ kind: 'http', sessionId, payload: request });
           if (!reply) {
             ctx.status = 404;

@@ -107,7 +107,13 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
     const body = ctx.request.body;
     const entry = await server.pending.find(param(body, 'request_id') ?? '', param(body, 'csrf_token') ?? '', ctx.cookies.get(BROWSER_COOKIE));
     if (!entry) {
-      return showError(ctx, server, 400, 'This form has expired', 'This consent form was already answered, has expired, or was not opened in this browser. Start the connection again from your application.');
+      return showError(
+        ctx,
+        server,
+        400,
+        'This form has expired',
+        'This consent form was already answered, has expired, or was not opened in this browser. Start the connection again from your application.',
+      );
     }
     const { request } = entry;
     const clientId = request.client.clientId;
@@ -141,7 +147,11 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
       audit(server, meta, { type: 'login.failed', client_id: clientId });
       if (locked) {
         const { limit, windowMs } = server.loginThrottle;
-        audit(server, meta, { type: 'login.locked', client_id: clientId, detail: { reason: `${limit} failed attempts in ${Math.round(windowMs / 60_000)} minutes` } });
+        audit(server, meta, {
+          type: 'login.locked',
+          client_id: clientId,
+          detail: { reason: `${limit} failed attempts in ${Math.round(windowMs / 60_000)} minutes` },
+        });
         const retryAfter = await server.loginThrottle.retryAfterSeconds(address);
         ctx.set('Retry-After', String(retryAfter));
         return showError(ctx, server, 429, 'Too many attempts', lockedMessage(retryAfter));
@@ -156,7 +166,12 @@ export function mountAuthorizeRoutes(router: Router, server: ServerContext): voi
       audit(server, meta, {
         type: 'client.registered',
         client_id: clientId,
-        detail: { client_name: request.client.clientName, via: 'client metadata document', redirect_hosts: [...new Set(request.client.redirectUris.map(redirectTarget))], token_endpoint_auth_method: request.client.tokenEndpointAuthMethod },
+        detail: {
+          client_name: request.client.clientName,
+          via: 'client metadata document',
+          redirect_hosts: [...new Set(request.client.redirectUris.map(redirectTarget))],
+          token_endpoint_auth_method: request.client.tokenEndpointAuthMethod,
+        },
       });
     }
     const { redirectTo, grantId } = await issueAuthorizationCode(request, server);

@@ -18,7 +18,11 @@ export function discoveryChecks(server: Pick<ServerContext, 'config'>): HomeChec
   const url = new URL(base);
   if (url.protocol === 'https:') checks.push({ level: 'ok', title: 'HTTPS', detail: 'ChatGPT and Claude connect only to https URLs.' });
   else if (isLoopbackHost(url.hostname)) {
-    checks.push({ level: 'warn', title: 'HTTP on this machine only', detail: 'Fine for MCP clients on this computer; ChatGPT and Claude need a public https base URL (see "Put it on the internet" in the README).' });
+    checks.push({
+      level: 'warn',
+      title: 'HTTP on this machine only',
+      detail: 'Fine for MCP clients on this computer; ChatGPT and Claude need a public https base URL (see "Put it on the internet" in the README).',
+    });
   } else checks.push({ level: 'fail', title: 'Not HTTPS', detail: 'The base URL must use https unless its host is loopback (OAuth 2.1 §1.5).' });
   return checks;
 }
@@ -28,7 +32,8 @@ export function mountHomeRoute(router: Router, server: ServerContext): void {
   const base = server.settings.issuer;
   const { config } = server;
   const endpoints: Array<{ label: string; url: string; note: string }> = [];
-  if (config.transports.streamableHttp) endpoints.push({ label: 'Streamable HTTP', url: `${base}/mcp`, note: 'ChatGPT, Claude, Cursor, VS Code, MCP Inspector' });
+  if (config.transports.streamableHttp)
+    endpoints.push({ label: 'Streamable HTTP', url: `${base}/mcp`, note: 'ChatGPT, Claude, Cursor, VS Code, MCP Inspector' });
   if (config.transports.sse) endpoints.push({ label: 'SSE (legacy)', url: `${base}/sse`, note: 'for clients that only speak HTTP+SSE' });
   const checks = discoveryChecks(server);
   const baseOrigin = new URL(base).origin;

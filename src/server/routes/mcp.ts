@@ -1,7 +1,14 @@
 import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import { ALL_PROTOCOL_VERSIONS, LEGACY_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS, plainToolRequest, routeMcpRequest, type FastAnswer } from '../../mcp/modern-endpoint.js';
+import {
+  ALL_PROTOCOL_VERSIONS,
+  LEGACY_PROTOCOL_VERSIONS,
+  MODERN_PROTOCOL_VERSIONS,
+  plainToolRequest,
+  routeMcpRequest,
+  type FastAnswer,
+} from '../../mcp/modern-endpoint.js';
 import type { McpRuntime } from '../../mcp/runtime.js';
 import { noteToolsListed } from '../../mcp/session-server.js';
 import type { TransportRefusal } from '../../mcp/streamable-transport.js';
@@ -77,7 +84,13 @@ export function mountMcpRoutes(router: Router, server: ServerContext, mcp: McpRu
     const body: unknown = ctx.request.body;
     const sessionId = header(ctx, 'Mcp-Session-Id');
     const routing = routeMcpRequest(
-      { httpMethod: ctx.method, protocolVersion: header(ctx, 'MCP-Protocol-Version'), mcpMethod: header(ctx, 'Mcp-Method'), mcpName: header(ctx, 'Mcp-Name'), sessionId },
+      {
+        httpMethod: ctx.method,
+        protocolVersion: header(ctx, 'MCP-Protocol-Version'),
+        mcpMethod: header(ctx, 'Mcp-Method'),
+        mcpName: header(ctx, 'Mcp-Name'),
+        sessionId,
+      },
       body,
     );
     if (routing.kind === 'reject') return rpcError(ctx, routing.status, routing.error.code, routing.error.message, routing.id, routing.error.data);
@@ -133,18 +146,29 @@ export function mountMcpRoutes(router: Router, server: ServerContext, mcp: McpRu
       const session = mcp.sessions.get(sessionId, 'streamable-http');
       if (!session) return rpcError(ctx, 404, -32001, 'Session not found', idOf(body));
       if (!mcp.sessions.admit(session, token)) {
-        audit(server, requestMeta(ctx), { type: 'token.rejected', client_id: token.clientId, token_id: token.tokenId, detail: { reason: 'wrong session owner', path: '/mcp' } });
+        audit(server, requestMeta(ctx), {
+          type: 'token.rejected',
+          client_id: token.clientId,
+          token_id: token.tokenId,
+          detail: { reason: 'wrong session owner', path: '/mcp' },
+        });
         return rpcError(ctx, 404, -32001, 'Session not found', idOf(body));
       }
       // MCP 2025-11-25 §Protocol Version Header: a version the server does not support is refused
       // (400); any revision this endpoint speaks is served at the session's negotiated one.
       const version = header(ctx, 'MCP-Protocol-Version');
       if (version !== undefined && !ALL_PROTOCOL_VERSIONS.includes(version)) {
-        return rpcError(ctx, 400, -32022, `Unsupported protocol version: ${version.slice(0, 40)}`, idOf(body), { supported: ALL_PROTOCOL_VERSIONS, requested: version.slice(0, 40) });
+        return rpcError(ctx, 400, -32022, `Unsupported protocol version: ${version.slice(0, 40)}`, idOf(body), {
+          supported: ALL_PROTOCOL_VERSIONS,
+          requested: version.slice(0, 40),
+        });
       }
       if (skew) skews.note(token.clientId, skew);
       else if (version !== undefined && version !== session.server.getNegotiatedProtocolVersion() && LEGACY_PROTOCOL_VERSIONS.includes(version)) {
-        skews.note(token.clientId, `MCP-Protocol-Version ${version} on a ${session.server.getNegotiatedProtocolVersion() ?? '2025'} session: served at the session's revision`);
+        skews.note(
+          token.clientId,
+          `MCP-Protocol-Version ${version} on a ${session.server.getNegotiatedProtocolVersion() ?? '2025'} session: served at the session's revision`,
+        );
       }
       if (ctx.method === 'DELETE') {
         await mcp.sessions.close(sessionId, 'client closed');
@@ -159,7 +183,8 @@ export function mountMcpRoutes(router: Router, server: ServerContext, mcp: McpRu
         ctx.set('Mcp-Session-Id', session.id);
         return reply(ctx, await mcp.fastPath.answer(plain, 'legacy', ctx.state.authInfo, session.id, abortOnHangUp(ctx).signal));
       }
-      const refusal = ctx.method === 'GET' ? session.channel.handleGet(ctx.req, ctx.res) : session.channel.handlePost(ctx.res, body, ctx.state.authInfo, ctx.get('Accept'));
+      const refusal =
+        ctx.method === 'GET' ? session.channel.handleGet(ctx.req, ctx.res) : session.channel.handlePost(ctx.res, body, ctx.state.authInfo, ctx.get('Accept'));
       if (refusal) return refuse(ctx, refusal);
       ctx.respond = false;
       return;
@@ -182,7 +207,9 @@ export function mountMcpRoutes(router: Router, server: ServerContext, mcp: McpRu
       );
     }
     const params = message.params as Record<string, unknown> | undefined;
-    const missing = ['protocolVersion', 'capabilities', 'clientInfo'].filter((key) => typeof params !== 'object' || params === null || params[key] === undefined);
+    const missing = ['protocolVersion', 'capabilities', 'clientInfo'].filter(
+      (key) => typeof params !== 'object' || params === null || params[key] === undefined,
+    );
     if (missing.length > 0) {
       return rpcError(ctx, 400, -32602, `Invalid params: initialize needs params with ${missing.join(', ')}`, idOf(body));
     }

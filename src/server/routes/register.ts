@@ -21,7 +21,15 @@ export function mountRegisterRoute(router: Router, server: ServerContext): void 
       const { client, response, removedClientIds } = await registerClient(ctx.request.body, { ...server, keepUnapproved: server.limits.unapprovedClients });
       if (removedClientIds.length > 0) {
         // One line per pruning, not per client: the log must not grow with the flood.
-        audit(server, requestMeta(ctx), { type: 'client.removed', detail: { by: 'serve', reason: `more than ${server.limits.unapprovedClients} registrations never approved`, removed: removedClientIds.length, oldest: removedClientIds[0] } });
+        audit(server, requestMeta(ctx), {
+          type: 'client.removed',
+          detail: {
+            by: 'serve',
+            reason: `more than ${server.limits.unapprovedClients} registrations never approved`,
+            removed: removedClientIds.length,
+            oldest: removedClientIds[0],
+          },
+        });
       }
       audit(server, requestMeta(ctx), {
         type: 'client.registered',

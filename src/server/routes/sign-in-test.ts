@@ -89,18 +89,29 @@ export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp
 
     // RFC 9207 §2.4: we advertise `iss`, so the response must carry our issuer (mix-up defence).
     if (single(query.iss) !== settings.issuer) {
-      return fail(400, 'iss mismatch', { title: 'Answer from another server', message: `The answer did not come from ${settings.issuer}, so it was not used.` });
+      return fail(400, 'iss mismatch', {
+        title: 'Answer from another server',
+        message: `The answer did not come from ${settings.issuer}, so it was not used.`,
+      });
     }
     const error = single(query.error);
     if (error !== undefined) {
       const words = describeAuthorizationError(error.slice(0, 100));
-      auditRejection(server, ctx, 'signin.failed\u0000authorization error', { type: 'signin.failed', client_id: test.clientId, detail: { reason: 'authorization error', error: error.slice(0, 100) } });
+      auditRejection(server, ctx, 'signin.failed\u0000authorization error', {
+        type: 'signin.failed',
+        client_id: test.clientId,
+        detail: { reason: 'authorization error', error: error.slice(0, 100) },
+      });
       return problem(ctx, 200, { ...words, detail: single(query.error_description)?.slice(0, 300) });
     }
     const code = single(query.code);
     if (!code) return fail(400, 'missing code', { title: 'No authorization code', message: 'The answer carried neither a code nor an error.' });
     const client = await server.store.getClient(test.clientId);
-    if (!client) return fail(400, 'client removed', { title: 'The built-in client is gone', message: 'It was removed while you signed in. Go back and start again: it is created anew.' });
+    if (!client)
+      return fail(400, 'client removed', {
+        title: 'The built-in client is gone',
+        message: 'It was removed while you signed in. Go back and start again: it is created anew.',
+      });
 
     let token: string;
     try {
@@ -108,7 +119,11 @@ export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp
       token = response.access_token;
     } catch (caught) {
       if (!(caught instanceof OAuthError)) throw caught;
-      return fail(400, 'code refused', { title: 'The code was refused', message: 'The token endpoint did not accept the authorization code.', detail: `${caught.errorCode}: ${caught.message}` });
+      return fail(400, 'code refused', {
+        title: 'The code was refused',
+        message: 'The token endpoint did not accept the authorization code.',
+        detail: `${caught.errorCode}: ${caught.message}`,
+      });
     }
 
     // The token is used here only, as a bearer would present it, and then dropped.
@@ -117,7 +132,11 @@ export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp
       verified = await verifyAccessToken(token, server);
     } catch (caught) {
       if (!(caught instanceof TokenRejectedError)) throw caught;
-      return fail(500, 'token refused', { title: 'The token does not work', message: 'A token was issued, but this server refuses it. Check baseUrl in the config.', detail: caught.message });
+      return fail(500, 'token refused', {
+        title: 'The token does not work',
+        message: 'A token was issued, but this server refuses it. Check baseUrl in the config.',
+        detail: caught.message,
+      });
     }
     // The AuthInfo the bearer middleware would hand to a session for this token.
     const authInfo: AuthInfo = {

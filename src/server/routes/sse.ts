@@ -41,11 +41,23 @@ export function mountSseRoutes(router: Router, server: ServerContext, mcp: McpRu
    * A client message for session `id`, on the replica that holds it: the session's owner is
    * checked, the messages go to its transport, the reply goes out on its stream (202 here).
    */
-  const deliver = (id: string, token: VerifiedToken, authInfo: AuthInfo, meta: RequestMeta, isJson: boolean, body: unknown): { status: number; code?: number; message?: string } => {
+  const deliver = (
+    id: string,
+    token: VerifiedToken,
+    authInfo: AuthInfo,
+    meta: RequestMeta,
+    isJson: boolean,
+    body: unknown,
+  ): { status: number; code?: number; message?: string } => {
     const session = id ? mcp.sessions.get(id, 'sse') : undefined;
     if (!session || session.channel.isClosed) return { status: 404, code: -32001, message: 'Session not found' };
     if (!mcp.sessions.admit(session, token)) {
-      audit(server, meta, { type: 'token.rejected', client_id: token.clientId, token_id: token.tokenId, detail: { reason: 'wrong session owner', path: '/messages' } });
+      audit(server, meta, {
+        type: 'token.rejected',
+        client_id: token.clientId,
+        token_id: token.tokenId,
+        detail: { reason: 'wrong session owner', path: '/messages' },
+      });
       return { status: 404, code: -32001, message: 'Session not found' };
     }
     if (!isJson) return { status: 415, code: -32700, message: 'Unsupported Media Type: send application/json' };
@@ -77,7 +89,10 @@ export function mountSseRoutes(router: Router, server: ServerContext, mcp: McpRu
       extra: { tokenId: token.tokenId, grantId: token.grantId },
     };
     const result = deliver(request.sessionId, token, authInfo, meta, isJson, body);
-    return { status: result.status, body: result.code === undefined ? 'Accepted' : JSON.stringify({ jsonrpc: '2.0', error: { code: result.code, message: result.message }, id: null }) };
+    return {
+      status: result.status,
+      body: result.code === undefined ? 'Accepted' : JSON.stringify({ jsonrpc: '2.0', error: { code: result.code, message: result.message }, id: null }),
+    };
   });
 
   const postMessage = async (ctx: Context) => {

@@ -37,7 +37,11 @@ function describeTarget(redirectUri: string): { host: string; note: string | und
 }
 
 /** A scope in words (RFC 6749 §3.3 scopes are opaque; these are the ones cupcake-mcp grants). */
-export function describeScope(scope: string, serverName: string, toolScopes: ReadonlyArray<{ scope: string; patterns: string[] }> = []): { title: string; detail: string } {
+export function describeScope(
+  scope: string,
+  serverName: string,
+  toolScopes: ReadonlyArray<{ scope: string; patterns: string[] }> = [],
+): { title: string; detail: string } {
   if (scope === 'mcp') {
     const reserved = toolScopes.flatMap((t) => t.patterns);
     const except = reserved.length > 0 ? ` Tools that need another permission (${reserved.join(', ')}) are not included.` : '';
@@ -45,12 +49,20 @@ export function describeScope(scope: string, serverName: string, toolScopes: Rea
   }
   if (scope === 'offline_access') return { title: 'Stay connected', detail: 'Keep access without asking you again, until you revoke it (refresh tokens).' };
   const tools = toolScopes.find((t) => t.scope === scope)?.patterns;
-  if (tools) return { title: `Also call the tools ${tools.join(', ')}`, detail: `Permission “${scope}”: these tools of ${serverName} need it besides the permission to use the tools.` };
+  if (tools)
+    return {
+      title: `Also call the tools ${tools.join(', ')}`,
+      detail: `Permission “${scope}”: these tools of ${serverName} need it besides the permission to use the tools.`,
+    };
   return { title: `Permission “${scope}”`, detail: `Configured on ${serverName}; it allows nothing by itself (no tool needs it).` };
 }
 
-const CHECK_ICON = new SafeHtml('<svg width="18" height="18" viewBox="0 0 20 20" fill="none" aria-hidden="true"><path d="M4 10.5l4 4 8-9" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round"/></svg>');
-const ARROW_ICON = new SafeHtml('<svg width="22" height="22" viewBox="0 0 24 24" fill="none" aria-hidden="true"><path d="M4 12h14m-5-5 5 5-5 5" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/></svg>');
+const CHECK_ICON = new SafeHtml(
+  '<svg width="18" height="18" viewBox="0 0 20 20" fill="none" aria-hidden="true"><path d="M4 10.5l4 4 8-9" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round"/></svg>',
+);
+const ARROW_ICON = new SafeHtml(
+  '<svg width="22" height="22" viewBox="0 0 24 24" fill="none" aria-hidden="true"><path d="M4 12h14m-5-5 5 5-5 5" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/></svg>',
+);
 
 /**
  * The consent form (DESIGN.md §4): names the client, the redirect host, the scopes (in words)
@@ -70,10 +82,18 @@ export function renderConsentPage(view: ConsentView): string {
     claimed ? `Connect an application that calls itself “${name}” to ${view.serverName}` : `Connect ${name} to ${view.serverName}`,
     html`<div class="brand">${LOCK_ICON}<span>${view.serverName}</span></div>
 <h1>${who} wants to connect to ${view.serverName}</h1>
-${claimed ? html`<p class="claim-note">Any application can give itself any name: check below where your answer goes.</p>
-` : ''}<p class="lead">Enter your owner password to approve. You can take access back at any time with <code>cupcake-mcp tokens revoke</code>.</p>
-${view.verifiedHost ? html`<div class="target verified">${CHECK_ICON}<div><span class="target-label">Identity verified: its metadata document is published by</span><span class="target-host">${view.verifiedHost}</span></div></div>
-` : ''}<div class="target">${ARROW_ICON}<div><span class="target-label">After you answer, you go back to</span><span class="target-host">${target.host}${target.note ? html` <span class="target-note">(${target.note})</span>` : ''}</span></div></div>
+${
+  claimed
+    ? html`<p class="claim-note">Any application can give itself any name: check below where your answer goes.</p>
+`
+    : ''
+}<p class="lead">Enter your owner password to approve. You can take access back at any time with <code>cupcake-mcp tokens revoke</code>.</p>
+${
+  view.verifiedHost
+    ? html`<div class="target verified">${CHECK_ICON}<div><span class="target-label">Identity verified: its metadata document is published by</span><span class="target-host">${view.verifiedHost}</span></div></div>
+`
+    : ''
+}<div class="target">${ARROW_ICON}<div><span class="target-label">After you answer, you go back to</span><span class="target-host">${target.host}${target.note ? html` <span class="target-note">(${target.note})</span>` : ''}</span></div></div>
 <h2>It will be able to</h2>
 <ul class="grants">
 ${grants.map((g) => html`<li>${CHECK_ICON}<span>${g.title}<span class="grant-detail">${g.detail}</span></span></li>`)}

@@ -42,7 +42,8 @@ ${view.endpoints.map((e) => html`<li>${e.label} <span class="grant-detail">${e.n
 <h2>Discovery</h2>
 <ul class="plain" id="checks">
 ${view.checks.map(
-  (c) => html`<li data-check="${c.level}"><span class="mark-${c.level}" aria-label="${MARK_LABEL[c.level]}">${MARK[c.level]}</span> ${c.title}<span class="grant-detail">${c.detail}</span></li>`,
+  (c) =>
+    html`<li data-check="${c.level}"><span class="mark-${c.level}" aria-label="${MARK_LABEL[c.level]}">${MARK[c.level]}</span> ${c.title}<span class="grant-detail">${c.detail}</span></li>`,
 )}
 </ul>
 ${view.reachedAt ? html`<p class="notice">You opened this page at <code>${view.reachedAt}</code>; clients use <code>${view.baseUrl}</code>. The test sign-in runs there.</p>` : ''}

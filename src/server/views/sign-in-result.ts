@@ -87,7 +87,10 @@ ${view.detail ? html`<p class="hint">The server said: ${view.detail}</p>` : ''}
 export function describeAuthorizationError(code: string): { title: string; message: string } {
   switch (code) {
     case 'access_denied':
-      return { title: 'Sign-in denied', message: 'The consent page was answered with Deny, so no token was issued. Nothing is wrong with the server: try again and choose Approve.' };
+      return {
+        title: 'Sign-in denied',
+        message: 'The consent page was answered with Deny, so no token was issued. Nothing is wrong with the server: try again and choose Approve.',
+      };
     case 'invalid_request':
       return { title: 'Sign-in refused', message: 'The authorization server refused the request as incomplete or malformed.' };
     case 'invalid_scope':

@@ -71,7 +71,13 @@ export function createRedisEphemeralState(client: RedisClient, prefix: string): 
           return (await BEGIN.run<number>(client, keys(k), [String(now), String(windowMs), String(limit), String(forgottenBefore)])) === 1;
         },
         async end(k, failed, now, forgottenBefore = 0) {
-          return END.run<number>(client, keys(k), [String(now), String(windowMs), failed ? '1' : '0', `${now}/${randomBytes(6).toString('hex')}`, String(forgottenBefore)]);
+          return END.run<number>(client, keys(k), [
+            String(now),
+            String(windowMs),
+            failed ? '1' : '0',
+            `${now}/${randomBytes(6).toString('hex')}`,
+            String(forgottenBefore),
+          ]);
         },
       };
     },

@@ -35,7 +35,12 @@ const BACKLOG_LIMIT = 10_000;
 export function createRedisEventLog(
   client: RedisClient,
   key: string,
-  options: { clock?: Clock; onError?: (error: unknown) => void; maxEvents?: number; /** Each event as recorded, in this process (serve's log). */ onRecord?: (event: AuthEvent) => void } = {},
+  options: {
+    clock?: Clock;
+    onError?: (error: unknown) => void;
+    maxEvents?: number /** Each event as recorded, in this process (serve's log). */;
+    onRecord?: (event: AuthEvent) => void;
+  } = {},
 ): EventLog {
   const clock = options.clock ?? systemClock;
   const maxEvents = options.maxEvents ?? STREAM_MAX_EVENTS;
@@ -174,4 +179,3 @@ export function createRedisEventLog(
     },
   };
 }
-

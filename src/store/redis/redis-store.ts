@@ -221,7 +221,9 @@ export class RedisStore implements Store {
       new Proxy(target, {
         get(obj, prop, receiver) {
           const value = Reflect.get(obj, prop, receiver) as unknown;
-          return typeof value === 'function' ? (...args: unknown[]) => guard(url, () => (value as (...a: unknown[]) => Promise<unknown>).apply(obj, args)) : value;
+          return typeof value === 'function'
+            ? (...args: unknown[]) => guard(url, () => (value as (...a: unknown[]) => Promise<unknown>).apply(obj, args))
+            : value;
         },
       });
     return {
@@ -245,7 +247,9 @@ export class RedisStore implements Store {
    * back), each collection in batches that are atomic on their own, so a copy stopped half-way
    * is finished by running it again. The owner password is copied only when Redis has none.
    */
-  async importDocument(data: StoreData): Promise<Record<'clients' | 'codes' | 'tokens' | 'refreshTokens' | 'assertions' | 'owner', { copied: number; kept: number }>> {
+  async importDocument(
+    data: StoreData,
+  ): Promise<Record<'clients' | 'codes' | 'tokens' | 'refreshTokens' | 'assertions' | 'owner', { copied: number; kept: number }>> {
     const sources = { clients: data.clients, codes: data.codes, tokens: data.tokens, refreshTokens: data.refreshTokens };
     const target: Record<keyof typeof sources, Collection> = { clients: 'clients', codes: 'codes', tokens: 'tokens', refreshTokens: 'refresh' };
     const result = {} as Record<'clients' | 'codes' | 'tokens' | 'refreshTokens' | 'assertions' | 'owner', { copied: number; kept: number }>;
@@ -330,7 +334,10 @@ export class RedisStore implements Store {
       return;
     }
     if (message.origin === this.origin) return;
-    this.applyToCache(message.revokedTokens.map((t) => t.tokenHash), message.at);
+    this.applyToCache(
+      message.revokedTokens.map((t) => t.tokenHash),
+      message.at,
+    );
     this.emit({ revokedTokens: message.revokedTokens, removedClientIds: message.removedClientIds, external: true });
   }
 
@@ -397,7 +404,9 @@ export class RedisStore implements Store {
       const removed =
         excess <= 0
           ? []
-          : unapproved.sort((a, b) => a.createdAt - b.createdAt || (a.clientId === client.clientId ? 1 : b.clientId === client.clientId ? -1 : 0)).slice(0, excess);
+          : unapproved
+              .sort((a, b) => a.createdAt - b.createdAt || (a.clientId === client.clientId ? 1 : b.clientId === client.clientId ? -1 : 0))
+              .slice(0, excess);
       const ops: Op[] = [create, ...removed.map((c): Op => ({ key: 'clients', field: c.clientId, expected: raw.clients[c.clientId]!, next: DELETE }))];
       // A code issued to one of them meanwhile marks it approved (saveCode), which changes its record: the script then refuses.
       const ok = await this.cas(ops, removed.length > 0 ? { revokedTokens: [], removedClientIds: removed.map((c) => c.clientId), at: Date.now() } : undefined);
@@ -437,7 +446,8 @@ export class RedisStore implements Store {
       if (existingJson && existingId) {
         const existing = JSON.parse(existingJson) as ClientRecord;
         if (sameList(existing.redirectUris, candidate.redirectUris)) {
-          const ok = pointer === existingId || (await this.cas([pointerOp(existingId), { key: 'clients', field: existingId, expected: existingJson, next: KEEP }]));
+          const ok =
+            pointer === existingId || (await this.cas([pointerOp(existingId), { key: 'clients', field: existingId, expected: existingJson, next: KEEP }]));
           return ok ? { client: await this.mustGetClient(existingId), outcome: 'unchanged' as const } : undefined;
         }
         const moved: ClientRecord = { ...existing, redirectUris: [...candidate.redirectUris] };
@@ -453,7 +463,8 @@ export class RedisStore implements Store {
 
   async upsertClient(client: ClientRecord): Promise<'created' | 'updated' | 'unchanged'> {
     const same = (existing: ClientRecord) =>
-      JSON.stringify({ ...existing, createdAt: 0, lastUsedAt: null, approvedAt: 0 }) === JSON.stringify({ ...client, createdAt: 0, lastUsedAt: null, approvedAt: 0 });
+      JSON.stringify({ ...existing, createdAt: 0, lastUsedAt: null, approvedAt: 0 }) ===
+      JSON.stringify({ ...client, createdAt: 0, lastUsedAt: null, approvedAt: 0 });
     return this.retry(async () => {
       const json = await this.run(() => this.client.hGet(this.keys.clients, client.clientId));
       const existing = json ? (JSON.parse(json) as ClientRecord) : undefined;
@@ -462,7 +473,12 @@ export class RedisStore implements Store {
       const { firstParty: _ignored, approvedAt: _approved, ...described } = structuredClone(client);
       // The approval is the owner's, kept from the stored record; never taken from a description.
       const next = existing
-        ? { ...described, createdAt: existing.createdAt, lastUsedAt: existing.lastUsedAt, ...(existing.approvedAt === undefined ? {} : { approvedAt: existing.approvedAt }) }
+        ? {
+            ...described,
+            createdAt: existing.createdAt,
+            lastUsedAt: existing.lastUsedAt,
+            ...(existing.approvedAt === undefined ? {} : { approvedAt: existing.approvedAt }),
+          }
         : described;
       const ok = await this.cas([{ key: 'clients', field: client.clientId, expected: json ?? ABSENT, next: JSON.stringify(next) }]);
       if (!ok) return undefined;
@@ -495,7 +511,8 @@ export class RedisStore implements Store {
       }
       const { ops, revoked } = revocationOps(raw, data, (t) => t.clientId === clientId, at);
       ops.push({ key: 'clients', field: clientId, expected: json, next: DELETE });
-      for (const [hash, code] of Object.entries(data.codes)) if (code.clientId === clientId) ops.push({ key: 'codes', field: hash, expected: raw.codes[hash]!, next: DELETE });
+      for (const [hash, code] of Object.entries(data.codes))
+        if (code.clientId === clientId) ops.push({ key: 'codes', field: hash, expected: raw.codes[hash]!, next: DELETE });
       const ok = await this.cas(ops, { revokedTokens: revoked.map(pickRef), removedClientIds: [clientId], at });
       return ok ? { removed: { client, revokedTokens: revoked } } : undefined;
     });
@@ -511,7 +528,8 @@ export class RedisStore implements Store {
       const json = await this.run(() => this.client.hGet(this.keys.clients, code.clientId));
       const client = json ? (JSON.parse(json) as ClientRecord) : undefined;
       const ops: Op[] = [{ key: 'codes', field: code.codeHash, expected: ANY, next: JSON.stringify(code) }];
-      if (client && client.approvedAt === undefined) ops.push({ key: 'clients', field: code.clientId, expected: json!, next: JSON.stringify({ ...client, approvedAt: code.createdAt }) });
+      if (client && client.approvedAt === undefined)
+        ops.push({ key: 'clients', field: code.clientId, expected: json!, next: JSON.stringify({ ...client, approvedAt: code.createdAt }) });
       return (await this.cas(ops)) ? true : undefined;
     });
   }
@@ -729,7 +747,13 @@ export class RedisStore implements Store {
     const args: string[] = [String(ops.length)];
     for (const op of ops) args.push(String(used.indexOf(op.key) + 1), op.field, op.expected, op.next);
     if (change && !isEmptyChange({ ...change, external: false })) args.push(this.channel, JSON.stringify({ origin: this.origin, ...change }));
-    const result = await this.run(() => COMPARE_AND_SET.run<number>(this.client, used.map((k) => this.keys[k]), args));
+    const result = await this.run(() =>
+      COMPARE_AND_SET.run<number>(
+        this.client,
+        used.map((k) => this.keys[k]),
+        args,
+      ),
+    );
     return result === 1;
   }
 
@@ -844,4 +868,3 @@ function revocationOps(
   }
   return { ops, revoked };
 }
-

@@ -32,7 +32,11 @@ export async function createRedisRelay(client: RedisClient, url: string, prefix:
       void (handler ? handler(request) : Promise.resolve({ status: 404, body: '' }))
         .catch((error: unknown) => {
           logger.error(`relayed ${request.kind} for session ${request.sessionId} failed`, error);
-          return { status: 500, body: JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal error' }, id: null }), headers: { 'content-type': 'application/json' } };
+          return {
+            status: 500,
+            body: JSON.stringify({ jsonrpc: '2.0', error: { code: -32603, message: 'Internal error' }, id: null }),
+            headers: { 'content-type': 'application/json' },
+          };
         })
         .then((reply) => client.publish(replies(from), JSON.stringify({ id, reply })))
         .catch(() => undefined);
@@ -71,7 +75,15 @@ export async function createRedisRelay(client: RedisClient, url: string, prefix:
       const answer = new Promise<RelayReply>((resolve) => {
         const timer = setTimeout(() => {
           waiting.delete(id);
-          resolve({ status: 504, headers: { 'content-type': 'application/json' }, body: JSON.stringify({ jsonrpc: '2.0', error: { code: -32001, message: 'Request timed out: the replica holding this session did not answer' }, id: null }) });
+          resolve({
+            status: 504,
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({
+              jsonrpc: '2.0',
+              error: { code: -32001, message: 'Request timed out: the replica holding this session did not answer' },
+              id: null,
+            }),
+          });
         }, REPLY_TIMEOUT_MS);
         timer.unref();
         waiting.set(id, { resolve, timer });

@@ -56,7 +56,12 @@ function context(cwd: string, { tty = false, env = {} as Record<string, string> 
 async function seedAtT0() {
   const dir = await tmp();
   const store = await openFileStore({ dataDir: join(dir, '.cupcake') });
-  const chatgpt = makeClient({ clientId: '8c2f6a1e-0b5d-4e7a-9f10-2b3c4d5e6f70', clientName: 'ChatGPT', createdAt: T0 - 3 * HOUR, lastUsedAt: T0 - 5 * MINUTE });
+  const chatgpt = makeClient({
+    clientId: '8c2f6a1e-0b5d-4e7a-9f10-2b3c4d5e6f70',
+    clientName: 'ChatGPT',
+    createdAt: T0 - 3 * HOUR,
+    lastUsedAt: T0 - 5 * MINUTE,
+  });
   const claude = makeClient({
     clientId: '8c2f6a1e-9999-4e7a-9f10-2b3c4d5e6f71',
     clientName: 'Claude for a team with a very long name',
@@ -242,7 +247,16 @@ describe('startup cost (DESIGN.md §8, P5)', () => {
     async (entry) => {
       const { files, packages } = await staticImports(join(ROOT, 'src/cli', entry));
       expect([...files].filter((f) => f.includes(`${join('src', 'server')}/`))).toEqual([]);
-      for (const heavy of ['koa', '@koa/router', 'koa-bodyparser', '@modelcontextprotocol/sdk', '@modelcontextprotocol/server', '@modelcontextprotocol/client', '@inquirer/prompts']) expect(packages).not.toContain(heavy);
+      for (const heavy of [
+        'koa',
+        '@koa/router',
+        'koa-bodyparser',
+        '@modelcontextprotocol/sdk',
+        '@modelcontextprotocol/server',
+        '@modelcontextprotocol/client',
+        '@inquirer/prompts',
+      ])
+        expect(packages).not.toContain(heavy);
     },
   );
 });

@@ -6,7 +6,13 @@ import { createOutput } from '../../../src/cli/output.js';
 import { HOUR, makeAccessToken, makeClient, T0 } from '../../helpers/records.js';
 
 const claude = (createdAt: number, overrides = {}) =>
-  makeClient({ clientName: 'Claude', redirectUris: ['https://claude.ai/api/mcp/auth_callback'], tokenEndpointAuthMethod: 'client_secret_post', createdAt, ...overrides }).client;
+  makeClient({
+    clientName: 'Claude',
+    redirectUris: ['https://claude.ai/api/mcp/auth_callback'],
+    tokenEndpointAuthMethod: 'client_secret_post',
+    createdAt,
+    ...overrides,
+  }).client;
 
 describe('grouping identical registrations (clients list)', () => {
   it('folds registrations with the same name, redirect URIs and auth method; keeps order', () => {
@@ -45,7 +51,11 @@ describe('grouping identical registrations (clients list)', () => {
 });
 
 describe('clients list table', () => {
-  const output = createOutput(Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false }), new Writable({ write: (_c, _e, cb) => cb() }), {});
+  const output = createOutput(
+    Object.assign(new Writable({ write: (_c, _e, cb) => cb() }), { isTTY: false }),
+    new Writable({ write: (_c, _e, cb) => cb() }),
+    {},
+  );
   const now = T0 + 100 * HOUR;
 
   it('shows 42 identical Claude registrations as one row "Claude ×42" with the newest id and the pile’s tokens; JSON stays one object per client', () => {

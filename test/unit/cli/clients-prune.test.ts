@@ -65,7 +65,9 @@ async function seed() {
   const refreshAlive = await add('Refreshing', NOW - 90 * DAY);
   const grant = makeGrant(refreshAlive, undefined, NOW - 35 * DAY); // the access token ended 34 days ago, the refresh token lives on
   await store.saveTokens(grant.access.record, { ...grant.refresh.record, expiresAt: NOW + 5 * DAY });
-  const firstParty = (await store.ensureFirstPartyClient(makeClient({ createdAt: NOW - 90 * DAY, clientSecretHash: null, tokenEndpointAuthMethod: 'none' }).client)).client.clientId;
+  const firstParty = (
+    await store.ensureFirstPartyClient(makeClient({ createdAt: NOW - 90 * DAY, clientSecretHash: null, tokenEndpointAuthMethod: 'none' }).client)
+  ).client.clientId;
   await store.close();
   return {
     dir,
@@ -110,7 +112,10 @@ describe('clients prune', () => {
       ['Claude', 'never used', true],
     ]);
     expect(await clientIds(dataDir)).toEqual(kept);
-    const events = (await readFile(join(dataDir, 'events.jsonl'), 'utf8')).trim().split('\n').map((l) => JSON.parse(l));
+    const events = (await readFile(join(dataDir, 'events.jsonl'), 'utf8'))
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const removed = events.filter((e) => e.type === 'client.removed');
     expect(removed.map((e) => e.client_id).sort()).toEqual(gone);
     expect(removed.map((e) => e.detail.reason).sort()).toEqual(['inactive', 'never used', 'never used']);

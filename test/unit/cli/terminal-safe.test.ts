@@ -20,7 +20,13 @@ describe('event lines: every field from outside is escaped, our colours are not'
     const { PassThrough } = await import('node:stream');
     const output = { out: Object.assign(new PassThrough(), { isTTY: true }), err: new PassThrough(), color: new Chalk({ level: 1 }) };
     const line = terminalSafe(
-      formatEventLine(output, { ts: '2026-01-01T00:00:00.000Z', type: 'tool.failed', client_id: 'c\u001b[8m', ip: '203.0.113.1', detail: { tool: 'evil\u001b[8m\nforged line', error: '\u001b]0;title\u0007' } }),
+      formatEventLine(output, {
+        ts: '2026-01-01T00:00:00.000Z',
+        type: 'tool.failed',
+        client_id: 'c\u001b[8m',
+        ip: '203.0.113.1',
+        detail: { tool: 'evil\u001b[8m\nforged line', error: '\u001b]0;title\u0007' },
+      }),
     );
     expect(line).not.toContain('\u001b[8m');
     expect(line).not.toContain('\u001b]');

@@ -131,7 +131,10 @@ describe('deployment templates', () => {
   });
 
   it('systemd quotes paths with spaces and escapes % (systemd.syntax(7))', async () => {
-    const unit = fileOf(await renderDeployFiles({ ...source({}, '/srv/my mcp/100%/cupcake.config.json'), binPath: '/opt/a b/cupcake-mcp.js' }, ['systemd']), 'cupcake-mcp.service');
+    const unit = fileOf(
+      await renderDeployFiles({ ...source({}, '/srv/my mcp/100%/cupcake.config.json'), binPath: '/opt/a b/cupcake-mcp.js' }, ['systemd']),
+      'cupcake-mcp.service',
+    );
     expect(unit).toContain('Environment="CUPCAKE_CONFIG=/srv/my mcp/100%%/cupcake.config.json"');
     expect(unit).toContain('ExecStart=/usr/bin/node "/opt/a b/cupcake-mcp.js" serve');
     expect(unit).toContain('WorkingDirectory=/srv/my mcp/100%%');
@@ -184,15 +187,38 @@ describe('the generated files parse (when the programs are installed)', () => {
     expect(nginx).toContain('server_name mcp.example.com;');
     if (!available('nginx', ['-v'])) return; // nginx is optional; the content checks above still ran.
     // nginx -t loads the certificate: give it a throwaway self-signed one.
-    execFileSync('openssl', ['req', '-x509', '-newkey', 'rsa:2048', '-nodes', '-keyout', join(dir, 'key.pem'), '-out', join(dir, 'cert.pem'), '-days', '1', '-subj', '/CN=mcp.example.com'], { stdio: 'ignore' });
+    execFileSync(
+      'openssl',
+      [
+        'req',
+        '-x509',
+        '-newkey',
+        'rsa:2048',
+        '-nodes',
+        '-keyout',
+        join(dir, 'key.pem'),
+        '-out',
+        join(dir, 'cert.pem'),
+        '-days',
+        '1',
+        '-subj',
+        '/CN=mcp.example.com',
+      ],
+      { stdio: 'ignore' },
+    );
     for (const [name, block] of [
       ['root', nginx],
       ['prefixed', prefixed],
     ] as const) {
-      const site = block.replace(/\/etc\/letsencrypt\/live\/[^/]+\/fullchain\.pem/, join(dir, 'cert.pem')).replace(/\/etc\/letsencrypt\/live\/[^/]+\/privkey\.pem/, join(dir, 'key.pem'));
+      const site = block
+        .replace(/\/etc\/letsencrypt\/live\/[^/]+\/fullchain\.pem/, join(dir, 'cert.pem'))
+        .replace(/\/etc\/letsencrypt\/live\/[^/]+\/privkey\.pem/, join(dir, 'key.pem'));
       await mkdir(join(dir, name, 'logs'), { recursive: true });
       await writeFile(join(dir, name, 'site.conf'), site);
-      await writeFile(join(dir, name, 'nginx.conf'), `pid ${join(dir, name, 'nginx.pid')};\nerror_log stderr;\nevents {}\nhttp {\n  include ${join(dir, name, 'site.conf')};\n}\n`);
+      await writeFile(
+        join(dir, name, 'nginx.conf'),
+        `pid ${join(dir, name, 'nginx.pid')};\nerror_log stderr;\nevents {}\nhttp {\n  include ${join(dir, name, 'site.conf')};\n}\n`,
+      );
       const result = spawnSync('nginx', ['-t', '-p', join(dir, name), '-c', join(dir, name, 'nginx.conf')], { encoding: 'utf8' });
       expect(result.stderr).toContain('test is successful');
       expect(result.status).toBe(0);
@@ -201,13 +227,19 @@ describe('the generated files parse (when the programs are installed)', () => {
 
   it('caddy validate accepts the Caddyfile', async () => {
     const dir = await tmp();
-    const files = [...(await renderDeployFiles(source(), ['caddy'])), ...(await renderDeployFiles(source({ baseUrl: 'https://example.com/team/docs' }), ['caddy']))];
+    const files = [
+      ...(await renderDeployFiles(source(), ['caddy'])),
+      ...(await renderDeployFiles(source({ baseUrl: 'https://example.com/team/docs' }), ['caddy'])),
+    ];
     expect(files).toHaveLength(2);
     if (!available('caddy', ['version'])) return; // caddy is optional
     for (const [i, file] of files.entries()) {
       const path = join(dir, `Caddyfile-${i}`);
       await writeFile(path, file.content);
-      const result = spawnSync('caddy', ['validate', '--adapter', 'caddyfile', '--config', path], { encoding: 'utf8', env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir } });
+      const result = spawnSync('caddy', ['validate', '--adapter', 'caddyfile', '--config', path], {
+        encoding: 'utf8',
+        env: { ...process.env, HOME: dir, XDG_DATA_HOME: dir, XDG_CONFIG_HOME: dir },
+      });
       expect(`${result.stdout}${result.stderr}`).toContain('Valid configuration');
       expect(result.status).toBe(0);
     }
@@ -215,7 +247,12 @@ describe('the generated files parse (when the programs are installed)', () => {
 
   it('systemd-analyze verify finds no unknown setting in the unit', async () => {
     const dir = await tmp();
-    const unit = fileOf(await renderDeployFiles({ config: { baseUrl: 'https://mcp.example.com', host: '127.0.0.1', port: 9123 }, configPath: join(dir, 'cupcake.config.json') }, ['systemd']), 'cupcake-mcp.service');
+    const unit = fileOf(
+      await renderDeployFiles({ config: { baseUrl: 'https://mcp.example.com', host: '127.0.0.1', port: 9123 }, configPath: join(dir, 'cupcake.config.json') }, [
+        'systemd',
+      ]),
+      'cupcake-mcp.service',
+    );
     expect(unit).toContain(`ExecStart=${process.execPath} ${DEFAULT_BIN_PATH} serve`);
     if (!available('systemd-analyze', ['--version'])) return; // optional
     const path = join(dir, 'cupcake-mcp.service');
@@ -304,7 +341,10 @@ describe('init --deploy', () => {
     const dir = await tmp();
     await writeFile(join(dir, 'cupcake.config.json'), '{"baseUrl":"https://a.example.com"}\n');
     const { ctx } = context(dir);
-    await expect(runInit(ctx, undefined, { deploy: ['nginx'], port: '9000' })).rejects.toMatchObject({ exitCode: 2, message: expect.stringContaining('--port') });
+    await expect(runInit(ctx, undefined, { deploy: ['nginx'], port: '9000' })).rejects.toMatchObject({
+      exitCode: 2,
+      message: expect.stringContaining('--port'),
+    });
     expect(existsSync(join(dir, 'deploy'))).toBe(false);
   });
 });

@@ -29,7 +29,13 @@ describe('scaffold', () => {
     const result = await scaffold(answers(dir, { name: 'Team docs', port: 9000 }), clock);
     expect(result.configPath).toBe(join(dir, 'cupcake.config.json'));
     const { config } = loadConfig({ cwd: dir, env: {} });
-    expect(config).toMatchObject({ name: 'Team docs', baseUrl: 'https://mcp.example.com', port: 9000, dataDir: join(dir, '.cupcake'), tools: { docs: { dir: join(dir, 'docs') } } });
+    expect(config).toMatchObject({
+      name: 'Team docs',
+      baseUrl: 'https://mcp.example.com',
+      port: 9000,
+      dataDir: join(dir, '.cupcake'),
+      tools: { docs: { dir: join(dir, 'docs') } },
+    });
     expect((await stat(result.dataDir)).mode & 0o777).toBe(0o700);
     expect((await stat(join(result.dataDir, DB_FILE))).mode & 0o777).toBe(0o600);
     const db = JSON.parse(await readFile(join(result.dataDir, DB_FILE), 'utf8')) as { owner: unknown };

@@ -19,7 +19,13 @@ describe('multi-round-trip tool calls (MCP 2026-07-28 input_required)', () => {
     const store = new InteractionStore();
     const first = (await store.serve('client-a', undefined, undefined, leg(), askingTool([]))) as Record<string, any>;
     expect(first).toMatchObject({ resultType: 'input_required', inputRequests: { r1: ELICIT } });
-    const done = (await store.serve('client-a', first.requestState, { r1: { action: 'accept', content: { name: 'Ada' } } }, leg(), askingTool([]))) as CallToolResult;
+    const done = (await store.serve(
+      'client-a',
+      first.requestState,
+      { r1: { action: 'accept', content: { name: 'Ada' } } },
+      leg(),
+      askingTool([]),
+    )) as CallToolResult;
     expect(done.content).toEqual([{ type: 'text', text: '{"action":"accept","content":{"name":"Ada"}}' }]);
     expect(store.size).toBe(0);
   });
@@ -27,7 +33,9 @@ describe('multi-round-trip tool calls (MCP 2026-07-28 input_required)', () => {
   it("MRTR server requirement 5: another client's retry with a valid requestState is refused like an unknown one, and the call stays its owner's", async () => {
     const store = new InteractionStore();
     const first = (await store.serve('client-a', undefined, undefined, leg(), askingTool([]))) as Record<string, any>;
-    await expect(store.serve('client-b', first.requestState, { r1: { action: 'accept' } }, leg(), askingTool([]))).rejects.toThrow(/requestState is unknown or expired/);
+    await expect(store.serve('client-b', first.requestState, { r1: { action: 'accept' } }, leg(), askingTool([]))).rejects.toThrow(
+      /requestState is unknown or expired/,
+    );
     await expect(store.serve('client-a', 'made-up', { r1: { action: 'accept' } }, leg(), askingTool([]))).rejects.toThrow(/requestState is unknown or expired/);
     const done = (await store.serve('client-a', first.requestState, { r1: { action: 'decline' } }, leg(), askingTool([]))) as CallToolResult;
     expect(done.content).toEqual([{ type: 'text', text: '{"action":"decline"}' }]);

@@ -29,7 +29,12 @@ afterEach(async () => {
 
 describe('DocsIndex', () => {
   it('indexes Markdown and text files recursively, with ids relative to the folder', () => {
-    expect([...['guides/install.md', 'oauth.md', 'refresh.md', 'plain.txt']].map((id) => index.get(id)?.id)).toEqual(['guides/install.md', 'oauth.md', 'refresh.md', 'plain.txt']);
+    expect([...['guides/install.md', 'oauth.md', 'refresh.md', 'plain.txt']].map((id) => index.get(id)?.id)).toEqual([
+      'guides/install.md',
+      'oauth.md',
+      'refresh.md',
+      'plain.txt',
+    ]);
     expect(index.get('image.png')).toBeUndefined();
     expect(index.get('guides/install.md')?.title).toBe('Installing the server');
     expect(index.get('plain.txt')?.title).toBe('plain');
@@ -70,14 +75,24 @@ describe('DocsIndex', () => {
   it('follows files added, changed and removed without a restart', async () => {
     await writeFile(join(dir, 'new.md'), '# Webhooks\n\nDelivery retries.\n');
     await index.ensureFresh();
-    await expect.poll(async () => {
-      await index.ensureFresh();
-      return index.search('webhooks').map((h) => h.id);
-    }, { timeout: 5_000 }).toEqual(['new.md']);
+    await expect
+      .poll(
+        async () => {
+          await index.ensureFresh();
+          return index.search('webhooks').map((h) => h.id);
+        },
+        { timeout: 5_000 },
+      )
+      .toEqual(['new.md']);
     await rm(join(dir, 'new.md'));
-    await expect.poll(async () => {
-      await index.ensureFresh();
-      return index.search('webhooks').length;
-    }, { timeout: 5_000 }).toBe(0);
+    await expect
+      .poll(
+        async () => {
+          await index.ensureFresh();
+          return index.search('webhooks').length;
+        },
+        { timeout: 5_000 },
+      )
+      .toBe(0);
   });
 });

@@ -31,7 +31,8 @@ describe('the GET stream of /mcp when its client stops reading', () => {
     await waitFor(() => transport['stream'] !== undefined, { what: 'the GET stream to open' });
     const big = 'x'.repeat(64 * 1024);
     // A bounded loop: far more than the bound if nothing stopped it.
-    for (let i = 0; i < 200 && overflows === 0; i++) await transport.send({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: big } });
+    for (let i = 0; i < 200 && overflows === 0; i++)
+      await transport.send({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: big } });
     expect(overflows).toBe(1);
     await waitFor(() => streamClosed, { what: 'the stream to be destroyed' });
     await transport.send({ jsonrpc: '2.0', method: 'notifications/message', params: { level: 'info', data: big } });

@@ -22,7 +22,14 @@ async function setup() {
   const settings = testSettings();
   const deps = { store, clock, settings };
   const client = (await registerClient({ client_name: 'ChatGPT', redirect_uris: [REDIRECT] }, deps)).response;
-  const valid = { response_type: 'code', client_id: client.client_id, redirect_uri: REDIRECT, state: 'oauth_s_1', code_challenge: CHALLENGE, code_challenge_method: 'S256' };
+  const valid = {
+    response_type: 'code',
+    client_id: client.client_id,
+    redirect_uri: REDIRECT,
+    state: 'oauth_s_1',
+    code_challenge: CHALLENGE,
+    code_challenge_method: 'S256',
+  };
   return { store, clock, settings, deps, client, valid };
 }
 
@@ -30,7 +37,14 @@ describe('authorization request validation (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1)
   it('a valid request yields the client, redirect, default scope and the origin as resource', async () => {
     const { deps, valid, client } = await setup();
     const request = await validateAuthorizationRequest(valid, deps);
-    expect(request).toMatchObject({ redirectUri: REDIRECT, redirectUriProvided: true, state: 'oauth_s_1', scopes: ['mcp'], resource: BASE, codeChallenge: CHALLENGE });
+    expect(request).toMatchObject({
+      redirectUri: REDIRECT,
+      redirectUriProvided: true,
+      state: 'oauth_s_1',
+      scopes: ['mcp'],
+      resource: BASE,
+      codeChallenge: CHALLENGE,
+    });
     expect(request.client.clientId).toBe(client.client_id);
   });
 
@@ -75,7 +89,14 @@ describe('authorization request validation (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1)
     const consumed = await store.consumeCode(hashSecret(code), clock.now());
     expect(consumed).toMatchObject({
       outcome: 'consumed',
-      code: { clientId: client.client_id, redirectUri: REDIRECT, codeChallenge: CHALLENGE, scopes: ['mcp'], resource: `${BASE}/mcp`, expiresAt: clock.now() + 300_000 },
+      code: {
+        clientId: client.client_id,
+        redirectUri: REDIRECT,
+        codeChallenge: CHALLENGE,
+        scopes: ['mcp'],
+        resource: `${BASE}/mcp`,
+        expiresAt: clock.now() + 300_000,
+      },
     });
     expect(JSON.stringify(consumed)).not.toContain(code);
   });

@@ -23,7 +23,13 @@ function jwksServer(initial: SigningKey[]) {
     async fetch(url): Promise<FetchedDocument> {
       expect(url).toBe(JWKS_URI);
       fetches++;
-      return { status, contentType: 'application/jwk-set+json', cacheControl: 'max-age=3600', age: undefined, body: status === 200 ? JSON.stringify(jwksOf(...keys)) : '' };
+      return {
+        status,
+        contentType: 'application/jwk-set+json',
+        cacheControl: 'max-age=3600',
+        age: undefined,
+        body: status === 200 ? JSON.stringify(jwksOf(...keys)) : '',
+      };
     },
   };
   return {
@@ -126,7 +132,9 @@ describe('RFC 7523 client assertions', () => {
   it('OpenID Connect Registration §2: a registered token_endpoint_auth_signing_alg is the only one accepted', async () => {
     const key = await createSigningKey('PS256');
     const { sign, verify } = await setup([key]);
-    expect(await reason(verify(await sign(key), client({ tokenEndpointAuthSigningAlg: 'RS256' })))).toMatch(/signed with PS256, but the client registered token_endpoint_auth_signing_alg RS256/);
+    expect(await reason(verify(await sign(key), client({ tokenEndpointAuthSigningAlg: 'RS256' })))).toMatch(
+      /signed with PS256, but the client registered token_endpoint_auth_signing_alg RS256/,
+    );
   });
 
   it('an assertion issued in the future, or not yet valid, is refused', async () => {

@@ -27,14 +27,20 @@ describe('client authentication at /token and /revoke (RFC 6749 §2.3, §3.2.1)'
 
   it('RFC 7617 §2: the scheme name is case-insensitive', async () => {
     const { store, id, secret } = await setup();
-    await expect(authenticateClient({ authorization: `basic ${b64(`${id}:${secret}`)}` }, ENDPOINT, store)).resolves.toMatchObject({ method: 'client_secret_basic' });
-    await expect(authenticateClient({ authorization: `BASIC ${b64(`${id}:${secret}`)}` }, ENDPOINT, store)).resolves.toMatchObject({ method: 'client_secret_basic' });
+    await expect(authenticateClient({ authorization: `basic ${b64(`${id}:${secret}`)}` }, ENDPOINT, store)).resolves.toMatchObject({
+      method: 'client_secret_basic',
+    });
+    await expect(authenticateClient({ authorization: `BASIC ${b64(`${id}:${secret}`)}` }, ENDPOINT, store)).resolves.toMatchObject({
+      method: 'client_secret_basic',
+    });
   });
 
   it('RFC 6749 §2.3.1: the id and secret are form-url-decoded after base64', async () => {
     const { store, id, secret } = await setup();
     const pct = (s: string) => [...s].map((c) => `%${c.charCodeAt(0).toString(16)}`).join('');
-    await expect(authenticateClient({ authorization: `Basic ${b64(`${pct(id)}:${pct(secret)}`)}` }, ENDPOINT, store)).resolves.toMatchObject({ method: 'client_secret_basic' });
+    await expect(authenticateClient({ authorization: `Basic ${b64(`${pct(id)}:${pct(secret)}`)}` }, ENDPOINT, store)).resolves.toMatchObject({
+      method: 'client_secret_basic',
+    });
   });
 
   it.each([
@@ -55,13 +61,19 @@ describe('client authentication at /token and /revoke (RFC 6749 §2.3, §3.2.1)'
 
   it('RFC 6749 §2.3: Basic together with client_secret in the body is invalid_request', async () => {
     const { store, id, secret } = await setup();
-    await expect(authenticateClient({ authorization: `Basic ${b64(`${id}:${secret}`)}`, clientSecret: secret }, ENDPOINT, store)).rejects.toBeInstanceOf(InvalidRequestError);
+    await expect(authenticateClient({ authorization: `Basic ${b64(`${id}:${secret}`)}`, clientSecret: secret }, ENDPOINT, store)).rejects.toBeInstanceOf(
+      InvalidRequestError,
+    );
   });
 
   it('RFC 6749 §2.3.1: a body client_id that repeats the Basic id is accepted; a different one is refused', async () => {
     const { store, id, secret, publicId } = await setup();
-    await expect(authenticateClient({ authorization: `Basic ${b64(`${id}:${secret}`)}`, clientId: id }, ENDPOINT, store)).resolves.toMatchObject({ method: 'client_secret_basic' });
-    await expect(authenticateClient({ authorization: `Basic ${b64(`${id}:${secret}`)}`, clientId: publicId }, ENDPOINT, store)).rejects.toBeInstanceOf(InvalidClientError);
+    await expect(authenticateClient({ authorization: `Basic ${b64(`${id}:${secret}`)}`, clientId: id }, ENDPOINT, store)).resolves.toMatchObject({
+      method: 'client_secret_basic',
+    });
+    await expect(authenticateClient({ authorization: `Basic ${b64(`${id}:${secret}`)}`, clientId: publicId }, ENDPOINT, store)).rejects.toBeInstanceOf(
+      InvalidClientError,
+    );
   });
 
   it('RFC 6749 §2.3.1: client_secret_post with the registered secret authenticates', async () => {

@@ -23,7 +23,12 @@ function doc(overrides: Record<string, unknown> = {}, response: Partial<FetchedD
     contentType: 'application/json; charset=utf-8',
     cacheControl: undefined,
     age: undefined,
-    body: JSON.stringify({ client_id: URL_ID, client_name: 'Example', redirect_uris: ['https://client.example/callback', 'http://127.0.0.1/cb'], ...overrides }),
+    body: JSON.stringify({
+      client_id: URL_ID,
+      client_name: 'Example',
+      redirect_uris: ['https://client.example/callback', 'http://127.0.0.1/cb'],
+      ...overrides,
+    }),
     ...response,
   };
 }
@@ -111,26 +116,59 @@ describe('CIMD §4, §4.1: the document', () => {
   it.each([
     ['the singular member only', { token_endpoint_auth_method: 'private_key_jwt' }, false],
     ['the plural member only (ChatGPT, August 2026)', { token_endpoint_auth_methods_supported: ['none', 'private_key_jwt'] }, true],
-    ['both members (ChatGPT, late August 2026)', { token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_methods_supported: ['none', 'private_key_jwt'] }, true],
+    [
+      'both members (ChatGPT, late August 2026)',
+      { token_endpoint_auth_method: 'private_key_jwt', token_endpoint_auth_methods_supported: ['none', 'private_key_jwt'] },
+      true,
+    ],
   ])('RFC 7523 §2.2: a document asking for private_key_jwt with a jwks_uri is a key-authenticated client (%s)', (_name, methods, acceptsNone) => {
     const client = parse(doc({ ...methods, token_endpoint_auth_signing_alg: 'RS256', jwks_uri: 'https://client.example/jwks.json' }));
-    expect(client).toMatchObject({ tokenEndpointAuthMethod: 'private_key_jwt', jwksUri: 'https://client.example/jwks.json', tokenEndpointAuthSigningAlg: 'RS256', clientSecretHash: null });
+    expect(client).toMatchObject({
+      tokenEndpointAuthMethod: 'private_key_jwt',
+      jwksUri: 'https://client.example/jwks.json',
+      tokenEndpointAuthSigningAlg: 'RS256',
+      clientSecretHash: null,
+    });
     expect(client.acceptsNone === true).toBe(acceptsNone);
   });
 
-  it('inline jwks are kept as the client\'s keys', () => {
+  it("inline jwks are kept as the client's keys", () => {
     expect(parse(doc({ token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [RSA_KEY] } })).jwks).toEqual({ keys: [RSA_KEY] });
   });
 
   it.each([
     ['no keys at all', { token_endpoint_auth_method: 'private_key_jwt' }, /send jwks or jwks_uri/],
-    ['both jwks and jwks_uri (RFC 7591 §2)', { token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [RSA_KEY] }, jwks_uri: 'https://client.example/jwks' }, /must not both be present/],
-    ['a private key in jwks', { token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ ...RSA_KEY, d: 'secret' }] } }, /private or symmetric key material/],
-    ['a symmetric key in jwks', { token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } }, /not an RSA, EC or OKP public key/],
+    [
+      'both jwks and jwks_uri (RFC 7591 §2)',
+      { token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [RSA_KEY] }, jwks_uri: 'https://client.example/jwks' },
+      /must not both be present/,
+    ],
+    [
+      'a private key in jwks',
+      { token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ ...RSA_KEY, d: 'secret' }] } },
+      /private or symmetric key material/,
+    ],
+    [
+      'a symmetric key in jwks',
+      { token_endpoint_auth_method: 'private_key_jwt', jwks: { keys: [{ kty: 'oct', k: 'c2VjcmV0' }] } },
+      /not an RSA, EC or OKP public key/,
+    ],
     ['an http jwks_uri', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'http://client.example/jwks' }, /jwks_uri must be an https URL/],
-    ['an HMAC signing algorithm', { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://client.example/jwks', token_endpoint_auth_signing_alg: 'HS256' }, /token_endpoint_auth_signing_alg must be one of RS256/],
-    ['only methods this server does not know', { token_endpoint_auth_methods_supported: ['tls_client_auth'] }, /no client authentication method this server supports/],
-    ['an unsupported declared method', { token_endpoint_auth_method: 'tls_client_auth', token_endpoint_auth_methods_supported: ['none'] }, /tls_client_auth.*does not support/],
+    [
+      'an HMAC signing algorithm',
+      { token_endpoint_auth_method: 'private_key_jwt', jwks_uri: 'https://client.example/jwks', token_endpoint_auth_signing_alg: 'HS256' },
+      /token_endpoint_auth_signing_alg must be one of RS256/,
+    ],
+    [
+      'only methods this server does not know',
+      { token_endpoint_auth_methods_supported: ['tls_client_auth'] },
+      /no client authentication method this server supports/,
+    ],
+    [
+      'an unsupported declared method',
+      { token_endpoint_auth_method: 'tls_client_auth', token_endpoint_auth_methods_supported: ['none'] },
+      /tls_client_auth.*does not support/,
+    ],
   ])('a private_key_jwt document with %s is refused', (_name, overrides, message) => {
     expect(reason(() => parse(doc(overrides)))).toMatch(message);
   });
@@ -267,7 +305,9 @@ describe('CIMD §4.4: caching', () => {
 
   it('keeps at most maxEntries documents, dropping the least recently used', async () => {
     const ids = ['a', 'b', 'c'].map((n) => `https://client.example/${n}.json`);
-    const { fetched, documents } = setup((url) => ({ ...doc(), body: JSON.stringify({ client_id: url, redirect_uris: ['https://client.example/cb'] }) }), { maxEntries: 2 });
+    const { fetched, documents } = setup((url) => ({ ...doc(), body: JSON.stringify({ client_id: url, redirect_uris: ['https://client.example/cb'] }) }), {
+      maxEntries: 2,
+    });
     await documents.resolve(ids[0]!);
     await documents.resolve(ids[1]!);
     await documents.resolve(ids[0]!); // a is now the most recent
@@ -281,10 +321,13 @@ describe('CIMD §4.4: caching', () => {
   it('refuses rather than queues beyond maxInFlight fetches', async () => {
     let release!: () => void;
     const gate = new Promise<void>((resolve) => (release = resolve));
-    const { documents } = setup(async (url) => {
-      await gate;
-      return { ...doc(), body: JSON.stringify({ client_id: url, redirect_uris: ['https://client.example/cb'] }) };
-    }, { maxInFlight: 1 });
+    const { documents } = setup(
+      async (url) => {
+        await gate;
+        return { ...doc(), body: JSON.stringify({ client_id: url, redirect_uris: ['https://client.example/cb'] }) };
+      },
+      { maxInFlight: 1 },
+    );
     const first = documents.resolve('https://client.example/1.json');
     await expect(documents.resolve('https://client.example/2.json')).rejects.toThrow(/try again/);
     release();

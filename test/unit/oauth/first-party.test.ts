@@ -14,7 +14,14 @@ const DAY = 86_400_000;
 
 function memoryEvents(): EventLog & { all: NewEvent[] } {
   const all: NewEvent[] = [];
-  return { all, record: (event) => void all.push(event), flush: async () => {}, close: async () => {}, readLast: async () => [] as AuthEvent[], follow: () => () => {} };
+  return {
+    all,
+    record: (event) => void all.push(event),
+    flush: async () => {},
+    close: async () => {},
+    readLast: async () => [] as AuthEvent[],
+    follow: () => () => {},
+  };
 }
 
 function deps(overrides: { baseUrl?: string; scopes?: string[] } = {}) {
@@ -28,7 +35,13 @@ describe('first-party client', () => {
   it('is public, PKCE-only, redirects to <base>/oauth/callback; created once, moved when the base URL changes, each logged', async () => {
     const d = deps();
     const client = await ensureFirstPartyClient(d, {}, 'test');
-    expect(client).toMatchObject({ firstParty: true, clientSecretHash: null, tokenEndpointAuthMethod: 'none', grantTypes: ['authorization_code'], redirectUris: [`${BASE}/oauth/callback`] });
+    expect(client).toMatchObject({
+      firstParty: true,
+      clientSecretHash: null,
+      tokenEndpointAuthMethod: 'none',
+      grantTypes: ['authorization_code'],
+      redirectUris: [`${BASE}/oauth/callback`],
+    });
     expect((await ensureFirstPartyClient(d, {}, 'test')).clientId).toBe(client.clientId);
     const moved = await ensureFirstPartyClient({ ...d, settings: testSettings({ baseUrl: 'https://new.example.com/prefix' }) }, {}, 'test');
     expect(moved).toMatchObject({ clientId: client.clientId, redirectUris: ['https://new.example.com/prefix/oauth/callback'] });
@@ -61,7 +74,15 @@ describe('personal access tokens', () => {
     const client = await ensureFirstPartyClient(d, {}, 'test');
     const { token, record } = await issuePersonalAccessToken(client, { label: 'ci', ttlMs: 7 * DAY }, d, {});
     expect(token).toMatch(/^mcp_[0-9a-f]{32}$/);
-    expect(record).toMatchObject({ tokenHash: hashSecret(token), clientId: client.clientId, resource: BASE, scopes: ['mcp'], label: 'ci', expiresAt: d.clock.now() + 7 * DAY, revokedAt: null });
+    expect(record).toMatchObject({
+      tokenHash: hashSecret(token),
+      clientId: client.clientId,
+      resource: BASE,
+      scopes: ['mcp'],
+      label: 'ci',
+      expiresAt: d.clock.now() + 7 * DAY,
+      revokedAt: null,
+    });
     expect(JSON.stringify(await d.store.listAccessTokens())).not.toContain(token);
     await expect(verifyAccessToken(token, d)).resolves.toMatchObject({ tokenId: record.id, resource: BASE });
     d.clock.advance(7 * DAY);

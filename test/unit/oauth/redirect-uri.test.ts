@@ -57,7 +57,13 @@ describe('redirect URI registration policy (DESIGN.md §4, OAuth 2.1 §2.3.1, RF
 });
 
 describe('redirect URI matching at /authorize (OAuth 2.1 §4.1.3 exact match, RFC 8252 §7.3 loopback ports)', () => {
-  const registered = ['https://chatgpt.com/connector_platform_oauth_redirect', 'http://127.0.0.1/callback', 'http://localhost:3000/cb', 'http://[::1]/cb', 'cursor://anysphere.cursor-retrieval/cb'];
+  const registered = [
+    'https://chatgpt.com/connector_platform_oauth_redirect',
+    'http://127.0.0.1/callback',
+    'http://localhost:3000/cb',
+    'http://[::1]/cb',
+    'cursor://anysphere.cursor-retrieval/cb',
+  ];
 
   it.each([
     ['https://chatgpt.com/connector_platform_oauth_redirect', 'https://chatgpt.com/connector_platform_oauth_redirect'],
@@ -103,6 +109,8 @@ describe('building the redirect (RFC 6749 §4.1.2: keep the registered query)', 
 
   it('RFC 6749 §3.1.2: the registered query is retained byte for byte, not re-encoded', () => {
     expect(buildRedirect('https://client.example/cb?sig=a%20b&flag', { code: 'c' })).toBe('https://client.example/cb?sig=a%20b&flag&code=c');
-    expect(buildRedirect('cursor://anysphere.cursor-retrieval/oauth/callback', { code: 'c', state: 'a&b' })).toBe('cursor://anysphere.cursor-retrieval/oauth/callback?code=c&state=a%26b');
+    expect(buildRedirect('cursor://anysphere.cursor-retrieval/oauth/callback', { code: 'c', state: 'a&b' })).toBe(
+      'cursor://anysphere.cursor-retrieval/oauth/callback?code=c&state=a%26b',
+    );
   });
 });

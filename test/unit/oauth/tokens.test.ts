@@ -38,7 +38,10 @@ async function setup(refreshTokens = false) {
   };
   const client = await register();
   const codeFor = async (c: ClientRecord, params: Record<string, string> = {}) => {
-    const request = await validateAuthorizationRequest({ response_type: 'code', client_id: c.clientId, redirect_uri: REDIRECT, code_challenge: CHALLENGE, code_challenge_method: 'S256', ...params }, deps);
+    const request = await validateAuthorizationRequest(
+      { response_type: 'code', client_id: c.clientId, redirect_uri: REDIRECT, code_challenge: CHALLENGE, code_challenge_method: 'S256', ...params },
+      deps,
+    );
     return (await issueAuthorizationCode(request, deps)).code;
   };
   return { store, clock, events, deps, client, register, codeFor };
@@ -47,7 +50,9 @@ async function setup(refreshTokens = false) {
 describe('authorization code exchange (RFC 6749 §4.1.3, RFC 7636 §4.6)', () => {
   it('issues an mcp_ token with a 24 h lifetime and stores only its hash', async () => {
     const { deps, client, codeFor, store, events } = await setup();
-    const response = await exchangeAuthorizationCode(client, { code: await codeFor(client), codeVerifier: VERIFIER, redirectUri: REDIRECT }, deps, { ip: '203.0.113.7' });
+    const response = await exchangeAuthorizationCode(client, { code: await codeFor(client), codeVerifier: VERIFIER, redirectUri: REDIRECT }, deps, {
+      ip: '203.0.113.7',
+    });
     expect(response).toEqual({ access_token: expect.stringMatching(/^mcp_[0-9a-f]{32}$/), token_type: 'Bearer', expires_in: 86400, scope: 'mcp' });
     const [record] = await store.listAccessTokens();
     expect(record?.tokenHash).toBe(hashSecret(response.access_token));
@@ -60,7 +65,9 @@ describe('authorization code exchange (RFC 6749 §4.1.3, RFC 7636 §4.6)', () =>
     const { deps, client, codeFor, events } = await setup();
     const code = await codeFor(client);
     const first = await exchangeAuthorizationCode(client, { code, codeVerifier: VERIFIER, redirectUri: REDIRECT }, deps, {});
-    await expect(exchangeAuthorizationCode(client, { code, codeVerifier: VERIFIER, redirectUri: REDIRECT }, deps, {})).rejects.toBeInstanceOf(InvalidGrantError);
+    await expect(exchangeAuthorizationCode(client, { code, codeVerifier: VERIFIER, redirectUri: REDIRECT }, deps, {})).rejects.toBeInstanceOf(
+      InvalidGrantError,
+    );
     await expect(verifyAccessToken(first.access_token, deps)).rejects.toMatchObject({ reason: 'revoked' });
     expect(events.all.map((e) => e.type)).toEqual(expect.arrayContaining(['code.replayed', 'token.revoked']));
   });
@@ -78,7 +85,9 @@ describe('authorization code exchange (RFC 6749 §4.1.3, RFC 7636 §4.6)', () =>
     const t = tweak({ other });
     clock.advance(t.advance ?? 0);
     const redirectUri = 'redirectUri' in t ? t.redirectUri : REDIRECT;
-    await expect(exchangeAuthorizationCode(t.client ?? client, { code, codeVerifier: t.codeVerifier ?? VERIFIER, redirectUri }, deps, {})).rejects.toBeInstanceOf(InvalidGrantError);
+    await expect(
+      exchangeAuthorizationCode(t.client ?? client, { code, codeVerifier: t.codeVerifier ?? VERIFIER, redirectUri }, deps, {}),
+    ).rejects.toBeInstanceOf(InvalidGrantError);
   });
 
   it('RFC 7636 §4.5: a missing or malformed verifier is invalid_request', async () => {
@@ -147,7 +156,18 @@ describe('revocation (RFC 7009) and verification (RFC 6750, RFC 8707 audience)',
 
     const foreign = 'mcp_0123456789abcdef0123456789abcdef';
     const hash = hashSecret(foreign);
-    await store.saveTokens({ id: tokenIdFromHash(hash), tokenHash: hash, clientId: client.clientId, grantId: 'g', scopes: ['mcp'], resource: 'https://other.example/mcp', createdAt: clock.now(), expiresAt: clock.now() + 1000, lastUsedAt: null, revokedAt: null });
+    await store.saveTokens({
+      id: tokenIdFromHash(hash),
+      tokenHash: hash,
+      clientId: client.clientId,
+      grantId: 'g',
+      scopes: ['mcp'],
+      resource: 'https://other.example/mcp',
+      createdAt: clock.now(),
+      expiresAt: clock.now() + 1000,
+      lastUsedAt: null,
+      revokedAt: null,
+    });
     await expect(verifyAccessToken(foreign, deps)).rejects.toMatchObject({ reason: 'wrong audience' });
   });
 });

@@ -7,7 +7,9 @@ const failingWith = (error: unknown): HttpsFetcher => ({ fetch: () => Promise.re
 
 describe('the outbound fetcher as the oauth layer sees it', () => {
   it('an outbound failure becomes a MetadataDocumentError with the same safe message (the reason reaches the client)', async () => {
-    const fetching = asClientMetadataFetcher(failingWith(new OutboundFetchError('the client metadata document could not be fetched from a.test'))).fetch('https://a.test/doc.json');
+    const fetching = asClientMetadataFetcher(failingWith(new OutboundFetchError('the client metadata document could not be fetched from a.test'))).fetch(
+      'https://a.test/doc.json',
+    );
     await expect(fetching).rejects.toBeInstanceOf(MetadataDocumentError);
     await expect(fetching).rejects.toThrow('the client metadata document could not be fetched from a.test');
   });

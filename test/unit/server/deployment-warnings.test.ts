@@ -55,10 +55,16 @@ describe('CUPCAKE_W002: forwarding headers while trustProxy is off', () => {
 
   it('X-Forwarded-Proto alone is enough; with trustProxy on there is nothing to say', async () => {
     const logger = recordingLogger();
-    await deploymentWarnings({ baseUrl: 'http://localhost:8787', host: '127.0.0.1', trustProxy: false }, logger)(request({ 'x-forwarded-proto': 'https' }), async () => {});
+    await deploymentWarnings({ baseUrl: 'http://localhost:8787', host: '127.0.0.1', trustProxy: false }, logger)(
+      request({ 'x-forwarded-proto': 'https' }),
+      async () => {},
+    );
     expect(logger.warnings).toHaveLength(1);
     const trusting = recordingLogger();
-    await deploymentWarnings({ baseUrl: 'http://localhost:8787', host: '127.0.0.1', trustProxy: true }, trusting)(request({ 'x-forwarded-for': '203.0.113.7' }), async () => {});
+    await deploymentWarnings({ baseUrl: 'http://localhost:8787', host: '127.0.0.1', trustProxy: true }, trusting)(
+      request({ 'x-forwarded-for': '203.0.113.7' }),
+      async () => {},
+    );
     expect(trusting.warnings).toEqual([]);
   });
 });

@@ -68,10 +68,13 @@ describe('outbound address classifier (SSRF guard for client metadata documents)
     expect(isPublicAddress(ip)).toBe(false);
   });
 
-  it.each([['localhost'], ['example.com'], [''], ['1.2.3'], ['1.2.3.256'], ['01.2.3.4'], ['::1::2'], ['12345::1'], ['[::1]']])('%j is not an address', (text) => {
-    expect(classifyAddress(text)).toBe('invalid');
-    expect(isPublicAddress(text)).toBe(false);
-  });
+  it.each([['localhost'], ['example.com'], [''], ['1.2.3'], ['1.2.3.256'], ['01.2.3.4'], ['::1::2'], ['12345::1'], ['[::1]']])(
+    '%j is not an address',
+    (text) => {
+      expect(classifyAddress(text)).toBe('invalid');
+      expect(isPublicAddress(text)).toBe(false);
+    },
+  );
 
   it('parses every RFC 4291 §2.2 text form to the same bytes', () => {
     const full = Array.from(parseIPv6('2001:db8:0:0:0:0:2:1')!);

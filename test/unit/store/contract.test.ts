@@ -89,7 +89,9 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         for (const c of fresh) expect(await store.createClient(c, { keepUnapproved: 3 })).toEqual({ removedClientIds: [] as string[] });
         const newest = makeClient({ createdAt: T0 + 4 }).client;
         expect(await store.createClient(newest, { keepUnapproved: 3 })).toEqual({ removedClientIds: [fresh[0]!.clientId] });
-        expect(await store.createClient(makeClient({ createdAt: T0 + 5 }).client, { keepUnapproved: 2 })).toEqual({ removedClientIds: [fresh[1]!.clientId, fresh[2]!.clientId] });
+        expect(await store.createClient(makeClient({ createdAt: T0 + 5 }).client, { keepUnapproved: 2 })).toEqual({
+          removedClientIds: [fresh[1]!.clientId, fresh[2]!.clientId],
+        });
         const left = new Set((await store.listClients()).map((c) => c.clientId));
         expect(left.has(approved.clientId) && left.has(used.clientId) && left.has(builtIn.clientId) && left.has(newest.clientId)).toBe(true);
         expect(left.size).toBe(5);
@@ -203,7 +205,9 @@ function storeContract(name: string, open: () => Promise<Store>): void {
       it('creates the client, then replaces its record, keeping createdAt and lastUsedAt', async () => {
         expect(await store.upsertClient(described({ createdAt: T0 }))).toBe('created');
         expect(await store.upsertClient(described({ createdAt: T0 + HOUR }))).toBe('unchanged');
-        expect(await store.upsertClient(described({ clientName: 'Renamed', redirectUris: ['https://client.example/cb2'], createdAt: T0 + 2 * HOUR }))).toBe('updated');
+        expect(await store.upsertClient(described({ clientName: 'Renamed', redirectUris: ['https://client.example/cb2'], createdAt: T0 + 2 * HOUR }))).toBe(
+          'updated',
+        );
         const stored = await store.getClient('https://client.example/oauth/metadata.json');
         expect(stored).toMatchObject({ clientName: 'Renamed', redirectUris: ['https://client.example/cb2'], createdAt: T0, lastUsedAt: null });
         expect(await store.listClients()).toHaveLength(1);
@@ -232,7 +236,10 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         const recent = await add('registered after the cutoff', { createdAt: cutoff + 1 });
         const usedLately = await add('used after the cutoff', { lastUsedAt: cutoff + DAY });
         const expiredLongAgo = await add('tokens expired long ago');
-        await store.saveTokens(makeGrant(expiredLongAgo, undefined, T0 + DAY).access.record, makeGrant(expiredLongAgo, undefined, T0 - 30 * DAY).refresh.record);
+        await store.saveTokens(
+          makeGrant(expiredLongAgo, undefined, T0 + DAY).access.record,
+          makeGrant(expiredLongAgo, undefined, T0 - 30 * DAY).refresh.record,
+        );
         const revokedLongAgo = await add('token revoked long ago');
         const live = makeGrant(revokedLongAgo, undefined, cutoff).access.record;
         await store.saveTokens({ ...live, revokedAt: T0 + 2 * DAY });
@@ -243,8 +250,12 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         await store.saveTokens(grant.access.record, grant.refresh.record);
         const pendingCode = await add('code still pending');
         await store.saveCode(makeCode(pendingCode, { expiresAt: cutoff + 5 * 60_000 }).record);
-        const firstParty = (await store.ensureFirstPartyClient(makeClient({ createdAt: T0, clientSecretHash: null, tokenEndpointAuthMethod: 'none' }).client)).client.clientId;
-        return { abandoned: [neverUsed, expiredLongAgo, revokedLongAgo].sort(), kept: [recent, usedLately, validAtCutoff, refreshLive, pendingCode, firstParty] };
+        const firstParty = (await store.ensureFirstPartyClient(makeClient({ createdAt: T0, clientSecretHash: null, tokenEndpointAuthMethod: 'none' }).client))
+          .client.clientId;
+        return {
+          abandoned: [neverUsed, expiredLongAgo, revokedLongAgo].sort(),
+          kept: [recent, usedLately, validAtCutoff, refreshLive, pendingCode, firstParty],
+        };
       }
 
       it('lists exactly the registrations that never got a token or whose tokens all ended before the cutoff', async () => {
@@ -559,7 +570,12 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         await store.saveTokens(g2.access.record, g2.refresh.record);
         const changes: StoreChange[] = [];
         const unsubscribe = store.onChange((change) => changes.push(change));
-        const ref = (r: { id: string; tokenHash: string; clientId: string; grantId: string }) => ({ id: r.id, tokenHash: r.tokenHash, clientId: r.clientId, grantId: r.grantId });
+        const ref = (r: { id: string; tokenHash: string; clientId: string; grantId: string }) => ({
+          id: r.id,
+          tokenHash: r.tokenHash,
+          clientId: r.clientId,
+          grantId: r.grantId,
+        });
 
         await store.revokeAccessTokens({ ids: [g1.access.record.id] }, T0 + 1);
         expect(changes).toEqual([{ revokedTokens: [ref(g1.access.record)], removedClientIds: [], external: false }]);

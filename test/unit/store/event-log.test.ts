@@ -9,7 +9,11 @@ import { waitFor } from '../../helpers/wait.js';
 
 const tmp = useTmpDirs('cupcake-events-');
 const logPath = async () => join(await tmp(), EVENTS_FILE);
-const lines = async (path: string) => (await readFile(path, 'utf8')).split('\n').filter(Boolean).map((l) => JSON.parse(l) as AuthEvent);
+const lines = async (path: string) =>
+  (await readFile(path, 'utf8'))
+    .split('\n')
+    .filter(Boolean)
+    .map((l) => JSON.parse(l) as AuthEvent);
 
 const A = '3f1c2e9a-1111-4a4a-8b8b-000000000001';
 const B = '3f1c2e9a-2222-4a4a-8b8b-000000000002';
@@ -31,7 +35,13 @@ describe('file event log', () => {
     await log.flush();
     expect(await lines(path)).toEqual([
       { ts: '2026-01-01T12:00:00.000Z', type: 'client.registered', client_id: A, ip: '203.0.113.7', user_agent: 'openai-mcp/1.0' },
-      { ts: '2026-01-01T12:00:01.000Z', type: 'token.refreshed', client_id: A, token_id: 'tok_0123456789ab', detail: { previous_refresh_token: 'tok_ba9876543210', scope: 'mcp' } },
+      {
+        ts: '2026-01-01T12:00:01.000Z',
+        type: 'token.refreshed',
+        client_id: A,
+        token_id: 'tok_0123456789ab',
+        detail: { previous_refresh_token: 'tok_ba9876543210', scope: 'mcp' },
+      },
     ]);
   });
 

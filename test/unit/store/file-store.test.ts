@@ -205,10 +205,13 @@ describe('file store (lowdb)', () => {
     } finally {
       vi.useRealTimers();
     }
-    const written = await waitFor(async () => {
-      const data = (await readDb(dataDir)) as { tokens: Record<string, { lastUsedAt: number | null }> };
-      return data.tokens[other.access.record.tokenHash]?.lastUsedAt === T0 + 2 && data;
-    }, { timeoutMs: 2_000, what: 'the batched lastUsedAt write' });
+    const written = await waitFor(
+      async () => {
+        const data = (await readDb(dataDir)) as { tokens: Record<string, { lastUsedAt: number | null }> };
+        return data.tokens[other.access.record.tokenHash]?.lastUsedAt === T0 + 2 && data;
+      },
+      { timeoutMs: 2_000, what: 'the batched lastUsedAt write' },
+    );
     expect(written.tokens[grant.access.record.tokenHash]?.lastUsedAt).toBe(T0 + 1);
   });
 
@@ -281,18 +284,32 @@ describe('file store (lowdb)', () => {
     // As an older cupcake-mcp wrote it: no firstParty on clients, no label on tokens.
     await writeFile(
       join(dataDir, DB_FILE),
-      JSON.stringify({ schemaVersion: 1, owner: { passwordHash: null, passwordChangedAt: null }, clients: { [client.clientId]: client }, codes: {}, tokens: { [g.access.record.tokenHash]: g.access.record }, refreshTokens: {} }),
+      JSON.stringify({
+        schemaVersion: 1,
+        owner: { passwordHash: null, passwordChangedAt: null },
+        clients: { [client.clientId]: client },
+        codes: {},
+        tokens: { [g.access.record.tokenHash]: g.access.record },
+        refreshTokens: {},
+      }),
       { mode: 0o600 },
     );
     const store = await open(dataDir);
     expect(await store.getClient(client.clientId)).toEqual(client);
     expect(await store.findAccessToken(g.access.record.tokenHash)).toEqual(g.access.record);
-    const { client: firstParty, outcome } = await store.ensureFirstPartyClient(makeClient({ clientSecretHash: null, tokenEndpointAuthMethod: 'none', redirectUris: ['https://mcp.example.com/oauth/callback'] }).client);
+    const { client: firstParty, outcome } = await store.ensureFirstPartyClient(
+      makeClient({ clientSecretHash: null, tokenEndpointAuthMethod: 'none', redirectUris: ['https://mcp.example.com/oauth/callback'] }).client,
+    );
     expect(outcome).toBe('created');
     await store.close();
 
     const again = await open(dataDir);
-    expect((await again.listClients()).map((c) => [c.clientId, c.firstParty]).sort()).toEqual([[client.clientId, undefined], [firstParty.clientId, true]].sort());
+    expect((await again.listClients()).map((c) => [c.clientId, c.firstParty]).sort()).toEqual(
+      [
+        [client.clientId, undefined],
+        [firstParty.clientId, true],
+      ].sort(),
+    );
     expect(((await readDb(dataDir)).clients as Record<string, Record<string, unknown>>)[client.clientId]).not.toHaveProperty('firstParty');
   });
 });

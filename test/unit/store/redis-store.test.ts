@@ -64,7 +64,8 @@ describe('Redis store across processes', () => {
     const seenB = nextChange(b!);
     const seenC = nextChange(c!);
     await a!.revokeAccessTokens({ ids: [g.access.record.id] }, T0 + 5);
-    const within = (p: Promise<StoreChange>) => Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no change within 1 s')), 1_000))]);
+    const within = (p: Promise<StoreChange>) =>
+      Promise.race([p, new Promise<never>((_, reject) => setTimeout(() => reject(new Error('no change within 1 s')), 1_000))]);
     const [changeB, changeC] = await Promise.all([within(seenB), within(seenC)]);
     for (const change of [changeB, changeC]) {
       expect(change.external).toBe(true);
@@ -107,7 +108,14 @@ describe('Redis store across processes', () => {
     const g = makeGrant(client.clientId);
     await stores[0]!.saveTokens(g.access.record, g.refresh.record);
     const results = await Promise.all(
-      stores.map((s) => s.rotateRefreshToken(g.refresh.record.tokenHash, { access: makeGrant(client.clientId).access.record, refresh: makeGrant(client.clientId).refresh.record }, T0 + 10, 60_000)),
+      stores.map((s) =>
+        s.rotateRefreshToken(
+          g.refresh.record.tokenHash,
+          { access: makeGrant(client.clientId).access.record, refresh: makeGrant(client.clientId).refresh.record },
+          T0 + 10,
+          60_000,
+        ),
+      ),
     );
     expect(results.every((r) => r.outcome === 'rotated')).toBe(true);
     expect((await stores[1]!.findRefreshToken(g.refresh.record.tokenHash))?.rotatedAt).toBe(T0 + 10);
@@ -115,7 +123,13 @@ describe('Redis store across processes', () => {
 
   it('one first-party client however many replicas start at once', async () => {
     const stores = await replicas(4);
-    const candidate = () => makeClient({ clientName: 'cupcake-mcp', clientSecretHash: null, tokenEndpointAuthMethod: 'none', redirectUris: ['https://mcp.example.com/oauth/callback'] }).client;
+    const candidate = () =>
+      makeClient({
+        clientName: 'cupcake-mcp',
+        clientSecretHash: null,
+        tokenEndpointAuthMethod: 'none',
+        redirectUris: ['https://mcp.example.com/oauth/callback'],
+      }).client;
     const results = await Promise.all(stores.map((s) => s.ensureFirstPartyClient(candidate())));
     expect(new Set(results.map((r) => r.client.clientId)).size).toBe(1);
     expect(results.filter((r) => r.outcome === 'created')).toHaveLength(1);
@@ -171,7 +185,16 @@ describe('Redis unreachable', () => {
       expect((await store.findAccessToken(g.access.record.tokenHash))?.id).toBe(g.access.record.id);
       await own.start();
       // No restart of the store: the client reconnects on its own.
-      await expect.poll(() => store.createClient(makeClient().client).then(() => true, () => false), { timeout: 10_000, interval: 200 }).toBe(true);
+      await expect
+        .poll(
+          () =>
+            store.createClient(makeClient().client).then(
+              () => true,
+              () => false,
+            ),
+          { timeout: 10_000, interval: 200 },
+        )
+        .toBe(true);
       // Redis came back empty (no persistence here): the store notices it is not the data it opened.
       expect(await store.deploymentIntact()).toBe(false);
     } finally {
@@ -183,7 +206,12 @@ describe('Redis unreachable', () => {
     const own = await startRedis();
     try {
       const errors: string[] = [];
-      const store = await openRedisStore({ url: own.url, prefix: 'lost:', watch: true, logger: { info() {}, warn() {}, error: (message) => errors.push(message) } });
+      const store = await openRedisStore({
+        url: own.url,
+        prefix: 'lost:',
+        watch: true,
+        logger: { info() {}, warn() {}, error: (message) => errors.push(message) },
+      });
       open.push(store);
       await store.createClient(makeClient().client);
       await own.stop();
