@@ -30,8 +30,7 @@ function openStream(url: string, token: string, agent: Agent, latencies: number[
     let buffer = '';
     res.on('data', (chunk: string) => {
       buffer += chunk;
-      let index: number;
-      while ((index = buffer.indexOf('\n\n')) >= 0) {
+      for (let index = buffer.indexOf('\n\n'); index >= 0; index = buffer.indexOf('\n\n')) {
         const block = buffer.slice(0, index);
         buffer = buffer.slice(index + 2);
         const data = /^data: (.*)$/m.exec(block)?.[1];

@@ -41,7 +41,7 @@ export async function requireStore(ctx: CliContext, admin: AdminConfig): Promise
 }
 
 /** The audit log of the configured store, opened on its own (`events tail`); `where` names it for messages. */
-export async function openAdminEventLog(ctx: CliContext, admin: AdminConfig): Promise<{ log: EventLog; where: string; close(): Promise<void> }> {
+export async function openAdminEventLog(admin: AdminConfig): Promise<{ log: EventLog; where: string; close(): Promise<void> }> {
   if (!admin.redis) {
     const path = join(admin.dataDir, EVENTS_FILE);
     return { log: createFileEventLog(path), where: path, close: async () => undefined };
@@ -86,7 +86,7 @@ export function missingDataDirError(ctx: CliContext, admin: AdminConfig): CliErr
   else if (admin.configPath) source = `the "dataDir" of ${admin.configPath}`;
   else source = `the default; no config file at ${resolveConfigPath({ path: ctx.configPath, env: ctx.env, cwd: ctx.cwd }).path}`;
   return new CliError(
-    `no data dir at ${admin.dataDir} (${source}).\n` + `Run "cupcake-mcp init" to create one, or point to your config with --config <path> or $CUPCAKE_CONFIG.`,
+    `no data dir at ${admin.dataDir} (${source}).\nRun "cupcake-mcp init" to create one, or point to your config with --config <path> or $CUPCAKE_CONFIG.`,
   );
 }
 

@@ -136,7 +136,7 @@ export class StreamableHttpSessionTransport implements Transport {
     // requests and notifications related to a request on that POST's stream. A client that does
     // not read it loses that POST's stream, not the session (the same bound as other streams).
     const related = options?.relatedRequestId !== undefined ? this.pending.get(options.relatedRequestId)?.[0] : undefined;
-    if (related && related.acceptsStream && !related.res.writableEnded && !related.res.destroyed) {
+    if (related?.acceptsStream && !related.res.writableEnded && !related.res.destroyed) {
       this.openStream(related);
       writeBounded(related.res, `event: message\ndata: ${JSON.stringify(message)}\n\n`, this.maxBufferedBytes);
       return;

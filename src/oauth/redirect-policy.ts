@@ -45,11 +45,11 @@ export const TRUSTED_CLIENTS: Record<TrustedClient, { description: string; allow
  * `https://app.example.com/oauth/callback` but not `https://a.b.example.com/…` or `https://example.com/…`.
  */
 export function compileRedirectPattern(pattern: string): RegExp {
-  const escape = (text: string) => text.replace(/[.+?^${}()|[\]\\/]/g, '\\$&');
+  const escapeRegExp = (text: string) => text.replace(/[.+?^${}()|[\]\\/]/g, '\\$&');
   const authorityStart = pattern.indexOf('://');
   const authorityEnd = authorityStart < 0 ? -1 : pattern.slice(authorityStart + 3).search(/[/?]/);
   const splitAt = authorityStart < 0 ? 0 : authorityEnd < 0 ? pattern.length : authorityStart + 3 + authorityEnd;
-  const compile = (part: string, star: string) => part.split('*').map(escape).join(star);
+  const compile = (part: string, star: string) => part.split('*').map(escapeRegExp).join(star);
   return new RegExp(`^${compile(pattern.slice(0, splitAt), '[^/?#.:@]+')}${compile(pattern.slice(splitAt), '[^/?#]+')}$`);
 }
 

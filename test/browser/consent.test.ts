@@ -77,7 +77,7 @@ beforeAll(async () => {
   await mkdir(ARTIFACTS, { recursive: true });
   server = await startTestServer();
   // The client's redirect target: where the browser lands after the consent page.
-  callbackUrl = `${await listen((req, res) => {
+  callbackUrl = `${await listen((_req, res) => {
     res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
     res.end('<!doctype html><title>Connected</title><h1>Back in the application</h1>');
   })}/callback`;
@@ -226,7 +226,7 @@ describe('consent page in Chromium', () => {
     const { url } = authorizationRequest();
     const control = `${server.url}/.well-known/mcp/manifest.json`;
     // "localhost" is another origin than the server's 127.0.0.1.
-    const framer = await listen((req, res) => {
+    const framer = await listen((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
       res.end(
         `<!doctype html><title>Evil</title><iframe name="consent" src="${url.replace(/&/g, '&amp;')}"></iframe><iframe name="control" src="${control}"></iframe>`,

@@ -55,8 +55,7 @@ export class SseReader {
 
   private push(chunk: string): void {
     this.buffer += chunk.replace(/\r\n/g, '\n');
-    let index: number;
-    while ((index = this.buffer.indexOf('\n\n')) >= 0) {
+    for (let index = this.buffer.indexOf('\n\n'); index >= 0; index = this.buffer.indexOf('\n\n')) {
       const block = this.buffer.slice(0, index);
       this.buffer = this.buffer.slice(index + 2);
       let event = 'message';

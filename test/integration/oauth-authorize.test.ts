@@ -252,7 +252,7 @@ describe('GET and POST /authorize (RFC 6749 §4.1.1–§4.1.2, OAuth 2.1, RFC 92
   });
 
   it('RFC 8707 §2: scheme and host case of the resource are tolerated', async () => {
-    const shouting = server.url.replace('http://', 'HTTP://') + '/mcp';
+    const shouting = `${server.url.replace('http://', 'HTTP://')}/mcp`;
     const form = await openConsent(http, {
       response_type: 'code',
       client_id: chatgpt.client_id,

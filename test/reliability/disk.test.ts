@@ -73,7 +73,16 @@ function serveAs(dir: string): Promise<ServeProcess> {
       stdout += c;
       const url = /listening on (http:\/\/\S+)/.exec(stdout)?.[1];
       if (url) {
-        const p: ServeProcess = { child, url, stdout: () => stdout, stderr: () => stderr, stop: (signal = 'SIGTERM') => (child.kill(signal), exited) };
+        const p: ServeProcess = {
+          child,
+          url,
+          stdout: () => stdout,
+          stderr: () => stderr,
+          stop: (signal = 'SIGTERM') => {
+            child.kill(signal);
+            return exited;
+          },
+        };
         processes.push(p);
         resolve(p);
       }

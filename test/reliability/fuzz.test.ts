@@ -115,6 +115,7 @@ const HOSTILE_STRINGS = [
   '<script>alert(1)</script>',
   '"><img src=x onerror=alert(1)>',
   "' OR 1=1 --",
+  // biome-ignore lint/suspicious/noTemplateCurlyInString: a Log4Shell probe, sent as the literal text
   '${jndi:ldap://x}',
   '../../../../etc/passwd',
   '\u0000',

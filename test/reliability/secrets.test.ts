@@ -27,7 +27,7 @@ describe('secret hygiene (issue 9)', () => {
     timeout: 90_000,
   }, async () => {
     const dir = await tmp();
-    const { dataDir } = await initDataDir(dir, { auth: { refreshTokens: true } });
+    await initDataDir(dir, { auth: { refreshTokens: true } });
     const secrets = new Set<string>([OWNER_PASSWORD]);
     const outputs: Array<{ what: string; text: string; allowed?: string }> = [];
     const cli = async (args: string[], input?: string): Promise<CliResult> => {

@@ -171,7 +171,7 @@ export async function runClientsShow(ctx: CliContext, id: string, options: { jso
     }
     const width = Math.max(...lines.map(([k]) => k.length), 'redirect uris'.length);
     for (const [key, value] of lines) println(ctx.output, `${color.bold(key.padEnd(width))}  ${value}`);
-    shown.redirectUris.forEach((uri, i) => println(ctx.output, `${color.bold((i === 0 ? 'redirect uris' : '').padEnd(width))}  ${uri}`));
+    for (const [i, uri] of shown.redirectUris.entries()) println(ctx.output, `${color.bold((i === 0 ? 'redirect uris' : '').padEnd(width))}  ${uri}`);
     const active = own.filter((t) => tokenStatus(t, now) === 'active');
     println(ctx.output, `${color.bold('tokens'.padEnd(width))}  ${active.length} active, ${own.length - active.length} revoked or expired`);
     for (const t of active) {

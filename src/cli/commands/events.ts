@@ -83,7 +83,7 @@ export async function runEventsTail(ctx: CliContext, options: EventsTailOptions,
   const types = checkTypes(options.type);
   const admin = loadAdminConfig(ctx);
   await requireStore(ctx, admin);
-  const opened = await openAdminEventLog(ctx, admin);
+  const opened = await openAdminEventLog(admin);
   try {
     await tail(ctx, options, signals, opened.log, opened.where, count, types);
   } finally {

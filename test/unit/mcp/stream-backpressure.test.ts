@@ -28,6 +28,7 @@ describe('the GET stream of /mcp when its client stops reading', () => {
     socket.on('error', () => undefined);
     socket.pause(); // never reads
     socket.write(`GET /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nAccept: text/event-stream\r\n\r\n`);
+    // biome-ignore lint/complexity/useLiteralKeys: the private stream, read by index on purpose
     await waitFor(() => transport['stream'] !== undefined, { what: 'the GET stream to open' });
     const big = 'x'.repeat(64 * 1024);
     // A bounded loop: far more than the bound if nothing stopped it.

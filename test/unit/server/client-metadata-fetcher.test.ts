@@ -22,7 +22,12 @@ describe('the outbound fetcher as the oauth layer sees it', () => {
   it('passes the answer and `what` through unchanged', async () => {
     const seen: Array<string | undefined> = [];
     const answer = { status: 200, contentType: 'application/json', cacheControl: undefined, age: undefined, body: '{}' };
-    const fetcher = asClientMetadataFetcher({ fetch: async (_url, what) => (seen.push(what), answer) });
+    const fetcher = asClientMetadataFetcher({
+      fetch: async (_url, what) => {
+        seen.push(what);
+        return answer;
+      },
+    });
     await expect(fetcher.fetch('https://a.test/jwks.json', 'JWK Set')).resolves.toEqual(answer);
     expect(seen).toEqual(['JWK Set']);
   });

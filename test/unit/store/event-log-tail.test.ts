@@ -25,7 +25,7 @@ describe('EventLog.readLast reads backwards', () => {
         user_agent: `agent ${'é✓'.repeat(i % 50)} ${i}`,
       });
     }
-    await writeFile(path, all.map((e) => JSON.stringify(e)).join('\n') + '\n');
+    await writeFile(path, `${all.map((e) => JSON.stringify(e)).join('\n')}\n`);
     const log = createFileEventLog(path);
     for (const n of [1, 20, 777, 6000, 9000]) {
       expect(await log.readLast(n)).toEqual(all.slice(-n));

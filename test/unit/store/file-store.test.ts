@@ -1,4 +1,4 @@
-import { readFile, readdir, rm, stat, truncate, writeFile, chmod } from 'node:fs/promises';
+import { readFile, readdir, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
 import { DB_FILE, openFileStore, StoreCorruptError } from '../../../src/store/file-store.js';
