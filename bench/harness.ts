@@ -6,8 +6,13 @@ import autocannon from 'autocannon';
 import type { ConfigInput } from '../src/config/schema.js';
 import type { TargetName } from './targets.js';
 
-/** The bench's tool on the peers (the same name, schema and answer everywhere; serve names it `bench__add`). */
-const BENCH_TOOL_NAME = 'add';
+/**
+ * The tool every target serves and the bench calls: `search` over the same docs folder
+ * (bench/docs), with the code and schema of serve's built-in docs tool — serve has it from its
+ * default `tools.docs`, the peers register the same tool in their own stack.
+ */
+export const BENCH_CALL = { name: 'search', arguments: { query: 'revoke tokens' } } as const;
+export const BENCH_DOCS = fileURLToPath(new URL('./docs/', import.meta.url));
 
 export const ROOT = fileURLToPath(new URL('../', import.meta.url));
 
@@ -17,8 +22,6 @@ export const BENCH_OWNER_PASSWORD = 'bench owner password';
 export interface TargetProcess {
   url: string;
   token: string;
-  /** The name the bench's tool (add two numbers) has on this target. */
-  tool: string;
   child: ChildProcess;
   stop(): Promise<void>;
 }
@@ -70,7 +73,6 @@ export async function spawnTarget(name: TargetName, limits?: ConfigInput['limits
   return {
     url,
     token,
-    tool: BENCH_TOOL_NAME,
     child,
     stop: () =>
       new Promise((resolve) => {
@@ -150,4 +152,109 @@ export function percentile(values: number[], p: number): number {
   if (values.length === 0) return NaN;
   const sorted = [...values].sort((a, b) => a - b);
   return sorted[Math.min(sorted.length - 1, Math.max(0, Math.ceil((p / 100) * sorted.length) - 1))]!;
+}
+
+/** A target with an initialized 2025 Streamable HTTP session (`openSession`). */
+export interface SessionTarget extends TargetProcess {
+  sessionId: string;
+}
+
+export interface BenchRequest<T extends TargetProcess = TargetProcess> {
+  label: string;
+  headers(target: T): Record<string, string>;
+  body(target: T): string;
+}
+
+const CALL_PARAMS = { name: BENCH_CALL.name, arguments: BENCH_CALL.arguments };
+
+/** P1's two requests, as a 2025 client sends them in its session. */
+export const SESSION_REQUESTS: ReadonlyArray<BenchRequest<SessionTarget>> = [
+  {
+    label: 'tools/list',
+    headers: (target) => ({ ...MCP_HEADERS, 'Mcp-Session-Id': target.sessionId }),
+    body: () => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list' }),
+  },
+  {
+    label: 'tools/call',
+    headers: (target) => ({ ...MCP_HEADERS, 'Mcp-Session-Id': target.sessionId }),
+    body: () => JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: CALL_PARAMS }),
+  },
+];
+
+const MODERN = '2026-07-28';
+const MODERN_META = { 'io.modelcontextprotocol/protocolVersion': MODERN, 'io.modelcontextprotocol/clientCapabilities': {} };
+const MODERN_HEADERS = { 'Content-Type': 'application/json', Accept: 'application/json, text/event-stream', 'MCP-Protocol-Version': MODERN };
+
+/** P7's two requests, as a 2026-07-28 client sends them: envelope in `_meta`, Mcp-Method/Mcp-Name headers, no session. */
+export const MODERN_REQUESTS: ReadonlyArray<BenchRequest> = [
+  {
+    label: 'tools/list',
+    headers: () => ({ ...MODERN_HEADERS, 'Mcp-Method': 'tools/list' }),
+    body: () => JSON.stringify({ jsonrpc: '2.0', id: 1, method: 'tools/list', params: { _meta: MODERN_META } }),
+  },
+  {
+    label: 'tools/call',
+    headers: () => ({ ...MODERN_HEADERS, 'Mcp-Method': 'tools/call', 'Mcp-Name': BENCH_CALL.name }),
+    body: () => JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { ...CALL_PARAMS, _meta: MODERN_META } }),
+  },
+];
+
+/** Checks that a target answers `request` with a result before it is loaded: a bench of refusals measures nothing. */
+export async function checkAnswers<T extends TargetProcess>(target: T, request: BenchRequest<T>): Promise<void> {
+  const response = await fetch(`${target.url}/mcp`, {
+    method: 'POST',
+    headers: { ...request.headers(target), Authorization: `Bearer ${target.token}` },
+    body: request.body(target),
+  });
+  const text = await response.text();
+  const data = /^data: (.*)$/m.exec(text)?.[1] ?? text;
+  const body = JSON.parse(data) as { result?: { isError?: boolean } };
+  if (response.status !== 200 || !body.result || body.result.isError) {
+    throw new Error(`${target.url}: ${request.label} was not answered (${response.status} ${text.slice(0, 300)})`);
+  }
+}
+
+export interface LoadPlan {
+  rounds: number;
+  seconds: number;
+  warmup: number;
+}
+
+export function loadPlan(quick: boolean): LoadPlan {
+  return quick ? { rounds: 1, seconds: 1, warmup: 0 } : { rounds: 3, seconds: 3, warmup: 2 };
+}
+
+/**
+ * POSTs `request` to each target's /mcp with 50 connections, one target after the other, round
+ * after round, so that drift of this shared machine falls on all of them alike (the first round
+ * starts with a warm-up that is thrown away). Each target's figure is its median round by req/s,
+ * with that round's latencies and the errors of every round.
+ */
+export async function loadInterleaved<Name extends string, T extends TargetProcess>(
+  targets: Map<Name, T>,
+  request: BenchRequest<T>,
+  plan: LoadPlan,
+): Promise<Map<Name, LoadResult>> {
+  const runs = new Map<Name, LoadResult[]>();
+  for (let round = 0; round < plan.rounds; round++) {
+    for (const [name, target] of targets) {
+      const result = await load({
+        url: `${target.url}/mcp`,
+        headers: { ...request.headers(target), Authorization: `Bearer ${target.token}` },
+        body: request.body(target),
+        connections: 50,
+        seconds: plan.seconds,
+        warmupSeconds: round === 0 ? plan.warmup : 0,
+      });
+      runs.set(name, [...(runs.get(name) ?? []), result]);
+    }
+  }
+  const median = (all: LoadResult[]): LoadResult => {
+    const rps = percentile(
+      all.map((r) => r.rps),
+      50,
+    );
+    return { ...all.find((r) => r.rps === rps)!, errors: all.reduce((sum, r) => sum + r.errors, 0) };
+  };
+  return new Map([...runs].map(([name, all]) => [name, median(all)]));
 }

@@ -1,6 +1,6 @@
 import { Agent, request } from 'node:http';
 import { readFileSync } from 'node:fs';
-import { percentile, spawnTarget, type TargetProcess } from './harness.js';
+import { BENCH_CALL, percentile, spawnTarget, type TargetProcess } from './harness.js';
 import type { Row } from './report.js';
 
 function rssMb(pid: number): number {
@@ -117,7 +117,7 @@ async function measure(target: TargetProcess, sessions: number, rate: number, se
           endpoints[session]!,
           target.token,
           postAgent,
-          JSON.stringify({ jsonrpc: '2.0', id: messageId, method: 'tools/call', params: { name: target.tool, arguments: { a: n, b: 1 } } }),
+          JSON.stringify({ jsonrpc: '2.0', id: messageId, method: 'tools/call', params: { name: BENCH_CALL.name, arguments: BENCH_CALL.arguments } }),
         ),
       );
     }
@@ -140,7 +140,7 @@ async function measure(target: TargetProcess, sessions: number, rate: number, se
  * `rate` tools/call messages per second spread round-robin over them for `seconds`; latency is
  * from sending POST /messages to the reply event arriving on that session's stream. RSS of the
  * server process is read from /proc while every stream is open. The in-process app runs the same
- * load after serve, for the note (what serve's upstream hop adds).
+ * load after serve, for the note (what serve adds to the app).
  */
 export async function runP3(quick: boolean): Promise<Row[]> {
   const sessions = quick ? 50 : 1_000;
@@ -154,7 +154,7 @@ export async function runP3(quick: boolean): Promise<Row[]> {
   } finally {
     await serve.stop();
   }
-  // The in-process app (the tool a function call, the same documented limit in its config), for the
+  // The in-process app (the same tool and documented limit, without serve's process), for the
   // note; a quick run only proves the bench works and leaves it out.
   let inProcess: SseResult | undefined;
   if (!quick) {

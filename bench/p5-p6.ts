@@ -2,7 +2,7 @@ import { spawnSync } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { BENCH_OWNER_PASSWORD, MCP_HEADERS, ROOT, percentile, spawnTarget, type TargetProcess } from './harness.js';
+import { BENCH_CALL, BENCH_OWNER_PASSWORD, MCP_HEADERS, ROOT, percentile, spawnTarget, type TargetProcess } from './harness.js';
 import type { Row } from './report.js';
 import { s256 } from '../src/oauth/pkce.js';
 import { randomToken } from '../src/shared/ids.js';
@@ -135,7 +135,7 @@ export async function runP6(quick: boolean): Promise<Row[]> {
         body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/list' }),
       });
       const listed = await list.text();
-      if (!listed.includes(`"${target.tool}"`)) throw new Error(`the flow did not reach tools/list: ${listed.slice(0, 200)}`);
+      if (!listed.includes(`"${BENCH_CALL.name}"`)) throw new Error(`the flow did not reach tools/list: ${listed.slice(0, 200)}`);
       return performance.now() - started;
     };
     await flow(serve);

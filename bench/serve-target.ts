@@ -1,7 +1,8 @@
 /**
  * `cupcake-mcp serve` as a user runs it (DESIGN.md §8): the built bin, in a folder of its own with
- * a `cupcake.config.json` a user could write — the default config plus the bench's tool as an
- * upstream server (`tools.servers`) and, where a figure needs it, a documented `limits` setting —
+ * a `cupcake.config.json` a user could write — the default config with its docs folder at
+ * bench/docs (the built-in `search` the bench calls), an upstream stdio server (`tools.servers`,
+ * for P1's gateway row) and, where a figure needs it, a documented `limits` setting —
  * the owner password from CUPCAKE_OWNER_PASSWORD on first start, and a token from `tokens create`.
  */
 import { execFile, spawn } from 'node:child_process';
@@ -13,14 +14,14 @@ import { join } from 'node:path';
 import { createInterface } from 'node:readline';
 import { promisify } from 'node:util';
 import type { ConfigInput } from '../src/config/schema.js';
-import { BENCH_OWNER_PASSWORD, MCP_HEADERS, ROOT, type TargetProcess } from './harness.js';
+import { BENCH_DOCS, BENCH_OWNER_PASSWORD, MCP_HEADERS, ROOT, type TargetProcess } from './harness.js';
 import { startRedis, type TestRedis } from '../test/helpers/redis-server.js';
 
 const run = promisify(execFile);
 const BIN = join(ROOT, 'bin/cupcake-mcp.js');
 
-/** The bench's tool as serve exposes it: `<server>__<tool>` from `tools.servers.bench`. */
-export const SERVE_TOOL = 'bench__add';
+/** The upstream's tool as serve exposes it: `<server>__<tool>` from `tools.servers.bench`. */
+const UPSTREAM_TOOL = 'bench__add';
 
 function freePort(): Promise<number> {
   return new Promise((resolve) => {
@@ -52,7 +53,7 @@ async function waitForTool(url: string, token: string, tool: string): Promise<vo
 
 /**
  * Starts `cupcake-mcp serve` with `limits` (documented config keys only) and waits until it serves the
- * bench's tool. With `store: 'redis'` (P8) a redis-server of its own is started the way the tests start
+ * upstream's tool. With `store: 'redis'` (P8) a redis-server of its own is started the way the tests start
  * theirs and named in the config as `"store": "redis://…"`, as a deployment on Redis writes it.
  */
 export async function startServe(limits: ConfigInput['limits'] = {}, store: 'file' | 'redis' = 'file'): Promise<TargetProcess> {
@@ -64,7 +65,7 @@ export async function startServe(limits: ConfigInput['limits'] = {}, store: 'fil
     baseUrl: url,
     host: '127.0.0.1',
     port,
-    tools: { docs: false, servers: { bench: { command: process.execPath, args: [join(ROOT, 'bench/add-server.mjs')], cwd: ROOT } } },
+    tools: { docs: { dir: BENCH_DOCS }, servers: { bench: { command: process.execPath, args: [join(ROOT, 'bench/add-server.mjs')], cwd: ROOT } } },
     limits,
     ...(redis ? { store: redis.url } : {}),
   };
@@ -86,11 +87,10 @@ export async function startServe(limits: ConfigInput['limits'] = {}, store: 'fil
   child.stdout!.resume();
   const { stdout } = await run(process.execPath, [BIN, 'tokens', 'create', '--json', '--name', 'bench'], { cwd: dir, env });
   const token = (JSON.parse(stdout) as { token: string }).token;
-  await waitForTool(url, token, SERVE_TOOL);
+  await waitForTool(url, token, UPSTREAM_TOOL);
   return {
     url,
     token,
-    tool: SERVE_TOOL,
     child,
     stop: async () => {
       if (child.exitCode === null) {

@@ -17,18 +17,23 @@ import express from 'express';
 import { McpServer } from '@modelcontextprotocol/sdk/server/mcp.js';
 import { StreamableHTTPServerTransport } from '@modelcontextprotocol/sdk/server/streamableHttp.js';
 import { requireBearerAuth } from '@modelcontextprotocol/sdk/server/auth/middleware/bearerAuth.js';
-import { isInitializeRequest } from '@modelcontextprotocol/sdk/types.js';
+import { isInitializeRequest, type CallToolResult as CallToolResultV1 } from '@modelcontextprotocol/sdk/types.js';
 import { createMcpHandler, McpServer as McpServerV2 } from '@modelcontextprotocol/server';
 import { requireBearerAuth as requireBearerAuthV2 } from '@modelcontextprotocol/express';
 import { toNodeHandler } from '@modelcontextprotocol/node';
 import { ConfigSchema } from '../src/config/schema.js';
 import { createApp } from '../src/server/app.js';
 import { startServer } from '../src/server/start.js';
-import { ToolRegistry } from '../src/mcp/tool-registry.js';
+import { createToolset } from '../src/mcp/toolset.js';
 import { openFileStore } from '../src/store/file-store.js';
 import { createFileEventLog } from '../src/store/event-log.js';
 import { generateAccessToken, hashPassword } from '../src/oauth/secrets.js';
-import { BENCH_OWNER_PASSWORD } from './harness.js';
+import { DocsIndex } from '../src/mcp/docs/docs-index.js';
+import { documentUrl } from '../src/mcp/docs/docs-tools.js';
+import { jsonResult } from '../src/mcp/tool-registry.js';
+import type { CallToolResult } from '@modelcontextprotocol/server';
+import { silentLogger } from '../src/shared/logger.js';
+import { BENCH_DOCS, BENCH_OWNER_PASSWORD } from './harness.js';
 import { mintToken } from '../test/helpers/tokens.js';
 
 /** The in-process peers; `cupcake` (serve) and `cupcake-redis` (serve on a Redis store, P8) are started by serve-target.ts. */
@@ -41,8 +46,61 @@ export interface RunningTarget {
   close(): Promise<void>;
 }
 
-/** The tool every stack serves: the same name, schema and answer. */
-export const BENCH_TOOL = { name: 'add', description: 'Adds two numbers', text: (a: number, b: number) => String(a + b) };
+/**
+ * The tools every peer lists and serves, as serve lists them with the bench's config: `search`
+ * and `fetch` over bench/docs with serve's own index and answers (src/mcp/docs/docs-tools.ts),
+ * `whoami`, and the upstream's `add` (bench/add-server.mjs; serve reaches it over stdio as
+ * `bench__add`, the peers run it in their process). The bench calls `search`, so every stack does
+ * the same work per call.
+ */
+interface PeerTool {
+  name: string;
+  description: string;
+  inputSchema: Record<string, z.ZodType>;
+  handler(args: Record<string, unknown>, auth: { clientId?: string; scopes?: string[] }): Promise<CallToolResult>;
+}
+
+const ADD: PeerTool = {
+  name: 'add',
+  description: 'Adds two numbers',
+  inputSchema: { a: z.number(), b: z.number() },
+  handler: async (args) => ({ content: [{ type: 'text', text: String((args.a as number) + (args.b as number)) }] }),
+};
+
+async function peerTools(baseUrl: () => string): Promise<{ tools: PeerTool[]; close(): void }> {
+  const index = new DocsIndex(BENCH_DOCS, silentLogger);
+  await index.start();
+  const tools: PeerTool[] = [
+    {
+      name: 'search',
+      description: 'Search the documents. Returns up to 10 results, best first, each with an id, a title and a url.',
+      inputSchema: { query: z.string().max(1000) },
+      async handler(args) {
+        await index.ensureFresh();
+        const results = index.search(args.query as string).map((hit) => ({ id: hit.id, title: hit.title, url: documentUrl(baseUrl(), hit.id) }));
+        return jsonResult({ results });
+      },
+    },
+    {
+      name: 'fetch',
+      description: 'Read the full text of one document, by the id that search returned.',
+      inputSchema: { id: z.string().max(1000) },
+      async handler(args) {
+        const doc = await index.read(args.id as string);
+        if (!doc) return { content: [{ type: 'text', text: 'No document with that id.' }], isError: true };
+        return jsonResult({ id: doc.id, title: doc.title, text: doc.text, url: documentUrl(baseUrl(), doc.id) });
+      },
+    },
+    {
+      name: 'whoami',
+      description: 'Shows which OAuth client and token this connection uses.',
+      inputSchema: {},
+      handler: async (_args, auth) => jsonResult({ server: 'bench', client_id: auth.clientId ?? null, scopes: auth.scopes ?? [] }),
+    },
+    ADD,
+  ];
+  return { tools, close: () => index.close() };
+}
 
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
@@ -54,11 +112,12 @@ async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
   const store = await openFileStore({ dataDir, watch: true });
   await store.setOwnerPasswordHash(await hashPassword(BENCH_OWNER_PASSWORD), Date.now());
   const events = createFileEventLog(join(dataDir, 'events.jsonl'));
-  const registry = new ToolRegistry();
-  registry.registerTool(BENCH_TOOL.name, { description: BENCH_TOOL.description, inputSchema: { a: z.number(), b: z.number() } }, ({ a, b }) => ({
-    content: [{ type: 'text', text: BENCH_TOOL.text(a, b) }],
-  }));
   let baseUrl = '';
+  // serve's toolset for the bench's config (whoami, the docs index), with the upstream's tool in process.
+  const toolset = await createToolset(ConfigSchema.parse({ baseUrl: 'http://127.0.0.1', dataDir, tools: { docs: { dir: BENCH_DOCS } } }), silentLogger);
+  toolset.registry.registerTool(ADD.name, { description: ADD.description, inputSchema: ADD.inputSchema }, (args: Record<string, unknown>) =>
+    ADD.handler(args, {}),
+  );
   // P2's unauthenticated twin: the same route with a verifier that checks nothing.
   const acceptAnyToken = (resource: string): TokenVerifier => {
     const anyone: VerifiedToken = {
@@ -76,12 +135,12 @@ async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
     (port) => {
       baseUrl = `http://127.0.0.1:${port}`;
       // The same documented limit serve's P3 config sets (1,000 SSE sessions on one token).
-      const config = ConfigSchema.parse({ baseUrl, dataDir, tools: { docs: false }, limits: { sessionsPerClient: 1_000 } });
+      const config = ConfigSchema.parse({ baseUrl, dataDir, tools: { docs: { dir: BENCH_DOCS } }, limits: { sessionsPerClient: 1_000 } });
       return createApp({
         config,
         store,
         events,
-        toolset: { registry, docs: undefined, close: async () => {} },
+        toolset,
         ...(disableAuth ? { tokenVerifier: acceptAnyToken(config.baseUrl) } : {}),
       });
     },
@@ -94,6 +153,7 @@ async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
     token,
     async close() {
       await running.close(500);
+      await toolset.close();
       await events.close();
       await store.close();
     },
@@ -106,6 +166,8 @@ async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
  */
 async function startSdkReference(): Promise<RunningTarget> {
   const token = generateAccessToken();
+  let url = '';
+  const { tools, close: closeTools } = await peerTools(() => url);
   const app = express();
   app.use(express.json());
   const verifier = {
@@ -130,9 +192,15 @@ async function startSdkReference(): Promise<RunningTarget> {
         },
       });
       const server = new McpServer({ name: 'sdk-reference', version: '1.0.0' });
-      server.registerTool(BENCH_TOOL.name, { description: BENCH_TOOL.description, inputSchema: { a: z.number(), b: z.number() } }, async ({ a, b }) => ({
-        content: [{ type: 'text', text: BENCH_TOOL.text(a, b) }],
-      }));
+      for (const tool of tools) {
+        server.registerTool(
+          tool.name,
+          { description: tool.description, inputSchema: tool.inputSchema },
+          async (args: Record<string, unknown>, extra) =>
+            // The same result object; the v1 SDK types it with its own (equal) schema.
+            (await tool.handler(args, extra.authInfo ?? {})) as CallToolResultV1,
+        );
+      }
       await server.connect(created);
       transport = created;
     }
@@ -143,8 +211,15 @@ async function startSdkReference(): Promise<RunningTarget> {
   app.get('/mcp', auth, handle);
   app.delete('/mcp', auth, handle);
   const server = createServer(app);
-  const url = await listen(server);
-  return { url, token, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  url = await listen(server);
+  return {
+    url,
+    token,
+    async close() {
+      closeTools();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 /**
@@ -154,6 +229,8 @@ async function startSdkReference(): Promise<RunningTarget> {
  */
 async function startSdkV2Reference(): Promise<RunningTarget> {
   const token = generateAccessToken();
+  let url = '';
+  const { tools, close: closeTools } = await peerTools(() => url);
   const app = express();
   app.use(express.json());
   const verifier = {
@@ -164,41 +241,36 @@ async function startSdkV2Reference(): Promise<RunningTarget> {
   };
   const handler = createMcpHandler(() => {
     const server = new McpServerV2({ name: 'sdk-v2-reference', version: '1.0.0' });
-    server.registerTool(
-      BENCH_TOOL.name,
-      { description: BENCH_TOOL.description, inputSchema: z.object({ a: z.number(), b: z.number() }) },
-      async ({ a, b }) => ({
-        content: [{ type: 'text', text: BENCH_TOOL.text(a, b) }],
-      }),
-    );
+    for (const tool of tools) {
+      server.registerTool(tool.name, { description: tool.description, inputSchema: z.object(tool.inputSchema) }, (args: Record<string, unknown>, ctx) =>
+        tool.handler(args, ctx.http?.authInfo ?? {}),
+      );
+    }
     return server;
   });
   const serve = toNodeHandler(handler);
   const auth = requireBearerAuthV2({ verifier });
   app.post('/mcp', auth, (req, res) => void serve(req, res, req.body));
   const server = createServer(app);
-  const url = await listen(server);
+  url = await listen(server);
   return {
     url,
     token,
     async close() {
+      closeTools();
       await handler.close();
       await new Promise<void>((resolve) => server.close(() => resolve()));
     },
   };
 }
 
-/** The runtime's ceiling: node:http answering the same JSON-RPC results, no framework, no MCP stack. */
+/** The runtime's ceiling: node:http answering the same JSON-RPC results with the same tool code, no framework, no MCP stack. */
 async function startBare(): Promise<RunningTarget> {
   const token = generateAccessToken();
   const sessionId = randomUUID();
-  const tools = [
-    {
-      name: BENCH_TOOL.name,
-      description: BENCH_TOOL.description,
-      inputSchema: { type: 'object', properties: { a: { type: 'number' }, b: { type: 'number' } }, required: ['a', 'b'] },
-    },
-  ];
+  let url = '';
+  const { tools, close: closeTools } = await peerTools(() => url);
+  const listed = tools.map((tool) => ({ name: tool.name, description: tool.description, inputSchema: z.toJSONSchema(z.object(tool.inputSchema)) }));
   const server = createServer((req, res) => {
     if (req.headers.authorization !== `Bearer ${token}`) {
       res.writeHead(401).end();
@@ -207,14 +279,14 @@ async function startBare(): Promise<RunningTarget> {
     let body = '';
     req.setEncoding('utf8');
     req.on('data', (chunk: string) => (body += chunk));
-    req.on('end', () => {
-      const message = JSON.parse(body || '{}') as { id?: number; method?: string; params?: { arguments?: { a: number; b: number } } };
+    req.on('end', async () => {
+      const message = JSON.parse(body || '{}') as { id?: number; method?: string; params?: { name?: string; arguments?: Record<string, unknown> } };
       let result: unknown = {};
       if (message.method === 'initialize') result = { protocolVersion: '2025-06-18', capabilities: { tools: {} }, serverInfo: { name: 'bare', version: '1' } };
-      else if (message.method === 'tools/list') result = { tools };
+      else if (message.method === 'tools/list') result = { tools: listed };
       else if (message.method === 'tools/call') {
-        const { a, b } = message.params?.arguments ?? { a: 0, b: 0 };
-        result = { content: [{ type: 'text', text: BENCH_TOOL.text(a, b) }] };
+        const tool = tools.find((t) => t.name === message.params?.name);
+        result = tool ? await tool.handler(message.params?.arguments ?? {}, {}) : { content: [{ type: 'text', text: 'unknown tool' }], isError: true };
       }
       if (message.id === undefined) {
         res.writeHead(202).end();
@@ -224,8 +296,15 @@ async function startBare(): Promise<RunningTarget> {
       res.end(JSON.stringify({ jsonrpc: '2.0', id: message.id, result }));
     });
   });
-  const url = await listen(server);
-  return { url, token, close: () => new Promise((resolve) => server.close(() => resolve())) };
+  url = await listen(server);
+  return {
+    url,
+    token,
+    async close() {
+      closeTools();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
 }
 
 export function startTarget(name: PeerName): Promise<RunningTarget> {

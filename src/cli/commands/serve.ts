@@ -38,6 +38,8 @@ function createEventPrinter(
         names.set(event.client_id, event.detail.client_name);
       }
       if (options.logFormat === 'json') return println(ctx.output, JSON.stringify(event));
+      // A tool call is no auth step and gets no line: skip the escaping on the hottest event.
+      if (event.type === 'tool.called') return;
       // Every field may come from an unauthenticated request: control characters become visible escapes.
       const line = describeEvent(escapeFields(event), (id) => {
         const name = nameOf(id);
