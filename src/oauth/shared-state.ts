@@ -4,7 +4,7 @@ import { rateLimitKey } from '../shared/ip-address.js';
 import { constantTimeEqual, randomToken } from '../shared/ids.js';
 import { createHmac } from 'node:crypto';
 import { LoginThrottle, type AuthorizationRequest, type PendingAuthorization } from './authorization.js';
-import { SignInTests, type SignInTest, type TakeSignInResult } from './sign-in-test.js';
+import { newSignInTest, SignInTests, type SignInTest, type TakeSignInResult } from './sign-in-test.js';
 
 /**
  * The consent form's state as routes use it, whether one process keeps it in memory
@@ -130,15 +130,7 @@ export class SharedSignInTests implements SignInTestStore {
   }
 
   async start(browserBinding: string, client: { clientId: string; redirectUri: string }): Promise<SignInTest> {
-    const test: SignInTest = {
-      state: randomToken(24),
-      // RFC 7636 §4.1: 32 random octets, base64url: 43 characters.
-      codeVerifier: randomToken(32),
-      clientId: client.clientId,
-      redirectUri: client.redirectUri,
-      browserBinding,
-      expiresAt: this.clock.now() + SignInTests.TTL_MS,
-    };
+    const test = newSignInTest(browserBinding, client, this.clock);
     await this.entries.put(test.state, JSON.stringify(test), SignInTests.TTL_MS);
     return test;
   }

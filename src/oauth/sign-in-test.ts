@@ -28,6 +28,19 @@ export type TakeSignInResult =
   /** The state is right but the cookie is not: another browser, or a link passed around. */
   | { outcome: 'wrong browser' };
 
+/** A new test sign-in for the built-in client, valid for `SignInTests.TTL_MS`. */
+export function newSignInTest(browserBinding: string, client: { clientId: string; redirectUri: string }, clock: Clock): SignInTest {
+  return {
+    state: randomToken(24),
+    // RFC 7636 §4.1: 32 random octets, base64url: 43 characters.
+    codeVerifier: randomToken(32),
+    clientId: client.clientId,
+    redirectUri: client.redirectUri,
+    browserBinding,
+    expiresAt: clock.now() + SignInTests.TTL_MS,
+  };
+}
+
 export class SignInTests {
   private readonly pending = new Map<string, SignInTest>();
   /** Signs the hidden field of forms shown after a sign-in; a new key per process. */
@@ -44,15 +57,7 @@ export class SignInTests {
       const oldest = this.pending.keys().next().value;
       if (oldest !== undefined) this.pending.delete(oldest);
     }
-    const test: SignInTest = {
-      state: randomToken(24),
-      // RFC 7636 §4.1: 32 random octets, base64url: 43 characters.
-      codeVerifier: randomToken(32),
-      clientId: client.clientId,
-      redirectUri: client.redirectUri,
-      browserBinding,
-      expiresAt: this.clock.now() + SignInTests.TTL_MS,
-    };
+    const test = newSignInTest(browserBinding, client, this.clock);
     this.pending.set(test.state, test);
     return test;
   }

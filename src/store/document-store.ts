@@ -13,6 +13,7 @@ import type {
   StoreChange,
   TokenSelector,
 } from './types.js';
+import { tokenSelectorMatcher } from './types.js';
 
 /**
  * Where a document-shaped store keeps its data.
@@ -203,13 +204,8 @@ export class DocumentStore implements Store {
   }
 
   async revokeAccessTokens(selector: TokenSelector, at: number): Promise<AccessTokenRecord[]> {
-    const ids = new Set(selector.ids ?? []);
-    const matches = (t: { id: string; clientId: string; grantId: string }) =>
-      selector.all === true ||
-      ids.has(t.id) ||
-      (selector.clientId !== undefined && t.clientId === selector.clientId) ||
-      (selector.grantId !== undefined && t.grantId === selector.grantId);
-    if (!selector.all && ids.size === 0 && selector.clientId === undefined && selector.grantId === undefined) return [];
+    const matches = tokenSelectorMatcher(selector);
+    if (!matches) return [];
     const revoked = await this.backend.transact((data) => revokeWhere(data, matches, at));
     this.emitRevoked(revoked);
     return revoked;

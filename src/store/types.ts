@@ -126,6 +126,20 @@ export interface AbandonedClient {
 }
 
 /** What the token-selection operations accept. At least one field must be set. */
+/**
+ * Whether a token record is chosen by `selector`; undefined when the selector chooses nothing
+ * (no `all`, ids, client or grant), so that an empty selector never revokes every token.
+ */
+export function tokenSelectorMatcher(selector: TokenSelector): ((t: { id: string; clientId: string; grantId: string }) => boolean) | undefined {
+  const ids = new Set(selector.ids ?? []);
+  if (!selector.all && ids.size === 0 && selector.clientId === undefined && selector.grantId === undefined) return undefined;
+  return (t) =>
+    selector.all === true ||
+    ids.has(t.id) ||
+    (selector.clientId !== undefined && t.clientId === selector.clientId) ||
+    (selector.grantId !== undefined && t.grantId === selector.grantId);
+}
+
 export interface TokenSelector {
   ids?: string[];
   clientId?: string;

@@ -14,6 +14,21 @@ declare module 'koa' {
 }
 
 /** RFC 6750 §2.1: the token comes from the Authorization header only, never the query string. */
+/**
+ * The AuthInfo the MCP SDK hands to a session and its tool handlers for a verified token: it
+ * carries the token id, never the token itself.
+ */
+export function authInfoFor(token: VerifiedToken, resource: URL = new URL(token.resource)): AuthInfo {
+  return {
+    token: token.tokenId,
+    clientId: token.clientId,
+    scopes: token.scopes,
+    expiresAt: Math.floor(token.expiresAt / 1000),
+    resource,
+    extra: { tokenId: token.tokenId, grantId: token.grantId },
+  };
+}
+
 export function bearerToken(header: string | undefined): string | undefined {
   if (!header) return undefined;
   const match = /^Bearer[ ]+([^ ]+)[ ]*$/i.exec(header.trim());
@@ -147,15 +162,7 @@ export function requireBearer(server: ServerContext, resourcePath: '' | '/mcp' |
       return insufficientScope(ctx, metadataUrl, [RESOURCE_SCOPE]);
     }
     ctx.state.token = token;
-    ctx.state.authInfo = {
-      // The SDK passes this to tool handlers: it carries the token id, never the token itself.
-      token: token.tokenId,
-      clientId: token.clientId,
-      scopes: token.scopes,
-      expiresAt: Math.floor(token.expiresAt / 1000),
-      resource: resourceUrls.get(token.resource) ?? new URL(token.resource),
-      extra: { tokenId: token.tokenId, grantId: token.grantId },
-    };
+    ctx.state.authInfo = authInfoFor(token, resourceUrls.get(token.resource));
     await next();
   };
 }

@@ -1,6 +1,5 @@
 import type Router from '@koa/router';
 import type { Context } from 'koa';
-import type { AuthInfo } from '@modelcontextprotocol/server';
 import { listToolsAs } from '../../mcp/list-tools.js';
 import type { McpRuntime } from '../../mcp/runtime.js';
 import { OAuthError } from '../../oauth/errors.js';
@@ -11,6 +10,7 @@ import { SharedSignInTests, type SignInTestStore } from '../../oauth/shared-stat
 import { audit, exchangeAuthorizationCode, TokenRejectedError, verifyAccessToken, type VerifiedToken } from '../../oauth/tokens.js';
 import { formatDistance } from '../../shared/durations.js';
 import { auditRejection, param, requestMeta, type ServerContext } from '../context.js';
+import { authInfoFor } from '../middleware/bearer.js';
 import { parseBody } from '../middleware/body.js';
 import { rateLimit } from '../middleware/rate-limit.js';
 import { describeAuthorizationError, renderSignedIn, renderSignedOut, renderSignInProblem } from '../views/sign-in-result.js';
@@ -139,15 +139,7 @@ export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp
       });
     }
     // The AuthInfo the bearer middleware would hand to a session for this token.
-    const authInfo: AuthInfo = {
-      token: verified.tokenId,
-      clientId: verified.clientId,
-      scopes: verified.scopes,
-      expiresAt: Math.floor(verified.expiresAt / 1000),
-      resource: new URL(verified.resource),
-      extra: { tokenId: verified.tokenId, grantId: verified.grantId },
-    };
-    const tools = await listToolsAs(mcp.createServer, authInfo);
+    const tools = await listToolsAs(mcp.createServer, authInfoFor(verified));
     const { tokenId, expiresAt } = verified;
     audit(server, meta, { type: 'signin.completed', client_id: client.clientId, token_id: tokenId, detail: { tools: tools.length } });
 

@@ -6,7 +6,7 @@ import type { AuthInfo } from '@modelcontextprotocol/sdk/server/auth/types.js';
 import { audit, type RequestMeta, type VerifiedToken } from '../../oauth/tokens.js';
 import { requestMeta, type ServerContext } from '../context.js';
 import { readJsonBody } from '../middleware/json-body.js';
-import { requireBearer, requireToolScopes } from '../middleware/bearer.js';
+import { authInfoFor, requireBearer, requireToolScopes } from '../middleware/bearer.js';
 import { batchProblem } from '../middleware/json-rpc-batch.js';
 import { rpcError } from '../http.js';
 
@@ -80,15 +80,7 @@ export function mountSseRoutes(router: Router, server: ServerContext, mcp: McpRu
   // Replicas on one Redis (DESIGN.md §6): a message for a session held here that reached another replica.
   server.relay?.handle('sse-message', async (request) => {
     const { token, meta, isJson, body } = request.payload as { token: VerifiedToken; meta: RequestMeta; isJson: boolean; body: unknown };
-    const authInfo: AuthInfo = {
-      token: token.tokenId,
-      clientId: token.clientId,
-      scopes: token.scopes,
-      expiresAt: Math.floor(token.expiresAt / 1000),
-      resource: new URL(token.resource),
-      extra: { tokenId: token.tokenId, grantId: token.grantId },
-    };
-    const result = deliver(request.sessionId, token, authInfo, meta, isJson, body);
+    const result = deliver(request.sessionId, token, authInfoFor(token), meta, isJson, body);
     return {
       status: result.status,
       body: result.code === undefined ? 'Accepted' : JSON.stringify({ jsonrpc: '2.0', error: { code: result.code, message: result.message }, id: null }),

@@ -16,6 +16,7 @@ import type {
   StoreChange,
   TokenSelector,
 } from '../types.js';
+import { tokenSelectorMatcher } from '../types.js';
 import { connectRedis, describeRedisUrl, guard, type RedisClient } from './connection.js';
 import type { Clock } from '../../shared/clock.js';
 import type { AuthEvent, EventLog } from '../event-log.js';
@@ -581,13 +582,8 @@ export class RedisStore implements Store {
   }
 
   async revokeAccessTokens(selector: TokenSelector, at: number): Promise<AccessTokenRecord[]> {
-    const ids = new Set(selector.ids ?? []);
-    if (!selector.all && ids.size === 0 && selector.clientId === undefined && selector.grantId === undefined) return [];
-    const matches = (t: { id: string; clientId: string; grantId: string }) =>
-      selector.all === true ||
-      ids.has(t.id) ||
-      (selector.clientId !== undefined && t.clientId === selector.clientId) ||
-      (selector.grantId !== undefined && t.grantId === selector.grantId);
+    const matches = tokenSelectorMatcher(selector);
+    if (!matches) return [];
     const revoked = await this.retry(async () => {
       const raw = await this.readRaw(['tokens', 'refresh']);
       const { ops, revoked } = revocationOps(raw, parseAll(raw), matches, at);
