@@ -1,5 +1,5 @@
 import * as fs from 'node:fs';
-import { readFile } from 'node:fs/promises';
+import { mkdir, readFile } from 'node:fs/promises';
 import { randomInt } from 'node:crypto';
 import { hostname } from 'node:os';
 import lockfile from 'proper-lockfile';
@@ -32,6 +32,8 @@ export interface FileLockOptions {
   updateMs?: number;
   waitMs?: number;
   onCompromised?: (error: Error) => void;
+  /** Makes the lock directory: node's mkdir by default; the file store passes its own file system's. */
+  mkdir?: (path: string) => Promise<unknown>;
 }
 
 interface OwnerRecord {
@@ -108,13 +110,15 @@ export class FileLock {
   constructor(private readonly options: FileLockOptions) {
     this.ownerPath = `${options.lockPath}.owner`;
     const { lockPath } = options;
+    const makeDir = options.mkdir ?? ((path: string) => mkdir(path));
     this.fs = {
       ...fs,
       mkdir: (path: fs.PathLike, callback: (error: NodeJS.ErrnoException | null) => void) => {
-        fs.mkdir(path, (error) => {
+        const settle = (error: NodeJS.ErrnoException | null) => {
           if (String(path) === lockPath) this.contended = error?.code === 'EEXIST';
           callback(error);
-        });
+        };
+        makeDir(String(path)).then(() => settle(null), settle);
       },
       stat: (path: fs.PathLike, callback: (error: NodeJS.ErrnoException | null, st?: fs.Stats) => void) => {
         fs.stat(path, (error, st) => {

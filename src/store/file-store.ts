@@ -1,5 +1,5 @@
 import { watch, type FSWatcher } from 'node:fs';
-import { chmod, mkdir, open, readdir, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { chmod, readdir, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Low, type Adapter } from 'lowdb';
 import { randomHex } from '../shared/ids.js';
@@ -8,6 +8,7 @@ import { checkData, diffData, emptyData, StoreFormatError, type StoreData } from
 import { DocumentStore, type DocumentBackend } from './document-store.js';
 import { StoreUnavailableError } from './errors.js';
 import { FileLock } from './file-lock.js';
+import { nodeFileSystem, type StoreFileHandle, type StoreFileSystem } from './file-system.js';
 import type { StoreChange } from './types.js';
 import { isProcessAlive } from '../shared/process.js';
 
@@ -43,16 +44,9 @@ export interface FileStoreOptions {
   /** Polling fallback for file watching, in ms. */
   pollIntervalMs?: number;
   logger?: Logger;
-  /**
-   * Tests only: runs before each step of writing db.json; what it throws is handled as that step
-   * failing (a full disk, a read-only data dir). Never set outside tests.
-   */
-  writeHook?: WriteHook;
+  /** The file operations on the data dir; `nodeFileSystem` unless a test breaks the disk. */
+  fileSystem?: StoreFileSystem;
 }
-
-/** The steps of an atomic write, in order, as a write hook sees them. */
-export type WriteStep = 'lock' | 'temp' | 'rename';
-export type WriteHook = (step: WriteStep, path: string) => void | Promise<void>;
 
 /** File identity: changes whenever any process renames a new version into place. */
 type Signature = string;
@@ -80,7 +74,7 @@ class AtomicJsonFile implements Adapter<StoreData> {
 
   constructor(
     readonly path: string,
-    private readonly hook?: WriteHook,
+    private readonly fs: StoreFileSystem = nodeFileSystem,
   ) {}
 
   /**
@@ -112,7 +106,7 @@ class AtomicJsonFile implements Adapter<StoreData> {
   async read(): Promise<StoreData | null> {
     let text: string;
     try {
-      text = await readFile(this.path, 'utf8');
+      text = await this.fs.readFile(this.path, 'utf8');
     } catch (error) {
       const code = (error as NodeJS.ErrnoException).code;
       if (code === 'ENOENT') return null;
@@ -128,40 +122,30 @@ class AtomicJsonFile implements Adapter<StoreData> {
 
   async write(data: StoreData): Promise<void> {
     const temp = `${this.path}.${process.pid}.${randomHex(4)}.tmp`;
-    let handle;
+    let handle: StoreFileHandle | undefined;
     try {
-      handle = await open(temp, 'wx', 0o600);
-      const bytes = this.serialize(data);
-      if (this.hook) {
-        // A full disk fails part-way: half of the document reaches the temp file first.
-        const half = bytes.length >> 1;
-        await handle.write(bytes, 0, half);
-        await this.hook('temp', temp);
-        await handle.write(bytes, half, bytes.length - half);
-      } else {
-        await handle.writeFile(bytes);
-      }
+      handle = await this.fs.open(temp, 'wx', 0o600);
+      await handle.writeFile(this.serialize(data));
       await handle.datasync();
       await handle.close();
       handle = undefined;
-      await this.hook?.('rename', this.path);
-      await rename(temp, this.path);
+      await this.fs.rename(temp, this.path);
       // The rename itself is durable only once the folder is synced: a 2xx must survive a power cut.
-      await syncFolder(this.path);
+      await this.syncFolder();
     } catch (error) {
       await handle?.close().catch(() => undefined);
-      await unlink(temp).catch(() => undefined);
+      await this.fs.unlink(temp).catch(() => undefined);
       throw new StoreWriteError(this.path, error);
     }
   }
-}
 
-async function syncFolder(path: string): Promise<void> {
-  const folder = await open(join(path, '..'), 'r');
-  try {
-    await folder.sync();
-  } finally {
-    await folder.close();
+  private async syncFolder(): Promise<void> {
+    const folder = await this.fs.open(join(this.path, '..'), 'r');
+    try {
+      await folder.sync();
+    } finally {
+      await folder.close();
+    }
   }
 }
 
@@ -179,12 +163,13 @@ class FileBackend implements DocumentBackend {
   constructor(
     readonly path: string,
     private readonly logger: Logger,
-    private readonly hook?: WriteHook,
+    private readonly fs: StoreFileSystem,
   ) {
-    this.db = new Low(new AtomicJsonFile(path, hook), emptyData());
+    this.db = new Low(new AtomicJsonFile(path, fs), emptyData());
     this.lockPath = `${path}.lock`;
     this.lock = new FileLock({
       lockPath: this.lockPath,
+      mkdir: (lockPath) => fs.mkdir(lockPath),
       onCompromised: (error) => this.logger.error(`lock on ${this.path} was compromised`, error),
     });
   }
@@ -245,7 +230,6 @@ class FileBackend implements DocumentBackend {
   private async withLock<T>(task: () => Promise<T>): Promise<T> {
     let release: () => Promise<void>;
     try {
-      await this.hook?.('lock', this.lockPath);
       // A holder that died is taken over at once (same machine) or after 5 s without a refresh.
       release = await this.lock.acquire();
     } catch (error) {
@@ -276,7 +260,7 @@ class FileBackend implements DocumentBackend {
       if (!match) continue;
       const pid = Number(match[1]);
       if (pid === process.pid || isProcessAlive(pid)) continue;
-      await unlink(join(dir, name)).catch(() => undefined);
+      await this.fs.unlink(join(dir, name)).catch(() => undefined);
     }
   }
 
@@ -344,15 +328,16 @@ export async function readFileStoreData(dataDir: string): Promise<StoreData | un
 export async function openFileStore(options: FileStoreOptions): Promise<DocumentStore> {
   const { dataDir } = options;
   const logger = options.logger ?? silentLogger;
+  const fs = options.fileSystem ?? nodeFileSystem;
   try {
-    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+    await fs.mkdir(dataDir, { recursive: true, mode: 0o700 });
   } catch (error) {
     throw new StoreWriteError(dataDir, error);
   }
   // DESIGN.md §6: data dir 0700, files 0600. mkdir's mode only applies to a dir it creates, so
   // a dir that already existed (made by hand, restored from a backup) is tightened here.
   await tighten(dataDir, 0o700, logger);
-  const backend = new FileBackend(join(dataDir, DB_FILE), logger, options.writeHook);
+  const backend = new FileBackend(join(dataDir, DB_FILE), logger, fs);
   await backend.open(options);
   await tighten(join(dataDir, DB_FILE), 0o600, logger);
   return new DocumentStore(backend);

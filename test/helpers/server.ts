@@ -8,7 +8,8 @@ import { createApp, type CupcakeApp } from '../../src/server/app.js';
 import type { AbuseLimits } from '../../src/server/limits.js';
 import { startServer, type RunningServer, type ServerTimeouts } from '../../src/server/start.js';
 import { createFileEventLog, EVENTS_FILE, type EventLog } from '../../src/store/event-log.js';
-import { openFileStore, type WriteHook } from '../../src/store/file-store.js';
+import { openFileStore } from '../../src/store/file-store.js';
+import type { StoreFileSystem } from '../../src/store/file-system.js';
 import type { DocumentStore } from '../../src/store/document-store.js';
 import type { Clock } from '../../src/shared/clock.js';
 import { createToolset, type Toolset } from '../../src/mcp/toolset.js';
@@ -36,8 +37,8 @@ export interface TestServerOptions {
   password?: string;
   docsDir?: string;
   clientMetadataFetcher?: ClientMetadataFetcher;
-  /** The store's write hook: a test makes a write step fail as a full disk would. */
-  writeHook?: WriteHook;
+  /** The store's file system: a test wraps the real one to make a step fail as a full disk would. */
+  fileSystem?: StoreFileSystem;
   /** Narrower limits than the config's, to see one bite. */
   limits?: Partial<AbuseLimits>;
   timeouts?: Partial<ServerTimeouts>;
@@ -57,7 +58,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
     warn: (m) => logs.push(`warn ${m}`),
     error: (m, e) => logs.push(`error ${m}${e === undefined ? '' : `: ${describeError(e)}`}`),
   };
-  const store = await openFileStore({ dataDir, watch: true, pollIntervalMs: 200, logger, ...(options.writeHook ? { writeHook: options.writeHook } : {}) });
+  const store = await openFileStore({ dataDir, watch: true, pollIntervalMs: 200, logger, ...(options.fileSystem ? { fileSystem: options.fileSystem } : {}) });
   await store.setOwnerPasswordHash(await hashPassword(options.password ?? OWNER_PASSWORD), Date.now());
   const events = createFileEventLog(join(dataDir, EVENTS_FILE), {
     onError: (error) => logger.error('could not write the event log', error),
@@ -105,7 +106,7 @@ export async function startTestServer(options: TestServerOptions = {}): Promise<
       await toolset.close();
       await events.close();
       // A test that broke the disk may leave writes that cannot flush; everything else must close cleanly.
-      await (options.writeHook ? store.close().catch(() => undefined) : store.close());
+      await (options.fileSystem ? store.close().catch(() => undefined) : store.close());
       await rm(dataDir, { recursive: true, force: true });
     },
   };

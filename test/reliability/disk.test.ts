@@ -2,7 +2,8 @@ import { spawn } from 'node:child_process';
 import { chmod, chown, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
-import { DB_FILE, type WriteStep } from '../../src/store/file-store.js';
+import { DB_FILE } from '../../src/store/file-store.js';
+import { brokenDisk } from '../helpers/broken-disk.js';
 import { assertBuilt, BIN, cleanEnv, initDataDir, killChildrenAfterEach, readablePackageCopy, runCli, type ServeProcess, startServe } from '../helpers/cli.js';
 import { useTmpDirs } from '../helpers/tmp.js';
 import { waitFor } from '../helpers/wait.js';
@@ -184,17 +185,8 @@ describe('disk trouble (issue 9)', () => {
   });
 
   it('a full disk (write error injected into the store): 503 for every write, half-written temp files removed, db.json intact, recovery without a restart', async () => {
-    let failing: WriteStep | undefined;
-    const failures: WriteStep[] = [];
-    const server = await startTestServer({
-      writeHook: (step) => {
-        if (step !== failing) return;
-        failures.push(step);
-        throw Object.assign(new Error(step === 'rename' ? 'EIO: i/o error' : 'ENOSPC: no space left on device, write'), {
-          code: step === 'rename' ? 'EIO' : 'ENOSPC',
-        });
-      },
-    });
+    const disk = brokenDisk();
+    const server = await startTestServer({ fileSystem: disk.fileSystem });
     try {
       const base = server.url;
       const first = await runFlow(base);
@@ -202,7 +194,7 @@ describe('disk trouble (issue 9)', () => {
       const before = await readFile(join(server.dataDir, DB_FILE));
 
       for (const step of ['temp', 'rename', 'lock'] as const) {
-        failing = step;
+        disk.failing = step;
         const register = await unavailable(
           await fetch(`${base}/register`, {
             method: 'POST',
@@ -227,11 +219,11 @@ describe('disk trouble (issue 9)', () => {
         expect((await readdir(server.dataDir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
         expect((await fetch(`${base}/tools`, { headers: { authorization: `Bearer ${first.accessToken}` } })).status).toBe(200);
       }
-      expect(new Set(failures)).toEqual(new Set(['temp', 'rename', 'lock']));
+      expect(new Set(disk.failures)).toEqual(new Set(['temp', 'rename', 'lock']));
       expect(server.logs.filter((l) => l.includes('temporarily') || l.includes('could not write')).length).toBeGreaterThan(0);
       expect(server.logs.join('\n')).not.toMatch(STACK_LINE);
 
-      failing = undefined;
+      disk.failing = undefined;
       const later = await runFlow(base);
       expect(later.accessToken).toBeDefined();
       const data = await readDb(server.dataDir);

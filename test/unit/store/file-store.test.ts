@@ -1,16 +1,17 @@
 import { readFile, readdir, rm, stat, writeFile, chmod } from 'node:fs/promises';
 import { join } from 'node:path';
 import { afterEach, describe, expect, it, vi } from 'vitest';
-import { DB_FILE, openFileStore, StoreCorruptError } from '../../../src/store/file-store.js';
+import { DB_FILE, type FileStoreOptions, openFileStore, StoreCorruptError, StoreWriteError } from '../../../src/store/file-store.js';
 import type { DocumentStore } from '../../../src/store/document-store.js';
 import type { StoreChange } from '../../../src/store/types.js';
+import { brokenDisk, type WriteStep } from '../../helpers/broken-disk.js';
 import { HOUR, T0, makeClient, makeCode, makeGrant } from '../../helpers/records.js';
 import { useTmpDirs } from '../../helpers/tmp.js';
 import { waitFor } from '../../helpers/wait.js';
 
 const tmp = useTmpDirs('cupcake-filestore-');
 const opened: DocumentStore[] = [];
-async function open(dataDir: string, options: { watch?: boolean } = {}): Promise<DocumentStore> {
+async function open(dataDir: string, options: Omit<FileStoreOptions, 'dataDir'> = {}): Promise<DocumentStore> {
   const store = await openFileStore({ dataDir, ...options });
   opened.push(store);
   return store;
@@ -150,6 +151,41 @@ describe('file store (lowdb)', () => {
       await expect(store.removeClient(client.clientId, T0)).rejects.toBeInstanceOf(StoreCorruptError);
       expect(await readFile(path, 'utf8')).toBe(full.slice(0, 40));
     });
+  });
+
+  describe('a write the disk refuses changes nothing, on disk or in memory, and the next one succeeds once the disk recovers', () => {
+    const refused: Array<[WriteStep, string]> = [
+      ['lock', `${DB_FILE}.lock (ENOSPC)`],
+      ['temp', `${DB_FILE} (ENOSPC)`],
+      ['rename', `${DB_FILE} (EIO)`],
+    ];
+    for (const [step, named] of refused) {
+      it(`${step}: StoreWriteError naming ${named}; no temp file left, db.json and the store's answers as before`, async () => {
+        const dataDir = await tmp();
+        const disk = brokenDisk();
+        const store = await open(dataDir, { fileSystem: disk.fileSystem });
+        const { client } = await populate(store);
+        const before = await readFile(join(dataDir, DB_FILE));
+
+        disk.failing = step;
+        const { client: refusedClient } = makeClient();
+        const error = await store.createClient(refusedClient).then(
+          () => undefined,
+          (e: unknown) => e,
+        );
+        expect(error).toBeInstanceOf(StoreWriteError);
+        expect((error as Error).message).toContain(`${join(dataDir, named)}: the change was not saved`);
+        expect(disk.failures).toEqual([step]);
+        expect(await readFile(join(dataDir, DB_FILE))).toEqual(before);
+        expect((await readdir(dataDir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+        expect(await store.getClient(refusedClient.clientId)).toBeUndefined();
+        expect(await store.getClient(client.clientId)).toBeDefined();
+
+        disk.failing = undefined;
+        await store.createClient(refusedClient);
+        expect(Object.keys((await readDb(dataDir)).clients as object)).toContain(refusedClient.clientId);
+      });
+    }
   });
 
   it('creates db.json when the data dir is new, and writes it back when deleted while open', async () => {
