@@ -1,19 +1,23 @@
 import { readFileSync } from 'node:fs';
 import { connect, type Socket } from 'node:net';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { assertBuilt, killChildrenAfterEach, runCli, startServe, type ServeProcess } from '../helpers/cli.js';
+import { assertBuilt, initDataDir, killChildrenAfterEach, runCli, startServe, type ServeProcess } from '../helpers/cli.js';
 import { useTmpDirs } from '../helpers/tmp.js';
 import { startTestServer } from '../helpers/server.js';
 import { mintToken } from '../helpers/tokens.js';
+import { SseReader } from '../helpers/sse.js';
 import { waitFor } from '../helpers/wait.js';
-import { mkdir, writeFile } from 'node:fs/promises';
+import { mkdir, readFile, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { EVENTS_FILE } from '../../src/store/event-log.js';
 
 const tmp = useTmpDirs('cupcake-bounds-');
 killChildrenAfterEach();
 beforeAll(assertBuilt);
 
 const MB = 1024 * 1024;
+const FLOOD_FIXTURE = fileURLToPath(new URL('../fixtures/upstream-flood.mjs', import.meta.url));
 
 /** Resident memory of a process (Linux /proc), in bytes. */
 function rss(pid: number): number {
@@ -135,5 +139,127 @@ describe('event streams whose client stops reading (SECURITY.md: memory is bound
     } finally {
       await server.close();
     }
+  });
+
+  it('GET /mcp: a 2025 session whose GET stream stops reading while an upstream sends resources/updated has the stream closed and logged as session.closed "client not reading"; serve stays bounded and serving', async () => {
+    const dir = await tmp();
+    const { dataDir } = await initDataDir(dir, { tools: { docs: false, servers: { up: { command: process.execPath, args: [FLOOD_FIXTURE] } } } });
+    const serve = await startServe(['--port', '0'], { cwd: dir });
+    // A personal access token of the running serve (its audience is serve's URL).
+    const created = await runCli(['tokens', 'create', '--name', 'stalled', '--json'], { cwd: dir });
+    expect(created.code, created.stderr).toBe(0);
+    const { token } = JSON.parse(created.stdout) as { token: string };
+    const pid = serve.child.pid!;
+    const port = Number(new URL(serve.url).port);
+    const auth = { authorization: `Bearer ${token}` };
+    const json = { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+    // A 2025-11-25 session, as an SDK client opens it.
+    const openSession = async () => {
+      const response = await fetch(`${serve.url}/mcp`, {
+        method: 'POST',
+        headers: json,
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 0,
+          method: 'initialize',
+          params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'stalled', version: '1' } },
+        }),
+      });
+      expect(response.status).toBe(200);
+      await response.arrayBuffer();
+      const id = response.headers.get('mcp-session-id')!;
+      const headers = { ...json, 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' };
+      const post = async (message: unknown) => {
+        const answer = await fetch(`${serve.url}/mcp`, { method: 'POST', headers, body: JSON.stringify(message) });
+        return { status: answer.status, body: await answer.text() };
+      };
+      expect((await post({ jsonrpc: '2.0', method: 'notifications/initialized' })).status).toBe(202);
+      return { id, headers, post };
+    };
+    // serve reads the new token from db.json within a second, and lists the upstream's tools once it is ready.
+    const ready = async () => {
+      const listed = await fetch(`${serve.url}/tools`, { headers: auth });
+      if (listed.status !== 200) return false;
+      return ((await listed.json()) as { tools: Array<{ name: string }> }).tools.some((t) => t.name === 'up__flood');
+    };
+    await waitFor(ready, { timeoutMs: 10_000, intervalMs: 200, what: 'the token to be known and the upstream ready' });
+    const session = await openSession();
+    const listed = await session.post({ jsonrpc: '2.0', id: 1, method: 'resources/list' });
+    const uri = (JSON.parse(listed.body) as { result: { resources: Array<{ uri: string }> } }).result.resources[0]!.uri;
+    expect(uri.length).toBeGreaterThan(64_000);
+    expect(JSON.parse((await session.post({ jsonrpc: '2.0', id: 2, method: 'resources/subscribe', params: { uri } })).body)).toMatchObject({ result: {} });
+    // Each call: 32 notifications of 64 KB (2 MB) from the upstream, relayed to the session's GET stream.
+    let id = 10;
+    const flood = () => session.post({ jsonrpc: '2.0', id: id++, method: 'tools/call', params: { name: 'up__flood', arguments: { count: 32 } } });
+    // Warm up without a GET stream (the notifications have nowhere to go) so that the baseline is a running server.
+    for (let i = 0; i < 4; i++) expect(JSON.parse((await flood()).body)).toMatchObject({ result: { content: [{ text: 'sent 32' }] } });
+    const before = rss(pid);
+
+    // The GET stream, read up to its response head and then never again.
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    let streamClosed = false;
+    socket.on('close', () => (streamClosed = true));
+    socket.write(
+      `GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\n` +
+        `Mcp-Session-Id: ${session.id}\r\nMCP-Protocol-Version: 2025-11-25\r\n\r\n`,
+    );
+    let head = '';
+    await new Promise<void>((resolve) => {
+      const onData = (chunk: Buffer) => {
+        head += chunk.toString('latin1');
+        if (!head.includes('\r\n\r\n')) return;
+        socket.off('data', onData);
+        socket.pause();
+        resolve();
+      };
+      socket.on('data', onData);
+    });
+    expect(head).toMatch(/^HTTP\/1\.1 200 /);
+    expect(head.toLowerCase()).toContain('content-type: text/event-stream');
+
+    // A bounded loop (at most 128 MB sent) that stops as soon as the server has let the session go:
+    // the call in flight when it closes is cut off with it, a later one answers 404.
+    let peak = rss(pid);
+    let calls = 0;
+    for (; calls < 64; calls++) {
+      const answer = await flood().catch(() => undefined);
+      peak = Math.max(peak, rss(pid));
+      if (answer?.status !== 200) break;
+    }
+    peak = Math.max(peak, rss(pid));
+    // Bounded, the session goes after about 10 MB (the bound and what the sockets hold) and serve grows by 6 to 20 MB;
+    // unbounded, serve held every notification and grew by about 170 MB when the loop ran out.
+    expect(calls).toBeLessThan(64);
+    expect((peak - before) / MB).toBeLessThan(48);
+
+    const closedForNotReading = async () => {
+      const lines = (await readFile(join(dataDir, EVENTS_FILE), 'utf8')).split('\n').filter(Boolean);
+      return lines
+        .map((line) => JSON.parse(line) as { type: string; detail: { session_id?: string; reason?: string; transport?: string } })
+        .find((e) => e.type === 'session.closed' && e.detail.session_id === session.id && e.detail.reason === 'client not reading');
+    };
+    expect(await waitFor(closedForNotReading, { timeoutMs: 10_000, what: 'session.closed "client not reading" in events.jsonl' })).toMatchObject({
+      detail: { transport: 'streamable-http' },
+    });
+    // The server closed the stream: what the socket still holds drains, then it ends.
+    socket.resume();
+    await waitFor(() => streamClosed, { timeoutMs: 10_000, what: 'the server to close the GET stream' });
+
+    // The session is gone with its stream (SECURITY.md); serve and the upstream go on serving.
+    expect((await session.post({ jsonrpc: '2.0', id: 999, method: 'tools/list' })).status).toBe(404);
+    expect((await fetch(`${serve.url}/healthz`)).status).toBe(200);
+    // A client that reads its GET stream gets the same notifications, well within the bound.
+    const next = await openSession();
+    expect(JSON.parse((await next.post({ jsonrpc: '2.0', id: 1, method: 'resources/subscribe', params: { uri } })).body)).toMatchObject({ result: {} });
+    const stream = await fetch(`${serve.url}/mcp`, { headers: { ...next.headers, accept: 'text/event-stream' } });
+    expect(stream.status).toBe(200);
+    const reader = new SseReader(stream);
+    const called = await next.post({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'up__flood', arguments: { count: 3 } } });
+    expect(JSON.parse(called.body)).toMatchObject({ result: { content: [{ text: 'sent 3' }] } });
+    for (let i = 0; i < 3; i++) {
+      expect(JSON.parse((await reader.next(10_000)).data)).toEqual({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri } });
+    }
+    expect(await serve.stop()).toEqual({ code: 0, signal: null });
   });
 });
