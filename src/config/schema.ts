@@ -131,7 +131,7 @@ export const LimitsSchema = z
       .default(100),
     /** Requests sent on one connection and not answered yet (HTTP/1.1 pipelining); past it the connection is closed. */
     pipelinedRequests: wholeNumber(16),
-    /** Unsent bytes an event stream (GET /sse, GET /mcp) may hold for a client that does not read; past it the stream is closed. */
+    /** Unsent bytes one event stream (GET /sse, GET /mcp, a POST /mcp answered as a stream) may hold for a client not reading; past it it closes. */
     streamBufferBytes: wholeNumber(8 * 1024 * 1024),
     /** Messages in one JSON-RPC batch, for the MCP revisions before 2025-06-18 (later ones allow none). */
     batchSize: wholeNumber(100),

@@ -10,7 +10,7 @@ export const SSE_KEEPALIVE_MS = 15_000;
  * their answers would grow the server without bound. Past `maxBufferedBytes` unsent, the stream
  * is destroyed (its queued data freed) and false is returned.
  */
-export function writeBounded(res: ServerResponse, chunk: string, maxBufferedBytes: number): boolean {
+export function writeBounded(res: ServerResponse, chunk: string | Uint8Array, maxBufferedBytes: number): boolean {
   if (res.destroyed || res.writableEnded) return false;
   res.write(chunk);
   if (res.writableLength <= maxBufferedBytes) return true;
@@ -20,6 +20,40 @@ export function writeBounded(res: ServerResponse, chunk: string, maxBufferedByte
 
 /** Unsent bytes one stream may hold (limits.streamBufferBytes). */
 export const DEFAULT_STREAM_BUFFER_BYTES = 8 * 1024 * 1024;
+
+/** How a relayed event stream ended: its source finished, the client went away, or it stopped reading. */
+export type RelayEnd = 'ended' | 'closed' | 'overflow';
+
+/**
+ * Hands an event stream the SDK produced (MCP 2026-07-28 subscriptions/listen, a streamed result)
+ * to `res`. The SDK enqueues every notification whether or not anyone reads (its listen router
+ * ignores the stream's desiredSize), so piping with backpressure would only move the pile into
+ * the SDK's queue: the source is read as fast as it produces and written with writeBounded.
+ * Past `maxBufferedBytes` unsent, `res` is destroyed and the source cancelled (which ends the
+ * subscription); the promise says how the stream ended.
+ */
+export async function relayEventStream(source: ReadableStream<Uint8Array>, res: ServerResponse, maxBufferedBytes: number): Promise<RelayEnd> {
+  const reader = source.getReader();
+  const cancel = () => void reader.cancel().catch(() => undefined);
+  res.once('close', cancel);
+  try {
+    for (;;) {
+      const { value, done } = await reader.read();
+      if (res.destroyed) return 'closed';
+      if (done) {
+        res.end();
+        return 'ended';
+      }
+      if (!writeBounded(res, value, maxBufferedBytes)) {
+        cancel();
+        return 'overflow';
+      }
+    }
+  } catch {
+    res.destroy();
+    return 'closed';
+  }
+}
 
 /**
  * The legacy HTTP+SSE transport (MCP 2024-11-05) as ChatGPT uses it: the first event names the

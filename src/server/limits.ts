@@ -45,7 +45,7 @@ export interface AbuseLimits {
   unapprovedClients: number;
   /** Messages in one JSON-RPC batch, for the MCP revisions before 2025-06-18 (later ones allow none). */
   batchSize: number;
-  /** Unsent bytes an event stream (GET /sse, GET /mcp) may hold for a client that does not read; past it the stream is closed. */
+  /** Unsent bytes one event stream (GET /sse, GET /mcp, a POST /mcp answered as a stream) may hold for a client not reading; past it it closes. */
   streamBufferBytes: number;
   /** Requests sent on one connection and not answered yet (HTTP/1.1 pipelining); past it the connection is closed. */
   pipelinedRequests: number;

@@ -70,6 +70,98 @@ describe('what an internet client can make serve hold (SECURITY.md: memory is bo
   });
 });
 
+/**
+ * `serve` with the flood upstream (test/fixtures/upstream-flood.mjs), a personal access token, and
+ * a 2025-11-25 session subscribed to the upstream's resource: each `flood()` makes the upstream send
+ * 32 notifications/resources/updated of 64 KB (2 MB) for it. An upstream is subscribed while a 2025
+ * session is (mcp/catalog.ts); a 2026-07-28 listen stream hears the updates of the URIs it names.
+ */
+async function serveWithFloodingUpstream() {
+  const dir = await tmp();
+  const { dataDir } = await initDataDir(dir, { tools: { docs: false, servers: { up: { command: process.execPath, args: [FLOOD_FIXTURE] } } } });
+  const serve = await startServe(['--port', '0'], { cwd: dir });
+  // A personal access token of the running serve (its audience is serve's URL).
+  const created = await runCli(['tokens', 'create', '--name', 'stalled', '--json'], { cwd: dir });
+  expect(created.code, created.stderr).toBe(0);
+  const { token } = JSON.parse(created.stdout) as { token: string };
+  const auth = { authorization: `Bearer ${token}` };
+  const json = { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
+  // A 2025-11-25 session, as an SDK client opens it.
+  const openSession = async () => {
+    const response = await fetch(`${serve.url}/mcp`, {
+      method: 'POST',
+      headers: json,
+      body: JSON.stringify({
+        jsonrpc: '2.0',
+        id: 0,
+        method: 'initialize',
+        params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'stalled', version: '1' } },
+      }),
+    });
+    expect(response.status).toBe(200);
+    await response.arrayBuffer();
+    const id = response.headers.get('mcp-session-id')!;
+    const headers = { ...json, 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' };
+    const post = async (message: unknown) => {
+      const answer = await fetch(`${serve.url}/mcp`, { method: 'POST', headers, body: JSON.stringify(message) });
+      return { status: answer.status, body: await answer.text() };
+    };
+    expect((await post({ jsonrpc: '2.0', method: 'notifications/initialized' })).status).toBe(202);
+    return { id, headers, post };
+  };
+  // serve reads the new token from db.json within a second, and lists the upstream's tools once it is ready.
+  const ready = async () => {
+    const listed = await fetch(`${serve.url}/tools`, { headers: auth });
+    if (listed.status !== 200) return false;
+    return ((await listed.json()) as { tools: Array<{ name: string }> }).tools.some((t) => t.name === 'up__flood');
+  };
+  await waitFor(ready, { timeoutMs: 10_000, intervalMs: 200, what: 'the token to be known and the upstream ready' });
+  const session = await openSession();
+  const listed = await session.post({ jsonrpc: '2.0', id: 1, method: 'resources/list' });
+  const uri = (JSON.parse(listed.body) as { result: { resources: Array<{ uri: string }> } }).result.resources[0]!.uri;
+  expect(uri.length).toBeGreaterThan(64_000);
+  expect(JSON.parse((await session.post({ jsonrpc: '2.0', id: 2, method: 'resources/subscribe', params: { uri } })).body)).toMatchObject({ result: {} });
+  let id = 10;
+  const flood = (count = 32) => session.post({ jsonrpc: '2.0', id: id++, method: 'tools/call', params: { name: 'up__flood', arguments: { count } } });
+  // Warm up while no stream listens (the notifications go nowhere) so that the baseline is a running server.
+  for (let i = 0; i < 4; i++) expect(JSON.parse((await flood()).body)).toMatchObject({ result: { content: [{ text: 'sent 32' }] } });
+  return { serve, dataDir, token, auth, pid: serve.child.pid!, port: Number(new URL(serve.url).port), openSession, session, uri, flood };
+}
+
+/** A raw connection that sends `request`, reads until `until` has arrived, and then never reads again. */
+async function stopReadingAfter(port: number, request: string, until: string): Promise<{ socket: Socket; head: string; closed: () => boolean }> {
+  const socket = connect(port, '127.0.0.1');
+  socket.on('error', () => undefined);
+  let closed = false;
+  socket.on('close', () => (closed = true));
+  socket.write(request);
+  let head = '';
+  await new Promise<void>((resolve) => {
+    const onData = (chunk: Buffer) => {
+      head += chunk.toString('latin1');
+      if (!head.includes(until)) return;
+      socket.off('data', onData);
+      socket.pause();
+      resolve();
+    };
+    socket.on('data', onData);
+  });
+  return { socket, head, closed: () => closed };
+}
+
+/** The highest RSS of `pid` seen while `step` runs at most `max` times, stopping early when it answers true. */
+async function peakWhile(pid: number, max: number, step: () => Promise<boolean>): Promise<{ peak: number; steps: number }> {
+  let peak = rss(pid);
+  let steps = 0;
+  while (steps < max) {
+    steps++;
+    const stop = await step();
+    peak = Math.max(peak, rss(pid));
+    if (stop) break;
+  }
+  return { peak: Math.max(peak, rss(pid)), steps };
+}
+
 describe('event streams whose client stops reading (SECURITY.md: memory is bounded)', () => {
   it('GET /sse: a client that posts tools/call fetch of a 1.9 MB document and never reads its stream has the stream closed and logged as session.closed "client not reading"', async () => {
     const docsDir = join(await tmp(), 'docs');
@@ -141,96 +233,24 @@ describe('event streams whose client stops reading (SECURITY.md: memory is bound
     }
   });
 
-  it('GET /mcp: a 2025 session whose GET stream stops reading while an upstream sends resources/updated has the stream closed and logged as session.closed "client not reading"; serve stays bounded and serving', async () => {
-    const dir = await tmp();
-    const { dataDir } = await initDataDir(dir, { tools: { docs: false, servers: { up: { command: process.execPath, args: [FLOOD_FIXTURE] } } } });
-    const serve = await startServe(['--port', '0'], { cwd: dir });
-    // A personal access token of the running serve (its audience is serve's URL).
-    const created = await runCli(['tokens', 'create', '--name', 'stalled', '--json'], { cwd: dir });
-    expect(created.code, created.stderr).toBe(0);
-    const { token } = JSON.parse(created.stdout) as { token: string };
-    const pid = serve.child.pid!;
-    const port = Number(new URL(serve.url).port);
-    const auth = { authorization: `Bearer ${token}` };
-    const json = { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream' };
-    // A 2025-11-25 session, as an SDK client opens it.
-    const openSession = async () => {
-      const response = await fetch(`${serve.url}/mcp`, {
-        method: 'POST',
-        headers: json,
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: 0,
-          method: 'initialize',
-          params: { protocolVersion: '2025-11-25', capabilities: {}, clientInfo: { name: 'stalled', version: '1' } },
-        }),
-      });
-      expect(response.status).toBe(200);
-      await response.arrayBuffer();
-      const id = response.headers.get('mcp-session-id')!;
-      const headers = { ...json, 'mcp-session-id': id, 'mcp-protocol-version': '2025-11-25' };
-      const post = async (message: unknown) => {
-        const answer = await fetch(`${serve.url}/mcp`, { method: 'POST', headers, body: JSON.stringify(message) });
-        return { status: answer.status, body: await answer.text() };
-      };
-      expect((await post({ jsonrpc: '2.0', method: 'notifications/initialized' })).status).toBe(202);
-      return { id, headers, post };
-    };
-    // serve reads the new token from db.json within a second, and lists the upstream's tools once it is ready.
-    const ready = async () => {
-      const listed = await fetch(`${serve.url}/tools`, { headers: auth });
-      if (listed.status !== 200) return false;
-      return ((await listed.json()) as { tools: Array<{ name: string }> }).tools.some((t) => t.name === 'up__flood');
-    };
-    await waitFor(ready, { timeoutMs: 10_000, intervalMs: 200, what: 'the token to be known and the upstream ready' });
-    const session = await openSession();
-    const listed = await session.post({ jsonrpc: '2.0', id: 1, method: 'resources/list' });
-    const uri = (JSON.parse(listed.body) as { result: { resources: Array<{ uri: string }> } }).result.resources[0]!.uri;
-    expect(uri.length).toBeGreaterThan(64_000);
-    expect(JSON.parse((await session.post({ jsonrpc: '2.0', id: 2, method: 'resources/subscribe', params: { uri } })).body)).toMatchObject({ result: {} });
-    // Each call: 32 notifications of 64 KB (2 MB) from the upstream, relayed to the session's GET stream.
-    let id = 10;
-    const flood = () => session.post({ jsonrpc: '2.0', id: id++, method: 'tools/call', params: { name: 'up__flood', arguments: { count: 32 } } });
-    // Warm up without a GET stream (the notifications have nowhere to go) so that the baseline is a running server.
-    for (let i = 0; i < 4; i++) expect(JSON.parse((await flood()).body)).toMatchObject({ result: { content: [{ text: 'sent 32' }] } });
+  it('GET /mcp: a stalled GET stream fed by an upstream closes with its session, logged as session.closed "client not reading"', async () => {
+    const { serve, dataDir, token, pid, port, openSession, session, uri, flood } = await serveWithFloodingUpstream();
     const before = rss(pid);
-
-    // The GET stream, read up to its response head and then never again.
-    const socket = connect(port, '127.0.0.1');
-    socket.on('error', () => undefined);
-    let streamClosed = false;
-    socket.on('close', () => (streamClosed = true));
-    socket.write(
+    const stalled = await stopReadingAfter(
+      port,
       `GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\n` +
         `Mcp-Session-Id: ${session.id}\r\nMCP-Protocol-Version: 2025-11-25\r\n\r\n`,
+      '\r\n\r\n',
     );
-    let head = '';
-    await new Promise<void>((resolve) => {
-      const onData = (chunk: Buffer) => {
-        head += chunk.toString('latin1');
-        if (!head.includes('\r\n\r\n')) return;
-        socket.off('data', onData);
-        socket.pause();
-        resolve();
-      };
-      socket.on('data', onData);
-    });
-    expect(head).toMatch(/^HTTP\/1\.1 200 /);
-    expect(head.toLowerCase()).toContain('content-type: text/event-stream');
+    expect(stalled.head).toMatch(/^HTTP\/1\.1 200 /);
+    expect(stalled.head.toLowerCase()).toContain('content-type: text/event-stream');
 
-    // A bounded loop (at most 128 MB sent) that stops as soon as the server has let the session go:
-    // the call in flight when it closes is cut off with it, a later one answers 404.
-    let peak = rss(pid);
-    let calls = 0;
-    for (; calls < 64; calls++) {
-      const answer = await flood().catch(() => undefined);
-      peak = Math.max(peak, rss(pid));
-      if (answer?.status !== 200) break;
-    }
-    peak = Math.max(peak, rss(pid));
+    // At most 64 calls (128 MB), stopping as soon as the server has let the session go: the call in
+    // flight when it closes is cut off with it, a later one answers 404.
+    const { peak, steps } = await peakWhile(pid, 64, async () => (await flood().catch(() => undefined))?.status !== 200);
     // Bounded, the session goes after about 10 MB (the bound and what the sockets hold) and serve grows by 6 to 20 MB;
     // unbounded, serve held every notification and grew by about 170 MB when the loop ran out.
-    expect(calls).toBeLessThan(64);
+    expect(steps).toBeLessThan(64);
     expect((peak - before) / MB).toBeLessThan(48);
 
     const closedForNotReading = async () => {
@@ -243,8 +263,8 @@ describe('event streams whose client stops reading (SECURITY.md: memory is bound
       detail: { transport: 'streamable-http' },
     });
     // The server closed the stream: what the socket still holds drains, then it ends.
-    socket.resume();
-    await waitFor(() => streamClosed, { timeoutMs: 10_000, what: 'the server to close the GET stream' });
+    stalled.socket.resume();
+    await waitFor(stalled.closed, { timeoutMs: 10_000, what: 'the server to close the GET stream' });
 
     // The session is gone with its stream (SECURITY.md); serve and the upstream go on serving.
     expect((await session.post({ jsonrpc: '2.0', id: 999, method: 'tools/list' })).status).toBe(404);
@@ -259,6 +279,63 @@ describe('event streams whose client stops reading (SECURITY.md: memory is bound
     expect(JSON.parse(called.body)).toMatchObject({ result: { content: [{ text: 'sent 3' }] } });
     for (let i = 0; i < 3; i++) {
       expect(JSON.parse((await reader.next(10_000)).data)).toEqual({ jsonrpc: '2.0', method: 'notifications/resources/updated', params: { uri } });
+    }
+    expect(await serve.stop()).toEqual({ code: 0, signal: null });
+  });
+
+  it('MCP 2026-07-28 subscriptions/listen: a stalled listen stream fed by an upstream is closed and logged', async () => {
+    const { serve, token, auth, pid, port, flood, uri } = await serveWithFloodingUpstream();
+    const before = rss(pid);
+    const listen = (id: string) =>
+      JSON.stringify({
+        jsonrpc: '2.0',
+        id,
+        method: 'subscriptions/listen',
+        params: {
+          notifications: { resourceSubscriptions: [uri] },
+          _meta: { 'io.modelcontextprotocol/protocolVersion': '2026-07-28', 'io.modelcontextprotocol/clientCapabilities': {} },
+        },
+      });
+    const modern = {
+      'content-type': 'application/json',
+      accept: 'application/json, text/event-stream',
+      'mcp-protocol-version': '2026-07-28',
+      'mcp-method': 'subscriptions/listen',
+    };
+    const body = listen('stalled');
+    const stalled = await stopReadingAfter(
+      port,
+      `POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\n` +
+        `${Object.entries(modern)
+          .map(([name, value]) => `${name}: ${value}\r\n`)
+          .join('')}Content-Length: ${Buffer.byteLength(body)}\r\n\r\n${body}`,
+      'notifications/subscriptions/acknowledged',
+    );
+    expect(stalled.head).toMatch(/^HTTP\/1\.1 200 /);
+
+    // At most 64 calls (128 MB), stopping as soon as serve has said it closed the stream.
+    const overflowed = () =>
+      /warn MCP client \S+ stopped reading its subscriptions\/listen stream: closed with more than 8388608 bytes unsent/.test(serve.stderr());
+    const { peak, steps } = await peakWhile(pid, 64, async () => {
+      expect((await flood()).status).toBe(200);
+      return overflowed();
+    });
+    // Bounded, serve grows by about as much as for the GET stream of a 2025 session; piped with
+    // backpressure (as before), the SDK queued every notification and serve grew by about 190 MB.
+    expect(steps).toBeLessThan(64);
+    expect((peak - before) / MB).toBeLessThan(48);
+    stalled.socket.resume();
+    await waitFor(stalled.closed, { timeoutMs: 10_000, what: 'the server to close the listen stream' });
+
+    // serve goes on serving: a listen stream that reads gets the updates.
+    expect((await fetch(`${serve.url}/healthz`)).status).toBe(200);
+    const reading = await fetch(`${serve.url}/mcp`, { method: 'POST', headers: { ...auth, ...modern }, body: listen('reading') });
+    expect(reading.status).toBe(200);
+    const reader = new SseReader(reading);
+    expect(JSON.parse((await reader.next(10_000)).data)).toMatchObject({ method: 'notifications/subscriptions/acknowledged' });
+    expect(JSON.parse((await flood(3)).body)).toMatchObject({ result: { content: [{ text: 'sent 3' }] } });
+    for (let i = 0; i < 3; i++) {
+      expect(JSON.parse((await reader.next(10_000)).data)).toMatchObject({ method: 'notifications/resources/updated', params: { uri } });
     }
     expect(await serve.stop()).toEqual({ code: 0, signal: null });
   });

@@ -1,4 +1,3 @@
-import { Readable } from 'node:stream';
 import type Router from '@koa/router';
 import type { Context } from 'koa';
 import {
@@ -10,6 +9,7 @@ import {
   type FastAnswer,
 } from '../../mcp/modern-endpoint.js';
 import type { McpRuntime } from '../../mcp/runtime.js';
+import { relayEventStream } from '../../mcp/sse-transport.js';
 import { noteToolsListed } from '../../mcp/session-server.js';
 import type { TransportRefusal } from '../../mcp/streamable-transport.js';
 import { audit } from '../../oauth/tokens.js';
@@ -27,6 +27,12 @@ function idOf(body: unknown): RpcId {
   if (typeof body !== 'object' || body === null || Array.isArray(body)) return null;
   const id = (body as { id?: unknown }).id;
   return typeof id === 'string' || typeof id === 'number' ? id : null;
+}
+
+/** The JSON-RPC method of a request body, for a log line (bounded, printable). */
+function methodOf(body: unknown): string {
+  const method = typeof body === 'object' && body !== null && !Array.isArray(body) ? (body as { method?: unknown }).method : undefined;
+  return typeof method === 'string' ? method.replace(/[^\w/.-]/g, '?').slice(0, 60) : 'event';
 }
 
 function header(ctx: Context, name: string): string | undefined {
@@ -130,10 +136,15 @@ export function mountMcpRoutes(router: Router, server: ServerContext, mcp: McpRu
       ctx.respond = false;
       ctx.res.writeHead(response.status, ctx.response.headers as Record<string, string>);
       ctx.res.flushHeaders();
-      const stream = Readable.fromWeb(response.body as import('node:stream/web').ReadableStream);
-      stream.on('error', () => ctx.res.destroy());
-      ctx.res.once('close', () => stream.destroy());
-      stream.pipe(ctx.res);
+      // The bound of every event stream (SECURITY.md): a client that stops reading loses the stream.
+      const method = methodOf(ctx.request.body);
+      void relayEventStream(response.body, ctx.res, server.limits.streamBufferBytes).then((end) => {
+        if (end !== 'overflow') return;
+        server.logger.warn(
+          `MCP client ${ctx.state.token!.clientId} stopped reading its ${method} stream: ` +
+            `closed with more than ${server.limits.streamBufferBytes} bytes unsent (limits.streamBufferBytes)`,
+        );
+      });
       return;
     }
     ctx.body = Buffer.from(await response.arrayBuffer());
