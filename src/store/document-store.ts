@@ -29,6 +29,8 @@ export interface DocumentBackend {
   transact<T>(fn: (data: StoreData) => T): Promise<T>;
   /** Called when another writer's change is loaded. */
   onExternalChange(listener: (change: StoreChange) => void): void;
+  /** Loads another writer's change now if there is one (a file store's watch may not have fired yet). */
+  catchUp?(): Promise<void>;
   close(): Promise<void>;
 }
 
@@ -185,8 +187,13 @@ export class DocumentStore implements Store {
   }
 
   async findAccessToken(tokenHash: string): Promise<AccessTokenRecord | undefined> {
-    const tokens = this.backend.current().tokens;
-    const token = Object.hasOwn(tokens, tokenHash) ? tokens[tokenHash] : undefined;
+    let token = this.storedToken(tokenHash);
+    if (!token && this.backend.catchUp) {
+      // A token another process issued a moment ago (`tokens create` beside a running serve) is
+      // accepted at once, not when the watch next fires: an unknown token costs one stat.
+      await this.backend.catchUp().catch(() => undefined);
+      token = this.storedToken(tokenHash);
+    }
     if (!token) return undefined;
     const pending = this.lastUse.get(tokenHash);
     const copy = copyToken(token);
@@ -201,6 +208,11 @@ export class DocumentStore implements Store {
       if (pending !== undefined) copy.lastUsedAt = pending;
       return copy;
     });
+  }
+
+  private storedToken(tokenHash: string): AccessTokenRecord | undefined {
+    const tokens = this.backend.current().tokens;
+    return Object.hasOwn(tokens, tokenHash) ? tokens[tokenHash] : undefined;
   }
 
   async revokeAccessTokens(selector: TokenSelector, at: number): Promise<AccessTokenRecord[]> {

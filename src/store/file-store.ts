@@ -194,6 +194,10 @@ class FileBackend implements DocumentBackend {
     this.listener = listener;
   }
 
+  catchUp(): Promise<void> {
+    return this.serialize(() => this.reloadIfChanged());
+  }
+
   transact<T>(fn: (data: StoreData) => T): Promise<T> {
     return this.serialize(() =>
       this.withLock(async () => {

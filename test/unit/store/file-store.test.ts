@@ -251,6 +251,19 @@ describe('file store (lowdb)', () => {
     expect(written.tokens[grant.access.record.tokenHash]?.lastUsedAt).toBe(T0 + 1);
   });
 
+  it('a token another process just issued is found at once, before any watch or poll has run', async () => {
+    const dataDir = await tmp();
+    // No watch: only the lookup itself can notice the other writer (serve's watch may lag by up to 500 ms).
+    const serving = await open(dataDir);
+    const cli = await open(dataDir);
+    const { client } = makeClient();
+    await cli.createClient(client);
+    const grant = makeGrant(client.clientId, 'grant-1');
+    await cli.saveTokens(grant.access.record);
+    expect((await serving.findAccessToken(grant.access.record.tokenHash))?.id).toBe(grant.access.record.id);
+    expect(await serving.findAccessToken('0'.repeat(64))).toBeUndefined();
+  });
+
   it('two instances on one file never lose each other’s writes', async () => {
     const dataDir = await tmp();
     const a = await open(dataDir);
