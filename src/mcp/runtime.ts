@@ -2,6 +2,7 @@ import type { Server } from '@modelcontextprotocol/server';
 import type { EventLog } from '../store/event-log.js';
 import type { Store } from '../store/types.js';
 import type { Clock } from '../shared/clock.js';
+import type { Logger } from '../shared/logger.js';
 import { VERSION } from '../shared/version.js';
 import { ModernEndpoint, ToolFastPath } from './modern-endpoint.js';
 import type { UpstreamCatalog } from './catalog.js';
@@ -36,6 +37,7 @@ export function createMcpRuntime(deps: {
   clock: Clock;
   sessionsPerClient?: number;
   streamBufferBytes?: number;
+  logger?: Logger;
   sessionLocations?: SessionManagerDeps['locations'];
 }): McpRuntime {
   let callsInFlight = 0;
@@ -79,6 +81,7 @@ export function createMcpRuntime(deps: {
     maxPerClient: deps.sessionsPerClient,
     ...(deps.streamBufferBytes === undefined ? {} : { streamBufferBytes: deps.streamBufferBytes }),
     locations: deps.sessionLocations,
+    logger: deps.logger,
   });
   const fastPath = new ToolFastPath({ registry: deps.tools, info, audit: toolAudit });
   const modern = new ModernEndpoint({ registry: deps.tools, fastPath, createServer, catalog: deps.catalog });

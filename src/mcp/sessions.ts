@@ -4,7 +4,8 @@ import type { Server } from '@modelcontextprotocol/server';
 import type { EventLog } from '../store/event-log.js';
 import type { Store, StoreChange } from '../store/types.js';
 import type { Clock } from '../shared/clock.js';
-import { SSE_KEEPALIVE_MS, SseServerTransport } from './sse-transport.js';
+import type { Logger } from '../shared/logger.js';
+import { DEFAULT_STREAM_BUFFER_BYTES, SSE_KEEPALIVE_MS, SseServerTransport } from './sse-transport.js';
 import { StreamableHttpSessionTransport } from './streamable-transport.js';
 
 export type SessionTransport = 'streamable-http' | 'sse';
@@ -62,6 +63,8 @@ export interface SessionManagerDeps {
   maxPerClient?: number;
   /** Unsent bytes a session's event stream may hold before it is closed (limits.streamBufferBytes). */
   streamBufferBytes?: number;
+  /** serve's log: where the close of a request's stream is said (it has no event: the session stays). */
+  logger?: Logger;
   /**
    * Replicas on one Redis: told where each session lives, so that a request for it reaching
    * another replica is relayed here (DESIGN.md §6).
@@ -107,6 +110,11 @@ export class SessionManager {
   /** Opens a 2025 Streamable HTTP session; the caller then hands it the `initialize` POST. */
   async openStreamable(token: SessionToken, opener: SessionOpener): Promise<StreamableSession> {
     const channel = new StreamableHttpSessionTransport(randomUUID(), this.deps.streamBufferBytes);
+    channel.onrequeststreamoverflow = () =>
+      this.deps.logger?.warn(
+        `MCP client ${token.clientId} stopped reading the stream of a request in session ${channel.sessionId}: ` +
+          `that stream was closed with more than ${this.deps.streamBufferBytes ?? DEFAULT_STREAM_BUFFER_BYTES} bytes unsent (limits.streamBufferBytes)`,
+      );
     return this.open('streamable-http', channel, token, opener) as Promise<StreamableSession>;
   }
 

@@ -50,6 +50,8 @@ export class StreamableHttpSessionTransport implements Transport {
 
   /** Called when the GET stream is closed because its client stopped reading (mcp/sse-transport.ts writeBounded). */
   onoverflow?: (() => void) | undefined;
+  /** Called when a POST's answer stream is closed because its client stopped reading; the session stays. */
+  onrequeststreamoverflow?: (() => void) | undefined;
 
   constructor(
     readonly sessionId: string,
@@ -138,7 +140,7 @@ export class StreamableHttpSessionTransport implements Transport {
     const related = options?.relatedRequestId !== undefined ? this.pending.get(options.relatedRequestId)?.[0] : undefined;
     if (related?.acceptsStream && !related.res.writableEnded && !related.res.destroyed) {
       this.openStream(related);
-      writeBounded(related.res, `event: message\ndata: ${JSON.stringify(message)}\n\n`, this.maxBufferedBytes);
+      if (!writeBounded(related.res, `event: message\ndata: ${JSON.stringify(message)}\n\n`, this.maxBufferedBytes)) this.onrequeststreamoverflow?.();
       return;
     }
     // Other notifications and server requests go out on the GET stream when one is open.

@@ -147,6 +147,7 @@ export function createApp(deps: AppDeps): CupcakeApp {
     clock,
     sessionsPerClient: limits.sessionsPerClient,
     streamBufferBytes: limits.streamBufferBytes,
+    logger,
     // Replicas on one Redis: where each session lives, for the others to relay to it.
     ...(relay
       ? {

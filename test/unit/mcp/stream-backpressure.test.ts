@@ -43,6 +43,37 @@ describe('the GET stream of /mcp when its client stops reading', () => {
   });
 });
 
+describe('the answer stream of a 2025 POST when its client stops reading', () => {
+  it('past the bound that stream is destroyed and onrequeststreamoverflow is called once; the session and its GET bound are untouched', async () => {
+    const transport = new StreamableHttpSessionTransport('s-2', 256 * 1024);
+    let requestOverflows = 0;
+    let sessionOverflows = 0;
+    transport.onrequeststreamoverflow = () => requestOverflows++;
+    transport.onoverflow = () => sessionOverflows++;
+    let posted = false;
+    server = createServer((_req, res) => {
+      expect(transport.handlePost(res, { jsonrpc: '2.0', id: 7, method: 'tools/call' }, undefined, 'application/json, text/event-stream')).toBeUndefined();
+      posted = true;
+    });
+    await new Promise<void>((resolve) => server!.listen(0, '127.0.0.1', resolve));
+    const { port } = server.address() as AddressInfo;
+    const socket = connect(port, '127.0.0.1');
+    socket.on('error', () => undefined);
+    socket.pause(); // never reads
+    socket.write(`POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Length: 0\r\n\r\n`);
+    await waitFor(() => posted, { what: 'the POST to reach the transport' });
+    const big = 'x'.repeat(64 * 1024);
+    const progress = { jsonrpc: '2.0' as const, method: 'notifications/message', params: { level: 'info', data: big } };
+    // A bounded loop: far more than the bound if nothing stopped it.
+    for (let i = 0; i < 200 && requestOverflows === 0; i++) await transport.send(progress, { relatedRequestId: 7 });
+    expect(requestOverflows).toBe(1);
+    await transport.send(progress, { relatedRequestId: 7 });
+    expect(requestOverflows).toBe(1);
+    expect(sessionOverflows).toBe(0);
+    socket.destroy();
+  });
+});
+
 describe('an event stream the SDK produces (2026-07-28 subscriptions/listen), relayed to a client', () => {
   /** A source that enqueues whenever asked, as the SDK's listen router does (it ignores desiredSize). */
   function source() {
