@@ -231,6 +231,9 @@ export class ToolFastPath {
  * requests); any request it is not sure of (a cursor, a progress token, extra params, params of
  * the wrong shape) goes to the SDK.
  */
+/** Resources one listen stream may have subscribed at upstream servers (the rest are not followed). */
+const MAX_LISTEN_SUBSCRIPTIONS = 100;
+
 export class ModernEndpoint {
   readonly handler: McpHttpHandler;
   private readonly unfollow: () => void;
@@ -285,6 +288,24 @@ export class ModernEndpoint {
     if (!plain || !this.deps.fastPath.serves(plain)) return undefined;
     if (plain.kind === 'list' ? headers.mcpName !== undefined : headers.mcpName !== plain.name) return undefined;
     return this.deps.fastPath.answer(plain, 'modern', authInfo, undefined, signal);
+  }
+
+  /**
+   * MCP 2026-07-28 subscriptions/listen: the catalog relays updates only of URIs someone has
+   * subscribed at their upstream, so the resources a listen stream asks for
+   * (`notifications.resourceSubscriptions`) are subscribed there while it is open, as a 2025
+   * session's resources/subscribe is. Returns the release to call when the stream ends.
+   */
+  holdListenSubscriptions(message: unknown): (() => void) | undefined {
+    const catalog = this.deps.catalog;
+    const uris = (message as { params?: { notifications?: { resourceSubscriptions?: unknown } } } | undefined)?.params?.notifications?.resourceSubscriptions;
+    if (!catalog?.enabled || !Array.isArray(uris)) return undefined;
+    const stream = {};
+    for (const uri of uris.slice(0, MAX_LISTEN_SUBSCRIPTIONS)) {
+      // An upstream that refuses is the same as one that never sends: the stream stays open.
+      if (typeof uri === 'string' && catalog.canSubscribe(uri)) void catalog.subscribe(uri, stream).catch(() => undefined);
+    }
+    return () => catalog.dropSubscriber(stream);
   }
 
   /** The SDK's path: one fresh server from the shared factory serves the request. */

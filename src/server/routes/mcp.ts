@@ -138,7 +138,9 @@ export function mountMcpRoutes(router: Router, server: ServerContext, mcp: McpRu
       ctx.res.flushHeaders();
       // The bound of every event stream (SECURITY.md): a client that stops reading loses the stream.
       const method = methodOf(ctx.request.body);
+      const release = method === 'subscriptions/listen' ? mcp.modern.holdListenSubscriptions(ctx.request.body) : undefined;
       void relayEventStream(response.body, ctx.res, server.limits.streamBufferBytes).then((end) => {
+        release?.();
         if (end !== 'overflow') return;
         server.logger.warn(
           `MCP client ${ctx.state.token!.clientId} stopped reading its ${method} stream: ` +
