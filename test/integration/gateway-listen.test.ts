@@ -62,8 +62,7 @@ describe('MCP 2026-07-28 subscriptions/listen through the gateway (DESIGN.md §5
       params: { notifications: { resourceSubscriptions: [uri] } },
     });
     // The upstream's subscription is made in the background: wait until it sends.
-    let sent = '';
-    await waitFor(async () => (sent = await flood(2)) === 'sent 2', { timeoutMs: 10_000, what: 'the upstream to be subscribed' });
+    await waitFor(async () => (await flood(2)) === 'sent 2', { timeoutMs: 10_000, what: 'the upstream to be subscribed' });
     for (let i = 0; i < 2; i++) {
       expect(JSON.parse((await reader.next(10_000)).data)).toMatchObject({ method: 'notifications/resources/updated', params: { uri } });
     }
@@ -71,6 +70,5 @@ describe('MCP 2026-07-28 subscriptions/listen through the gateway (DESIGN.md §5
     // The client hangs up: the subscription at the upstream ends with the stream.
     hangUp.abort();
     await waitFor(async () => (await flood(1)) === 'sent 0', { timeoutMs: 10_000, what: 'the upstream to be unsubscribed' });
-    expect(sent).toBe('sent 2');
   });
 });
