@@ -40,10 +40,16 @@ export function describeEvent(event: AuthEvent, nameOf: ClientNamer = () => unde
     case 'client.registered': {
       const hosts = Array.isArray(d.redirect_hosts) ? d.redirect_hosts.filter((h) => typeof h === 'string').join(', ') : '';
       const via = d.via ? ` via ${String(d.via)}` : d.first_party ? ' (first-party: home page sign-in, personal tokens)' : '';
-      return `client registered: ${client}${via}${hosts ? `, redirects to ${hosts}` : ''}${d.token_endpoint_auth_method ? `, authenticates with ${String(d.token_endpoint_auth_method)}` : ''}${from(event)}`;
+      return (
+        `client registered: ${client}${via}${hosts ? `, redirects to ${hosts}` : ''}` +
+        `${d.token_endpoint_auth_method ? `, authenticates with ${String(d.token_endpoint_auth_method)}` : ''}${from(event)}`
+      );
     }
     case 'client.authentication_failed':
-      return `client authentication failed for ${client} at ${str(d.endpoint) ?? '?'}${d.method ? ` (${String(d.method)})` : ''}${reason ? `: ${reason}` : ''}${from(event)}`;
+      return (
+        `client authentication failed for ${client} at ${str(d.endpoint) ?? '?'}` +
+        `${d.method ? ` (${String(d.method)})` : ''}${reason ? `: ${reason}` : ''}${from(event)}`
+      );
     case 'client.pinned_document_used':
       return `the metadata document of ${client} could not be fetched${reason ? ` (${reason})` : ''}: using the copy shipped with cupcake-mcp`;
     case 'client.updated':
@@ -73,7 +79,10 @@ export function describeEvent(event: AuthEvent, nameOf: ClientNamer = () => unde
     case 'token.rejected':
       if (d.endpoint)
         return `token request refused for ${client} at ${String(d.endpoint)}: ${str(d.error) ?? 'error'}${reason ? ` (${reason})` : ''}${from(event)}`;
-      return `request refused${d.path ? ` at ${String(d.path)}` : ''}${event.client_id ? ` for ${client}` : ''}${token}: ${reason && /^(missing|unknown|expired|revoked)$/.test(reason) ? `${reason} token` : (reason ?? 'invalid token')}${from(event)}`;
+      return (
+        `request refused${d.path ? ` at ${String(d.path)}` : ''}${event.client_id ? ` for ${client}` : ''}${token}: ` +
+        `${reason && /^(missing|unknown|expired|revoked)$/.test(reason) ? `${reason} token` : (reason ?? 'invalid token')}${from(event)}`
+      );
     case 'token.revoked':
       return `token revoked for ${client}${token}${reason ? `: ${reason}` : d.by ? ` by ${String(d.by)}` : ''}`;
     case 'session.opened':

@@ -254,11 +254,15 @@ export function createDoctorContext(options: DoctorOptions): DoctorContext | { p
         return `clients do not follow redirects here: serve ${path} directly. If the redirect goes to another URL, that URL is the one to use as "baseUrl"`;
       }
       if (r.status === 404)
-        return `${path} is not forwarded to cupcake-mcp: the proxy must pass every path of ${ctx.issuer} (and /.well-known/ at the root of ${ctx.origin}) through`;
+        return (
+          `${path} is not forwarded to cupcake-mcp: the proxy must pass every path of ${ctx.issuer} ` +
+          `(and /.well-known/ at the root of ${ctx.origin}) through`
+        );
       if (r.status === 502 || r.status === 503 || r.status === 504)
         return 'the proxy cannot reach cupcake-mcp: is serve running, and does the proxy point at its host and port?';
       if ((r.headers.get('content-type') ?? '').includes('text/html')) {
-        return `${path} is answered by a web page, not by cupcake-mcp: check the proxy’s routes (and turn off any bot challenge or login wall in front of it)`;
+        const fix = 'check the proxy’s routes (and turn off any bot challenge or login wall in front of it)';
+        return `${path} is answered by a web page, not by cupcake-mcp: ${fix}`;
       }
       return `make ${path} reach cupcake-mcp unchanged`;
     },

@@ -51,7 +51,8 @@ const transportSecurity: DoctorStep = {
       ctx.record(
         'HTTPS',
         true,
-        `http on loopback (${base.host}): clients on this machine can connect; hosted clients (ChatGPT, Claude) cannot reach a local address and need a public https URL. ` +
+        `http on loopback (${base.host}): clients on this machine can connect; ` +
+          'hosted clients (ChatGPT, Claude) cannot reach a local address and need a public https URL. ' +
           'The other checks run as a local client sees the server',
       );
     } else {
@@ -66,7 +67,8 @@ const transportSecurity: DoctorStep = {
       ctx.record(
         'stable host name',
         false,
-        `${base.hostname} is a Cloudflare quick tunnel: it gets a new name on every start, which invalidates every registered connector, and it does not carry SSE`,
+        `${base.hostname} is a Cloudflare quick tunnel: ` +
+          'it gets a new name on every start, which invalidates every registered connector, and it does not carry SSE',
         'use a named Cloudflare tunnel on your own domain (cloudflared tunnel create …), or Caddy/nginx',
       );
     }
@@ -201,7 +203,8 @@ const clientMetadataDocuments: DoctorStep = {
     ctx.record(
       name,
       true,
-      'offered: ChatGPT signs in with its document and RS256 client assertions (private_key_jwt), Claude and Claude Code with theirs as public clients; registration at /register stays the fallback',
+      'offered: ChatGPT signs in with its document and RS256 client assertions (private_key_jwt), ' +
+        'Claude and Claude Code with theirs as public clients; registration at /register stays the fallback',
     );
   },
 };
@@ -327,7 +330,9 @@ const corsPreflight: DoctorStep = {
         fix ||= 'the proxy must pass OPTIONS requests through to cupcake-mcp unauthenticated (no auth or method filter on OPTIONS)';
       } else if (allowOrigin !== '*' && allowOrigin !== PREFLIGHT_ORIGIN) {
         failures.push(`${path} allows origin ${allowOrigin ?? '(none)'}`);
-        fix ||= `browser-based clients such as the MCP Inspector (${PREFLIGHT_ORIGIN}) are refused: add their origins to "cors.origins" (or ["*"]), and do not let the proxy set CORS headers of its own`;
+        fix ||=
+          `browser-based clients such as the MCP Inspector (${PREFLIGHT_ORIGIN}) are refused: ` +
+          'add their origins to "cors.origins" (or ["*"]), and do not let the proxy set CORS headers of its own';
       } else if (missing.length > 0) {
         failures.push(`${path} does not allow ${missing.join(', ')}`);
         fix ||= 'the proxy replaces Access-Control-Allow-Headers: let cupcake-mcp answer preflights';
@@ -502,7 +507,8 @@ const signIn: DoctorStep = {
         SIGN_IN,
         false,
         'the owner password was refused',
-        'give doctor the owner password of this server (after 5 wrong ones in 15 minutes the consent form locks for that address; "cupcake-mcp unlock" on the server lifts it)',
+        'give doctor the owner password of this server ' +
+          '(after 5 wrong ones in 15 minutes the consent form locks for that address; "cupcake-mcp unlock" on the server lifts it)',
       );
     if (answer.status === 429)
       return ctx.record(
@@ -694,7 +700,8 @@ const cleanup: DoctorStep = {
       ctx.record(
         'test clients removed',
         true,
-        `left ${left.length} client${left.length === 1 ? '' : 's'} named "${DOCTOR_CLIENT_NAME}" on the server (${left.join(', ')}); its data dir is not on this machine`,
+        `left ${left.length} client${left.length === 1 ? '' : 's'} named "${DOCTOR_CLIENT_NAME}" on the server (${left.join(', ')}); ` +
+          'its data dir is not on this machine',
         `on the server: ${left.map((id) => `cupcake-mcp clients remove ${id}`).join(' && ')}`,
       );
     }

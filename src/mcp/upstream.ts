@@ -590,7 +590,8 @@ class UpstreamServer {
           const name = typeof (raw as { name?: unknown } | null)?.name === 'string' ? (raw as { name: string }).name : '(unnamed)';
           this.logOnce(
             `invalid:${name}`,
-            `upstream ${this.name}: tool ${JSON.stringify(name.slice(0, 100))} is not a valid MCP tool listing and is not exposed: ${tool.issues[0]?.message ?? 'invalid'}`,
+            `upstream ${this.name}: tool ${JSON.stringify(name.slice(0, 100))} is not a valid MCP tool listing and is not exposed: ` +
+              `${tool.issues[0]?.message ?? 'invalid'}`,
           );
         }
       }
@@ -713,7 +714,8 @@ class UpstreamServer {
       }
       if (error instanceof SdkError && error.code === SdkErrorCode.RequestTimeout && !context.signal.aborted) {
         return errorResult(
-          `${exposed}: upstream server ${this.name} did not answer within ${formatMs(timeout ?? NO_TIMEOUT_MS)} (its "timeout" in tools.servers.${this.name}); the call was cancelled`,
+          `${exposed}: upstream server ${this.name} did not answer within ${formatMs(timeout ?? NO_TIMEOUT_MS)} ` +
+            `(its "timeout" in tools.servers.${this.name}); the call was cancelled`,
         );
       }
       if (context.signal.aborted) return errorResult(`${exposed}: cancelled`);

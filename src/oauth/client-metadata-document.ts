@@ -119,7 +119,8 @@ function documentAuthMethods(doc: Record<string, unknown>): Array<(typeof DOCUME
   const usable = named.filter((m): m is (typeof DOCUMENT_AUTH_METHODS)[number] => (DOCUMENT_AUTH_METHODS as readonly string[]).includes(m));
   if (declared !== undefined && !usable.includes(declared as never)) {
     throw new MetadataDocumentError(
-      `the client metadata document asks for token_endpoint_auth_method ${JSON.stringify(declared.slice(0, 40))}, which this server does not support; use "none" or "private_key_jwt"`,
+      `the client metadata document asks for token_endpoint_auth_method ${JSON.stringify(declared.slice(0, 40))}, ` +
+        'which this server does not support; use "none" or "private_key_jwt"',
     );
   }
   if (named.length === 0) return ['none'];

@@ -151,7 +151,10 @@ export function applicationTypeProblem(applicationType: unknown, redirectUris: r
   if (applicationType === 'native') return undefined;
   const privateUse = redirectUris.find((uri) => !/^https?:/i.test(uri));
   if (privateUse) {
-    return `redirect_uris: ${JSON.stringify(privateUse.slice(0, 100))} uses a private-use scheme, which only a native app can receive; register with application_type "native" (RFC 8252 section 7.1)`;
+    return (
+      `redirect_uris: ${JSON.stringify(privateUse.slice(0, 100))} uses a private-use scheme, which only a native app can receive; ` +
+      'register with application_type "native" (RFC 8252 section 7.1)'
+    );
   }
   return undefined;
 }

@@ -87,7 +87,8 @@ export async function runClientsPrune(ctx: CliContext, options: ClientsPruneOpti
     }
     println(
       ctx.output,
-      `${color.green('✓')} removed ${plural(removed)} without a sign of life for ${age}${removed < results.length ? ` (${results.length - removed} came back meanwhile and stay)` : ''}.`,
+      `${color.green('✓')} removed ${plural(removed)} without a sign of life for ${age}` +
+        `${removed < results.length ? ` (${results.length - removed} came back meanwhile and stay)` : ''}.`,
     );
     const server = await findRunningServer(session.dataDir);
     if (server && removed > 0) println(ctx.output, `  the running server (pid ${server.pid}) forgets them within 1 s`);

@@ -87,7 +87,10 @@ export function renderClientsTable(output: Output, clients: ClientRecord[], toke
   });
   const table = formatTable(output, ['ID', 'NAME', 'REDIRECT URI', 'AUTH', 'CREATED', 'LAST USED', 'TOKENS'], rows);
   if (groups.every((g) => g.length === 1)) return table;
-  return `${table}\n${color.dim('×N: N registrations with the same name, redirect URIs and authentication (the newest is shown); --json lists each one, "clients prune" removes the abandoned ones.')}`;
+  const legend =
+    '×N: N registrations with the same name, redirect URIs and authentication (the newest is shown); ' +
+    '--json lists each one, "clients prune" removes the abandoned ones.';
+  return `${table}\n${color.dim(legend)}`;
 }
 
 export async function runClientsList(ctx: CliContext, options: { json?: boolean }, clock: Clock = systemClock): Promise<void> {
@@ -177,7 +180,8 @@ export async function runClientsShow(ctx: CliContext, id: string, options: { jso
     for (const t of active) {
       println(
         ctx.output,
-        `${' '.repeat(width)}  ${t.id}  created ${relativeTime(t.createdAt, now)}, expires ${relativeTime(t.expiresAt, now)}, last used ${relativeTime(t.lastUsedAt, now)}`,
+        `${' '.repeat(width)}  ${t.id}  created ${relativeTime(t.createdAt, now)}, ` +
+          `expires ${relativeTime(t.expiresAt, now)}, last used ${relativeTime(t.lastUsedAt, now)}`,
       );
     }
     const nameOf = (clientId: string) => (clientId === client.clientId ? (shown.clientName ?? undefined) : undefined);
@@ -200,7 +204,8 @@ export async function runClientsRemove(ctx: CliContext, id: string, options: { f
     const client = resolveClient(id, await session.store.listClients());
     if (client.firstParty && !options.force) {
       throw new CliError(
-        `${client.clientId} is the first-party client: the home page's test sign-in and "tokens create" use it, and removing it revokes every personal access token. ` +
+        `${client.clientId} is the first-party client: the home page's test sign-in and "tokens create" use it, ` +
+          'and removing it revokes every personal access token. ' +
           `Run "cupcake-mcp clients remove ${client.clientId} --force" to remove it anyway (it is created anew on the next start or "tokens create").`,
       );
     }
@@ -214,7 +219,8 @@ export async function runClientsRemove(ctx: CliContext, id: string, options: { f
     const n = result.revokedTokens.length;
     println(
       ctx.output,
-      `${color.green('✓')} removed client ${fieldText(client.clientId)}${client.clientName ? ` (${fieldText(client.clientName)})` : ''}; revoked ${n} token${n === 1 ? '' : 's'}`,
+      `${color.green('✓')} removed client ${fieldText(client.clientId)}` +
+        `${client.clientName ? ` (${fieldText(client.clientName)})` : ''}; revoked ${n} token${n === 1 ? '' : 's'}`,
     );
     const server = await findRunningServer(session.dataDir);
     if (server) println(ctx.output, `  the running server (pid ${server.pid}) stops accepting them within 1 s`);

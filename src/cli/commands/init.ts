@@ -80,7 +80,8 @@ async function runDeployOnly(ctx: CliContext, dir: string, configPath: string, t
   const given = CONFIG_FLAGS.filter(([key]) => options[key] !== undefined).map(([, flag]) => flag);
   if (given.length > 0) {
     throw new CliError(
-      `${configPath} exists: --deploy writes the templates from it, so ${given.join(', ')} would be ignored; change the file instead (or start over with init --force, without --deploy)`,
+      `${configPath} exists: --deploy writes the templates from it, so ${given.join(', ')} would be ignored; ` +
+        'change the file instead (or start over with init --force, without --deploy)',
       2,
     );
   }

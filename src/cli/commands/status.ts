@@ -135,7 +135,8 @@ export async function runStatus(ctx: CliContext, options: { json?: boolean }, cl
   }
   rows.push([
     'version',
-    `cupcake-mcp ${VERSION}${running?.version && running.version !== VERSION ? color.yellow(` (the running server is ${running.version}: restart it to upgrade)`) : ''}`,
+    `cupcake-mcp ${VERSION}` +
+      `${running?.version && running.version !== VERSION ? color.yellow(` (the running server is ${running.version}: restart it to upgrade)`) : ''}`,
   ]);
   const width = Math.max(...rows.map(([k]) => k.length));
   for (const [key, value] of rows) println(ctx.output, `${color.bold(key.padEnd(width))}  ${value}`);

@@ -159,7 +159,8 @@ export async function runTokensCreate(ctx: CliContext, options: TokensCreateOpti
       const named = record.label === undefined ? '' : ` "${record.label}"`;
       println(
         ctx.output,
-        `${color.green('✓')} created personal access token ${record.id}${named} for ${settings.issuer}, scope ${record.scopes.join(' ')}, expires ${toIso(record.expiresAt)} (in ${formatDistance(record.expiresAt - record.createdAt)})`,
+        `${color.green('✓')} created personal access token ${record.id}${named} for ${settings.issuer}, scope ${record.scopes.join(' ')}, ` +
+          `expires ${toIso(record.expiresAt)} (in ${formatDistance(record.expiresAt - record.createdAt)})`,
       );
       println(ctx.output);
       println(ctx.output, `  ${color.bold(token)}`);

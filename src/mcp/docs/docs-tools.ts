@@ -18,7 +18,9 @@ export function registerDocsTools(registry: ToolRegistry, index: DocsIndex, opti
     'search',
     {
       title: 'Search documents',
-      description: `Search the documents of ${options.serverName}. Returns up to 10 results, best first, each with an id, a title and a url. Use fetch with a result's id to read the whole document.`,
+      description:
+        `Search the documents of ${options.serverName}. Returns up to 10 results, best first, each with an id, a title and a url. ` +
+        "Use fetch with a result's id to read the whole document.",
       inputSchema: { query: z.string().max(1000).describe('Words to look for; several words narrow the results.') },
       outputSchema: {
         results: z.array(z.object({ id: z.string(), title: z.string(), url: z.string() })),

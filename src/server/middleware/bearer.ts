@@ -47,7 +47,8 @@ export function insufficientScope(ctx: Context, resourceMetadataUrl: string, nee
   const scope = needed.join(' ');
   ctx.set(
     'WWW-Authenticate',
-    `Bearer error="insufficient_scope", scope="${quoted(scope)}", resource_metadata="${resourceMetadataUrl}", error_description="this request needs the scope ${quoted(scope)}"`,
+    `Bearer error="insufficient_scope", scope="${quoted(scope)}", resource_metadata="${resourceMetadataUrl}", ` +
+      `error_description="this request needs the scope ${quoted(scope)}"`,
   );
   ctx.set('Cache-Control', 'no-store');
   ctx.status = 403;

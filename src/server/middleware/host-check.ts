@@ -27,7 +27,8 @@ export function checkHostOnLoopback(options: { bindHost: string; baseUrl: string
     ctx.set('Cache-Control', 'no-store');
     ctx.body = {
       error: 'invalid_request',
-      error_description: `this server answers to ${expected} and loopback names only (Host ${JSON.stringify(header.slice(0, 100))} refused: DNS rebinding protection)`,
+      error_description:
+        `this server answers to ${expected} and loopback names only ` + `(Host ${JSON.stringify(header.slice(0, 100))} refused: DNS rebinding protection)`,
     };
   };
 }

@@ -75,7 +75,9 @@ export function mountSignInTestRoutes(router: Router, server: ServerContext, mcp
       auditRejection(server, ctx, `signin.failed\u0000${reason}`, { type: 'signin.failed', ...(clientId ? { client_id: clientId } : {}), detail: { reason } });
       problem(ctx, 400, {
         title: 'This sign-in cannot be completed',
-        message: `It was already completed, has expired, or was not started in this browser from ${homeUrl} (the address matters: the browser keeps the sign-in per address). Nothing was exchanged.`,
+        message:
+          `It was already completed, has expired, or was not started in this browser from ${homeUrl} ` +
+          '(the address matters: the browser keeps the sign-in per address). Nothing was exchanged.',
       });
     };
     if (!state || state.length > 200) return refuse('missing state');

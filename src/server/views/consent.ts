@@ -58,10 +58,13 @@ export function describeScope(
 }
 
 const CHECK_ICON = new SafeHtml(
-  '<svg width="18" height="18" viewBox="0 0 20 20" fill="none" aria-hidden="true"><path d="M4 10.5l4 4 8-9" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round"/></svg>',
+  '<svg width="18" height="18" viewBox="0 0 20 20" fill="none" aria-hidden="true">' +
+    '<path d="M4 10.5l4 4 8-9" stroke="currentColor" stroke-width="2.2" stroke-linecap="round" stroke-linejoin="round"/></svg>',
 );
+const VERIFIED_LABEL = html`<span class="target-label">Identity verified: its metadata document is published by</span>`;
 const ARROW_ICON = new SafeHtml(
-  '<svg width="22" height="22" viewBox="0 0 24 24" fill="none" aria-hidden="true"><path d="M4 12h14m-5-5 5 5-5 5" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/></svg>',
+  '<svg width="22" height="22" viewBox="0 0 24 24" fill="none" aria-hidden="true">' +
+    '<path d="M4 12h14m-5-5 5 5-5 5" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/></svg>',
 );
 
 /**
@@ -78,6 +81,10 @@ export function renderConsentPage(view: ConsentView): string {
   const who = claimed ? html`An application that calls itself <strong class="claimed">“${name}”</strong>` : html`<strong>${name}</strong>`;
   const target = describeTarget(view.redirectUri);
   const grants = view.scopes.map((scope) => describeScope(scope, view.serverName, view.toolScopes));
+  const targetNote = target.note ? html` <span class="target-note">(${target.note})</span>` : '';
+  const targetHost = html`<span class="target-host">${target.host}${targetNote}</span>`;
+  const fromName = named ? html` from <span class="name">${name}</span>` : '';
+  const ariaInvalid = view.error ? new SafeHtml(' aria-invalid="true"') : '';
   return page(
     claimed ? `Connect an application that calls itself “${name}” to ${view.serverName}` : `Connect ${name} to ${view.serverName}`,
     html`<div class="brand">${LOCK_ICON}<span>${view.serverName}</span></div>
@@ -90,22 +97,22 @@ ${
 }<p class="lead">Enter your owner password to approve. You can take access back at any time with <code>cupcake-mcp tokens revoke</code>.</p>
 ${
   view.verifiedHost
-    ? html`<div class="target verified">${CHECK_ICON}<div><span class="target-label">Identity verified: its metadata document is published by</span><span class="target-host">${view.verifiedHost}</span></div></div>
+    ? html`<div class="target verified">${CHECK_ICON}<div>${VERIFIED_LABEL}<span class="target-host">${view.verifiedHost}</span></div></div>
 `
     : ''
-}<div class="target">${ARROW_ICON}<div><span class="target-label">After you answer, you go back to</span><span class="target-host">${target.host}${target.note ? html` <span class="target-note">(${target.note})</span>` : ''}</span></div></div>
+}<div class="target">${ARROW_ICON}<div><span class="target-label">After you answer, you go back to</span>${targetHost}</div></div>
 <h2>It will be able to</h2>
 <ul class="grants">
 ${grants.map((g) => html`<li>${CHECK_ICON}<span>${g.title}<span class="grant-detail">${g.detail}</span></span></li>`)}
 <li>${CHECK_ICON}<span>Only on this server<span class="grant-detail">${view.resource}</span></span></li>
 </ul>
-<p class="notice">Only approve a connection you started yourself just now${named ? html` from <span class="name">${name}</span>` : ''}. If you did not, choose Deny.</p>
+<p class="notice">Only approve a connection you started yourself just now${fromName}. If you did not, choose Deny.</p>
 <form method="post" action="${view.formAction}" autocomplete="off">
   <input type="hidden" name="request_id" value="${view.requestId}">
   <input type="hidden" name="csrf_token" value="${view.csrfToken}">
   ${view.error ? html`<p class="error" role="alert">${view.error}</p>` : ''}
   <label for="password">Owner password</label>
-  <input type="password" id="password" name="password" autocomplete="current-password" autofocus${view.error ? new SafeHtml(' aria-invalid="true"') : ''} aria-describedby="password-hint">
+  <input type="password" id="password" name="password" autocomplete="current-password" autofocus${ariaInvalid} aria-describedby="password-hint">
   <p class="hint" id="password-hint">The password set with <code>cupcake-mcp init</code> or <code>cupcake-mcp passwd</code>.</p>
   <!-- Approve comes first in the DOM: pressing Enter in the password field submits the first button. -->
   <div class="buttons">

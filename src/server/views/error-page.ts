@@ -1,7 +1,8 @@
 import { html, page, SafeHtml } from './html.js';
 
 const ALERT_ICON = new SafeHtml(
-  '<svg class="icon-error" width="28" height="28" viewBox="0 0 24 24" fill="none" aria-hidden="true"><circle cx="12" cy="12" r="10" fill="currentColor" opacity=".12"/>' +
+  '<svg class="icon-error" width="28" height="28" viewBox="0 0 24 24" fill="none" aria-hidden="true">' +
+    '<circle cx="12" cy="12" r="10" fill="currentColor" opacity=".12"/>' +
     '<path d="M12 7.5v5.5" stroke="currentColor" stroke-width="2" stroke-linecap="round"/><circle cx="12" cy="16.5" r="1.2" fill="currentColor"/></svg>',
 );
 

@@ -1,4 +1,4 @@
-import { html, LOCK_ICON, page } from './html.js';
+import { html, LOCK_ICON, page, type SafeHtml } from './html.js';
 
 export type CheckLevel = 'ok' | 'warn' | 'fail';
 
@@ -24,12 +24,22 @@ export interface HomeView {
 const MARK: Record<CheckLevel, string> = { ok: '✓', warn: '!', fail: '✗' };
 const MARK_LABEL: Record<CheckLevel, string> = { ok: 'passes', warn: 'warning', fail: 'fails' };
 
+const TRY_IT =
+  'Sign in the way ChatGPT and Claude do: the consent page, your owner password, an authorization code with PKCE, the token endpoint. ' +
+  'The token stays on the server and you can revoke it at the end.';
+
+function checkItem(c: HomeCheck): SafeHtml {
+  const mark = html`<span class="mark-${c.level}" aria-label="${MARK_LABEL[c.level]}">${MARK[c.level]}</span>`;
+  return html`<li data-check="${c.level}">${mark} ${c.title}<span class="grant-detail">${c.detail}</span></li>`;
+}
+
 /**
  * The home page (`GET /`): what this server is, what to paste into ChatGPT or Claude, whether its
  * discovery documents agree with the base URL, and a button that runs the real sign-in flow with
  * the first-party client. No script and no external asset; every value is escaped by `html`.
  */
 export function renderHomePage(view: HomeView): string {
+  const clientsUse = html`clients use <code>${view.baseUrl}</code>. The test sign-in runs there.`;
   return page(
     `${view.serverName} · cupcake-mcp`,
     html`<div class="brand">${LOCK_ICON}<span>${view.serverName}</span></div>
@@ -41,14 +51,11 @@ ${view.endpoints.map((e) => html`<li>${e.label} <span class="grant-detail">${e.n
 </ul>
 <h2>Discovery</h2>
 <ul class="plain" id="checks">
-${view.checks.map(
-  (c) =>
-    html`<li data-check="${c.level}"><span class="mark-${c.level}" aria-label="${MARK_LABEL[c.level]}">${MARK[c.level]}</span> ${c.title}<span class="grant-detail">${c.detail}</span></li>`,
-)}
+${view.checks.map(checkItem)}
 </ul>
-${view.reachedAt ? html`<p class="notice">You opened this page at <code>${view.reachedAt}</code>; clients use <code>${view.baseUrl}</code>. The test sign-in runs there.</p>` : ''}
+${view.reachedAt ? html`<p class="notice">You opened this page at <code>${view.reachedAt}</code>; ${clientsUse}</p>` : ''}
 <h2>Try it</h2>
-<p>Sign in the way ChatGPT and Claude do: the consent page, your owner password, an authorization code with PKCE, the token endpoint. The token stays on the server and you can revoke it at the end.</p>
+<p>${TRY_IT}</p>
 <a class="button" id="test-sign-in" href="${view.startUrl}">Test sign-in</a>`,
   );
 }

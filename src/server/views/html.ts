@@ -51,8 +51,14 @@ const STYLE = `
     }
   }
   *, *::before, *::after { box-sizing: border-box; }
-  body { margin: 0; min-height: 100vh; background: var(--bg); color: var(--text); display: flex; flex-direction: column; align-items: center; padding: 48px 16px 32px; }
-  main { width: 100%; max-width: 460px; background: var(--card); border: 1px solid var(--line); border-radius: 16px; padding: 32px; box-shadow: 0 1px 2px rgb(0 0 0 / .04), 0 8px 24px rgb(0 0 0 / .06); }
+  body {
+    margin: 0; min-height: 100vh; background: var(--bg); color: var(--text); display: flex; flex-direction: column;
+    align-items: center; padding: 48px 16px 32px;
+  }
+  main {
+    width: 100%; max-width: 460px; background: var(--card); border: 1px solid var(--line); border-radius: 16px;
+    padding: 32px; box-shadow: 0 1px 2px rgb(0 0 0 / .04), 0 8px 24px rgb(0 0 0 / .06);
+  }
   .brand { display: flex; align-items: center; gap: 10px; margin: 0 0 24px; color: var(--muted); font-size: .95rem; font-weight: 600; overflow-wrap: anywhere; }
   .brand svg { flex: none; }
   h1 { font-size: 1.375rem; line-height: 1.3; margin: 0 0 8px; font-weight: 500; letter-spacing: -.01em; overflow-wrap: anywhere; }
@@ -71,14 +77,23 @@ const STYLE = `
   ul.grants li { display: flex; gap: 10px; align-items: flex-start; padding: 6px 0; }
   ul.grants svg { flex: none; margin-top: 3px; color: var(--ok); }
   .grant-detail { display: block; color: var(--faint); font-size: .875rem; overflow-wrap: anywhere; }
-  .notice { margin: 20px 0 0; padding: 12px 14px; border-radius: 12px; border: 1px solid var(--warn-line); background: var(--warn-bg); color: var(--warn-text); font-size: .925rem; overflow-wrap: anywhere; }
+  .notice {
+    margin: 20px 0 0; padding: 12px 14px; border-radius: 12px; border: 1px solid var(--warn-line);
+    background: var(--warn-bg); color: var(--warn-text); font-size: .925rem; overflow-wrap: anywhere;
+  }
   .claim-note { margin: -2px 0 10px; color: var(--warn-text); font-size: .9rem; overflow-wrap: anywhere; }
   h1 strong.claimed { font-weight: 650; }
-  .error { margin: 20px 0 0; padding: 12px 14px; border-radius: 12px; border: 1px solid var(--error-line); background: var(--error-bg); color: var(--error-text); font-weight: 600; }
+  .error {
+    margin: 20px 0 0; padding: 12px 14px; border-radius: 12px; border: 1px solid var(--error-line);
+    background: var(--error-bg); color: var(--error-text); font-weight: 600;
+  }
   form { margin: 0; }
   label { display: block; font-weight: 600; margin: 24px 0 6px; }
   .hint { color: var(--faint); font-size: .85rem; margin: 6px 0 0; }
-  input[type=password] { width: 100%; font: inherit; font-size: 1rem; padding: 12px 14px; border: 1px solid var(--line); border-radius: 10px; background: var(--card); color: var(--text); }
+  input[type=password] {
+    width: 100%; font: inherit; font-size: 1rem; padding: 12px 14px; border: 1px solid var(--line); border-radius: 10px;
+    background: var(--card); color: var(--text);
+  }
   input[type=password]:focus { outline: 3px solid var(--focus); outline-offset: 1px; border-color: var(--accent); }
   .buttons { display: flex; flex-direction: row-reverse; gap: 12px; margin-top: 24px; }
   button { flex: 1; min-height: 48px; font: inherit; font-size: 1rem; font-weight: 650; border-radius: 10px; cursor: pointer; padding: 10px 16px; }
@@ -97,12 +112,18 @@ const STYLE = `
   .icon-error { color: var(--error-text); }
   .icon-ok { color: var(--ok); }
   a { color: var(--accent); }
-  a.button { display: flex; align-items: center; justify-content: center; min-height: 48px; margin-top: 16px; padding: 10px 16px; border-radius: 10px; background: var(--accent); color: var(--accent-text); font-weight: 650; text-decoration: none; }
+  a.button {
+    display: flex; align-items: center; justify-content: center; min-height: 48px; margin-top: 16px; padding: 10px 16px;
+    border-radius: 10px; background: var(--accent); color: var(--accent-text); font-weight: 650; text-decoration: none;
+  }
   a.button:hover { background: var(--accent-hover); }
   a.button:focus-visible { outline: 3px solid var(--focus); outline-offset: 2px; }
   ul.plain { list-style: none; padding: 0; margin: 0; }
   ul.plain li { padding: 6px 0; }
-  .paste { display: block; margin-top: 2px; padding: 8px 10px; background: var(--soft); border: 1px solid var(--line); border-radius: 8px; overflow-wrap: anywhere; user-select: all; }
+  .paste {
+    display: block; margin-top: 2px; padding: 8px 10px; background: var(--soft); border: 1px solid var(--line);
+    border-radius: 8px; overflow-wrap: anywhere; user-select: all;
+  }
   .mark-ok { color: var(--ok); font-weight: 700; }
   .mark-warn { color: var(--warn-text); font-weight: 700; }
   .mark-fail { color: var(--error-text); font-weight: 700; }
@@ -117,7 +138,8 @@ const STYLE = `
 
 /** A padlock: the mark of the authorization pages (inline, no asset to fetch). */
 export const LOCK_ICON = new SafeHtml(
-  '<svg width="28" height="28" viewBox="0 0 24 24" fill="none" aria-hidden="true"><rect x="2" y="2" width="20" height="20" rx="6" fill="currentColor" opacity=".12"/>' +
+  '<svg width="28" height="28" viewBox="0 0 24 24" fill="none" aria-hidden="true">' +
+    '<rect x="2" y="2" width="20" height="20" rx="6" fill="currentColor" opacity=".12"/>' +
     '<path d="M8.5 10.5V9a3.5 3.5 0 1 1 7 0v1.5" stroke="currentColor" stroke-width="1.6" stroke-linecap="round"/>' +
     '<rect x="7" y="10.5" width="10" height="7.5" rx="2" fill="currentColor"/></svg>',
 );

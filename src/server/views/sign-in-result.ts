@@ -1,11 +1,13 @@
 import { html, page, SafeHtml } from './html.js';
 
 const OK_ICON = new SafeHtml(
-  '<svg class="icon-ok" width="28" height="28" viewBox="0 0 24 24" fill="none" aria-hidden="true"><circle cx="12" cy="12" r="10" fill="currentColor" opacity=".14"/>' +
+  '<svg class="icon-ok" width="28" height="28" viewBox="0 0 24 24" fill="none" aria-hidden="true">' +
+    '<circle cx="12" cy="12" r="10" fill="currentColor" opacity=".14"/>' +
     '<path d="M7.5 12.5l3 3 6-7" stroke="currentColor" stroke-width="2" stroke-linecap="round" stroke-linejoin="round"/></svg>',
 );
 const ALERT_ICON = new SafeHtml(
-  '<svg class="icon-error" width="28" height="28" viewBox="0 0 24 24" fill="none" aria-hidden="true"><circle cx="12" cy="12" r="10" fill="currentColor" opacity=".12"/>' +
+  '<svg class="icon-error" width="28" height="28" viewBox="0 0 24 24" fill="none" aria-hidden="true">' +
+    '<circle cx="12" cy="12" r="10" fill="currentColor" opacity=".12"/>' +
     '<path d="M12 7.5v5.5" stroke="currentColor" stroke-width="2" stroke-linecap="round"/><circle cx="12" cy="16.5" r="1.2" fill="currentColor"/></svg>',
 );
 
@@ -22,6 +24,12 @@ export interface SignedInView {
   signOutAction: string;
   csrfToken: string;
   homeUrl: string;
+}
+
+function toolItem(t: SignedInView['tools'][number]): SafeHtml {
+  const title = t.title && t.title !== t.name ? html` ${t.title}` : '';
+  const description = t.description ? html`<span class="grant-detail">${t.description}</span>` : '';
+  return html`<li><code>${t.name}</code>${title}${description}</li>`;
 }
 
 /**
@@ -46,7 +54,7 @@ ${
   view.tools.length === 0
     ? html`<p class="notice">No tools: add a docs folder or upstream servers in the config.</p>`
     : html`<ul class="plain" id="tools">
-${view.tools.map((t) => html`<li><code>${t.name}</code>${t.title && t.title !== t.name ? html` ${t.title}` : ''}${t.description ? html`<span class="grant-detail">${t.description}</span>` : ''}</li>`)}
+${view.tools.map(toolItem)}
 </ul>`
 }
 <form method="post" action="${view.signOutAction}">
