@@ -142,43 +142,46 @@ describe('consent page in Chromium', () => {
     await page.close();
   });
 
-  it('a wrong password shows the error (401); then typing the password and clicking Approve lands on the redirect with a code that /token exchanges', async () => {
-    const page = await newPage({ width: 390, height: 844 });
-    const { url, state, verifier } = authorizationRequest();
-    await page.goto(url);
+  it(
+    'a wrong password shows the error (401); then typing the password and ' + 'clicking Approve lands on the redirect with a code that /token exchanges',
+    async () => {
+      const page = await newPage({ width: 390, height: 844 });
+      const { url, state, verifier } = authorizationRequest();
+      await page.goto(url);
 
-    await page.locator('input[name="password"]').fill('not the owner password');
-    const [refused] = await Promise.all([
-      page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/authorize'),
-      page.getByRole('button', { name: 'Approve' }).click(),
-    ]);
-    expect(refused.status()).toBe(401);
-    await expect(page.getByRole('alert').innerText()).resolves.toMatch(/wrong password/i);
-    await page.screenshot({ path: join(ARTIFACTS, 'consent-wrong-password-phone.png'), fullPage: true });
+      await page.locator('input[name="password"]').fill('not the owner password');
+      const [refused] = await Promise.all([
+        page.waitForResponse((r) => r.request().method() === 'POST' && new URL(r.url()).pathname === '/authorize'),
+        page.getByRole('button', { name: 'Approve' }).click(),
+      ]);
+      expect(refused.status()).toBe(401);
+      await expect(page.getByRole('alert').innerText()).resolves.toMatch(/wrong password/i);
+      await page.screenshot({ path: join(ARTIFACTS, 'consent-wrong-password-phone.png'), fullPage: true });
 
-    await page.locator('input[name="password"]').fill(OWNER_PASSWORD);
-    await Promise.all([page.waitForURL((u) => u.href.startsWith(callbackUrl)), page.getByRole('button', { name: 'Approve' }).click()]);
-    const landed = new URL(page.url());
-    expect(landed.searchParams.get('state')).toBe(state);
-    expect(landed.searchParams.get('iss')).toBe(server.url);
-    const code = landed.searchParams.get('code');
-    expect(code).toBeTruthy();
-    await expect(page.locator('h1').innerText()).resolves.toBe('Back in the application');
+      await page.locator('input[name="password"]').fill(OWNER_PASSWORD);
+      await Promise.all([page.waitForURL((u) => u.href.startsWith(callbackUrl)), page.getByRole('button', { name: 'Approve' }).click()]);
+      const landed = new URL(page.url());
+      expect(landed.searchParams.get('state')).toBe(state);
+      expect(landed.searchParams.get('iss')).toBe(server.url);
+      const code = landed.searchParams.get('code');
+      expect(code).toBeTruthy();
+      await expect(page.locator('h1').innerText()).resolves.toBe('Back in the application');
 
-    const token = await fetch(`${server.url}/token`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`,
-      },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code: code!, code_verifier: verifier, redirect_uri: callbackUrl }),
-    });
-    expect(token.status).toBe(200);
-    const body = (await token.json()) as { access_token: string; token_type: string };
-    expect(body.access_token).toMatch(/^mcp_[0-9a-f]{32}$/);
-    expect(body.token_type).toBe('Bearer');
-    await page.close();
-  });
+      const token = await fetch(`${server.url}/token`, {
+        method: 'POST',
+        headers: {
+          'content-type': 'application/x-www-form-urlencoded',
+          authorization: `Basic ${Buffer.from(`${client.client_id}:${client.client_secret}`).toString('base64')}`,
+        },
+        body: new URLSearchParams({ grant_type: 'authorization_code', code: code!, code_verifier: verifier, redirect_uri: callbackUrl }),
+      });
+      expect(token.status).toBe(200);
+      const body = (await token.json()) as { access_token: string; token_type: string };
+      expect(body.access_token).toMatch(/^mcp_[0-9a-f]{32}$/);
+      expect(body.token_type).toBe('Bearer');
+      await page.close();
+    },
+  );
 
   it('an unknown client gets an error page, never a redirect (RFC 6749 §4.1.2.1)', async () => {
     const page = await newPage({ width: 390, height: 844 });

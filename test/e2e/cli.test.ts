@@ -304,29 +304,33 @@ describe('cupcake-mcp (built bin)', () => {
       expect((await third.stop()).code).toBe(0);
     });
 
-    it('container-like setup: a serve in another pid namespace sharing the data dir and host name is respected while its claim is fresh, and replaced once stale', async () => {
-      const dir = await tmp();
-      expect((await runCli(['init', '--yes'], { cwd: dir })).code).toBe(0);
-      const dataDir = join(dir, '.cupcake');
-      // pid 999999 does not exist here, but lives in the other namespace: only the stale time decides.
-      const claimPath = join(dataDir, 'serve.json');
-      await writeFile(
-        claimPath,
-        JSON.stringify({ pid: 999_999, host: `${hostname()} pid:[not-ours]`, started_at: new Date().toISOString(), url: 'http://localhost:8787' }),
-      );
-      const second = await runCli(['serve', '--port', '0'], { cwd: dir });
-      expect(second.code).toBe(1);
-      expect(second.stdout).not.toContain('listening on');
-      expect(second.stderr).toContain(`already using ${dataDir} (pid 999999, http://localhost:8787, in another container or host)`);
-      const status = JSON.parse((await runCli(['status', '--json'], { cwd: dir })).stdout) as { server: { running: boolean; pid: number } };
-      expect(status.server).toMatchObject({ running: true, pid: 999_999 });
+    it(
+      'container-like setup: a serve in another pid namespace sharing the data dir ' +
+        'and host name is respected while its claim is fresh, and replaced once stale',
+      async () => {
+        const dir = await tmp();
+        expect((await runCli(['init', '--yes'], { cwd: dir })).code).toBe(0);
+        const dataDir = join(dir, '.cupcake');
+        // pid 999999 does not exist here, but lives in the other namespace: only the stale time decides.
+        const claimPath = join(dataDir, 'serve.json');
+        await writeFile(
+          claimPath,
+          JSON.stringify({ pid: 999_999, host: `${hostname()} pid:[not-ours]`, started_at: new Date().toISOString(), url: 'http://localhost:8787' }),
+        );
+        const second = await runCli(['serve', '--port', '0'], { cwd: dir });
+        expect(second.code).toBe(1);
+        expect(second.stdout).not.toContain('listening on');
+        expect(second.stderr).toContain(`already using ${dataDir} (pid 999999, http://localhost:8787, in another container or host)`);
+        const status = JSON.parse((await runCli(['status', '--json'], { cwd: dir })).stdout) as { server: { running: boolean; pid: number } };
+        expect(status.server).toMatchObject({ running: true, pid: 999_999 });
 
-      const stale = new Date(Date.now() - 60_000);
-      await utimes(claimPath, stale, stale);
-      const third = await startServe(['--port', '0'], { cwd: dir });
-      expect(JSON.parse(await readFile(claimPath, 'utf8'))).toMatchObject({ pid: third.child.pid, url: third.url.replace('127.0.0.1', 'localhost') });
-      expect((await third.stop()).code).toBe(0);
-    });
+        const stale = new Date(Date.now() - 60_000);
+        await utimes(claimPath, stale, stale);
+        const third = await startServe(['--port', '0'], { cwd: dir });
+        expect(JSON.parse(await readFile(claimPath, 'utf8'))).toMatchObject({ pid: third.child.pid, url: third.url.replace('127.0.0.1', 'localhost') });
+        expect((await third.stop()).code).toBe(0);
+      },
+    );
 
     it('a serve killed without cleanup does not block the next one', async () => {
       const dir = await tmp();

@@ -139,17 +139,21 @@ describe('cupcake-mcp doctor', () => {
     expect(text.stdout.match(/fix the sign-in above/g)).toHaveLength(1);
   });
 
-  it('doctor --url http://127.0.0.1:PORT on a healthy local server whose base URL says localhost: says once that hosted clients cannot reach it, and everything passes', async () => {
-    const { dir, serve } = await serveWith({});
-    const reached = serve.url.replace('localhost', '127.0.0.1');
-    expect(reached).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
-    const result = await runCli(['doctor', '--url', reached], { cwd: dir, env: { CUPCAKE_OWNER_PASSWORD: PASSWORD }, timeoutMs: 30_000 });
-    expect(result.code, result.stdout).toBe(0);
-    expect(result.stdout.match(/hosted clients \(ChatGPT, Claude\) cannot reach a local address/g)).toHaveLength(1);
-    expect(result.stdout).toContain(`the server calls itself http://localhost:${new URL(reached).port}`);
-    expect(result.stdout).toMatch(/All \d+ checks passed\./);
-    expect(await doctorClients(dir)).toEqual([]);
-  });
+  it(
+    'doctor --url http://127.0.0.1:PORT on a healthy local server whose base URL says ' +
+      'localhost: says once that hosted clients cannot reach it, and everything passes',
+    async () => {
+      const { dir, serve } = await serveWith({});
+      const reached = serve.url.replace('localhost', '127.0.0.1');
+      expect(reached).toMatch(/^http:\/\/127\.0\.0\.1:\d+$/);
+      const result = await runCli(['doctor', '--url', reached], { cwd: dir, env: { CUPCAKE_OWNER_PASSWORD: PASSWORD }, timeoutMs: 30_000 });
+      expect(result.code, result.stdout).toBe(0);
+      expect(result.stdout.match(/hosted clients \(ChatGPT, Claude\) cannot reach a local address/g)).toHaveLength(1);
+      expect(result.stdout).toContain(`the server calls itself http://localhost:${new URL(reached).port}`);
+      expect(result.stdout).toMatch(/All \d+ checks passed\./);
+      expect(await doctorClients(dir)).toEqual([]);
+    },
+  );
 
   it('the owner’s own doctor never locks them out: a wrong password is checked against the local data dir and not sent', async () => {
     const { dir, serve } = await serveWith({});

@@ -112,83 +112,87 @@ describe('the first-party client', () => {
 });
 
 describe('tokens create', () => {
-  it('prints a token once that works on POST /tools/search, /tools, /mcp and /sse of the running serve, is listed with its label, and gets 401 after tokens revoke', async () => {
-    const dir = await initProject();
-    const serve = await startServe(['--port', '0'], { cwd: dir });
-    const url = serve.url;
+  it(
+    'prints a token once that works on POST /tools/search, /tools, /mcp and /sse of ' +
+      'the running serve, is listed with its label, and gets 401 after tokens revoke',
+    async () => {
+      const dir = await initProject();
+      const serve = await startServe(['--port', '0'], { cwd: dir });
+      const url = serve.url;
 
-    const created = await runCli(['tokens', 'create', '--name', 'nightly export', '--ttl', '2d', '--scope', 'mcp', '--json'], { cwd: dir });
-    expect(created.code, created.stderr).toBe(0);
-    const body = JSON.parse(created.stdout) as { id: string; token: string; expires_at: string };
-    expect(Object.keys(body).sort()).toEqual(['expires_at', 'id', 'token']);
-    expect(body.token).toMatch(/^mcp_[0-9a-f]{32}$/);
-    expect(body.id).toBe(tokenIdFromHash(sha256Hex(body.token)));
-    expect(Math.abs(Date.parse(body.expires_at) - (Date.now() + 2 * 86_400_000))).toBeLessThan(60_000);
-    const auth = { authorization: `Bearer ${body.token}` };
+      const created = await runCli(['tokens', 'create', '--name', 'nightly export', '--ttl', '2d', '--scope', 'mcp', '--json'], { cwd: dir });
+      expect(created.code, created.stderr).toBe(0);
+      const body = JSON.parse(created.stdout) as { id: string; token: string; expires_at: string };
+      expect(Object.keys(body).sort()).toEqual(['expires_at', 'id', 'token']);
+      expect(body.token).toMatch(/^mcp_[0-9a-f]{32}$/);
+      expect(body.id).toBe(tokenIdFromHash(sha256Hex(body.token)));
+      expect(Math.abs(Date.parse(body.expires_at) - (Date.now() + 2 * 86_400_000))).toBeLessThan(60_000);
+      const auth = { authorization: `Bearer ${body.token}` };
 
-    // The way a script uses it, as curl would.
-    const search = async () =>
-      fetch(`${url}/tools/search`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ query: 'welcome' }) });
-    const found = await search();
-    expect(found.status).toBe(200);
-    const result = (await found.json()) as { structuredContent: { results: Array<{ id: string }> } };
-    expect(result.structuredContent.results.map((r) => r.id)).toContain('welcome.md');
-    expect((await fetch(`${url}/tools`, { headers: auth })).status).toBe(200);
-    const initialize = await fetch(`${url}/mcp`, {
-      method: 'POST',
-      headers: { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'script', version: '1' } },
-      }),
-    });
-    expect(initialize.status).toBe(200);
-    expect(initialize.headers.get('mcp-session-id')).toBeTruthy();
-    await initialize.body?.cancel();
-    const abort = new AbortController();
-    const stream = await fetch(`${url}/sse`, { headers: { ...auth, accept: 'text/event-stream' }, signal: abort.signal });
-    expect(stream.status).toBe(200);
-    expect((await new SseReader(stream).next()).event).toBe('endpoint');
-    abort.abort();
+      // The way a script uses it, as curl would.
+      const search = async () =>
+        fetch(`${url}/tools/search`, { method: 'POST', headers: { ...auth, 'content-type': 'application/json' }, body: JSON.stringify({ query: 'welcome' }) });
+      const found = await search();
+      expect(found.status).toBe(200);
+      const result = (await found.json()) as { structuredContent: { results: Array<{ id: string }> } };
+      expect(result.structuredContent.results.map((r) => r.id)).toContain('welcome.md');
+      expect((await fetch(`${url}/tools`, { headers: auth })).status).toBe(200);
+      const initialize = await fetch(`${url}/mcp`, {
+        method: 'POST',
+        headers: { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'initialize',
+          params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'script', version: '1' } },
+        }),
+      });
+      expect(initialize.status).toBe(200);
+      expect(initialize.headers.get('mcp-session-id')).toBeTruthy();
+      await initialize.body?.cancel();
+      const abort = new AbortController();
+      const stream = await fetch(`${url}/sse`, { headers: { ...auth, accept: 'text/event-stream' }, signal: abort.signal });
+      expect(stream.status).toBe(200);
+      expect((await new SseReader(stream).next()).event).toBe('endpoint');
+      abort.abort();
 
-    const listed = JSON.parse((await runCli(['tokens', 'list', '--json'], { cwd: dir })).stdout) as Array<Record<string, unknown>>;
-    // The running serve's base URL (the local one follows the port it bound) is the token's audience.
-    const resource = `http://localhost:${new URL(url).port}`;
-    expect(listed).toContainEqual(
-      expect.objectContaining({ id: body.id, label: 'nightly export', client_name: 'cupcake-mcp (built-in)', scope: 'mcp', resource, status: 'active' }),
-    );
-    const table = await runCli(['tokens', 'list'], { cwd: dir });
-    expect(table.stdout).toMatch(/^ID\s+CLIENT\s+LABEL\s+SCOPE/m);
-    expect(table.stdout).toMatch(new RegExp(`^${body.id} +cupcake-mcp \\(built-in\\) +nightly export +mcp +(just now|\\d+ s ago) +in 1 d`, 'm'));
+      const listed = JSON.parse((await runCli(['tokens', 'list', '--json'], { cwd: dir })).stdout) as Array<Record<string, unknown>>;
+      // The running serve's base URL (the local one follows the port it bound) is the token's audience.
+      const resource = `http://localhost:${new URL(url).port}`;
+      expect(listed).toContainEqual(
+        expect.objectContaining({ id: body.id, label: 'nightly export', client_name: 'cupcake-mcp (built-in)', scope: 'mcp', resource, status: 'active' }),
+      );
+      const table = await runCli(['tokens', 'list'], { cwd: dir });
+      expect(table.stdout).toMatch(/^ID\s+CLIENT\s+LABEL\s+SCOPE/m);
+      expect(table.stdout).toMatch(new RegExp(`^${body.id} +cupcake-mcp \\(built-in\\) +nightly export +mcp +(just now|\\d+ s ago) +in 1 d`, 'm'));
 
-    // Never stored, logged or listed in plaintext.
-    for (const name of await readdir(join(dir, '.cupcake'))) {
-      const text = await readFile(join(dir, '.cupcake', name), 'utf8').catch(() => '');
-      expect(text, name).not.toContain(body.token);
-    }
-    expect(table.stdout + JSON.stringify(listed)).not.toContain(body.token);
-    expect(await readEvents(dir)).toContainEqual(
-      expect.objectContaining({
-        type: 'token.issued',
-        token_id: body.id,
-        detail: expect.objectContaining({ grant: 'personal_access_token', label: 'nightly export' }),
-      }),
-    );
+      // Never stored, logged or listed in plaintext.
+      for (const name of await readdir(join(dir, '.cupcake'))) {
+        const text = await readFile(join(dir, '.cupcake', name), 'utf8').catch(() => '');
+        expect(text, name).not.toContain(body.token);
+      }
+      expect(table.stdout + JSON.stringify(listed)).not.toContain(body.token);
+      expect(await readEvents(dir)).toContainEqual(
+        expect.objectContaining({
+          type: 'token.issued',
+          token_id: body.id,
+          detail: expect.objectContaining({ grant: 'personal_access_token', label: 'nightly export' }),
+        }),
+      );
 
-    const revoked = await runCli(['tokens', 'revoke', body.id], { cwd: dir });
-    expect(revoked.code, revoked.stderr).toBe(0);
-    const refused = await waitFor(
-      async () => {
-        const r = await search();
-        return r.status === 401 ? r : undefined;
-      },
-      { timeoutMs: 1_500, intervalMs: 100, what: 'the revoked personal token to get 401' },
-    );
-    expect(refused.headers.get('www-authenticate')).toContain('error="invalid_token"');
-    expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
-  });
+      const revoked = await runCli(['tokens', 'revoke', body.id], { cwd: dir });
+      expect(revoked.code, revoked.stderr).toBe(0);
+      const refused = await waitFor(
+        async () => {
+          const r = await search();
+          return r.status === 401 ? r : undefined;
+        },
+        { timeoutMs: 1_500, intervalMs: 100, what: 'the revoked personal token to get 401' },
+      );
+      expect(refused.headers.get('www-authenticate')).toContain('error="invalid_token"');
+      expect(await serve.stop('SIGTERM')).toEqual({ code: 0, signal: null });
+    },
+  );
 
   it('the readable output shows the token once with how to use and revoke it; bad options change nothing (exit 2)', async () => {
     const dir = await initProject();

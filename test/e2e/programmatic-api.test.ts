@@ -77,25 +77,29 @@ describe('programmatic API', () => {
     await client.close();
   });
 
-  it('createCupcakeServer claims its data dir like serve: a second server or a serve on it is refused naming this process, and it is free again after close()', async () => {
-    assertBuilt();
-    const work = await mkdtemp(join(tmpdir(), 'cupcake-api-claim-'));
-    cleanup.push(work);
-    const config = { port: 0, dataDir: join(work, '.cupcake') };
-    const first = createCupcakeServer({ config, ownerPassword: PASSWORD, cwd: work });
-    await first.listen();
-    try {
-      const second = createCupcakeServer({ config, ownerPassword: PASSWORD, cwd: work });
-      await expect(second.listen()).rejects.toThrow(`already using ${config.dataDir} (pid ${process.pid}`);
-      const serve = await runCli(['serve', '--port', '0'], { cwd: work, env: { CUPCAKE_DATA_DIR: config.dataDir } });
-      expect(serve.code).toBe(1);
-      expect(serve.stderr).toContain(`already using ${config.dataDir} (pid ${process.pid}`);
-    } finally {
-      await first.close();
-    }
-    const serve = await startServe(['--port', '0'], { cwd: work, env: { CUPCAKE_DATA_DIR: config.dataDir } });
-    expect((await serve.stop()).code).toBe(0);
-  });
+  it(
+    'createCupcakeServer claims its data dir like serve: a second server or a serve ' +
+      'on it is refused naming this process, and it is free again after close()',
+    async () => {
+      assertBuilt();
+      const work = await mkdtemp(join(tmpdir(), 'cupcake-api-claim-'));
+      cleanup.push(work);
+      const config = { port: 0, dataDir: join(work, '.cupcake') };
+      const first = createCupcakeServer({ config, ownerPassword: PASSWORD, cwd: work });
+      await first.listen();
+      try {
+        const second = createCupcakeServer({ config, ownerPassword: PASSWORD, cwd: work });
+        await expect(second.listen()).rejects.toThrow(`already using ${config.dataDir} (pid ${process.pid}`);
+        const serve = await runCli(['serve', '--port', '0'], { cwd: work, env: { CUPCAKE_DATA_DIR: config.dataDir } });
+        expect(serve.code).toBe(1);
+        expect(serve.stderr).toContain(`already using ${config.dataDir} (pid ${process.pid}`);
+      } finally {
+        await first.close();
+      }
+      const serve = await startServe(['--port', '0'], { cwd: work, env: { CUPCAKE_DATA_DIR: config.dataDir } });
+      expect((await serve.stop()).code).toBe(0);
+    },
+  );
 
   it('the first-start password rule is the same for the API and serve: too short is refused before anything is stored', async () => {
     const work = await mkdtemp(join(tmpdir(), 'cupcake-api-pw-'));

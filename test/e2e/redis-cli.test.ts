@@ -142,47 +142,50 @@ describe('CLI with store: redis://…', () => {
 });
 
 describe('store migrate --to <redis-url>', () => {
-  it('copies the file store into Redis and switches the config; existing tokens keep working; a re-run keeps what Redis holds (a revocation stays)', async () => {
-    const dir = await tmp();
-    const init = await runCli(['init', '--yes', '--port', '0', '--password-stdin'], { cwd: dir, input: 'correct-horse-battery\n' });
-    expect(init.code, init.stderr).toBe(0);
-    const env = { CUPCAKE_BASE_URL: 'http://localhost:8999' };
-    const mint = async (name: string) =>
-      JSON.parse((await runCli(['tokens', 'create', '--name', name, '--json'], { cwd: dir, env })).stdout) as { token: string; id: string };
-    const kept = await mint('kept');
-    const later = await mint('revoked later');
+  it(
+    'copies the file store into Redis and switches the config; existing tokens ' + 'keep working; a re-run keeps what Redis holds (a revocation stays)',
+    async () => {
+      const dir = await tmp();
+      const init = await runCli(['init', '--yes', '--port', '0', '--password-stdin'], { cwd: dir, input: 'correct-horse-battery\n' });
+      expect(init.code, init.stderr).toBe(0);
+      const env = { CUPCAKE_BASE_URL: 'http://localhost:8999' };
+      const mint = async (name: string) =>
+        JSON.parse((await runCli(['tokens', 'create', '--name', name, '--json'], { cwd: dir, env })).stdout) as { token: string; id: string };
+      const kept = await mint('kept');
+      const later = await mint('revoked later');
 
-    // Refused while serve runs on the file store: its writes during the copy would be lost.
-    const fileServe = await startServe(['--port', '0'], { cwd: dir, env });
-    const url = `${redis.url}/${++db}`;
-    const refused = await runCli(['store', 'migrate', '--to', url], { cwd: dir, env });
-    expect(refused.code).toBe(1);
-    expect(refused.stderr).toContain('stop it first');
-    await fileServe.stop();
+      // Refused while serve runs on the file store: its writes during the copy would be lost.
+      const fileServe = await startServe(['--port', '0'], { cwd: dir, env });
+      const url = `${redis.url}/${++db}`;
+      const refused = await runCli(['store', 'migrate', '--to', url], { cwd: dir, env });
+      expect(refused.code).toBe(1);
+      expect(refused.stderr).toContain('stop it first');
+      await fileServe.stop();
 
-    const migrated = await runCli(['store', 'migrate', '--to', url], { cwd: dir, env });
-    expect(migrated.code, migrated.stderr).toBe(0);
-    expect(migrated.stdout).toMatch(/tokens\s+2 copied/);
-    const config = JSON.parse(await readFile(join(dir, 'cupcake.config.json'), 'utf8')) as { store: string };
-    expect(config.store).toBe(url);
+      const migrated = await runCli(['store', 'migrate', '--to', url], { cwd: dir, env });
+      expect(migrated.code, migrated.stderr).toBe(0);
+      expect(migrated.stdout).toMatch(/tokens\s+2 copied/);
+      const config = JSON.parse(await readFile(join(dir, 'cupcake.config.json'), 'utf8')) as { store: string };
+      expect(config.store).toBe(url);
 
-    const serve = await startServe(['--port', '0'], { cwd: dir, env });
-    await expect.poll(() => serve.stdout()).toContain('store:     redis://');
-    for (const t of [kept, later]) expect((await fetch(`${serve.url}/tools`, { headers: { Authorization: `Bearer ${t.token}` } })).status).toBe(200);
-    expect((await runCli(['tokens', 'revoke', later.id], { cwd: dir, env })).code).toBe(0);
+      const serve = await startServe(['--port', '0'], { cwd: dir, env });
+      await expect.poll(() => serve.stdout()).toContain('store:     redis://');
+      for (const t of [kept, later]) expect((await fetch(`${serve.url}/tools`, { headers: { Authorization: `Bearer ${t.token}` } })).status).toBe(200);
+      expect((await runCli(['tokens', 'revoke', later.id], { cwd: dir, env })).code).toBe(0);
 
-    // Safe to re-run: nothing is copied over what Redis holds.
-    const again = await runCli(['store', 'migrate', '--to', url], { cwd: dir, env });
-    expect(again.code, again.stderr).toBe(0);
-    expect(again.stdout).toMatch(/tokens\s+0 copied, 2 already in Redis/);
-    await expect
-      .poll(async () => (await fetch(`${serve.url}/tools`, { headers: { Authorization: `Bearer ${later.token}` } })).status, { timeout: 2_000 })
-      .toBe(401);
-    expect((await fetch(`${serve.url}/tools`, { headers: { Authorization: `Bearer ${kept.token}` } })).status).toBe(200);
-    const listed = JSON.parse((await runCli(['tokens', 'list', '--all', '--json'], { cwd: dir, env })).stdout) as Array<{ id: string; status: string }>;
-    expect(Object.fromEntries(listed.map((t) => [t.id, t.status]))).toEqual({ [kept.id]: 'active', [later.id]: 'revoked' });
-    await serve.stop();
-  });
+      // Safe to re-run: nothing is copied over what Redis holds.
+      const again = await runCli(['store', 'migrate', '--to', url], { cwd: dir, env });
+      expect(again.code, again.stderr).toBe(0);
+      expect(again.stdout).toMatch(/tokens\s+0 copied, 2 already in Redis/);
+      await expect
+        .poll(async () => (await fetch(`${serve.url}/tools`, { headers: { Authorization: `Bearer ${later.token}` } })).status, { timeout: 2_000 })
+        .toBe(401);
+      expect((await fetch(`${serve.url}/tools`, { headers: { Authorization: `Bearer ${kept.token}` } })).status).toBe(200);
+      const listed = JSON.parse((await runCli(['tokens', 'list', '--all', '--json'], { cwd: dir, env })).stdout) as Array<{ id: string; status: string }>;
+      expect(Object.fromEntries(listed.map((t) => [t.id, t.status]))).toEqual({ [kept.id]: 'active', [later.id]: 'revoked' });
+      await serve.stop();
+    },
+  );
 
   it('--to must be a Redis URL (usage error), and an unreachable Redis leaves the config as it was', async () => {
     const dir = await tmp();

@@ -181,7 +181,8 @@ describe('progress, timeout and cancellation through the gateway, compared with 
     for (const key of ['v1', 'sse', 'v2'] as const) expect(new Set(seen[key].map((p) => p.progressToken)).size).toBe(1);
   }, 60_000);
 
-  it('the 70 s operation of the issue completes through a server without a timeout, with all of its progress, in both eras (past the fixed 60 s cut of before)', async () => {
+  it('the 70 s operation of the issue completes through a server without a timeout, ' +
+    'with all of its progress, in both eras (past the fixed 60 s cut of before)', async () => {
     const seen = recordProgress();
     const onprogress = () => undefined;
     const args = { duration: 70, steps: 7 };
@@ -343,7 +344,8 @@ describe('server-to-client requests of an upstream reach the client whose call c
     ['trigger-elicitation-request', {}],
     ['trigger-sampling-request', { prompt: 'say hello', maxTokens: 50 }],
   ] as const) {
-    it(`${tool}: answered by 2025 SDK clients (a request on the Streamable HTTP call's stream, on the SSE stream) and a 2026-07-28 client (input_required), as directly`, async () => {
+    it(`${tool}: answered by 2025 SDK clients (a request on the Streamable HTTP call's ` +
+      `stream, on the SSE stream) and a 2026-07-28 client (input_required), as directly`, async () => {
       for (const key of ['v1', 'sse', 'v2', 'direct'] as const) asked[key].length = 0;
       inputRequired.length = 0;
       const expected = await directAsk.callTool({ name: tool, arguments: args });
@@ -381,12 +383,16 @@ describe('server-to-client requests of an upstream reach the client whose call c
     }
   });
 
-  it('a client that declared no such capability is not asked even when it calls such a tool: the call ends with an error saying which capability is missing', async () => {
-    const viaV1 = await v1.callTool({ name: 'ev__trigger-elicitation-request', arguments: {} });
-    const viaV2 = await v2.callTool({ name: 'ev__trigger-sampling-request', arguments: { prompt: 'x', maxTokens: 5 } });
-    expect(viaV1.isError).toBe(true);
-    expect(textOf(viaV1)).toContain('did not declare the \\"elicitation\\" capability');
-    expect(viaV2.isError).toBe(true);
-    expect(textOf(viaV2)).toContain('did not declare the \\"sampling\\" capability');
-  });
+  it(
+    'a client that declared no such capability is not asked even when it calls ' +
+      'such a tool: the call ends with an error saying which capability is missing',
+    async () => {
+      const viaV1 = await v1.callTool({ name: 'ev__trigger-elicitation-request', arguments: {} });
+      const viaV2 = await v2.callTool({ name: 'ev__trigger-sampling-request', arguments: { prompt: 'x', maxTokens: 5 } });
+      expect(viaV1.isError).toBe(true);
+      expect(textOf(viaV1)).toContain('did not declare the \\"elicitation\\" capability');
+      expect(viaV2.isError).toBe(true);
+      expect(textOf(viaV2)).toContain('did not declare the \\"sampling\\" capability');
+    },
+  );
 });

@@ -81,54 +81,57 @@ async function token(): Promise<string> {
 }
 
 describe('SDK clients of both eras through the whole OAuth flow, at the same time', () => {
-  it('the v2 client in versionNegotiation auto ends on 2026-07-28 (server/discover, no initialize) while the v1 client keeps a 2025-11-25 session', async () => {
-    const sentV2: string[] = [];
-    const recordingFetch: typeof fetch = async (input, init) => {
-      if (init?.method === 'POST' && typeof init.body === 'string' && String(input).endsWith('/mcp'))
-        sentV2.push((JSON.parse(init.body) as { method?: string }).method ?? '(response)');
-      return fetch(input, init);
-    };
-    const providerV2 = new HeadlessOAuthClientProvider({ authMethod: 'none', clientName: 'SDK v2 client' });
-    const providerV1 = new HeadlessOAuthClientProvider({ authMethod: 'client_secret_basic', clientName: 'SDK v1 client' });
-    const makeV2 = () => new StreamableV2(new URL(`${server.url}/mcp`), { authProvider: providerV2, fetch: recordingFetch });
-    const makeV1 = () => new StreamableV1(new URL(`${server.url}/mcp`), { authProvider: providerV1 });
+  it(
+    'the v2 client in versionNegotiation auto ends on 2026-07-28 (server/discover, ' + 'no initialize) while the v1 client keeps a 2025-11-25 session',
+    async () => {
+      const sentV2: string[] = [];
+      const recordingFetch: typeof fetch = async (input, init) => {
+        if (init?.method === 'POST' && typeof init.body === 'string' && String(input).endsWith('/mcp'))
+          sentV2.push((JSON.parse(init.body) as { method?: string }).method ?? '(response)');
+        return fetch(input, init);
+      };
+      const providerV2 = new HeadlessOAuthClientProvider({ authMethod: 'none', clientName: 'SDK v2 client' });
+      const providerV1 = new HeadlessOAuthClientProvider({ authMethod: 'client_secret_basic', clientName: 'SDK v1 client' });
+      const makeV2 = () => new StreamableV2(new URL(`${server.url}/mcp`), { authProvider: providerV2, fetch: recordingFetch });
+      const makeV1 = () => new StreamableV1(new URL(`${server.url}/mcp`), { authProvider: providerV1 });
 
-    // Both meet the 401 challenge and run discovery → registration → consent → token, concurrently.
-    const firstV2 = makeV2();
-    const firstV1 = makeV1();
-    await Promise.all([
-      expect(new ClientV2({ name: 'v2', version: '1' }, { versionNegotiation: { mode: 'auto' } }).connect(firstV2)).rejects.toBeInstanceOf(UnauthorizedV2),
-      expect(new ClientV1({ name: 'v1', version: '1' }).connect(firstV1)).rejects.toBeInstanceOf(UnauthorizedV1),
-    ]);
-    providerV2.takeAuthorizationCode(); // checks the state came back
-    // The v2 client reads code and iss from the callback and checks iss first (RFC 9207 §2.4).
-    await Promise.all([firstV2.finishAuth(providerV2.outcomes.at(-1)!.redirect.searchParams), firstV1.finishAuth(providerV1.takeAuthorizationCode())]);
+      // Both meet the 401 challenge and run discovery → registration → consent → token, concurrently.
+      const firstV2 = makeV2();
+      const firstV1 = makeV1();
+      await Promise.all([
+        expect(new ClientV2({ name: 'v2', version: '1' }, { versionNegotiation: { mode: 'auto' } }).connect(firstV2)).rejects.toBeInstanceOf(UnauthorizedV2),
+        expect(new ClientV1({ name: 'v1', version: '1' }).connect(firstV1)).rejects.toBeInstanceOf(UnauthorizedV1),
+      ]);
+      providerV2.takeAuthorizationCode(); // checks the state came back
+      // The v2 client reads code and iss from the callback and checks iss first (RFC 9207 §2.4).
+      await Promise.all([firstV2.finishAuth(providerV2.outcomes.at(-1)!.redirect.searchParams), firstV1.finishAuth(providerV1.takeAuthorizationCode())]);
 
-    sentV2.length = 0;
-    const v2 = new ClientV2({ name: 'v2', version: '1' }, { versionNegotiation: { mode: 'auto' } });
-    const v1 = new ClientV1({ name: 'v1', version: '1' });
-    await Promise.all([v2.connect(makeV2()), v1.connect(makeV1())]);
-    try {
-      expect(v2.getNegotiatedProtocolVersion()).toBe(MODERN);
-      expect(v2.getProtocolEra()).toBe('modern');
-      expect(sentV2[0]).toBe('server/discover');
-      expect(sentV2).not.toContain('initialize');
-      expect((v1.transport as StreamableV1).sessionId).toMatch(/^[0-9a-f-]{36}$/);
+      sentV2.length = 0;
+      const v2 = new ClientV2({ name: 'v2', version: '1' }, { versionNegotiation: { mode: 'auto' } });
+      const v1 = new ClientV1({ name: 'v1', version: '1' });
+      await Promise.all([v2.connect(makeV2()), v1.connect(makeV1())]);
+      try {
+        expect(v2.getNegotiatedProtocolVersion()).toBe(MODERN);
+        expect(v2.getProtocolEra()).toBe('modern');
+        expect(sentV2[0]).toBe('server/discover');
+        expect(sentV2).not.toContain('initialize');
+        expect((v1.transport as StreamableV1).sessionId).toMatch(/^[0-9a-f-]{36}$/);
 
-      const [listV2, listV1] = await Promise.all([v2.listTools(), v1.listTools()]);
-      expect(listV2.tools.map((t) => t.name).sort()).toEqual(['fetch', 'search', 'whoami']);
-      expect(listV1.tools.map((t) => t.name).sort()).toEqual(['fetch', 'search', 'whoami']);
-      const [whoV2, whoV1] = await Promise.all([v2.callTool({ name: 'whoami', arguments: {} }), v1.callTool({ name: 'whoami', arguments: {} })]);
-      expect(whoV2.structuredContent).toMatchObject({ client_id: providerV2.clientInformation()!.client_id, session_id: null });
-      expect(whoV1.structuredContent).toMatchObject({
-        client_id: providerV1.clientInformation()!.client_id,
-        session_id: (v1.transport as StreamableV1).sessionId,
-      });
-      expect(sentV2).not.toContain('initialize');
-    } finally {
-      await Promise.all([v2.close(), v1.close()]);
-    }
-  });
+        const [listV2, listV1] = await Promise.all([v2.listTools(), v1.listTools()]);
+        expect(listV2.tools.map((t) => t.name).sort()).toEqual(['fetch', 'search', 'whoami']);
+        expect(listV1.tools.map((t) => t.name).sort()).toEqual(['fetch', 'search', 'whoami']);
+        const [whoV2, whoV1] = await Promise.all([v2.callTool({ name: 'whoami', arguments: {} }), v1.callTool({ name: 'whoami', arguments: {} })]);
+        expect(whoV2.structuredContent).toMatchObject({ client_id: providerV2.clientInformation()!.client_id, session_id: null });
+        expect(whoV1.structuredContent).toMatchObject({
+          client_id: providerV1.clientInformation()!.client_id,
+          session_id: (v1.transport as StreamableV1).sessionId,
+        });
+        expect(sentV2).not.toContain('initialize');
+      } finally {
+        await Promise.all([v2.close(), v1.close()]);
+      }
+    },
+  );
 
   it('MCP 2026-07-28: a subscriptions/listen stream is acknowledged first and then carries tools/list_changed', async () => {
     const t = await token();

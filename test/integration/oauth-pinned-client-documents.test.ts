@@ -43,39 +43,42 @@ describe('Claude and Claude Code sign in when their metadata documents cannot be
     await docs?.close();
   });
 
-  it('Claude: the live document answers 403, the pinned copy stands in; consent, a public-client token and a refresh token without offline_access', async () => {
-    const form = await openConsent(http, {
-      client_id: CLAUDE,
-      redirect_uri: CLAUDE_CALLBACK,
-      response_type: 'code',
-      code_challenge: challengeOf(newVerifier()),
-      code_challenge_method: 'S256',
-    });
-    expect(form.response.text).toContain('Claude');
-    expect(docs.hits('/oauth/mcp-oauth-client-metadata')).toBe(1);
+  it(
+    'Claude: the live document answers 403, the pinned copy stands in; ' + 'consent, a public-client token and a refresh token without offline_access',
+    async () => {
+      const form = await openConsent(http, {
+        client_id: CLAUDE,
+        redirect_uri: CLAUDE_CALLBACK,
+        response_type: 'code',
+        code_challenge: challengeOf(newVerifier()),
+        code_challenge_method: 'S256',
+      });
+      expect(form.response.text).toContain('Claude');
+      expect(docs.hits('/oauth/mcp-oauth-client-metadata')).toBe(1);
 
-    // Claude asks for no offline_access; its document registers the refresh_token grant.
-    const { code, verifier } = await authorize(http, { client_id: CLAUDE, redirect_uri: CLAUDE_CALLBACK, resource: `${server.url}/mcp`, scope: 'mcp' });
-    const response = await http.postForm('/token', {
-      grant_type: 'authorization_code',
-      code,
-      code_verifier: verifier,
-      redirect_uri: CLAUDE_CALLBACK,
-      client_id: CLAUDE,
-      resource: `${server.url}/mcp`,
-    });
-    expect(response.status, response.text).toBe(200);
-    const tokens = response.json();
-    expect(tokens.refresh_token).toEqual(expect.any(String));
-    expect((await fetch(`${server.url}/tools`, { headers: { authorization: `Bearer ${tokens.access_token}` } })).status).toBe(200);
+      // Claude asks for no offline_access; its document registers the refresh_token grant.
+      const { code, verifier } = await authorize(http, { client_id: CLAUDE, redirect_uri: CLAUDE_CALLBACK, resource: `${server.url}/mcp`, scope: 'mcp' });
+      const response = await http.postForm('/token', {
+        grant_type: 'authorization_code',
+        code,
+        code_verifier: verifier,
+        redirect_uri: CLAUDE_CALLBACK,
+        client_id: CLAUDE,
+        resource: `${server.url}/mcp`,
+      });
+      expect(response.status, response.text).toBe(200);
+      const tokens = response.json();
+      expect(tokens.refresh_token).toEqual(expect.any(String));
+      expect((await fetch(`${server.url}/tools`, { headers: { authorization: `Bearer ${tokens.access_token}` } })).status).toBe(200);
 
-    const refreshed = await http.postForm('/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: CLAUDE });
-    expect(refreshed.status, refreshed.text).toBe(200);
+      const refreshed = await http.postForm('/token', { grant_type: 'refresh_token', refresh_token: tokens.refresh_token, client_id: CLAUDE });
+      expect(refreshed.status, refreshed.text).toBe(200);
 
-    const pinned = (await events()).filter((e) => e.type === 'client.pinned_document_used' && e.client_id === CLAUDE);
-    expect(pinned.length).toBeGreaterThanOrEqual(1);
-    expect(pinned[0]!.detail.reason).toMatch(/HTTP 403/);
-  });
+      const pinned = (await events()).filter((e) => e.type === 'client.pinned_document_used' && e.client_id === CLAUDE);
+      expect(pinned.length).toBeGreaterThanOrEqual(1);
+      expect(pinned[0]!.detail.reason).toMatch(/HTTP 403/);
+    },
+  );
 
   it('Claude: the pinned copy never widens the document: another redirect URI is still refused on a page', async () => {
     const page = await http.get(

@@ -52,25 +52,28 @@ describe('POST /register (RFC 7591)', () => {
     expect(stored?.clientSecretHash).not.toBe(body.client_secret);
   });
 
-  it("RFC 7591 §3.2.1: Claude's registration (client_secret_post, refresh_token grant) is accepted; without refresh tokens the grant is not registered", async () => {
-    const body = await register(http, {
-      client_name: 'Claude',
-      redirect_uris: [CLAUDE_REDIRECT],
-      grant_types: ['authorization_code', 'refresh_token'],
-      response_types: ['code'],
-      token_endpoint_auth_method: 'client_secret_post',
-      scope: 'mcp',
-    });
-    expect(body).toMatchObject({
-      client_id: expect.stringMatching(UUID),
-      client_secret: expect.stringMatching(/^[0-9a-f]{64}$/),
-      token_endpoint_auth_method: 'client_secret_post',
-      redirect_uris: [CLAUDE_REDIRECT],
-      grant_types: ['authorization_code'],
-      scope: 'mcp',
-    });
-    expect(nullPaths(body)).toEqual([]);
-  });
+  it(
+    "RFC 7591 §3.2.1: Claude's registration (client_secret_post, refresh_token " + 'grant) is accepted; without refresh tokens the grant is not registered',
+    async () => {
+      const body = await register(http, {
+        client_name: 'Claude',
+        redirect_uris: [CLAUDE_REDIRECT],
+        grant_types: ['authorization_code', 'refresh_token'],
+        response_types: ['code'],
+        token_endpoint_auth_method: 'client_secret_post',
+        scope: 'mcp',
+      });
+      expect(body).toMatchObject({
+        client_id: expect.stringMatching(UUID),
+        client_secret: expect.stringMatching(/^[0-9a-f]{64}$/),
+        token_endpoint_auth_method: 'client_secret_post',
+        redirect_uris: [CLAUDE_REDIRECT],
+        grant_types: ['authorization_code'],
+        scope: 'mcp',
+      });
+      expect(nullPaths(body)).toEqual([]);
+    },
+  );
 
   it('RFC 7591 §2: a public client (none) with a loopback redirect gets no secret', async () => {
     const body = await register(http, { client_name: 'Inspector', redirect_uris: ['http://127.0.0.1/callback'], token_endpoint_auth_method: 'none' });

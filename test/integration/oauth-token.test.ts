@@ -62,40 +62,47 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
     await server.close();
   });
 
-  it("seed: ChatGPT's exact sequence (discovery, manifest, registration, authorize with scope=mcp and state=oauth_s_…, consent, Basic at /token) ends in a 24 h mcp_ token", async () => {
-    expect((await http.get('/.well-known/oauth-authorization-server')).status).toBe(200);
-    expect((await http.get('/.well-known/mcp/manifest.json')).status).toBe(200);
-    const client = await register(http, { client_name: 'ChatGPT', redirect_uris: [CHATGPT_REDIRECT] });
-    expect(client.token_endpoint_auth_method).toBe('client_secret_basic');
+  it(
+    "seed: ChatGPT's exact sequence (discovery, manifest, registration, authorize with " +
+      'scope=mcp and state=oauth_s_…, consent, Basic at /token) ends in a 24 h mcp_ token',
+    async () => {
+      expect((await http.get('/.well-known/oauth-authorization-server')).status).toBe(200);
+      expect((await http.get('/.well-known/mcp/manifest.json')).status).toBe(200);
+      const client = await register(http, { client_name: 'ChatGPT', redirect_uris: [CHATGPT_REDIRECT] });
+      expect(client.token_endpoint_auth_method).toBe('client_secret_basic');
 
-    const { code, redirect, verifier } = await authorize(http, {
-      client_id: client.client_id,
-      redirect_uri: CHATGPT_REDIRECT,
-      state: SEED_STATE,
-      scope: 'mcp',
-    });
-    expect(redirect.searchParams.get('state')).toBe(SEED_STATE);
-    expect(redirect.searchParams.get('iss')).toBe(server.url);
+      const { code, redirect, verifier } = await authorize(http, {
+        client_id: client.client_id,
+        redirect_uri: CHATGPT_REDIRECT,
+        state: SEED_STATE,
+        scope: 'mcp',
+      });
+      expect(redirect.searchParams.get('state')).toBe(SEED_STATE);
+      expect(redirect.searchParams.get('iss')).toBe(server.url);
 
-    const response = await exchangeWithBasic(http, client, { code, verifier, redirect_uri: CHATGPT_REDIRECT });
-    const tokens = expectTokenResponse(response);
-    expect(response.json()).not.toHaveProperty('refresh_token');
+      const response = await exchangeWithBasic(http, client, { code, verifier, redirect_uri: CHATGPT_REDIRECT });
+      const tokens = expectTokenResponse(response);
+      expect(response.json()).not.toHaveProperty('refresh_token');
 
-    const verified = await verify(tokens.access_token);
-    expect(verified).toMatchObject({ clientId: client.client_id, scopes: ['mcp'], resource: server.url, expiresAt: clock.now() + 86_400_000 });
-  });
+      const verified = await verify(tokens.access_token);
+      expect(verified).toMatchObject({ clientId: client.client_id, scopes: ['mcp'], resource: server.url, expiresAt: clock.now() + 86_400_000 });
+    },
+  );
 
-  it("ChatGPT's per-connector redirect https://chatgpt.com/connector/oauth/<id> and its scope-less re-authorization (default scope) both end in tokens", async () => {
-    const connectorRedirect = 'https://chatgpt.com/connector/oauth/c_6f1e0a8b2d4c';
-    const client = await registerChatGpt(http, connectorRedirect);
-    const first = await obtainTokens(http, client, { redirect_uri: connectorRedirect, scope: 'mcp' });
-    expect(first.scope).toBe('mcp');
-    const again = await obtainTokens(http, client, { redirect_uri: connectorRedirect });
-    expect(again.scope).toBe('mcp');
-    expect(again.access_token).not.toBe(first.access_token);
-    await expect(verify(first.access_token)).resolves.toMatchObject({ clientId: client.client_id });
-    await expect(verify(again.access_token)).resolves.toMatchObject({ clientId: client.client_id, scopes: ['mcp'] });
-  });
+  it(
+    "ChatGPT's per-connector redirect https://chatgpt.com/connector/oauth/<id> " + 'and its scope-less re-authorization (default scope) both end in tokens',
+    async () => {
+      const connectorRedirect = 'https://chatgpt.com/connector/oauth/c_6f1e0a8b2d4c';
+      const client = await registerChatGpt(http, connectorRedirect);
+      const first = await obtainTokens(http, client, { redirect_uri: connectorRedirect, scope: 'mcp' });
+      expect(first.scope).toBe('mcp');
+      const again = await obtainTokens(http, client, { redirect_uri: connectorRedirect });
+      expect(again.scope).toBe('mcp');
+      expect(again.access_token).not.toBe(first.access_token);
+      await expect(verify(first.access_token)).resolves.toMatchObject({ clientId: client.client_id });
+      await expect(verify(again.access_token)).resolves.toMatchObject({ clientId: client.client_id, scopes: ['mcp'] });
+    },
+  );
 
   it('Claude: client_secret_post registration with https://claude.ai/api/mcp/auth_callback exchanges its code with the secret in the body', async () => {
     const claude = await register(http, {
@@ -126,40 +133,43 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
     await expect(verify(tokens.access_token)).resolves.toMatchObject({ resource });
   });
 
-  it("Claude.ai's authorization request as sent in the wild (scope=claudeai, resource=<origin>/, prompt=consent) ends in an mcp token for the origin", async () => {
-    const claude = await register(http, {
-      client_name: 'claudeai',
-      redirect_uris: [CLAUDE_REDIRECT],
-      grant_types: ['authorization_code', 'refresh_token'],
-      token_endpoint_auth_method: 'none',
-      scope: 'claudeai',
-    });
-    const resource = `${server.url}/`;
-    const verifier = RFC7636_VERIFIER;
-    const form = await openConsent(http, {
-      response_type: 'code',
-      client_id: claude.client_id,
-      redirect_uri: CLAUDE_REDIRECT,
-      code_challenge: RFC7636_CHALLENGE,
-      code_challenge_method: 'S256',
-      state: 'claude-state',
-      scope: 'claudeai',
-      resource,
-      prompt: 'consent',
-    });
-    const code = (await answerConsent(http, form)).location().searchParams.get('code')!;
-    const response = await http.postForm('/token', {
-      grant_type: 'authorization_code',
-      code,
-      code_verifier: verifier,
-      redirect_uri: CLAUDE_REDIRECT,
-      client_id: claude.client_id,
-      resource,
-    });
-    // RFC 6749 §3.3: the granted scope differs from the requested one, so the response says which.
-    const tokens = expectTokenResponse(response, 'mcp');
-    await expect(verify(tokens.access_token)).resolves.toMatchObject({ resource: server.url, scopes: ['mcp'] });
-  });
+  it(
+    "Claude.ai's authorization request as sent in the wild (scope=claudeai, " + 'resource=<origin>/, prompt=consent) ends in an mcp token for the origin',
+    async () => {
+      const claude = await register(http, {
+        client_name: 'claudeai',
+        redirect_uris: [CLAUDE_REDIRECT],
+        grant_types: ['authorization_code', 'refresh_token'],
+        token_endpoint_auth_method: 'none',
+        scope: 'claudeai',
+      });
+      const resource = `${server.url}/`;
+      const verifier = RFC7636_VERIFIER;
+      const form = await openConsent(http, {
+        response_type: 'code',
+        client_id: claude.client_id,
+        redirect_uri: CLAUDE_REDIRECT,
+        code_challenge: RFC7636_CHALLENGE,
+        code_challenge_method: 'S256',
+        state: 'claude-state',
+        scope: 'claudeai',
+        resource,
+        prompt: 'consent',
+      });
+      const code = (await answerConsent(http, form)).location().searchParams.get('code')!;
+      const response = await http.postForm('/token', {
+        grant_type: 'authorization_code',
+        code,
+        code_verifier: verifier,
+        redirect_uri: CLAUDE_REDIRECT,
+        client_id: claude.client_id,
+        resource,
+      });
+      // RFC 6749 §3.3: the granted scope differs from the requested one, so the response says which.
+      const tokens = expectTokenResponse(response, 'mcp');
+      await expect(verify(tokens.access_token)).resolves.toMatchObject({ resource: server.url, scopes: ['mcp'] });
+    },
+  );
 
   it('RFC 8252 §7.3: a public client registered with http://127.0.0.1/callback authorizes on any port and exchanges with that exact URI', async () => {
     const client = await register(http, { client_name: 'CLI', redirect_uris: ['http://127.0.0.1/callback'], token_endpoint_auth_method: 'none' });
@@ -378,22 +388,31 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
     expect(response.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
   });
 
-  it('RFC 6749 §5.2 + RFC 9110 §11.6.1: client_secret_post with a wrong secret, or a confidential client without one, is 401 invalid_client with a challenge', async () => {
-    const wrong = await http.postForm('/token', {
-      grant_type: 'authorization_code',
-      code: 'x',
-      code_verifier: RFC7636_VERIFIER,
-      client_id: chatgpt.client_id,
-      client_secret: 'f'.repeat(64),
-    });
-    const none = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER, client_id: chatgpt.client_id });
-    const nobody = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER });
-    const unknown = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER, client_id: 'nobody' });
-    for (const response of [wrong, none, nobody, unknown]) {
-      expectTokenError(response, 401, 'invalid_client');
-      expect(response.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
-    }
-  });
+  it(
+    'RFC 6749 §5.2 + RFC 9110 §11.6.1: client_secret_post with a wrong secret, or ' +
+      'a confidential client without one, is 401 invalid_client with a challenge',
+    async () => {
+      const wrong = await http.postForm('/token', {
+        grant_type: 'authorization_code',
+        code: 'x',
+        code_verifier: RFC7636_VERIFIER,
+        client_id: chatgpt.client_id,
+        client_secret: 'f'.repeat(64),
+      });
+      const none = await http.postForm('/token', {
+        grant_type: 'authorization_code',
+        code: 'x',
+        code_verifier: RFC7636_VERIFIER,
+        client_id: chatgpt.client_id,
+      });
+      const nobody = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER });
+      const unknown = await http.postForm('/token', { grant_type: 'authorization_code', code: 'x', code_verifier: RFC7636_VERIFIER, client_id: 'nobody' });
+      for (const response of [wrong, none, nobody, unknown]) {
+        expectTokenError(response, 401, 'invalid_client');
+        expect(response.headers.get('www-authenticate')).toMatch(/^Basic realm=/);
+      }
+    },
+  );
 
   it('RFC 6749 §5.2: a public client presenting a secret, or using Basic, is 401 invalid_client', async () => {
     const client = await register(http, { redirect_uris: ['http://127.0.0.1/cb'], token_endpoint_auth_method: 'none' });
@@ -596,42 +615,46 @@ describe('POST /token, refresh_token grant with auth.refreshTokens on (OAuth 2.1
     await expect(verify(tokens.access_token)).resolves.toMatchObject({ scopes: ['mcp'] });
   });
 
-  it('OAuth 2.1 §4.3.1: each refresh rotates the refresh token; the previous one works for 60 s, and a reuse after that revokes the whole family (token.reuse_detected)', async () => {
-    const initial = await obtainTokens(http, claude);
-    const r0 = initial.refresh_token!;
+  it(
+    'OAuth 2.1 §4.3.1: each refresh rotates the refresh token; the previous one works ' +
+      'for 60 s, and a reuse after that revokes the whole family (token.reuse_detected)',
+    async () => {
+      const initial = await obtainTokens(http, claude);
+      const r0 = initial.refresh_token!;
 
-    const first = expectTokenResponse(await refresh(r0));
-    const r1 = first.refresh_token!;
-    expect(r1).toEqual(expect.any(String));
-    expect(r1).not.toBe(r0);
-    expect(first.access_token).not.toBe(initial.access_token);
-    await expect(verify(first.access_token)).resolves.toMatchObject({ clientId: claude.client_id });
+      const first = expectTokenResponse(await refresh(r0));
+      const r1 = first.refresh_token!;
+      expect(r1).toEqual(expect.any(String));
+      expect(r1).not.toBe(r0);
+      expect(first.access_token).not.toBe(initial.access_token);
+      await expect(verify(first.access_token)).resolves.toMatchObject({ clientId: claude.client_id });
 
-    // Grace: a racing second use of r0 inside 60 s still works (several egress nodes).
-    clock.advance(59_000);
-    const racing = expectTokenResponse(await refresh(r0));
-    expect(racing.refresh_token).toEqual(expect.any(String));
+      // Grace: a racing second use of r0 inside 60 s still works (several egress nodes).
+      clock.advance(59_000);
+      const racing = expectTokenResponse(await refresh(r0));
+      expect(racing.refresh_token).toEqual(expect.any(String));
 
-    // r1 keeps rotating normally.
-    const second = expectTokenResponse(await refresh(r1));
-    const r2 = second.refresh_token!;
+      // r1 keeps rotating normally.
+      const second = expectTokenResponse(await refresh(r1));
+      const r2 = second.refresh_token!;
 
-    // After the grace window, presenting r0 again is a reuse: the whole grant goes.
-    clock.advance(2_000);
-    expectTokenError(await refresh(r0), 400, 'invalid_grant');
-    for (const access of [initial.access_token, first.access_token, racing.access_token, second.access_token]) {
-      await expect(verify(access)).rejects.toMatchObject({ reason: 'revoked' });
-    }
-    expectTokenError(await refresh(r2), 400, 'invalid_grant');
-    expectTokenError(await refresh(racing.refresh_token!), 400, 'invalid_grant');
+      // After the grace window, presenting r0 again is a reuse: the whole grant goes.
+      clock.advance(2_000);
+      expectTokenError(await refresh(r0), 400, 'invalid_grant');
+      for (const access of [initial.access_token, first.access_token, racing.access_token, second.access_token]) {
+        await expect(verify(access)).rejects.toMatchObject({ reason: 'revoked' });
+      }
+      expectTokenError(await refresh(r2), 400, 'invalid_grant');
+      expectTokenError(await refresh(racing.refresh_token!), 400, 'invalid_grant');
 
-    await server.events.flush();
-    const events = await server.events.readLast(100, { clientId: claude.client_id });
-    expect(events.filter((e) => e.type === 'token.refreshed').length).toBeGreaterThanOrEqual(3);
-    const reuse = events.filter((e) => e.type === 'token.reuse_detected');
-    expect(reuse).toHaveLength(1);
-    expect(events.filter((e) => e.type === 'token.revoked').length).toBeGreaterThanOrEqual(4);
-  });
+      await server.events.flush();
+      const events = await server.events.readLast(100, { clientId: claude.client_id });
+      expect(events.filter((e) => e.type === 'token.refreshed').length).toBeGreaterThanOrEqual(3);
+      const reuse = events.filter((e) => e.type === 'token.reuse_detected');
+      expect(reuse).toHaveLength(1);
+      expect(events.filter((e) => e.type === 'token.revoked').length).toBeGreaterThanOrEqual(4);
+    },
+  );
 
   it('RFC 6749 §6: a refresh may narrow the scope but not widen it', async () => {
     const tokens = await obtainTokens(http, claude, { scope: 'mcp offline_access' });

@@ -34,22 +34,25 @@ describe('redirect safety', () => {
   const badRequest = (client: RegisteredClient, redirectUri: string) =>
     http.get(`/authorize?${toQuery({ response_type: 'code', client_id: client.client_id, redirect_uri: redirectUri, state: 's1' })}`);
 
-  it('RFC 9700 §4.11.2: a freshly registered client is never redirected to before the owner approves it; the error page names the error and offers a link', async () => {
-    const phish = 'https://phish.example/login';
-    const client = await register(http, { client_name: 'Totally ChatGPT', redirect_uris: [phish] });
-    const response = await badRequest(client, phish);
-    expect(response.status).toBe(400);
-    expect(response.headers.get('location')).toBeNull();
-    expect(response.headers.get('content-type')).toMatch(/^text\/html/);
-    expect(response.text).toContain('invalid_request');
-    // The person may choose to go back with the error: a link, never an automatic redirect.
-    const href = /<a href="([^"]+)"/.exec(response.text)?.[1]?.replace(/&#61;/g, '=').replace(/&amp;/g, '&');
-    const link = new URL(href!);
-    expect(`${link.origin}${link.pathname}`).toBe(phish);
-    expect(link.searchParams.get('error')).toBe('invalid_request');
-    expect(link.searchParams.get('state')).toBe('s1');
-    expect(response.text).not.toMatch(/http-equiv="refresh"/i);
-  });
+  it(
+    'RFC 9700 §4.11.2: a freshly registered client is never redirected to before ' + 'the owner approves it; the error page names the error and offers a link',
+    async () => {
+      const phish = 'https://phish.example/login';
+      const client = await register(http, { client_name: 'Totally ChatGPT', redirect_uris: [phish] });
+      const response = await badRequest(client, phish);
+      expect(response.status).toBe(400);
+      expect(response.headers.get('location')).toBeNull();
+      expect(response.headers.get('content-type')).toMatch(/^text\/html/);
+      expect(response.text).toContain('invalid_request');
+      // The person may choose to go back with the error: a link, never an automatic redirect.
+      const href = /<a href="([^"]+)"/.exec(response.text)?.[1]?.replace(/&#61;/g, '=').replace(/&amp;/g, '&');
+      const link = new URL(href!);
+      expect(`${link.origin}${link.pathname}`).toBe(phish);
+      expect(link.searchParams.get('error')).toBe('invalid_request');
+      expect(link.searchParams.get('state')).toBe('s1');
+      expect(response.text).not.toMatch(/http-equiv="refresh"/i);
+    },
+  );
 
   it('RFC 9700 §4.11.2: once the owner approved a client, its errors are redirected (with state and iss)', async () => {
     const app = 'https://app.example/callback';

@@ -51,39 +51,42 @@ describe('scopes with meaning', () => {
     await sse.body?.cancel();
   });
 
-  it('auth.toolScopes: a tool reserved for "admin" answers 403 with scope="mcp admin" to a token with only "mcp", over /tools and /mcp; other tools work', async () => {
-    const token = tokens.mcp!;
-    expectInsufficientScope(await fetch(`${server.url}/tools/whoami`, { method: 'POST', headers: headers(token), body: '{}' }), 'mcp admin');
-    const listed = await fetch(`${server.url}/tools`, { headers: headers(token) });
-    expect(listed.status).toBe(200);
+  it(
+    'auth.toolScopes: a tool reserved for "admin" answers 403 with scope="mcp admin" ' + 'to a token with only "mcp", over /tools and /mcp; other tools work',
+    async () => {
+      const token = tokens.mcp!;
+      expectInsufficientScope(await fetch(`${server.url}/tools/whoami`, { method: 'POST', headers: headers(token), body: '{}' }), 'mcp admin');
+      const listed = await fetch(`${server.url}/tools`, { headers: headers(token) });
+      expect(listed.status).toBe(200);
 
-    const init = await fetch(`${server.url}/mcp`, {
-      method: 'POST',
-      headers: headers(token),
-      body: JSON.stringify({
-        jsonrpc: '2.0',
-        id: 1,
-        method: 'initialize',
-        params: { protocolVersion: '2025-03-26', capabilities: {}, clientInfo: { name: 't', version: '1' } },
-      }),
-    });
-    expect(init.status).toBe(200);
-    const session = { 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-03-26' };
-    await init.text();
-    const call = await fetch(`${server.url}/mcp`, {
-      method: 'POST',
-      headers: headers(token, session),
-      body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'whoami', arguments: {} } }),
-    });
-    expectInsufficientScope(call, 'mcp admin');
-    const list = await fetch(`${server.url}/mcp`, {
-      method: 'POST',
-      headers: headers(token, session),
-      body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' }),
-    });
-    expect(list.status).toBe(200);
-    await list.text();
-  });
+      const init = await fetch(`${server.url}/mcp`, {
+        method: 'POST',
+        headers: headers(token),
+        body: JSON.stringify({
+          jsonrpc: '2.0',
+          id: 1,
+          method: 'initialize',
+          params: { protocolVersion: '2025-03-26', capabilities: {}, clientInfo: { name: 't', version: '1' } },
+        }),
+      });
+      expect(init.status).toBe(200);
+      const session = { 'mcp-session-id': init.headers.get('mcp-session-id')!, 'mcp-protocol-version': '2025-03-26' };
+      await init.text();
+      const call = await fetch(`${server.url}/mcp`, {
+        method: 'POST',
+        headers: headers(token, session),
+        body: JSON.stringify({ jsonrpc: '2.0', id: 2, method: 'tools/call', params: { name: 'whoami', arguments: {} } }),
+      });
+      expectInsufficientScope(call, 'mcp admin');
+      const list = await fetch(`${server.url}/mcp`, {
+        method: 'POST',
+        headers: headers(token, session),
+        body: JSON.stringify({ jsonrpc: '2.0', id: 3, method: 'tools/list' }),
+      });
+      expect(list.status).toBe(200);
+      await list.text();
+    },
+  );
 
   it('a token with "mcp admin" calls the reserved tool', async () => {
     const response = await fetch(`${server.url}/tools/whoami`, { method: 'POST', headers: headers(tokens.admin!), body: '{}' });

@@ -95,24 +95,32 @@ describe('rate limits per address: 429 with Retry-After (issue 9)', () => {
     expect(refusedPage.headers.get('retry-after')).toMatch(/^\d+$/);
   });
 
-  it(`unknown or malformed bearer tokens: ${DEFAULT_LIMITS.failedBearer.limit} per 15 minutes, then 429; a valid token from that address still works; the log is not flooded`, async () => {
-    const server = await start(proxied);
-    const { token } = await mintToken(server.store, { baseUrl: server.url, resource: server.url });
-    const guess = (address: string, value: string) => fetch(`${server.url}/tools`, { headers: { authorization: `Bearer ${value}`, ...from(address) } });
-    const guesses = await burst(DEFAULT_LIMITS.failedBearer.limit, (i) => guess('203.0.113.11', i % 2 ? `mcp_${'0'.repeat(31)}${i % 10}` : 'garbage'));
-    expect(new Set(guesses)).toEqual(new Set([401]));
-    const refused = await burst(40, () => guess('203.0.113.11', `mcp_${'1'.repeat(32)}`));
-    expect(new Set(refused)).toEqual(new Set([429]));
-    const one = await guess('203.0.113.11', 'garbage');
-    expect(one.headers.get('retry-after')).toMatch(/^\d+$/);
-    // The owner's client behind the same address is not locked out, nor is another address.
-    expect((await guess('203.0.113.11', token)).status).toBe(200);
-    expect((await guess('198.51.100.12', 'garbage')).status).toBe(401);
-    await server.events.flush();
-    const rejected = (await server.events.readLast(1_000, { types: ['token.rejected'] })).filter((e) => e.ip === '203.0.113.11');
-    // Once per reason per window (malformed, unknown), and once when the address passed the limit.
-    expect(rejected.map((e) => (e.detail as { reason: string }).reason).sort()).toEqual(['malformed', 'too many invalid tokens from this address', 'unknown']);
-  });
+  it(
+    `unknown or malformed bearer tokens: ${DEFAULT_LIMITS.failedBearer.limit} per 15 ` +
+      `minutes, then 429; a valid token from that address still works; the log is not flooded`,
+    async () => {
+      const server = await start(proxied);
+      const { token } = await mintToken(server.store, { baseUrl: server.url, resource: server.url });
+      const guess = (address: string, value: string) => fetch(`${server.url}/tools`, { headers: { authorization: `Bearer ${value}`, ...from(address) } });
+      const guesses = await burst(DEFAULT_LIMITS.failedBearer.limit, (i) => guess('203.0.113.11', i % 2 ? `mcp_${'0'.repeat(31)}${i % 10}` : 'garbage'));
+      expect(new Set(guesses)).toEqual(new Set([401]));
+      const refused = await burst(40, () => guess('203.0.113.11', `mcp_${'1'.repeat(32)}`));
+      expect(new Set(refused)).toEqual(new Set([429]));
+      const one = await guess('203.0.113.11', 'garbage');
+      expect(one.headers.get('retry-after')).toMatch(/^\d+$/);
+      // The owner's client behind the same address is not locked out, nor is another address.
+      expect((await guess('203.0.113.11', token)).status).toBe(200);
+      expect((await guess('198.51.100.12', 'garbage')).status).toBe(401);
+      await server.events.flush();
+      const rejected = (await server.events.readLast(1_000, { types: ['token.rejected'] })).filter((e) => e.ip === '203.0.113.11');
+      // Once per reason per window (malformed, unknown), and once when the address passed the limit.
+      expect(rejected.map((e) => (e.detail as { reason: string }).reason).sort()).toEqual([
+        'malformed',
+        'too many invalid tokens from this address',
+        'unknown',
+      ]);
+    },
+  );
 });
 
 describe('the limits never block the normal ChatGPT and Claude flows (issue 9)', () => {

@@ -75,7 +75,8 @@ describe('crash safety (issue 9)', () => {
     expect(server.stderr()).not.toMatch(STACK_LINE);
   }, 120_000);
 
-  it('a CLI process killed while holding the store lock: the next writer takes the lock over without waiting for it to turn stale (its holder is gone)', async () => {
+  it('a CLI process killed while holding the store lock: the next writer takes ' +
+    'the lock over without waiting for it to turn stale (its holder is gone)', async () => {
     const dir = await tmp();
     const { dataDir } = await initDataDir(dir);
     // Big enough that a transaction holds the lock for milliseconds: the kill can land inside.
@@ -109,7 +110,8 @@ describe('crash safety (issue 9)', () => {
     expectWholeRecords(await readDb(dataDir));
   }, 120_000);
 
-  it('a lock whose holder cannot be checked (another machine or pid namespace, or killed before naming itself) is waited for while fresh and taken over once stale', async () => {
+  it('a lock whose holder cannot be checked (another machine or pid namespace, or ' +
+    'killed before naming itself) is waited for while fresh and taken over once stale', async () => {
     const dir = await tmp();
     const { dataDir } = await initDataDir(dir);
     await seedTokens(dataDir, 3);

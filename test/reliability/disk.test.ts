@@ -99,59 +99,63 @@ const unavailable = async (response: Response) => {
 };
 
 describe('disk trouble (issue 9)', () => {
-  it('the data dir turns read-only while serving: writes answer 503 temporarily_unavailable, reads keep working, db.json is untouched, and writes resume when it is writable again', async () => {
-    const dir = await tmp();
-    const { dataDir } = await initDataDir(dir);
-    await handOver(dir);
-    const server = await serveAs(dir);
-    const base = server.url;
-    const first = await runFlow(base);
-    expect(first.accessToken).toBeDefined();
-    const auth = { authorization: `Bearer ${first.accessToken}` };
-    const before = await readFile(join(dataDir, DB_FILE));
+  it(
+    'the data dir turns read-only while serving: writes answer 503 temporarily_unavailable, ' +
+      'reads keep working, db.json is untouched, and writes resume when it is writable again',
+    async () => {
+      const dir = await tmp();
+      const { dataDir } = await initDataDir(dir);
+      await handOver(dir);
+      const server = await serveAs(dir);
+      const base = server.url;
+      const first = await runFlow(base);
+      expect(first.accessToken).toBeDefined();
+      const auth = { authorization: `Bearer ${first.accessToken}` };
+      const before = await readFile(join(dataDir, DB_FILE));
 
-    await chmod(dataDir, 0o500);
-    try {
-      const register = await unavailable(
-        await fetch(`${base}/register`, {
+      await chmod(dataDir, 0o500);
+      try {
+        const register = await unavailable(
+          await fetch(`${base}/register`, {
+            method: 'POST',
+            headers: { 'content-type': 'application/json' },
+            body: JSON.stringify({ redirect_uris: ['https://claude.ai/api/mcp/auth_callback'] }),
+          }),
+        );
+        expect(register).toMatchObject({ status: 503, retryAfter: '30', body: { error: 'temporarily_unavailable' } });
+        // The consent page is a read; approving it must save a code: 503, not a half-made grant.
+        const again = await runFlow(base, { client: { clientId: first.clientId!, clientSecret: first.clientSecret! } });
+        expect(again.statuses).toEqual([200, 503]);
+        // Reads: discovery, the token on every protected route, a new MCP session.
+        expect((await fetch(`${base}/.well-known/oauth-authorization-server`)).status).toBe(200);
+        expect((await fetch(`${base}/tools`, { headers: auth })).status).toBe(200);
+        const init = await fetch(`${base}/mcp`, {
           method: 'POST',
-          headers: { 'content-type': 'application/json' },
-          body: JSON.stringify({ redirect_uris: ['https://claude.ai/api/mcp/auth_callback'] }),
-        }),
-      );
-      expect(register).toMatchObject({ status: 503, retryAfter: '30', body: { error: 'temporarily_unavailable' } });
-      // The consent page is a read; approving it must save a code: 503, not a half-made grant.
-      const again = await runFlow(base, { client: { clientId: first.clientId!, clientSecret: first.clientSecret! } });
-      expect(again.statuses).toEqual([200, 503]);
-      // Reads: discovery, the token on every protected route, a new MCP session.
-      expect((await fetch(`${base}/.well-known/oauth-authorization-server`)).status).toBe(200);
-      expect((await fetch(`${base}/tools`, { headers: auth })).status).toBe(200);
-      const init = await fetch(`${base}/mcp`, {
-        method: 'POST',
-        headers: { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
-        body: JSON.stringify({
-          jsonrpc: '2.0',
-          id: 0,
-          method: 'initialize',
-          params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } },
-        }),
-      });
-      expect(init.status).toBe(200);
-      expect(await readFile(join(dataDir, DB_FILE))).toEqual(before);
-      expect((await readdir(dataDir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
-    } finally {
-      await chmod(dataDir, 0o700);
-    }
-    const later = await runFlow(base);
-    expect(later.accessToken).toBeDefined();
-    const data = await readDb(dataDir);
-    expect(Object.keys(data.clients)).toEqual(expect.arrayContaining([first.clientId, later.clientId]));
-    expect(data.tokens[tokenHash(later.accessToken!)]).toBeDefined();
+          headers: { ...auth, 'content-type': 'application/json', accept: 'application/json, text/event-stream' },
+          body: JSON.stringify({
+            jsonrpc: '2.0',
+            id: 0,
+            method: 'initialize',
+            params: { protocolVersion: '2025-06-18', capabilities: {}, clientInfo: { name: 'c', version: '1' } },
+          }),
+        });
+        expect(init.status).toBe(200);
+        expect(await readFile(join(dataDir, DB_FILE))).toEqual(before);
+        expect((await readdir(dataDir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+      } finally {
+        await chmod(dataDir, 0o700);
+      }
+      const later = await runFlow(base);
+      expect(later.accessToken).toBeDefined();
+      const data = await readDb(dataDir);
+      expect(Object.keys(data.clients)).toEqual(expect.arrayContaining([first.clientId, later.clientId]));
+      expect(data.tokens[tokenHash(later.accessToken!)]).toBeDefined();
 
-    expect(await server.stop()).toEqual({ code: 0, signal: null });
-    expect(server.stderr()).toContain(`could not write ${join(dataDir, `${DB_FILE}.lock`)} (EACCES)`);
-    expect(server.stderr()).not.toMatch(STACK_LINE);
-  });
+      expect(await server.stop()).toEqual({ code: 0, signal: null });
+      expect(server.stderr()).toContain(`could not write ${join(dataDir, `${DB_FILE}.lock`)} (EACCES)`);
+      expect(server.stderr()).not.toMatch(STACK_LINE);
+    },
+  );
 
   it('serve refuses to start on a data dir it cannot write, naming it, exit 1, db.json untouched', async () => {
     const dir = await tmp();
@@ -184,55 +188,58 @@ describe('disk trouble (issue 9)', () => {
     expect(await readFile(join(dataDir, DB_FILE))).toEqual(before);
   });
 
-  it('a full disk (write error injected into the store): 503 for every write, half-written temp files removed, db.json intact, recovery without a restart', async () => {
-    const disk = brokenDisk();
-    const server = await startTestServer({ fileSystem: disk.fileSystem });
-    try {
-      const base = server.url;
-      const first = await runFlow(base);
-      expect(first.accessToken).toBeDefined();
-      const before = await readFile(join(server.dataDir, DB_FILE));
+  it(
+    'a full disk (write error injected into the store): 503 for every write, ' + 'half-written temp files removed, db.json intact, recovery without a restart',
+    async () => {
+      const disk = brokenDisk();
+      const server = await startTestServer({ fileSystem: disk.fileSystem });
+      try {
+        const base = server.url;
+        const first = await runFlow(base);
+        expect(first.accessToken).toBeDefined();
+        const before = await readFile(join(server.dataDir, DB_FILE));
 
-      for (const step of ['temp', 'rename', 'lock'] as const) {
-        disk.failing = step;
-        const register = await unavailable(
-          await fetch(`${base}/register`, {
+        for (const step of ['temp', 'rename', 'lock'] as const) {
+          disk.failing = step;
+          const register = await unavailable(
+            await fetch(`${base}/register`, {
+              method: 'POST',
+              headers: { 'content-type': 'application/json' },
+              body: JSON.stringify({ redirect_uris: ['https://claude.ai/api/mcp/auth_callback'] }),
+            }),
+          );
+          expect(register).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable' } });
+          const again = await runFlow(base, { client: { clientId: first.clientId!, clientSecret: first.clientSecret! } });
+          expect(again.statuses).toEqual([200, 503]);
+          const revoke = await fetch(`${base}/revoke`, {
             method: 'POST',
-            headers: { 'content-type': 'application/json' },
-            body: JSON.stringify({ redirect_uris: ['https://claude.ai/api/mcp/auth_callback'] }),
-          }),
-        );
-        expect(register).toMatchObject({ status: 503, body: { error: 'temporarily_unavailable' } });
-        const again = await runFlow(base, { client: { clientId: first.clientId!, clientSecret: first.clientSecret! } });
-        expect(again.statuses).toEqual([200, 503]);
-        const revoke = await fetch(`${base}/revoke`, {
-          method: 'POST',
-          headers: {
-            'content-type': 'application/x-www-form-urlencoded',
-            authorization: `Basic ${Buffer.from(`${first.clientId}:${first.clientSecret}`).toString('base64')}`,
-          },
-          body: `token=${first.accessToken}`,
-        });
-        expect((await unavailable(revoke)).status).toBe(503);
-        // Nothing changed: not on disk, not in memory (the token still works).
-        expect(await readFile(join(server.dataDir, DB_FILE))).toEqual(before);
-        expect((await readdir(server.dataDir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
-        expect((await fetch(`${base}/tools`, { headers: { authorization: `Bearer ${first.accessToken}` } })).status).toBe(200);
-      }
-      expect(new Set(disk.failures)).toEqual(new Set(['temp', 'rename', 'lock']));
-      expect(server.logs.filter((l) => l.includes('temporarily') || l.includes('could not write')).length).toBeGreaterThan(0);
-      expect(server.logs.join('\n')).not.toMatch(STACK_LINE);
+            headers: {
+              'content-type': 'application/x-www-form-urlencoded',
+              authorization: `Basic ${Buffer.from(`${first.clientId}:${first.clientSecret}`).toString('base64')}`,
+            },
+            body: `token=${first.accessToken}`,
+          });
+          expect((await unavailable(revoke)).status).toBe(503);
+          // Nothing changed: not on disk, not in memory (the token still works).
+          expect(await readFile(join(server.dataDir, DB_FILE))).toEqual(before);
+          expect((await readdir(server.dataDir)).filter((n) => n.endsWith('.tmp'))).toEqual([]);
+          expect((await fetch(`${base}/tools`, { headers: { authorization: `Bearer ${first.accessToken}` } })).status).toBe(200);
+        }
+        expect(new Set(disk.failures)).toEqual(new Set(['temp', 'rename', 'lock']));
+        expect(server.logs.filter((l) => l.includes('temporarily') || l.includes('could not write')).length).toBeGreaterThan(0);
+        expect(server.logs.join('\n')).not.toMatch(STACK_LINE);
 
-      disk.failing = undefined;
-      const later = await runFlow(base);
-      expect(later.accessToken).toBeDefined();
-      const data = await readDb(server.dataDir);
-      expectWholeRecords(data);
-      expect(data.clients[later.clientId!]).toBeDefined();
-    } finally {
-      await server.close();
-    }
-  });
+        disk.failing = undefined;
+        const later = await runFlow(base);
+        expect(later.accessToken).toBeDefined();
+        const data = await readDb(server.dataDir);
+        expectWholeRecords(data);
+        expect(data.clients[later.clientId!]).toBeDefined();
+      } finally {
+        await server.close();
+      }
+    },
+  );
 
   it('db.json deleted while serving: reads keep working from memory and the next write puts every record back', async () => {
     const dir = await tmp();

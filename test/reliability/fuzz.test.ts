@@ -477,7 +477,8 @@ async function target(base: string): Promise<Known> {
 }
 
 describe('hostile input (issue 9)', () => {
-  it(`seed ${SEED}: ${REQUESTS} malformed requests to every endpoint of a real serve: no 5xx, no stack trace, no injected header or redirect, no crash; a valid flow works afterwards`, {
+  it(`seed ${SEED}: ${REQUESTS} malformed requests to every endpoint of a real serve: no 5xx, ` +
+    `no stack trace, no injected header or redirect, no crash; a valid flow works afterwards`, {
     timeout: 120_000,
   }, async () => {
     const dir = await tmp();

@@ -116,7 +116,8 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
   });
 
   for (const kind of ['streamable-http', 'sse'] as const) {
-    it(`the MCP SDK client over ${kind === 'sse' ? '/sse' : '/mcp (2025 session)'}: the session on one replica, its requests spread over all three`, async () => {
+    const over = kind === 'sse' ? '/sse' : '/mcp (2025 session)';
+    it(`the MCP SDK client over ${over}: the session on one replica, its requests spread over all three`, async () => {
       const provider = new HeadlessOAuthClientProvider({ authMethod: 'client_secret_basic', clientName: `SDK ${kind}` });
       await authorizeWithSdk(`${deployment.proxy.url}/mcp`, provider);
       const transport =

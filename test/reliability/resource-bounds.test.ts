@@ -163,75 +163,79 @@ async function peakWhile(pid: number, max: number, step: () => Promise<boolean>)
 }
 
 describe('event streams whose client stops reading (SECURITY.md: memory is bounded)', () => {
-  it('GET /sse: a client that posts tools/call fetch of a 1.9 MB document and never reads its stream has the stream closed and logged as session.closed "client not reading"', async () => {
-    const docsDir = join(await tmp(), 'docs');
-    await mkdir(docsDir);
-    await writeFile(join(docsDir, 'big.md'), `# Big\n\n${'All work and no play makes a big document. '.repeat(45_000)}\n`);
-    const server = await startTestServer({ docsDir });
-    try {
-      const { token } = await mintToken(server.store, { baseUrl: server.url, resource: server.url });
-      const port = Number(new URL(server.url).port);
-      const socket = connect(port, '127.0.0.1');
-      socket.on('error', () => undefined);
-      socket.write(`GET /sse HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\n\r\n`);
-      // Read until the endpoint event names the session, then never read again.
-      let head = '';
-      const sessionId = await new Promise<string>((resolve) => {
-        const onData = (chunk: Buffer) => {
-          head += chunk.toString('utf8');
-          const match = /session_id=([0-9a-f-]{36})/.exec(head);
-          if (match) {
-            socket.off('data', onData);
-            socket.pause();
-            resolve(match[1]!);
-          }
-        };
-        socket.on('data', onData);
-      });
-      const post = (body: unknown) =>
-        fetch(`${server.url}/messages/?session_id=${sessionId}`, {
-          method: 'POST',
-          headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
-          body: JSON.stringify(body),
+  it(
+    'GET /sse: a client that posts tools/call fetch of a 1.9 MB document and never reads ' +
+      'its stream has the stream closed and logged as session.closed "client not reading"',
+    async () => {
+      const docsDir = join(await tmp(), 'docs');
+      await mkdir(docsDir);
+      await writeFile(join(docsDir, 'big.md'), `# Big\n\n${'All work and no play makes a big document. '.repeat(45_000)}\n`);
+      const server = await startTestServer({ docsDir });
+      try {
+        const { token } = await mintToken(server.store, { baseUrl: server.url, resource: server.url });
+        const port = Number(new URL(server.url).port);
+        const socket = connect(port, '127.0.0.1');
+        socket.on('error', () => undefined);
+        socket.write(`GET /sse HTTP/1.1\r\nHost: 127.0.0.1:${port}\r\nAuthorization: Bearer ${token}\r\nAccept: text/event-stream\r\n\r\n`);
+        // Read until the endpoint event names the session, then never read again.
+        let head = '';
+        const sessionId = await new Promise<string>((resolve) => {
+          const onData = (chunk: Buffer) => {
+            head += chunk.toString('utf8');
+            const match = /session_id=([0-9a-f-]{36})/.exec(head);
+            if (match) {
+              socket.off('data', onData);
+              socket.pause();
+              resolve(match[1]!);
+            }
+          };
+          socket.on('data', onData);
         });
-      expect(
-        (
-          await post({
-            jsonrpc: '2.0',
-            id: 0,
-            method: 'initialize',
-            params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'stalled', version: '1' } },
-          })
-        ).status,
-      ).toBe(202);
-      await post({ jsonrpc: '2.0', method: 'notifications/initialized' });
-      // A bounded loop that stops as soon as the server has let the session go (404).
-      let accepted = 0;
-      for (let i = 1; i <= 100; i++) {
-        const response = await post({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'fetch', arguments: { id: 'big.md' } } });
-        await response.arrayBuffer();
-        if (response.status !== 202) {
-          expect(response.status).toBe(404);
-          break;
+        const post = (body: unknown) =>
+          fetch(`${server.url}/messages/?session_id=${sessionId}`, {
+            method: 'POST',
+            headers: { authorization: `Bearer ${token}`, 'content-type': 'application/json' },
+            body: JSON.stringify(body),
+          });
+        expect(
+          (
+            await post({
+              jsonrpc: '2.0',
+              id: 0,
+              method: 'initialize',
+              params: { protocolVersion: '2024-11-05', capabilities: {}, clientInfo: { name: 'stalled', version: '1' } },
+            })
+          ).status,
+        ).toBe(202);
+        await post({ jsonrpc: '2.0', method: 'notifications/initialized' });
+        // A bounded loop that stops as soon as the server has let the session go (404).
+        let accepted = 0;
+        for (let i = 1; i <= 100; i++) {
+          const response = await post({ jsonrpc: '2.0', id: i, method: 'tools/call', params: { name: 'fetch', arguments: { id: 'big.md' } } });
+          await response.arrayBuffer();
+          if (response.status !== 202) {
+            expect(response.status).toBe(404);
+            break;
+          }
+          accepted++;
         }
-        accepted++;
+        expect(accepted, 'the server let the session go before all 100 answers were queued').toBeLessThan(100);
+        // 8 MB of unsent answers is about four of these documents: the session goes once they are written.
+        const closedForNotReading = async () => {
+          await server.events.flush();
+          const closed = await server.events.readLast(100, { types: ['session.closed'] });
+          return closed.some(
+            (e) => (e.detail as { session_id: string }).session_id === sessionId && (e.detail as { reason: string }).reason === 'client not reading',
+          );
+        };
+        await waitFor(closedForNotReading, { what: 'the stalled SSE session to be closed as "client not reading"' });
+        expect((await post({ jsonrpc: '2.0', id: 999, method: 'tools/list' })).status).toBe(404);
+        socket.destroy();
+      } finally {
+        await server.close();
       }
-      expect(accepted, 'the server let the session go before all 100 answers were queued').toBeLessThan(100);
-      // 8 MB of unsent answers is about four of these documents: the session goes once they are written.
-      const closedForNotReading = async () => {
-        await server.events.flush();
-        const closed = await server.events.readLast(100, { types: ['session.closed'] });
-        return closed.some(
-          (e) => (e.detail as { session_id: string }).session_id === sessionId && (e.detail as { reason: string }).reason === 'client not reading',
-        );
-      };
-      await waitFor(closedForNotReading, { what: 'the stalled SSE session to be closed as "client not reading"' });
-      expect((await post({ jsonrpc: '2.0', id: 999, method: 'tools/list' })).status).toBe(404);
-      socket.destroy();
-    } finally {
-      await server.close();
-    }
-  });
+    },
+  );
 
   it('GET /mcp: a stalled GET stream fed by an upstream closes with its session, logged as session.closed "client not reading"', async () => {
     const { serve, dataDir, token, pid, port, openSession, session, uri, flood } = await serveWithFloodingUpstream();

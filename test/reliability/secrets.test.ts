@@ -23,7 +23,8 @@ async function filesUnder(dir: string): Promise<string[]> {
 }
 
 describe('secret hygiene (issue 9)', () => {
-  it('a full run (init, serve, every flow, MCP, refresh, revocation, wrong passwords, every CLI command): no token, code, secret or password it saw is in db.json, events.jsonl, the server log or any CLI output', {
+  it('a full run (init, serve, every flow, MCP, refresh, revocation, wrong passwords, every CLI command): no ' +
+    'token, code, secret or password it saw is in db.json, events.jsonl, the server log or any CLI output', {
     timeout: 90_000,
   }, async () => {
     const dir = await tmp();

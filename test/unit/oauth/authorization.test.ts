@@ -78,28 +78,32 @@ describe('authorization request validation (RFC 6749 §4.1.1, OAuth 2.1 §4.1.1)
     if (!Array.isArray(overrides.state)) expect(url.searchParams.get('state')).toBe('oauth_s_1');
   });
 
-  it('RFC 6749 §4.1.2: the issued code is stored only as its hash, bound to client, redirect, challenge, scope and resource, and redirected with state and iss', async () => {
-    const { deps, valid, store, clock, client } = await setup();
-    const request = await validateAuthorizationRequest({ ...valid, resource: `${BASE}/mcp` }, deps);
-    const { code, redirectTo } = await issueAuthorizationCode(request, deps);
-    const url = new URL(redirectTo);
-    expect(url.searchParams.get('code')).toBe(code);
-    expect(url.searchParams.get('state')).toBe('oauth_s_1');
-    expect(url.searchParams.get('iss')).toBe(BASE);
-    const consumed = await store.consumeCode(hashSecret(code), clock.now());
-    expect(consumed).toMatchObject({
-      outcome: 'consumed',
-      code: {
-        clientId: client.client_id,
-        redirectUri: REDIRECT,
-        codeChallenge: CHALLENGE,
-        scopes: ['mcp'],
-        resource: `${BASE}/mcp`,
-        expiresAt: clock.now() + 300_000,
-      },
-    });
-    expect(JSON.stringify(consumed)).not.toContain(code);
-  });
+  it(
+    'RFC 6749 §4.1.2: the issued code is stored only as its hash, bound to client, ' +
+      'redirect, challenge, scope and resource, and redirected with state and iss',
+    async () => {
+      const { deps, valid, store, clock, client } = await setup();
+      const request = await validateAuthorizationRequest({ ...valid, resource: `${BASE}/mcp` }, deps);
+      const { code, redirectTo } = await issueAuthorizationCode(request, deps);
+      const url = new URL(redirectTo);
+      expect(url.searchParams.get('code')).toBe(code);
+      expect(url.searchParams.get('state')).toBe('oauth_s_1');
+      expect(url.searchParams.get('iss')).toBe(BASE);
+      const consumed = await store.consumeCode(hashSecret(code), clock.now());
+      expect(consumed).toMatchObject({
+        outcome: 'consumed',
+        code: {
+          clientId: client.client_id,
+          redirectUri: REDIRECT,
+          codeChallenge: CHALLENGE,
+          scopes: ['mcp'],
+          resource: `${BASE}/mcp`,
+          expiresAt: clock.now() + 300_000,
+        },
+      });
+      expect(JSON.stringify(consumed)).not.toContain(code);
+    },
+  );
 });
 
 describe('pending consent forms (DESIGN.md §4)', () => {

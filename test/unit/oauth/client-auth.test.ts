@@ -90,13 +90,17 @@ describe('client authentication at /token and /revoke (RFC 6749 §2.3, §3.2.1)'
     await expect(authenticateClient({ authorization: `Basic ${b64(`${publicId}:`)}` }, ENDPOINT, store)).rejects.toBeInstanceOf(InvalidClientError);
   });
 
-  it('RFC 6749 §5.2 + RFC 9110 §11.6.1: no credentials, an unknown client_id or another Authorization scheme is a 401 invalid_client that still names Basic', async () => {
-    const { store } = await setup();
-    for (const credentials of [{}, { clientId: 'nobody' }, { authorization: 'Bearer mcp_0123' }]) {
-      const error = await authenticateClient(credentials, ENDPOINT, store).catch((e: unknown) => e);
-      expect(error).toBeInstanceOf(InvalidClientError);
-      expect((error as InvalidClientError).status).toBe(401);
-      expect((error as InvalidClientError).challenge).toMatch(/^Basic realm=/);
-    }
-  });
+  it(
+    'RFC 6749 §5.2 + RFC 9110 §11.6.1: no credentials, an unknown client_id or ' +
+      'another Authorization scheme is a 401 invalid_client that still names Basic',
+    async () => {
+      const { store } = await setup();
+      for (const credentials of [{}, { clientId: 'nobody' }, { authorization: 'Bearer mcp_0123' }]) {
+        const error = await authenticateClient(credentials, ENDPOINT, store).catch((e: unknown) => e);
+        expect(error).toBeInstanceOf(InvalidClientError);
+        expect((error as InvalidClientError).status).toBe(401);
+        expect((error as InvalidClientError).challenge).toMatch(/^Basic realm=/);
+      }
+    },
+  );
 });

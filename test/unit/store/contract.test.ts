@@ -77,25 +77,28 @@ function storeContract(name: string, open: () => Promise<Store>): void {
         expect(await store.removeClient('constructor', T0)).toBeUndefined();
       });
 
-      it('createClient with keepUnapproved removes the oldest never-approved registrations in the same write, never an approved, used or first-party one', async () => {
-        const approved = makeClient({ createdAt: T0 - 10 * HOUR }).client;
-        const used = makeClient({ createdAt: T0 - 9 * HOUR, lastUsedAt: T0 }).client;
-        const builtIn = { ...makeClient({ createdAt: T0 - 8 * HOUR }).client, firstParty: true as const };
-        await store.createClient(approved);
-        await store.saveCode(makeCode(approved.clientId).record);
-        await store.createClient(used);
-        await store.ensureFirstPartyClient(builtIn);
-        const fresh = [1, 2, 3].map((i) => makeClient({ createdAt: T0 + i }).client);
-        for (const c of fresh) expect(await store.createClient(c, { keepUnapproved: 3 })).toEqual({ removedClientIds: [] as string[] });
-        const newest = makeClient({ createdAt: T0 + 4 }).client;
-        expect(await store.createClient(newest, { keepUnapproved: 3 })).toEqual({ removedClientIds: [fresh[0]!.clientId] });
-        expect(await store.createClient(makeClient({ createdAt: T0 + 5 }).client, { keepUnapproved: 2 })).toEqual({
-          removedClientIds: [fresh[1]!.clientId, fresh[2]!.clientId],
-        });
-        const left = new Set((await store.listClients()).map((c) => c.clientId));
-        expect(left.has(approved.clientId) && left.has(used.clientId) && left.has(builtIn.clientId) && left.has(newest.clientId)).toBe(true);
-        expect(left.size).toBe(5);
-      });
+      it(
+        'createClient with keepUnapproved removes the oldest never-approved ' + 'registrations in the same write, never an approved, used or first-party one',
+        async () => {
+          const approved = makeClient({ createdAt: T0 - 10 * HOUR }).client;
+          const used = makeClient({ createdAt: T0 - 9 * HOUR, lastUsedAt: T0 }).client;
+          const builtIn = { ...makeClient({ createdAt: T0 - 8 * HOUR }).client, firstParty: true as const };
+          await store.createClient(approved);
+          await store.saveCode(makeCode(approved.clientId).record);
+          await store.createClient(used);
+          await store.ensureFirstPartyClient(builtIn);
+          const fresh = [1, 2, 3].map((i) => makeClient({ createdAt: T0 + i }).client);
+          for (const c of fresh) expect(await store.createClient(c, { keepUnapproved: 3 })).toEqual({ removedClientIds: [] as string[] });
+          const newest = makeClient({ createdAt: T0 + 4 }).client;
+          expect(await store.createClient(newest, { keepUnapproved: 3 })).toEqual({ removedClientIds: [fresh[0]!.clientId] });
+          expect(await store.createClient(makeClient({ createdAt: T0 + 5 }).client, { keepUnapproved: 2 })).toEqual({
+            removedClientIds: [fresh[1]!.clientId, fresh[2]!.clientId],
+          });
+          const left = new Set((await store.listClients()).map((c) => c.clientId));
+          expect(left.has(approved.clientId) && left.has(used.clientId) && left.has(builtIn.clientId) && left.has(newest.clientId)).toBe(true);
+          expect(left.size).toBe(5);
+        },
+      );
 
       it('RFC 9700 §4.11.2: saving a code marks its client approved, once; upserting the client keeps the mark', async () => {
         const { client } = makeClient();

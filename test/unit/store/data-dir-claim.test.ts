@@ -64,22 +64,26 @@ describe('one serve per data dir: the claim (store/data-dir-claim.ts)', () => {
     expect(JSON.parse(await readFile(join(dir, CLAIM_FILE), 'utf8'))).toMatchObject({ pid: process.pid });
   });
 
-  it('container-like setup: a holder in another pid namespace on the same host name is respected while its claim is fresh (its pid means nothing here), and taken over once stale', async () => {
-    const dir = await tmp();
-    await plant(dir, { pid: 999_999, host: OTHER_NAMESPACE });
-    const refused = await claimDataDir(dir).catch((e: unknown) => e);
-    expect(refused).toBeInstanceOf(AlreadyRunningError);
-    expect(String(refused)).toContain('pid 999999');
-    expect(String(refused)).toContain('another container or host');
-    expect(await findRunningServer(dir)).toMatchObject({ pid: 999_999 });
+  it(
+    'container-like setup: a holder in another pid namespace on the same host name is respected ' +
+      'while its claim is fresh (its pid means nothing here), and taken over once stale',
+    async () => {
+      const dir = await tmp();
+      await plant(dir, { pid: 999_999, host: OTHER_NAMESPACE });
+      const refused = await claimDataDir(dir).catch((e: unknown) => e);
+      expect(refused).toBeInstanceOf(AlreadyRunningError);
+      expect(String(refused)).toContain('pid 999999');
+      expect(String(refused)).toContain('another container or host');
+      expect(await findRunningServer(dir)).toMatchObject({ pid: 999_999 });
 
-    const old = new Date(Date.now() - CLAIM_STALE_MS - 1_000);
-    await utimes(join(dir, CLAIM_FILE), old, old);
-    expect(await findRunningServer(dir)).toBeUndefined();
-    const claim = await claimDataDir(dir);
-    releases.push(() => claim.release());
-    expect(claim.claim.pid).toBe(process.pid);
-  });
+      const old = new Date(Date.now() - CLAIM_STALE_MS - 1_000);
+      await utimes(join(dir, CLAIM_FILE), old, old);
+      expect(await findRunningServer(dir)).toBeUndefined();
+      const claim = await claimDataDir(dir);
+      releases.push(() => claim.release());
+      expect(claim.claim.pid).toBe(process.pid);
+    },
+  );
 
   it('a claim left with our own pid by an earlier run (a container restarted as pid 1) is taken over', async () => {
     const dir = await tmp();
