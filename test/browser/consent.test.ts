@@ -231,9 +231,8 @@ describe('consent page in Chromium', () => {
     // "localhost" is another origin than the server's 127.0.0.1.
     const framer = await listen((_req, res) => {
       res.writeHead(200, { 'content-type': 'text/html; charset=utf-8' });
-      res.end(
-        `<!doctype html><title>Evil</title><iframe name="consent" src="${url.replace(/&/g, '&amp;')}"></iframe><iframe name="control" src="${control}"></iframe>`,
-      );
+      const frames = `<iframe name="consent" src="${url.replace(/&/g, '&amp;')}"></iframe><iframe name="control" src="${control}"></iframe>`;
+      res.end(`<!doctype html><title>Evil</title>${frames}`);
     });
     const page = await newPage();
     await page.goto(framer.replace('127.0.0.1', 'localhost'), { waitUntil: 'load' });
@@ -272,8 +271,16 @@ describe('consent page in Chromium', () => {
       expect(response.status).toBe(201);
       return ((await response.json()) as { client_id: string }).client_id;
     };
-    const consentUrl = (clientId: string, redirectUri: string) =>
-      `${server.url}/authorize?${new URLSearchParams({ response_type: 'code', client_id: clientId, redirect_uri: redirectUri, code_challenge: pkce().challenge, code_challenge_method: 'S256' })}`;
+    const consentUrl = (clientId: string, redirectUri: string) => {
+      const query = new URLSearchParams({
+        response_type: 'code',
+        client_id: clientId,
+        redirect_uri: redirectUri,
+        code_challenge: pkce().challenge,
+        code_challenge_method: 'S256',
+      });
+      return `${server.url}/authorize?${query}`;
+    };
 
     const page = await newPage({ width: 390, height: 844 });
     // "ChatGPT" sending the answer to some other host: the name is its claim, said so.

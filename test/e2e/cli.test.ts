@@ -193,7 +193,8 @@ describe('cupcake-mcp (built bin)', () => {
       expect(stderr).not.toMatch(STACK_LINE);
       expect(stderr.trim().split('\n')).toEqual([
         'invalid configuration:',
-        `  auth.clientMetadataDocuments["${bad}"]: the client metadata document asks for client_secret_basic, a shared-secret method a metadata document must not use (CIMD section 4.1)`,
+        `  auth.clientMetadataDocuments["${bad}"]: the client metadata document asks for client_secret_basic, ` +
+          'a shared-secret method a metadata document must not use (CIMD section 4.1)',
       ]);
     });
 

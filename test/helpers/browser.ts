@@ -16,7 +16,8 @@ export const BROWSER_CANDIDATES = [
 ];
 
 export const WHAT_TO_INSTALL =
-  'no browser for the browser tests: install Chromium (Debian/Ubuntu: apt-get install chromium) or Google Chrome, or set CHROMIUM_PATH to a Chromium-based browser';
+  'no browser for the browser tests: install Chromium (Debian/Ubuntu: apt-get install chromium) or Google Chrome, ' +
+  'or set CHROMIUM_PATH to a Chromium-based browser';
 
 export type BrowserLookup = ToolLookup;
 

@@ -161,7 +161,14 @@ describe('GET and POST /authorize (RFC 6749 §4.1.1–§4.1.2, OAuth 2.1, RFC 92
   });
 
   it('RFC 6749 §3.1: a repeated client_id is an error page; a repeated state is invalid_request on the redirect', async () => {
-    const base = `/authorize?${toQuery({ response_type: 'code', client_id: chatgpt.client_id, redirect_uri: CHATGPT_REDIRECT, code_challenge: challenge, code_challenge_method: 'S256' })}`;
+    const query = toQuery({
+      response_type: 'code',
+      client_id: chatgpt.client_id,
+      redirect_uri: CHATGPT_REDIRECT,
+      code_challenge: challenge,
+      code_challenge_method: 'S256',
+    });
+    const base = `/authorize?${query}`;
     expectErrorPage(await http.get(`${base}&client_id=${chatgpt.client_id}`));
     const response = await http.get(`${base}&state=${STATE}&state=other`);
     expect(response.status).toBe(302);

@@ -38,8 +38,17 @@ describe('Client ID Metadata Documents (draft-ietf-oauth-client-id-metadata-docu
     return clientId;
   };
 
-  const authorizeQuery = (clientId: string, redirectUri = 'http://127.0.0.1:53682/oauth/callback') =>
-    `/authorize?${toQuery({ client_id: clientId, redirect_uri: redirectUri, response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256', state: 's1' })}`;
+  const authorizeQuery = (clientId: string, redirectUri = 'http://127.0.0.1:53682/oauth/callback') => {
+    const query = toQuery({
+      client_id: clientId,
+      redirect_uri: redirectUri,
+      response_type: 'code',
+      code_challenge: challengeOf(newVerifier()),
+      code_challenge_method: 'S256',
+      state: 's1',
+    });
+    return `/authorize?${query}`;
+  };
 
   beforeAll(async () => {
     ca = createTestCa();

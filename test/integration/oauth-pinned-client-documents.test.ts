@@ -81,9 +81,14 @@ describe('Claude and Claude Code sign in when their metadata documents cannot be
   );
 
   it('Claude: the pinned copy never widens the document: another redirect URI is still refused on a page', async () => {
-    const page = await http.get(
-      `/authorize?${toQuery({ client_id: CLAUDE, redirect_uri: 'https://evil.example/cb', response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`,
-    );
+    const query = toQuery({
+      client_id: CLAUDE,
+      redirect_uri: 'https://evil.example/cb',
+      response_type: 'code',
+      code_challenge: challengeOf(newVerifier()),
+      code_challenge_method: 'S256',
+    });
+    const page = await http.get(`/authorize?${query}`);
     expect(page.status).toBe(400);
     expect(page.headers.get('location')).toBeNull();
   });
@@ -110,9 +115,14 @@ describe('Claude and Claude Code sign in when their metadata documents cannot be
   it('an unknown document that cannot be fetched is still refused with the HTML error page, never redirected', async () => {
     challenge('/oauth/unknown-client.json');
     const unknown = docs.url('/oauth/unknown-client.json');
-    const page = await http.get(
-      `/authorize?${toQuery({ client_id: unknown, redirect_uri: 'https://client.test/cb', response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`,
-    );
+    const query = toQuery({
+      client_id: unknown,
+      redirect_uri: 'https://client.test/cb',
+      response_type: 'code',
+      code_challenge: challengeOf(newVerifier()),
+      code_challenge_method: 'S256',
+    });
+    const page = await http.get(`/authorize?${query}`);
     expect(page.status).toBe(400);
     expect(page.headers.get('location')).toBeNull();
     expect(page.headers.get('content-type')).toMatch(/text\/html/);
@@ -142,9 +152,14 @@ describe('a live Claude document that can be fetched wins over the pinned copy',
       });
       expect(form.response.text).toContain('Claude Code (live)');
       // The pinned copy lists 127.0.0.1; the live document does not, and it decides.
-      const page = await http.get(
-        `/authorize?${toQuery({ client_id: CLAUDE_CODE, redirect_uri: 'http://127.0.0.1:5000/callback', response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`,
-      );
+      const query = toQuery({
+        client_id: CLAUDE_CODE,
+        redirect_uri: 'http://127.0.0.1:5000/callback',
+        response_type: 'code',
+        code_challenge: challengeOf(newVerifier()),
+        code_challenge_method: 'S256',
+      });
+      const page = await http.get(`/authorize?${query}`);
       expect(page.status).toBe(400);
       await server.events.flush();
       // Records and rejections (events.jsonl, events.rejections.jsonl).

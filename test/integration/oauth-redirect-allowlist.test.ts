@@ -88,10 +88,16 @@ describe('redirect URI allowlist and trusted-client presets at POST /register', 
       await docs.close();
     });
 
-    const open = (redirectUri: string) =>
-      http.get(
-        `/authorize?${toQuery({ client_id: docs.url('/closed.json'), redirect_uri: redirectUri, response_type: 'code', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`,
-      );
+    const open = (redirectUri: string) => {
+      const query = toQuery({
+        client_id: docs.url('/closed.json'),
+        redirect_uri: redirectUri,
+        response_type: 'code',
+        code_challenge: challengeOf(newVerifier()),
+        code_challenge_method: 'S256',
+      });
+      return http.get(`/authorize?${query}`);
+    };
 
     it('an allowed redirect URI listed in the document gets the consent page', async () => {
       expect((await open('https://client.test/allowed')).status).toBe(200);

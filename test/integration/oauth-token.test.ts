@@ -202,7 +202,8 @@ describe('POST /token, authorization_code grant (RFC 6749 §4.1.3, RFC 7636 §4.
     const client = await register(http, { redirect_uris: ['http://127.0.0.1/callback'], token_endpoint_auth_method: 'none' });
     for (const uri of ['http://127.0.0.1:5000/other', 'http://localhost:5000/callback', 'https://127.0.0.1:5000/callback']) {
       const response = await http.get(
-        `/authorize?response_type=code&client_id=${client.client_id}&redirect_uri=${encodeURIComponent(uri)}&code_challenge=${RFC7636_CHALLENGE}&code_challenge_method=S256`,
+        `/authorize?response_type=code&client_id=${client.client_id}&redirect_uri=${encodeURIComponent(uri)}` +
+          `&code_challenge=${RFC7636_CHALLENGE}&code_challenge_method=S256`,
       );
       expect(response.status, uri).toBe(400);
       expect(response.headers.get('location')).toBeNull();

@@ -116,9 +116,8 @@ describe('redirect safety', () => {
     const client = await register(http, { redirect_uris: ['https://legacy.example/cb'] });
     const record = (await server.store.getClient(client.client_id))!;
     await server.store.upsertClient({ ...record, redirectUris: ['https://\u0441hatgpt.com/cb'] });
-    const response = await http.get(
-      `/authorize?${toQuery({ response_type: 'code', client_id: client.client_id, code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`,
-    );
+    const query = toQuery({ response_type: 'code', client_id: client.client_id, code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' });
+    const response = await http.get(`/authorize?${query}`);
     expect(response.status).toBe(400);
     expect(response.headers.get('location')).toBeNull();
   });

@@ -53,6 +53,10 @@ describe('RFC 7591 §2 metadata that an unauthenticated registration may store',
       logo_uri: 'https://client.example/logo.png',
     });
     expect(response.status).toBe(201);
-    expect(await response.json()).toMatchObject({ client_name: 'Claude — ünïcode ✓', contacts: ['ops@client.example'], client_uri: 'https://client.example' });
+    expect(await response.json()).toMatchObject({
+      client_name: 'Claude — ünïcode ✓',
+      contacts: ['ops@client.example'],
+      client_uri: 'https://client.example',
+    });
   });
 });

@@ -97,9 +97,14 @@ describe('scopes with meaning', () => {
   it('the consent page says in words what each scope allows', async () => {
     const http = new RecordingHttp(server.url);
     const client = await register(http, { redirect_uris: ['https://chatgpt.com/connector_platform_oauth_redirect'] });
-    const page = await http.get(
-      `/authorize?${toQuery({ response_type: 'code', client_id: client.client_id, scope: 'mcp read admin', code_challenge: challengeOf(newVerifier()), code_challenge_method: 'S256' })}`,
-    );
+    const query = toQuery({
+      response_type: 'code',
+      client_id: client.client_id,
+      scope: 'mcp read admin',
+      code_challenge: challengeOf(newVerifier()),
+      code_challenge_method: 'S256',
+    });
+    const page = await http.get(`/authorize?${query}`);
     expect(page.status).toBe(200);
     expect(page.text).toContain('Use the tools of');
     expect(page.text).toContain('Tools that need another permission (who*) are not included.');

@@ -283,10 +283,13 @@ describe('three replicas on one Redis behind a round-robin proxy', () => {
       const client = reg.json<{ client_id: string; client_secret: string }>();
       answeredClients.push(client.client_id);
       const verifier = newVerifier();
-      const page = await http.request(
-        `/authorize?${new URLSearchParams({ response_type: 'code', client_id: client.client_id, code_challenge: challengeOf(verifier), code_challenge_method: 'S256' })}`,
-        { headers: ip },
-      );
+      const query = new URLSearchParams({
+        response_type: 'code',
+        client_id: client.client_id,
+        code_challenge: challengeOf(verifier),
+        code_challenge_method: 'S256',
+      });
+      const page = await http.request(`/authorize?${query}`, { headers: ip });
       const cookie = page.headers.getSetCookie()[0]?.split(';')[0];
       const requestId = /name="request_id" value="([^"]+)"/.exec(page.text)?.[1];
       const csrf = /name="csrf_token" value="([^"]+)"/.exec(page.text)?.[1];
