@@ -52,7 +52,8 @@ export const NOT_APPLICABLE: Record<string, string> = {
   'sep-2164-resource-not-found': 'cupcake serves no MCP resources',
   'prompts-*': 'cupcake serves no MCP prompts',
   'dns-rebinding-protection':
-    'the suite expects Host/Origin checks for a localhost-bound dev server; cupcake authenticates every request and builds URLs from baseUrl (DESIGN.md §4), so a rebinding page has no token to send',
+    'the suite expects Host/Origin checks for a localhost-bound dev server; ' +
+    'cupcake authenticates every request and builds URLs from baseUrl (DESIGN.md §4), so a rebinding page has no token to send',
   'http-custom-header-server-validation': 'needs the suite’s test tool with x-mcp-header parameters',
   'input-required-result-* (others)': 'need the suite’s test tools that return input_required (multi-round-trip); cupcake’s tools never ask the client',
   'tasks-*, sep-2640-*': 'extensions cupcake does not implement',
@@ -64,7 +65,8 @@ export const NOT_APPLICABLE_CHECKS: Record<string, string> = {
   'sep-2549-resources-list-caching-hints': 'cupcake advertises no resources capability (resources/list is -32601)',
   'sep-2549-resources-templates-list-caching-hints': 'cupcake advertises no resources capability (resources/templates/list is -32601)',
   'sep-2575-server-sends-tools-list-changed-on-subscription':
-    'mutates the tool list through the suite’s diagnostic tool test_trigger_tool_change; test/integration/mcp-modern.test.ts checks list_changed on a subscriptions/listen stream instead',
+    'mutates the tool list through the suite’s diagnostic tool test_trigger_tool_change; ' +
+    'test/integration/mcp-modern.test.ts checks list_changed on a subscriptions/listen stream instead',
 };
 
 interface Outcome {
@@ -356,7 +358,9 @@ export async function runConformanceRow(): Promise<Row> {
     ratio: null,
     target: 'all pass',
     pass: failed.length === 0,
-    note: `${checks} checks passed; ${failed.length === 0 ? 'no failures' : `failing: ${failed.map((o) => `${o.scenario} @ ${o.version}`).join(', ')}`}; not applicable: ${Object.keys(NOT_APPLICABLE).join(', ')}`,
+    note:
+      `${checks} checks passed; ${failed.length === 0 ? 'no failures' : `failing: ${failed.map((o) => `${o.scenario} @ ${o.version}`).join(', ')}`}; ` +
+      `not applicable: ${Object.keys(NOT_APPLICABLE).join(', ')}`,
   };
 }
 

@@ -173,7 +173,9 @@ export async function runP3(quick: boolean): Promise<Row[]> {
       ratio: null,
       target: '≤ 50 ms',
       pass: result.p99 <= 50 && result.accepted === result.total,
-      note: `${result.replies}/${result.total} replies, ${result.accepted} accepted; p50 ${result.p50.toFixed(1)} ms${inProcess ? `; in-process createApp p99 ${inProcess.p99.toFixed(1)} ms, p50 ${inProcess.p50.toFixed(1)} ms` : ''}`,
+      note:
+        `${result.replies}/${result.total} replies, ${result.accepted} accepted; p50 ${result.p50.toFixed(1)} ms` +
+        `${inProcess ? `; in-process createApp p99 ${inProcess.p99.toFixed(1)} ms, p50 ${inProcess.p50.toFixed(1)} ms` : ''}`,
     },
     {
       figure: `P3 server RSS with ${sessions} SSE sessions (MB)`,

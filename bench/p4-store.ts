@@ -61,7 +61,14 @@ async function tailLatency(bytes: number, runs: number): Promise<number> {
   const dir = await mkdtemp(join(tmpdir(), 'cupcake-bench-events-'));
   try {
     const path = join(dir, 'events.jsonl');
-    const line = `${JSON.stringify({ ts: new Date().toISOString(), type: 'tool.called', client_id: randomUUID(), token_id: 'tok_0123456789ab', detail: { tool: 'search', ms: 3 } })}\n`;
+    const event = {
+      ts: new Date().toISOString(),
+      type: 'tool.called',
+      client_id: randomUUID(),
+      token_id: 'tok_0123456789ab',
+      detail: { tool: 'search', ms: 3 },
+    };
+    const line = `${JSON.stringify(event)}\n`;
     await writeFile(path, line.repeat(Math.ceil(bytes / line.length)));
     const log = createFileEventLog(path, { rotateBytes: bytes * 2 });
     const times: number[] = [];
