@@ -8,11 +8,14 @@ import { LuaScript } from './scripts.js';
  * Appends a batch in order. KEYS: records stream, rejections stream, the log's counter. ARGV:
  * cap, then pairs of (1 = record, 2 = rejection) and the event's JSON. Each entry carries `n`, one
  * counter for both streams: the order events were written across them (stream ids alone tie
- * within a millisecond).
+ * within a millisecond). The batch takes its block of `n` with one INCRBY; as the script runs
+ * alone, no other replica's events come between them.
  */
 const APPEND = new LuaScript(`
+local count = (#ARGV - 1) / 2
+local n = redis.call('INCRBY', KEYS[3], count) - count
 for i = 2, #ARGV, 2 do
-  local n = redis.call('INCR', KEYS[3])
+  n = n + 1
   redis.call('XADD', KEYS[tonumber(ARGV[i])], 'MAXLEN', '~', ARGV[1], '*', 'e', ARGV[i + 1], 'n', n)
 end
 return 1
@@ -22,6 +25,14 @@ return 1
 export const STREAM_MAX_EVENTS = 100_000;
 /** Events held in memory while Redis is away; the oldest are dropped past it (and that is said). */
 const BACKLOG_LIMIT = 10_000;
+/**
+ * Writes start at most this often. An event recorded after a quiet spell goes out at once; under
+ * load (a `tool.called` per request) what gathers meanwhile goes in the next write, so Redis is
+ * woken and the script run once per batch, not once per request.
+ */
+export const BATCH_INTERVAL_MS = 10;
+/** Events in one script call: a longer one would hold Redis (which runs scripts alone) too long. */
+const MAX_BATCH = 500;
 
 /**
  * The audit log of a Redis deployment: capped streams (XADD with an approximate MAXLEN) that every
@@ -30,7 +41,8 @@ const BACKLOG_LIMIT = 10_000;
  * own (`<key>:rejections`) with its own cap, so a flood of refusals cannot trim away what was
  * granted; reading and following see both, in order. Same contract as the file log (EventLog):
  * `record` never throws or blocks; while Redis is away events wait in memory and go out in
- * order when it is back.
+ * order when it is back. Writes are batched (BATCH_INTERVAL_MS); `flush` and `close` write what
+ * is pending at once.
  */
 export function createRedisEventLog(
   client: RedisClient,
@@ -50,11 +62,56 @@ export function createRedisEventLog(
   let writing: Promise<void> = Promise.resolve();
   let dropped = 0;
   let retry: NodeJS.Timeout | undefined;
+  /** A drain is queued or running: it takes whatever record() adds meanwhile. */
+  let draining = false;
+  /** When the last write started (performance.now()); the next waits until BATCH_INTERVAL_MS after it. */
+  let lastWrite = -Infinity;
+  /** flush() or close() calls waiting: while any is, writes go at once, without the batching pause. */
+  let urgent = 0;
+  let pause: { timer: NodeJS.Timeout; resolve: () => void } | undefined;
+
+  const startDrain = () => {
+    draining = true;
+    writing = writing.then(drain);
+  };
+
+  /** Waits until BATCH_INTERVAL_MS after the last write started, or until a flush asks to write now. */
+  function waitForBatch(): Promise<void> {
+    const wait = lastWrite + BATCH_INTERVAL_MS - performance.now();
+    if (urgent > 0 || wait <= 0) return Promise.resolve();
+    return new Promise((resolve) => {
+      pause = {
+        resolve,
+        timer: setTimeout(() => {
+          pause = undefined;
+          resolve();
+        }, wait),
+      };
+    });
+  }
+
+  function hurry(): void {
+    urgent++;
+    if (!pause) return;
+    clearTimeout(pause.timer);
+    pause.resolve();
+    pause = undefined;
+  }
 
   async function drain(): Promise<void> {
+    try {
+      await drainPending();
+    } finally {
+      draining = false;
+    }
+  }
+
+  async function drainPending(): Promise<void> {
     while (pending.length > 0) {
-      const batch = pending;
-      pending = [];
+      await waitForBatch();
+      const batch = pending.length > MAX_BATCH ? pending.slice(0, MAX_BATCH) : pending;
+      pending = pending.length > MAX_BATCH ? pending.slice(MAX_BATCH) : [];
+      lastWrite = performance.now();
       try {
         await APPEND.run(client, [key, rejectionsKey, `${key}:n`], [String(maxEvents), ...batch.flatMap((entry) => [entry.stream, entry.line])]);
       } catch (error) {
@@ -67,7 +124,7 @@ export function createRedisEventLog(
         options.onError?.(error);
         retry ??= setTimeout(() => {
           retry = undefined;
-          writing = writing.then(drain);
+          startDrain();
         }, 1_000);
         retry.unref?.();
         return;
@@ -99,13 +156,18 @@ export function createRedisEventLog(
           /* a listener never breaks recording */
         }
       }
-      if (pending.length === 1 && !retry) writing = writing.then(drain);
+      if (!draining && !retry) startDrain();
     },
     async flush() {
-      await writing;
-      if (pending.length > 0 && !retry) {
-        writing = writing.then(drain);
+      hurry();
+      try {
         await writing;
+        if (pending.length > 0 && !retry) {
+          startDrain();
+          await writing;
+        }
+      } finally {
+        urgent--;
       }
     },
     async close() {
