@@ -1,11 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
+import type { RedisServerFacts } from '../store/redis/server-facts.js';
 
 /**
  * What every doctor step shares: the URLs it checks, an HTTP helper that never throws, the
  * wording of the usual fixes, what earlier steps learnt, and `record` for the step's verdicts.
  */
 
-export type CheckStatus = 'pass' | 'fail' | 'skip';
+/** `warn`: works today, but a setting puts data at risk; said with its fix, not counted as a failure. */
+export type CheckStatus = 'pass' | 'fail' | 'skip' | 'warn';
 
 export interface DoctorCheck {
   check: string;
@@ -44,6 +46,12 @@ export interface DoctorOptions {
    * ids it removed. Without it, the clients left on the server are reported.
    */
   removeTestClients?: (clientIds: string[]) => Promise<string[]>;
+  /**
+   * The Redis store the local config names (`store: "redis://…"`, DESIGN.md §6): doctor checks that
+   * it answers, keeps its data over a restart and never evicts keys. `location` is the URL without
+   * its password; `inspect` connects once and fails with a message saying why.
+   */
+  redis?: { location: string; inspect(): Promise<RedisServerFacts> };
   /** Called as each check completes, for live output. */
   onCheck?: (check: DoctorCheck) => void;
 }

@@ -75,6 +75,79 @@ const transportSecurity: DoctorStep = {
   },
 };
 
+/** What to do when Redis did not answer, from what the connection attempt said. */
+function redisUnavailableFix(detail: string, location: string): string {
+  const where = 'in "store" of cupcake.config.json (or CUPCAKE_STORE)';
+  if (/WRONGPASS|NOAUTH|AUTH|NOPERM/.test(detail)) {
+    return `Redis at ${location} refused the credentials: put the password (and user, for an ACL user) Redis expects ${where}, as redis://user:password@host:port/db`;
+  }
+  if (/RESP|ECONNRESET|socket closed/i.test(detail)) {
+    return `something other than Redis (or a server that wants TLS) answers at ${location}: check the host and port ${where}, and use rediss:// when the server wants TLS`;
+  }
+  return `start Redis at ${location} (Debian: "systemctl start redis-server"), or correct the host, port or /db ${where}`;
+}
+
+/**
+ * A deployment on Redis (`store: "redis://…"`, DESIGN.md §6) keeps its clients, tokens and owner
+ * password there, so Redis must answer, keep its data over a restart (AOF or RDB snapshots) and
+ * never evict keys to make room: an evicted token or client is simply gone. Checked from the local
+ * config, before the HTTP checks, so that it is reported even when serve is down.
+ */
+const redisStore: DoctorStep = {
+  name: 'Redis store',
+  async run(ctx) {
+    const redis = ctx.options.redis;
+    if (!redis) return;
+    let facts;
+    try {
+      facts = await redis.inspect();
+    } catch (error) {
+      const detail = error instanceof Error ? error.message : `Redis at ${redis.location} is unavailable (${String(error)})`;
+      ctx.record('Redis store', false, detail, redisUnavailableFix(detail, redis.location));
+      return;
+    }
+    ctx.record('Redis store', true, `Redis ${facts.version} at ${redis.location} answered PING in ${Math.max(1, Math.round(facts.pingMs))} ms`);
+
+    const turnOnAof = 'turn on AOF: "appendonly yes" in redis.conf, or at once with "redis-cli CONFIG SET appendonly yes" then "redis-cli CONFIG REWRITE"';
+    if (facts.aof) {
+      ctx.record('Redis persistence', true, `AOF on${facts.rdbSave ? `, and RDB snapshots (save ${facts.rdbSave})` : ''}: clients, tokens and the owner password survive a restart`);
+    } else if (facts.rdbSave) {
+      ctx.record(
+        'Redis persistence',
+        true,
+        `RDB snapshots (save ${facts.rdbSave}), AOF off: a restart keeps the data of the last snapshot; a crash loses what changed since (new tokens and clients)`,
+        `for no loss on a crash, ${turnOnAof}`,
+      );
+    } else if (facts.rdbSave === undefined) {
+      ctx.record(
+        'Redis persistence',
+        'warn',
+        'AOF is off, and this server does not allow CONFIG, so whether RDB snapshots are on cannot be told: without either, a restart of Redis loses every client, token and the owner password',
+        'make sure the server persists its data: on a managed Redis, turn on persistence (AOF) in its settings; on your own, "appendonly yes" in redis.conf',
+      );
+    } else {
+      ctx.record(
+        'Redis persistence',
+        'warn',
+        'neither AOF nor RDB snapshots are on: a restart of Redis loses every client, token and the owner password (replicas then refuse changes until the data is restored)',
+        turnOnAof,
+      );
+    }
+
+    const limit = facts.maxmemory > 0 ? `maxmemory ${facts.maxmemory} bytes` : 'no maxmemory set now';
+    if (facts.maxmemoryPolicy === 'noeviction') {
+      ctx.record('Redis eviction policy', true, `maxmemory-policy noeviction (${limit}): when full, Redis refuses writes instead of dropping keys`);
+    } else {
+      ctx.record(
+        'Redis eviction policy',
+        'warn',
+        `maxmemory-policy ${facts.maxmemoryPolicy} (${limit}): when Redis reaches its memory limit it drops keys to make room, and tokens, clients or the owner password vanish with them`,
+        'set "maxmemory-policy noeviction" in redis.conf, or at once with "redis-cli CONFIG SET maxmemory-policy noeviction" then "redis-cli CONFIG REWRITE"; give Redis memory enough for its data',
+      );
+    }
+  },
+};
+
 /** Without an answer nothing else can be checked. */
 const reachability: DoctorStep = {
   name: 'reachability',
@@ -710,6 +783,7 @@ const cleanup: DoctorStep = {
 
 export const DOCTOR_STEPS: readonly DoctorStep[] = [
   transportSecurity,
+  redisStore,
   reachability,
   loopbackAlias,
   authorizationServerMetadata,

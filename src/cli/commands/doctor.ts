@@ -10,6 +10,7 @@ import { readStdin, type CliContext } from '../context.js';
 import { CliError } from '../errors.js';
 import { findRunningServer } from '../../store/data-dir-claim.js';
 import { printJson, println, type Output } from '../output.js';
+import { describeRedisUrl, isRedisUrl } from '../../shared/store-url.js';
 
 export interface DoctorOptions {
   url?: string;
@@ -17,7 +18,7 @@ export interface DoctorOptions {
   passwordStdin?: boolean;
 }
 
-const MARKS = { pass: ['green', '✓ pass'], fail: ['red', '✗ FAIL'], skip: ['yellow', '- skip'] } as const;
+const MARKS = { pass: ['green', '✓ pass'], fail: ['red', '✗ FAIL'], skip: ['yellow', '- skip'], warn: ['yellow', '! warn'] } as const;
 
 /** Prints checks as they come; a fix already printed is referred to, not repeated. */
 function checkPrinter(output: Output): (check: DoctorCheck) => void {
@@ -94,10 +95,18 @@ export async function runDoctorCommand(ctx: CliContext, options: DoctorOptions):
     ? (candidate: string) => withAdminSession(ctx, async ({ store }) => verifyOwnerPassword(candidate, (await store.getOwner()).passwordHash))
     : undefined;
 
+  // A config on Redis (DESIGN.md §6): doctor also checks the Redis server it names. The client is loaded only then.
+  const store = config?.store;
+  const redis =
+    store && isRedisUrl(store)
+      ? { location: describeRedisUrl(store), inspect: async () => (await import('../../store/redis/server-facts.js')).inspectRedisServer(store) }
+      : undefined;
+
   if (!options.json) println(ctx.output, `Checking ${baseUrl} the way ChatGPT and Claude meet it…`);
   const checks = await runDoctor({
     baseUrl,
     password,
+    ...(redis ? { redis } : {}),
     ...(removeTestClients ? { removeTestClients } : {}),
     ...(verifyPassword ? { verifyPassword } : {}),
     ...(options.json ? {} : { onCheck: checkPrinter(ctx.output) }),
@@ -105,17 +114,15 @@ export async function runDoctorCommand(ctx: CliContext, options: DoctorOptions):
 
   const failed = checks.filter((c) => c.status === 'fail');
   const skipped = checks.filter((c) => c.status === 'skip');
-  const passed = checks.length - failed.length - skipped.length;
+  const warned = checks.filter((c) => c.status === 'warn');
+  const passed = checks.length - failed.length - skipped.length - warned.length;
   if (options.json) printJson(ctx.output, checks);
   else {
     println(ctx.output);
     const skips = skipped.length > 0 ? `, ${skipped.length} skipped` : '';
-    println(
-      ctx.output,
-      failed.length === 0 && skipped.length === 0
-        ? ctx.output.color.green(`All ${checks.length} checks passed.`)
-        : `${passed} passed, ${failed.length} failed${skips} (of ${checks.length} checks).`,
-    );
+    const warnings = warned.length > 0 ? `, ${warned.length} ${warned.length === 1 ? 'warning' : 'warnings'}` : '';
+    const allPassed = failed.length === 0 && skipped.length === 0 && warned.length === 0;
+    println(ctx.output, allPassed ? ctx.output.color.green(`All ${checks.length} checks passed.`) : `${passed} passed, ${failed.length} failed${skips}${warnings} (of ${checks.length} checks).`);
   }
   if (failed.length > 0) throw new CliError(`${failed.length} of ${checks.length} checks failed${options.json ? '' : ' (see the fixes above)'}`);
 }
