@@ -110,7 +110,11 @@ const redisStore: DoctorStep = {
 
     const turnOnAof = 'turn on AOF: "appendonly yes" in redis.conf, or at once with "redis-cli CONFIG SET appendonly yes" then "redis-cli CONFIG REWRITE"';
     if (facts.aof) {
-      ctx.record('Redis persistence', true, `AOF on${facts.rdbSave ? `, and RDB snapshots (save ${facts.rdbSave})` : ''}: clients, tokens and the owner password survive a restart`);
+      ctx.record(
+        'Redis persistence',
+        true,
+        `AOF on${facts.rdbSave ? `, and RDB snapshots (save ${facts.rdbSave})` : ''}: clients, tokens and the owner password survive a restart`,
+      );
     } else if (facts.rdbSave) {
       ctx.record(
         'Redis persistence',

@@ -98,7 +98,10 @@ describe('cupcake-mcp doctor with store: redis://…', () => {
     // RDB snapshots alone keep the data over a restart, not what changed since the last one.
     await configSet({ appendonly: 'no', save: '3600 1' });
     const snapshots = redisChecks((await runCli([...doctor, '--json'], { cwd: dir, timeoutMs: 60_000 })).stdout);
-    expect(snapshots[1]).toMatchObject({ status: 'pass', detail: expect.stringMatching(/^RDB snapshots \(save 3600 1\), AOF off: .*a crash loses/) as unknown });
+    expect(snapshots[1]).toMatchObject({
+      status: 'pass',
+      detail: expect.stringMatching(/^RDB snapshots \(save 3600 1\), AOF off: .*a crash loses/) as unknown,
+    });
     await configSet({ save: '' });
   });
 
@@ -112,15 +115,24 @@ describe('cupcake-mcp doctor with store: redis://…', () => {
     const [store] = redisChecks(json.stdout);
     expect(store).toMatchObject({ check: 'Redis store', status: 'fail', ok: false });
     expect(store!.detail).toMatch(new RegExp(`^Redis at redis://127\\.0\\.0\\.1:${port}/0 is unavailable \\(.+\\)$`));
-    expect(store!.fix).toMatch(/^start Redis at redis:\/\/127\.0\.0\.1:\d+\/0 .*correct the host, port or \/db in "store" of cupcake\.config\.json \(or CUPCAKE_STORE\)$/);
+    expect(store!.fix).toMatch(
+      /^start Redis at redis:\/\/127\.0\.0\.1:\d+\/0 .*correct the host, port or \/db in "store" of cupcake\.config\.json \(or CUPCAKE_STORE\)$/,
+    );
 
     const text = await runCli(['doctor', '--url', base], { cwd: dir, timeoutMs: 60_000 });
     expect(text.code).toBe(1);
     expect(text.stdout).toMatch(/^✗ FAIL {2}Redis store: Redis at redis:\/\/127\.0\.0\.1:\d+\/0 is unavailable/m);
     // Redis answers, but not to these credentials: the fix is about the password, not about starting Redis.
-    const refused = await runCli(['doctor', '--json', '--url', base], { cwd: await folderWithStore(`redis://:not-for-output@127.0.0.1:${redis.port}/0`), timeoutMs: 60_000 });
+    const refused = await runCli(['doctor', '--json', '--url', base], {
+      cwd: await folderWithStore(`redis://:not-for-output@127.0.0.1:${redis.port}/0`),
+      timeoutMs: 60_000,
+    });
     expect(refused.code).toBe(1);
-    expect(redisChecks(refused.stdout)[0]).toMatchObject({ check: 'Redis store', status: 'fail', fix: expect.stringMatching(/refused the credentials: put the password/) as unknown });
+    expect(redisChecks(refused.stdout)[0]).toMatchObject({
+      check: 'Redis store',
+      status: 'fail',
+      fix: expect.stringMatching(/refused the credentials: put the password/) as unknown,
+    });
     for (const output of [json.stdout, json.stderr, text.stdout, text.stderr, refused.stdout, refused.stderr]) {
       expect(output).not.toContain('not-for-output');
       expect(output).not.toMatch(/^\s+at /m);

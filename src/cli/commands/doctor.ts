@@ -122,7 +122,12 @@ export async function runDoctorCommand(ctx: CliContext, options: DoctorOptions):
     const skips = skipped.length > 0 ? `, ${skipped.length} skipped` : '';
     const warnings = warned.length > 0 ? `, ${warned.length} ${warned.length === 1 ? 'warning' : 'warnings'}` : '';
     const allPassed = failed.length === 0 && skipped.length === 0 && warned.length === 0;
-    println(ctx.output, allPassed ? ctx.output.color.green(`All ${checks.length} checks passed.`) : `${passed} passed, ${failed.length} failed${skips}${warnings} (of ${checks.length} checks).`);
+    println(
+      ctx.output,
+      allPassed
+        ? ctx.output.color.green(`All ${checks.length} checks passed.`)
+        : `${passed} passed, ${failed.length} failed${skips}${warnings} (of ${checks.length} checks).`,
+    );
   }
   if (failed.length > 0) throw new CliError(`${failed.length} of ${checks.length} checks failed${options.json ? '' : ' (see the fixes above)'}`);
 }

@@ -102,12 +102,15 @@ describe('Redis event log', () => {
     const prefix = `close-${randomHex(4)}:`;
     const log = (await replica(prefix)).createEventLog();
     const reader = (await replica(prefix)).createEventLog();
-    for (let i = 0; i < 1_200; i++) log.record(i % 7 === 0 ? { type: 'token.rejected', detail: { reason: `r${i}` } } : { type: 'tool.called', client_id: 'c', detail: { tool: 'search', ms: i } });
+    for (let i = 0; i < 1_200; i++)
+      log.record(
+        i % 7 === 0 ? { type: 'token.rejected', detail: { reason: `r${i}` } } : { type: 'tool.called', client_id: 'c', detail: { tool: 'search', ms: i } },
+      );
     await log.close();
     const stored = await reader.readLast(2_000);
     expect(stored).toHaveLength(1_200);
-    expect(stored.map((e) => (e.type === 'token.rejected' ? Number((e.detail as { reason: string }).reason.slice(1)) : (e.detail as { ms: number }).ms))).toEqual(
-      Array.from({ length: 1_200 }, (_, i) => i),
-    );
+    expect(
+      stored.map((e) => (e.type === 'token.rejected' ? Number((e.detail as { reason: string }).reason.slice(1)) : (e.detail as { ms: number }).ms)),
+    ).toEqual(Array.from({ length: 1_200 }, (_, i) => i));
   });
 });
