@@ -38,6 +38,7 @@ export const PROTOCOL_SCENARIOS: Array<{ scenario: string; versions: string[] }>
   { scenario: 'caching', versions: ['2026-07-28'] },
   { scenario: 'http-header-validation', versions: ['2026-07-28'] },
   { scenario: 'input-required-result-unsupported-methods', versions: ['2026-07-28'] },
+  { scenario: 'dns-rebinding-protection', versions: ['2025-11-25', '2026-07-28'] },
 ];
 
 /** Scenarios that call the suite's own test tools, prompts or resources, which a cupcake server does not have. */
@@ -51,9 +52,6 @@ export const NOT_APPLICABLE: Record<string, string> = {
   'resources-*': 'cupcake serves no MCP resources',
   'sep-2164-resource-not-found': 'cupcake serves no MCP resources',
   'prompts-*': 'cupcake serves no MCP prompts',
-  'dns-rebinding-protection':
-    'the suite expects Host/Origin checks for a localhost-bound dev server; ' +
-    'cupcake authenticates every request and builds URLs from baseUrl (DESIGN.md §4), so a rebinding page has no token to send',
   'http-custom-header-server-validation': 'needs the suite’s test tool with x-mcp-header parameters',
   'input-required-result-* (others)': 'need the suite’s test tools that return input_required (multi-round-trip); cupcake’s tools never ask the client',
   'tasks-*, sep-2640-*': 'extensions cupcake does not implement',
@@ -198,7 +196,10 @@ function freePort(): Promise<number> {
   });
 }
 
-/** Forwards every request to `target`, adding the bearer token the suite does not send; streams both ways. */
+/**
+ * Forwards every request to `target`, adding the bearer token the suite does not send; streams both
+ * ways. The Host header is passed on as the suite sent it (dns-rebinding-protection sends foreign ones).
+ */
 async function startTokenProxy(target: string, token: string): Promise<{ url: string; server: Server }> {
   const upstream = new URL(target);
   const server = createServer((req, res) => {
@@ -208,7 +209,7 @@ async function startTokenProxy(target: string, token: string): Promise<{ url: st
         port: upstream.port,
         method: req.method,
         path: req.url,
-        headers: { ...req.headers, host: upstream.host, authorization: `Bearer ${token}` },
+        headers: { ...req.headers, host: req.headers.host ?? upstream.host, authorization: `Bearer ${token}` },
       },
       (answer) => {
         res.writeHead(answer.statusCode ?? 502, answer.statusMessage, answer.headers);
