@@ -79,10 +79,16 @@ const transportSecurity: DoctorStep = {
 function redisUnavailableFix(detail: string, location: string): string {
   const where = 'in "store" of cupcake.config.json (or CUPCAKE_STORE)';
   if (/WRONGPASS|NOAUTH|AUTH|NOPERM/.test(detail)) {
-    return `Redis at ${location} refused the credentials: put the password (and user, for an ACL user) Redis expects ${where}, as redis://user:password@host:port/db`;
+    return (
+      `Redis at ${location} refused the credentials: ` +
+      `put the password (and user, for an ACL user) Redis expects ${where}, as redis://user:password@host:port/db`
+    );
   }
   if (/RESP|ECONNRESET|socket closed/i.test(detail)) {
-    return `something other than Redis (or a server that wants TLS) answers at ${location}: check the host and port ${where}, and use rediss:// when the server wants TLS`;
+    return (
+      `something other than Redis (or a server that wants TLS) answers at ${location}: ` +
+      `check the host and port ${where}, and use rediss:// when the server wants TLS`
+    );
   }
   return `start Redis at ${location} (Debian: "systemctl start redis-server"), or correct the host, port or /db ${where}`;
 }
@@ -119,21 +125,25 @@ const redisStore: DoctorStep = {
       ctx.record(
         'Redis persistence',
         true,
-        `RDB snapshots (save ${facts.rdbSave}), AOF off: a restart keeps the data of the last snapshot; a crash loses what changed since (new tokens and clients)`,
+        `RDB snapshots (save ${facts.rdbSave}), AOF off: a restart keeps the data of the last snapshot; ` +
+          'a crash loses what changed since (new tokens and clients)',
         `for no loss on a crash, ${turnOnAof}`,
       );
     } else if (facts.rdbSave === undefined) {
       ctx.record(
         'Redis persistence',
         'warn',
-        'AOF is off, and this server does not allow CONFIG, so whether RDB snapshots are on cannot be told: without either, a restart of Redis loses every client, token and the owner password',
-        'make sure the server persists its data: on a managed Redis, turn on persistence (AOF) in its settings; on your own, "appendonly yes" in redis.conf',
+        'AOF is off, and this server does not allow CONFIG, so whether RDB snapshots are on cannot be told: ' +
+          'without either, a restart of Redis loses every client, token and the owner password',
+        'make sure the server persists its data: on a managed Redis, turn on persistence (AOF) in its settings; ' +
+          'on your own, "appendonly yes" in redis.conf',
       );
     } else {
       ctx.record(
         'Redis persistence',
         'warn',
-        'neither AOF nor RDB snapshots are on: a restart of Redis loses every client, token and the owner password (replicas then refuse changes until the data is restored)',
+        'neither AOF nor RDB snapshots are on: a restart of Redis loses every client, token and the owner password ' +
+          '(replicas then refuse changes until the data is restored)',
         turnOnAof,
       );
     }
@@ -145,8 +155,10 @@ const redisStore: DoctorStep = {
       ctx.record(
         'Redis eviction policy',
         'warn',
-        `maxmemory-policy ${facts.maxmemoryPolicy} (${limit}): when Redis reaches its memory limit it drops keys to make room, and tokens, clients or the owner password vanish with them`,
-        'set "maxmemory-policy noeviction" in redis.conf, or at once with "redis-cli CONFIG SET maxmemory-policy noeviction" then "redis-cli CONFIG REWRITE"; give Redis memory enough for its data',
+        `maxmemory-policy ${facts.maxmemoryPolicy} (${limit}): when Redis reaches its memory limit it drops keys to make room, ` +
+          'and tokens, clients or the owner password vanish with them',
+        'set "maxmemory-policy noeviction" in redis.conf, or at once with "redis-cli CONFIG SET maxmemory-policy noeviction" ' +
+          'then "redis-cli CONFIG REWRITE"; give Redis memory enough for its data',
       );
     }
   },

@@ -157,6 +157,7 @@ class FileBackend implements DocumentBackend {
   private queue: Promise<unknown> = Promise.resolve();
   private watcher: FSWatcher | undefined;
   private poller: NodeJS.Timeout | undefined;
+  private catchingUp: Promise<void> | undefined;
   private listener: (change: StoreChange) => void = () => {};
   private closed = false;
 
@@ -194,8 +195,12 @@ class FileBackend implements DocumentBackend {
     this.listener = listener;
   }
 
+  /** Lookups of unknown tokens share one check in flight: a flood of them is one stat at a time, not a queue. */
   catchUp(): Promise<void> {
-    return this.serialize(() => this.reloadIfChanged());
+    this.catchingUp ??= this.serialize(() => this.reloadIfChanged()).finally(() => {
+      this.catchingUp = undefined;
+    });
+    return this.catchingUp;
   }
 
   transact<T>(fn: (data: StoreData) => T): Promise<T> {
