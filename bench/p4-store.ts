@@ -11,7 +11,8 @@ import { hashSecret } from '../src/oauth/secrets.js';
 import { tokenIdFromHash } from '../src/shared/ids.js';
 import type { AccessTokenRecord } from '../src/store/types.js';
 
-function tokenRecord(i: number, clientId: string): AccessTokenRecord {
+/** A live access token record as the token endpoint stores it (hash only), for a store to hold. */
+export function tokenRecord(i: number, clientId: string): AccessTokenRecord {
   const hash = hashSecret(`bench-token-${i}-${randomUUID()}`);
   const now = Date.now();
   return {

@@ -10,30 +10,11 @@ import {
   spawnTarget,
   type SessionTarget,
 } from './harness.js';
+import { tokenRecord } from './p4-store.js';
 import type { Row } from './report.js';
 import type { TargetName } from './targets.js';
-import { hashSecret } from '../src/oauth/secrets.js';
-import { tokenIdFromHash } from '../src/shared/ids.js';
 import { openRedisStore } from '../src/store/redis/redis-store.js';
-import type { AccessTokenRecord } from '../src/store/types.js';
 import { startRedis } from '../test/helpers/redis-server.js';
-
-function tokenRecord(i: number, clientId: string): AccessTokenRecord {
-  const hash = hashSecret(`bench-token-${i}-${randomUUID()}`);
-  const now = Date.now();
-  return {
-    id: tokenIdFromHash(hash),
-    tokenHash: hash,
-    clientId,
-    grantId: randomUUID(),
-    scopes: ['mcp'],
-    resource: 'http://127.0.0.1/mcp',
-    createdAt: now,
-    expiresAt: now + 86_400_000,
-    lastUsedAt: null,
-    revokedAt: null,
-  };
-}
 
 /** Issuing a token on the Redis store (one compare-and-set script) with N live tokens; p50 after warm-up. */
 async function redisIssueLatency(liveTokens: number, samples: number): Promise<number> {

@@ -102,6 +102,18 @@ async function peerTools(baseUrl: () => string): Promise<{ tools: PeerTool[]; cl
   return { tools, close: () => index.close() };
 }
 
+/** A peer listening at `url`: closing it ends what `release` ends, then the HTTP server. */
+function peer(url: string, token: string, server: Server, release: () => void | Promise<void>): RunningTarget {
+  return {
+    url,
+    token,
+    async close() {
+      await release();
+      await new Promise<void>((resolve) => server.close(() => resolve()));
+    },
+  };
+}
+
 async function listen(server: Server): Promise<string> {
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve));
   return `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
@@ -212,14 +224,7 @@ async function startSdkReference(): Promise<RunningTarget> {
   app.delete('/mcp', auth, handle);
   const server = createServer(app);
   url = await listen(server);
-  return {
-    url,
-    token,
-    async close() {
-      closeTools();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return peer(url, token, server, closeTools);
 }
 
 /**
@@ -253,15 +258,10 @@ async function startSdkV2Reference(): Promise<RunningTarget> {
   app.post('/mcp', auth, (req, res) => void serve(req, res, req.body));
   const server = createServer(app);
   url = await listen(server);
-  return {
-    url,
-    token,
-    async close() {
-      closeTools();
-      await handler.close();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return peer(url, token, server, async () => {
+    closeTools();
+    await handler.close();
+  });
 }
 
 /** The runtime's ceiling: node:http answering the same JSON-RPC results with the same tool code, no framework, no MCP stack. */
@@ -297,14 +297,7 @@ async function startBare(): Promise<RunningTarget> {
     });
   });
   url = await listen(server);
-  return {
-    url,
-    token,
-    async close() {
-      closeTools();
-      await new Promise<void>((resolve) => server.close(() => resolve()));
-    },
-  };
+  return peer(url, token, server, closeTools);
 }
 
 export function startTarget(name: PeerName): Promise<RunningTarget> {
