@@ -197,6 +197,7 @@ class FileBackend implements DocumentBackend {
 
   /** Lookups of unknown tokens share one check in flight: a flood of them is one stat at a time, not a queue. */
   catchUp(): Promise<void> {
+    if (this.closed) return Promise.resolve();
     this.catchingUp ??= this.serialize(() => this.reloadIfChanged()).finally(() => {
       this.catchingUp = undefined;
     });
