@@ -9,7 +9,19 @@ import { openFileStore } from '../src/store/file-store.js';
 import { createFileEventLog } from '../src/store/event-log.js';
 import { hashSecret } from '../src/oauth/secrets.js';
 import { tokenIdFromHash } from '../src/shared/ids.js';
-import type { AccessTokenRecord } from '../src/store/types.js';
+import type { AccessTokenRecord, Store } from '../src/store/types.js';
+
+/** p50 of issuing one more token on `store` (which already holds `liveTokens`), after 3 warm-up issues; closes the store. */
+export async function issueLatency(store: Store, clientId: string, liveTokens: number, samples: number): Promise<number> {
+  const times: number[] = [];
+  for (let i = 0; i < samples + 3; i++) {
+    const started = performance.now();
+    await store.saveTokens(tokenRecord(liveTokens + i, clientId));
+    if (i >= 3) times.push(performance.now() - started);
+  }
+  await store.close();
+  return percentile(times, 50);
+}
 
 /** A live access token record as the token endpoint stores it (hash only), for a store to hold. */
 export function tokenRecord(i: number, clientId: string): AccessTokenRecord {
@@ -33,7 +45,7 @@ export function tokenRecord(i: number, clientId: string): AccessTokenRecord {
  * P4 — issuing a token (store.saveTokens: lock, re-read if changed, write temp + fsync + rename)
  * with N live tokens already in db.json; p50 of `samples` issuances, after 3 warm-up ones.
  */
-async function issueLatency(liveTokens: number, samples: number): Promise<number> {
+async function fileIssueLatency(liveTokens: number, samples: number): Promise<number> {
   const dataDir = await mkdtemp(join(tmpdir(), 'cupcake-bench-store-'));
   try {
     const data = emptyData();
@@ -44,14 +56,7 @@ async function issueLatency(liveTokens: number, samples: number): Promise<number
     }
     await writeFile(join(dataDir, 'db.json'), JSON.stringify(data), { mode: 0o600 });
     const store = await openFileStore({ dataDir });
-    const times: number[] = [];
-    for (let i = 0; i < samples + 3; i++) {
-      const started = performance.now();
-      await store.saveTokens(tokenRecord(liveTokens + i, clientId));
-      if (i >= 3) times.push(performance.now() - started);
-    }
-    await store.close();
-    return percentile(times, 50);
+    return await issueLatency(store, clientId, liveTokens, samples);
   } finally {
     await rm(dataDir, { recursive: true, force: true });
   }
@@ -90,7 +95,7 @@ export async function runP4(quick: boolean): Promise<Row[]> {
   const rows: Row[] = [];
   const sizes = quick ? [1_000, 10_000] : [1_000, 10_000, 50_000];
   const results = new Map<number, number>();
-  for (const n of sizes) results.set(n, await issueLatency(n, samples));
+  for (const n of sizes) results.set(n, await fileIssueLatency(n, samples));
   for (const n of sizes) {
     rows.push({
       figure: `P4 issue token, ${n.toLocaleString('en')} live tokens (p50 ms)`,

@@ -1,16 +1,6 @@
 import { randomUUID } from 'node:crypto';
-import {
-  checkAnswers,
-  loadInterleaved,
-  loadPlan,
-  MODERN_REQUESTS,
-  openSession,
-  percentile,
-  SESSION_REQUESTS,
-  spawnTarget,
-  type SessionTarget,
-} from './harness.js';
-import { tokenRecord } from './p4-store.js';
+import { checkAnswers, loadInterleaved, loadPlan, MODERN_REQUESTS, openSession, SESSION_REQUESTS, spawnTarget, type SessionTarget } from './harness.js';
+import { issueLatency, tokenRecord } from './p4-store.js';
 import type { Row } from './report.js';
 import type { TargetName } from './targets.js';
 import { openRedisStore } from '../src/store/redis/redis-store.js';
@@ -24,14 +14,7 @@ async function redisIssueLatency(liveTokens: number, samples: number): Promise<n
     const clientId = randomUUID();
     for (let i = 0; i < liveTokens; i += 500)
       await Promise.all(Array.from({ length: Math.min(500, liveTokens - i) }, (_, j) => store.saveTokens(tokenRecord(i + j, clientId))));
-    const times: number[] = [];
-    for (let i = 0; i < samples + 3; i++) {
-      const started = performance.now();
-      await store.saveTokens(tokenRecord(liveTokens + i, clientId));
-      if (i >= 3) times.push(performance.now() - started);
-    }
-    await store.close();
-    return percentile(times, 50);
+    return await issueLatency(store, clientId, liveTokens, samples);
   } finally {
     await redis.close();
   }

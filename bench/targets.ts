@@ -172,14 +172,8 @@ async function startCupcake(disableAuth: boolean): Promise<RunningTarget> {
   };
 }
 
-/**
- * The MCP SDK's reference stack: Express + requireBearerAuth with an in-memory verifier +
- * StreamableHTTPServerTransport in stateful mode + McpServer, as its README shows.
- */
-async function startSdkReference(): Promise<RunningTarget> {
-  const token = generateAccessToken();
-  let url = '';
-  const { tools, close: closeTools } = await peerTools(() => url);
+/** An Express app parsing JSON, and the in-memory verifier of `token` the SDK's `requireBearerAuth` takes. */
+function expressWithVerifier(token: string) {
   const app = express();
   app.use(express.json());
   const verifier = {
@@ -188,6 +182,18 @@ async function startSdkReference(): Promise<RunningTarget> {
       return { token: presented, clientId: 'bench', scopes: ['mcp'], expiresAt: Math.floor(Date.now() / 1000) + 3600 };
     },
   };
+  return { app, verifier };
+}
+
+/**
+ * The MCP SDK's reference stack: Express + requireBearerAuth with an in-memory verifier +
+ * StreamableHTTPServerTransport in stateful mode + McpServer, as its README shows.
+ */
+async function startSdkReference(): Promise<RunningTarget> {
+  const token = generateAccessToken();
+  let url = '';
+  const { tools, close: closeTools } = await peerTools(() => url);
+  const { app, verifier } = expressWithVerifier(token);
   const transports = new Map<string, StreamableHTTPServerTransport>();
   const handle = async (req: express.Request, res: express.Response) => {
     const sessionId = req.headers['mcp-session-id'] as string | undefined;
@@ -236,14 +242,7 @@ async function startSdkV2Reference(): Promise<RunningTarget> {
   const token = generateAccessToken();
   let url = '';
   const { tools, close: closeTools } = await peerTools(() => url);
-  const app = express();
-  app.use(express.json());
-  const verifier = {
-    async verifyAccessToken(presented: string) {
-      if (presented !== token) throw new Error('invalid token');
-      return { token: presented, clientId: 'bench', scopes: ['mcp'], expiresAt: Math.floor(Date.now() / 1000) + 3600 };
-    },
-  };
+  const { app, verifier } = expressWithVerifier(token);
   const handler = createMcpHandler(() => {
     const server = new McpServerV2({ name: 'sdk-v2-reference', version: '1.0.0' });
     for (const tool of tools) {
