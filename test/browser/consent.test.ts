@@ -1,12 +1,10 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
-import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext, type Page } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { BrowserContext, Page } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ARTIFACTS, launchChromium } from '../helpers/chromium.js';
 import { OWNER_PASSWORD, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -16,22 +14,11 @@ import { OWNER_PASSWORD, startTestServer, type TestServer } from '../helpers/ser
  * and phone width go to test/artifacts/ for a person to look at.
  */
 
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
 const CLIENT_NAME = 'Acme Notes';
 
 let server: TestServer;
 let browser: BrowserContext;
-let userDataDir: string;
+let chromiumRun: Awaited<ReturnType<typeof launchChromium>> | undefined;
 const servers: Server[] = [];
 let callbackUrl: string;
 let client: { client_id: string; client_secret: string };
@@ -71,10 +58,8 @@ async function newPage(viewport = { width: 1280, height: 800 }): Promise<Page> {
 }
 
 beforeAll(async () => {
-  const executablePath = inject('browserPath');
-  // test/setup/browser.ts found one (or installed Debian's chromium), or says what to install.
-  if (!executablePath) throw new Error(inject('browserProblem'));
-  await mkdir(ARTIFACTS, { recursive: true });
+  chromiumRun = await launchChromium();
+  browser = chromiumRun.context;
   server = await startTestServer();
   // The client's redirect target: where the browser lands after the consent page.
   callbackUrl = `${await listen((_req, res) => {
@@ -88,15 +73,12 @@ beforeAll(async () => {
   });
   expect(registration.status).toBe(201);
   client = (await registration.json()) as typeof client;
-  userDataDir = await mkdtemp(join(tmpdir(), 'cupcake-chromium-'));
-  browser = await chromium.launchPersistentContext(userDataDir, { executablePath, headless: true, args: ARGS });
 });
 
 afterAll(async () => {
-  await browser?.close();
+  await chromiumRun?.close();
   await Promise.all(servers.map((s) => new Promise((resolve) => s.close(resolve))));
   await server?.close();
-  if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
 });
 
 describe('consent page in Chromium', () => {

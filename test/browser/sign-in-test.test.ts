@@ -1,9 +1,9 @@
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { fileURLToPath } from 'node:url';
-import { chromium, type BrowserContext } from 'playwright-core';
-import { afterAll, beforeAll, describe, expect, inject, it } from 'vitest';
+import type { BrowserContext } from 'playwright-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { ARTIFACTS, launchChromium } from '../helpers/chromium.js';
 import { OWNER_PASSWORD, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
@@ -12,39 +12,22 @@ import { OWNER_PASSWORD, startTestServer, type TestServer } from '../helpers/ser
  * the result page listing the tools → Revoke. Screenshots go to test/artifacts/.
  */
 
-const ARGS = [
-  '--headless',
-  '--no-sandbox',
-  '--disable-gpu',
-  '--disable-quic',
-  '--no-first-run',
-  '--disable-background-networking',
-  '--disable-component-update',
-  '--disable-sync',
-];
-const ARTIFACTS = fileURLToPath(new URL('../artifacts/', import.meta.url));
-
 let server: TestServer;
 let browser: BrowserContext;
-let userDataDir: string;
+let chromiumRun: Awaited<ReturnType<typeof launchChromium>> | undefined;
 let docsRoot: string;
 
 beforeAll(async () => {
-  const executablePath = inject('browserPath');
-  // test/setup/browser.ts found one (or installed Debian's chromium), or says what to install.
-  if (!executablePath) throw new Error(inject('browserProblem'));
-  await mkdir(ARTIFACTS, { recursive: true });
+  chromiumRun = await launchChromium();
+  browser = chromiumRun.context;
   docsRoot = await mkdtemp(join(tmpdir(), 'cupcake-signin-docs-'));
   await writeFile(join(docsRoot, 'deploy.md'), '# Deploying\n\nPut it behind Caddy.\n');
   server = await startTestServer({ docsDir: docsRoot, config: { name: 'Team docs' } });
-  userDataDir = await mkdtemp(join(tmpdir(), 'cupcake-chromium-'));
-  browser = await chromium.launchPersistentContext(userDataDir, { executablePath, headless: true, args: ARGS });
 });
 
 afterAll(async () => {
-  await browser?.close();
+  await chromiumRun?.close();
   await server?.close();
-  if (userDataDir) await rm(userDataDir, { recursive: true, force: true });
   if (docsRoot) await rm(docsRoot, { recursive: true, force: true });
 });
 
